@@ -1,0 +1,283 @@
+//! Spawn + join throughput: how long it takes, and how much memory, to run N
+//! trivial children to completion.
+//!
+//! Every child is the same future ([`child`]): it yields once (wakes itself
+//! and returns `Pending`), then finishes with `Ok(())`. Each contender spawns
+//! N of them and waits for all of them:
+//!
+//! | name                   | what it uses                                         |
+//! |------------------------|------------------------------------------------------|
+//! | `corral_scope`         | `corral::scope`, handles dropped                      |
+//! | `corral_local_scope`   | `corral::local_scope`, handles dropped                |
+//! | `futures_unordered`    | `futures::stream::FuturesUnordered`, drained          |
+//! | `futures_buffered`     | `futures_buffered::FuturesUnordered`, drained         |
+//! | `async_executor_local` | `async_executor::LocalExecutor`, each task awaited    |
+//! | `tokio_joinset`        | `tokio::task::JoinSet` on a current-thread runtime   |
+//!
+//! for N in 1 000, 100 000 and 1 000 000. Criterion reports time per child
+//! (`Throughput::Elements(N)`).
+//!
+//! Before the timing runs, each contender runs once at N = 100 000 under a
+//! counting global allocator, and a table of bytes and allocations per child
+//! is printed to stdout.
+//!
+//! Run it with:
+//!
+//! ```text
+//! cargo bench --bench scope
+//! ```
+//!
+//! (append `-- --quick`, or e.g. `-- --warm-up-time 1 --measurement-time 3`,
+//! for a shorter run).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use futures::StreamExt;
+use futures::executor::block_on;
+use tokio::runtime::Runtime;
+
+/// The sizes benchmarked.
+const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
+
+/// The size at which allocations per child are counted.
+const ALLOC_N: usize = 100_000;
+
+// ---------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------
+
+/// `System`, plus two relaxed counters: bytes requested and number of
+/// allocations. The cost is two uncontended `fetch_add`s per allocation, which
+/// every contender pays equally, so it does not skew the comparison.
+struct Counting;
+
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    fn record(size: usize) {
+        BYTES.fetch_add(size, Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` unchanged; the counters only add.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::record(layout.size());
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::record(layout.size());
+        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    /// A reallocation counts as one allocation of `new_size` bytes.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::record(new_size);
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns (bytes allocated, allocations made) while it ran.
+/// Only meaningful while no other thread allocates.
+fn count_allocs(f: impl FnOnce()) -> (usize, usize) {
+    let (bytes, allocs) = (BYTES.load(Relaxed), ALLOCS.load(Relaxed));
+    f();
+    (BYTES.load(Relaxed) - bytes, ALLOCS.load(Relaxed) - allocs)
+}
+
+// ---------------------------------------------------------------------------
+// The child
+// ---------------------------------------------------------------------------
+
+/// Returns `Pending` once (after asking to be polled again), then `Ready`.
+///
+/// Hand-written rather than `tokio::task::yield_now`, whose cooperative budget
+/// makes it behave differently from executor to executor.
+struct YieldOnce {
+    yielded: bool,
+}
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            Poll::Ready(())
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+fn yield_once() -> YieldOnce {
+    YieldOnce { yielded: false }
+}
+
+/// The one child every contender runs N of.
+async fn child() -> Result<(), ()> {
+    yield_once().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Contenders
+// ---------------------------------------------------------------------------
+//
+// All but tokio are driven by `futures::executor::block_on`, so the outer
+// executor is the same and only the spawn/join machinery differs. Tokio's
+// `JoinSet` needs tasks on a tokio runtime, so it gets a current-thread
+// runtime (built once, outside the timed region) and its `block_on`.
+
+fn corral_scope(n: usize) {
+    block_on(corral::scope(|s| async move {
+        for _ in 0..n {
+            // Dropping a handle detaches nothing: the scope still waits.
+            // (`drop`, not `let _ =`, which clippy flags on futures.)
+            drop(s.spawn(child()));
+        }
+        Ok::<_, ()>(())
+    }))
+    .unwrap();
+}
+
+fn corral_local_scope(n: usize) {
+    block_on(corral::local_scope(|s| async move {
+        for _ in 0..n {
+            drop(s.spawn(child()));
+        }
+        Ok::<_, ()>(())
+    }))
+    .unwrap();
+}
+
+fn futures_unordered(n: usize) {
+    block_on(async {
+        let mut fu: futures::stream::FuturesUnordered<_> = (0..n).map(|_| child()).collect();
+        while let Some(r) = fu.next().await {
+            black_box(r).unwrap();
+        }
+    });
+}
+
+fn futures_buffered(n: usize) {
+    block_on(async {
+        let mut fu: futures_buffered::FuturesUnordered<_> = (0..n).map(|_| child()).collect();
+        while let Some(r) = fu.next().await {
+            black_box(r).unwrap();
+        }
+    });
+}
+
+fn async_executor_local(n: usize) {
+    let ex = async_executor::LocalExecutor::new();
+    block_on(ex.run(async {
+        let tasks: Vec<_> = (0..n).map(|_| ex.spawn(child())).collect();
+        for task in tasks {
+            black_box(task.await).unwrap();
+        }
+    }));
+}
+
+fn tokio_joinset(rt: &Runtime, n: usize) {
+    rt.block_on(async {
+        let mut js = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            js.spawn(child());
+        }
+        while let Some(r) = js.join_next().await {
+            black_box(r).unwrap().unwrap();
+        }
+    });
+}
+
+/// A contender's name, and a run of it with N children.
+type Contender<'rt> = (&'static str, Box<dyn Fn(usize) + 'rt>);
+
+/// Every contender.
+fn contenders(rt: &Runtime) -> Vec<Contender<'_>> {
+    vec![
+        ("corral_scope", Box::new(corral_scope)),
+        ("corral_local_scope", Box::new(corral_local_scope)),
+        ("futures_unordered", Box::new(futures_unordered)),
+        ("futures_buffered", Box::new(futures_buffered)),
+        ("async_executor_local", Box::new(async_executor_local)),
+        ("tokio_joinset", Box::new(|n| tokio_joinset(rt, n))),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+fn print_alloc_table(rt: &Runtime) {
+    println!("allocations per child at N = {ALLOC_N}:");
+    for (name, run) in contenders(rt) {
+        let (bytes, allocs) = count_allocs(|| run(ALLOC_N));
+        let n = ALLOC_N as f64;
+        println!(
+            "alloc/child  {name:<20}  {:>7.1} B  {:>5.2} allocs",
+            bytes as f64 / n,
+            allocs as f64 / n
+        );
+    }
+    println!();
+}
+
+fn bench_spawn_join(c: &mut Criterion, rt: &Runtime) {
+    for n in SIZES {
+        let mut group = c.benchmark_group(format!("spawn_join/{n}"));
+        group.throughput(Throughput::Elements(n as u64));
+        group.sample_size(10);
+        if n >= 100_000 {
+            // One iteration takes milliseconds: sample flat (the same
+            // iteration count per sample) and keep the budget short.
+            group.sampling_mode(SamplingMode::Flat);
+            group.warm_up_time(Duration::from_secs(1));
+            group.measurement_time(Duration::from_secs(if n >= 1_000_000 { 5 } else { 3 }));
+        }
+        for (name, run) in contenders(rt) {
+            group.bench_with_input(BenchmarkId::from_parameter(name), &n, |b, &n| {
+                b.iter(|| run(n));
+            });
+        }
+        group.finish();
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+
+    // `--list` output is read by tools; keep it clean.
+    if !std::env::args().any(|a| a == "--list") {
+        print_alloc_table(&rt);
+    }
+
+    let mut c = Criterion::default().configure_from_args();
+    bench_spawn_join(&mut c, &rt);
+    c.final_summary();
+}

@@ -1,0 +1,72 @@
+//! Structured concurrency for any async runtime.
+//!
+//! corral brings the patterns people reach for in Python's asyncio — `gather`,
+//! `TaskGroup`, bounded concurrency — to Rust as plain futures. Nothing here
+//! needs a particular executor: a scope is polled like any other future, by
+//! smol, tokio, `futures::executor`, or a twenty-line `block_on`.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let urls = ["a.example", "b.example", "c.example"];
+//! let lengths = corral::Nursery::new()
+//!     .max_concurrency(2) // at most two children at once
+//!     .scope(|s| async move {
+//!         let handles: Vec<_> = urls
+//!             .iter()
+//!             .map(|url| s.spawn(async move { Ok::<_, std::io::Error>(url.len()) }))
+//!             .collect();
+//!         Ok(corral::join_all(handles).await)
+//!     })
+//!     .await?;
+//! assert_eq!(lengths, [9, 9, 9]);
+//! # Ok::<_, std::io::Error>(()) }).unwrap();
+//! ```
+//!
+//! # From asyncio to corral
+//!
+//! | asyncio                                  | corral                                         |
+//! |------------------------------------------|------------------------------------------------|
+//! | `async with asyncio.TaskGroup() as tg:`  | [`scope`]`(\|s\| async move { ... })`          |
+//! | `tg.create_task(coro)`                   | [`Scope::spawn`]`(fut)` → [`JoinHandle`]        |
+//! | `TaskGroup` with `!Send` state           | [`local_scope`] / [`LocalScope::spawn`]         |
+//! | `Semaphore(n)` around every task         | [`Nursery::max_concurrency`]`(n)`               |
+//! | `await asyncio.gather(*aws)`             | [`join_all`]`(aws).await`                       |
+//! | `gather` that stops at the first error   | [`try_join_all`]`(aws).await`                   |
+//! | `asyncio.wait(..., FIRST_COMPLETED)`     | [`race`]`(aws).await`                           |
+//! | first success, happy-eyeballs style      | [`race_ok`]`(aws).await`                        |
+//!
+//! # The guarantees
+//!
+//! 1. **Structure.** No child outlives its scope: when a scope future resolves,
+//!    every child has finished or has been dropped, and dropping the scope
+//!    future drops every child before the drop returns. So children may borrow
+//!    from the enclosing function, as with [`std::thread::scope`].
+//! 2. **Fail fast, lose nothing.** The first error (from a child or the body)
+//!    drops everything else and is returned; a panic drops everything else and
+//!    is resumed in the parent with its original payload.
+//! 3. **Runtime independence.** Scopes and the gather family are ordinary
+//!    futures that need nothing but a waker.
+//!
+//! # Cost
+//!
+//! A child is one allocation (its future, its output slot and its waker state
+//! together); waking a child polls only that child, and one poll of a scope
+//! polls at most 128 children before yielding to the executor. See
+//! `docs/benchmarks.md` in the repository for measurements against
+//! `FuturesUnordered`, futures-buffered, async-executor and tokio's `JoinSet`.
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod join;
+mod loom;
+mod scope;
+
+pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
+pub use scope::{
+    JoinHandle, LocalScope, LocalScopeFuture, Nursery, Scope, ScopeFuture, local_scope, scope,
+};
+

@@ -1,0 +1,362 @@
+//! One child: a single allocation shared by its scope and its [`JoinHandle`].
+//!
+//! ```text
+//! Cell<'env, E, F, U>  (repr(C))
+//! ├── join: JoinPart<U>      what the handle may touch, at offset 0
+//! │   ├── header: Header     state word, dealloc fn, the handle's waker
+//! │   └── output: Option<U>  written once by the scope, taken once by the handle
+//! ├── link: Link<'env, E>    the spawn-stack link and the scope's `dyn Child` pointer
+//! └── future: F              dropped in place by the scope, never by the handle
+//! ```
+//!
+//! The state word holds two reference bits (`SCOPE`, `HANDLE`) and two outcome
+//! bits (`COMPLETE`, `CANCELLED`). Whoever clears the last reference bit frees the
+//! cell through `Header::dealloc`, which drops the output slot but never the
+//! future: by then the scope has always dropped it. That is what lets a handle
+//! outlive `'env` even though `F` borrows from it.
+
+use std::cell::{Cell as StdCell, UnsafeCell};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+
+use crate::loom::{AtomicUsize, Ordering};
+
+/// The scope still holds the cell.
+const SCOPE: usize = 1 << 0;
+/// The `JoinHandle` still exists.
+const HANDLE: usize = 1 << 1;
+/// The outcome is published: either `output` is written or `CANCELLED` is set.
+const COMPLETE: usize = 1 << 2;
+/// The child was dropped before it finished (its scope failed or was dropped).
+const CANCELLED: usize = 1 << 3;
+
+/// The part of a cell every side can read without knowing `F` or `U`.
+pub(crate) struct Header {
+    state: AtomicUsize,
+    /// Frees the whole cell (and the output, if still there), never the future.
+    dealloc: unsafe fn(NonNull<Header>),
+    /// The handle's waker, taken and woken once the outcome is published.
+    waker: AtomicWaker,
+}
+
+#[repr(C)]
+struct JoinPart<U> {
+    header: Header,
+    output: UnsafeCell<Option<U>>,
+}
+
+/// The link through which a spawned child travels to its scope's owner.
+pub(crate) struct Link<'env, E> {
+    /// Next link in the spawn stack or in the owner's fresh list.
+    pub(crate) next: StdCell<*mut Link<'env, E>>,
+    /// The cell itself, as the scope sees it.
+    pub(crate) this: NonNull<dyn Child<E> + 'env>,
+}
+
+#[repr(C)]
+struct Cell<'env, E, F, U> {
+    join: JoinPart<U>,
+    link: Link<'env, E>,
+    /// True until the future has been dropped (owner-only).
+    live: StdCell<bool>,
+    future: UnsafeCell<ManuallyDrop<F>>,
+}
+
+/// The scope's view of a child, erased over the future and output types.
+pub(crate) trait Child<E> {
+    /// Polls the future. On `Ready`, the future has been dropped; on `Ok` its
+    /// output has been handed to the `JoinHandle`, on `Err` the handle is
+    /// marked cancelled.
+    ///
+    /// # Safety
+    /// Only the owning scope calls this, from one thread at a time, and never
+    /// after `Ready` or `cancel`.
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<(), E>>;
+
+    /// Drops the future if it is still there and publishes the cancellation.
+    /// Called after a panic in `poll` too. Idempotent.
+    ///
+    /// # Safety
+    /// As for `poll`.
+    unsafe fn cancel(&self);
+
+    /// The common header, to release the scope's reference.
+    fn header(&self) -> NonNull<Header>;
+}
+
+impl<E, F, U> Cell<'_, E, F, U> {
+    /// Drops the future in place, once, even if its destructor panics.
+    ///
+    /// # Safety
+    /// Owner only (see `Child::poll`).
+    unsafe fn drop_future(&self) {
+        if self.live.replace(false) {
+            // SAFETY: `live` was true, so the future is initialised and nobody
+            // else touches it; clearing `live` first rules out a second drop.
+            unsafe { ManuallyDrop::drop(&mut *self.future.get()) }
+        }
+    }
+
+    /// Publishes the outcome (`output` already written unless cancelled) and
+    /// wakes the handle. The scope's reference is released separately.
+    fn publish(&self, flags: usize) {
+        let header = &self.join.header;
+        header.state.fetch_or(flags, Ordering::AcqRel);
+        if let Some(waker) = header.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl<'env, E, F, U> Child<E> for Cell<'env, E, F, U>
+where
+    F: Future<Output = Result<U, E>>,
+{
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        debug_assert!(self.live.get());
+        // SAFETY: the cell is heap-allocated and never moves; the future is
+        // dropped in place (`drop_future`), so this pin is never violated.
+        let future = unsafe { Pin::new_unchecked(&mut **self.future.get()) };
+        let result = match future.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        // SAFETY: owner-only, per this method's contract.
+        unsafe { self.drop_future() };
+        match result {
+            Ok(value) => {
+                if self.join.header.state.load(Ordering::Acquire) & HANDLE != 0 {
+                    // SAFETY: nobody reads `output` before `COMPLETE` is set.
+                    unsafe { *self.join.output.get() = Some(value) };
+                    self.publish(COMPLETE);
+                }
+                // Else nobody can ever read the value: drop it now.
+                Poll::Ready(Ok(()))
+            }
+            Err(error) => {
+                self.publish(COMPLETE | CANCELLED);
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+
+    unsafe fn cancel(&self) {
+        // Publish even if the destructor panics: the handle must not wait forever.
+        struct PublishOnExit<'a, 'env, E, F, U>(&'a Cell<'env, E, F, U>);
+        impl<E, F, U> Drop for PublishOnExit<'_, '_, E, F, U> {
+            fn drop(&mut self) {
+                if self.0.join.header.state.load(Ordering::Relaxed) & COMPLETE == 0 {
+                    self.0.publish(COMPLETE | CANCELLED);
+                }
+            }
+        }
+        let _publish = PublishOnExit(self);
+        // SAFETY: owner-only, per this method's contract.
+        unsafe { self.drop_future() };
+    }
+
+    fn header(&self) -> NonNull<Header> {
+        NonNull::from(&self.join.header)
+    }
+}
+
+/// Frees a cell made by `new_child`; `C` is its `Cell<'env, E, F, U>` type.
+///
+/// # Safety
+/// `header` points to the header of a `C` whose last reference was just given
+/// up, and whose future has been dropped.
+unsafe fn dealloc<C>(header: NonNull<Header>) {
+    // SAFETY: `header` is at offset 0 of the `repr(C)` cell, which came from
+    // `Box::into_raw`. Dropping the box drops the output slot and the waker;
+    // `future` is `ManuallyDrop` and already dropped, so nothing of `'env` is
+    // touched even if `'env` has ended.
+    drop(unsafe { Box::from_raw(header.cast::<C>().as_ptr()) });
+}
+
+/// Gives up the scope's reference to a finished or cancelled child.
+///
+/// # Safety
+/// `header` is the header of a live cell and the scope has not released it yet.
+pub(crate) unsafe fn release_scope_ref(header: NonNull<Header>) {
+    // SAFETY: the scope's reference keeps the cell alive until the fetch below.
+    let h = unsafe { header.as_ref() };
+    let dealloc = h.dealloc;
+    let prev = h.state.fetch_and(!SCOPE, Ordering::AcqRel);
+    if prev & HANDLE == 0 {
+        // SAFETY: both references are gone and the scope dropped the future.
+        unsafe { dealloc(header) }
+    }
+}
+
+/// Allocates a child cell; returns its spawn link and the handle.
+pub(crate) fn new_child<'env, E, F, U>(future: F) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
+where
+    F: Future<Output = Result<U, E>> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let cell = Box::new(Cell::<'env, E, F, U> {
+        join: JoinPart {
+            header: Header {
+                state: AtomicUsize::new(SCOPE | HANDLE),
+                dealloc: dealloc::<Cell<'env, E, F, U>>,
+                waker: AtomicWaker::new(),
+            },
+            output: UnsafeCell::new(None),
+        },
+        link: Link {
+            next: StdCell::new(ptr::null_mut()),
+            this: NonNull::<Cell<'env, E, F, U>>::dangling(),
+        },
+        live: StdCell::new(true),
+        future: UnsafeCell::new(ManuallyDrop::new(future)),
+    });
+    // SAFETY: `Box::into_raw` never returns null.
+    let cell = unsafe { NonNull::new_unchecked(Box::into_raw(cell)) };
+    let this: NonNull<dyn Child<E> + 'env> = cell;
+    // SAFETY: freshly allocated and not yet shared.
+    unsafe { (*cell.as_ptr()).link.this = this };
+    // SAFETY: `link` is a field of the live cell.
+    let link = unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*cell.as_ptr()).link)) };
+    let handle = JoinHandle {
+        join: cell.cast::<JoinPart<U>>(),
+        _owns: PhantomData,
+    };
+    (link, handle)
+}
+
+/// Frees a child that never reached its scope (the scope had already finished).
+///
+/// # Safety
+/// `link` came from `new_child` and was never handed to a scope.
+pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<Link<'_, E>>) {
+    // SAFETY: the cell is still exclusively ours.
+    unsafe {
+        let child = link.as_ref().this.as_ref();
+        child.cancel();
+        release_scope_ref(child.header());
+    }
+}
+
+/// An owned handle to a child's result: a future that resolves to the value the
+/// child returned in `Ok`.
+///
+/// A handle never yields the child's error: if a child fails, its whole scope is
+/// torn down and the error is returned by the scope. Dropping the handle does not
+/// cancel the child; the scope still waits for it.
+///
+/// # Panics
+///
+/// Polling the handle panics if its child was cancelled, which can only be
+/// observed from outside the scope (a handle returned from the body of a scope
+/// that then failed or was dropped), and if it is polled again after it returned
+/// its value.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let sum = corral::scope(|s| async move {
+///     let a = s.spawn(async { Ok::<_, ()>(20) });
+///     let b = s.spawn(async { Ok(22) });
+///     Ok(a.await + b.await)
+/// })
+/// .await;
+/// assert_eq!(sum, Ok(42));
+/// # });
+/// ```
+pub struct JoinHandle<U> {
+    join: NonNull<JoinPart<U>>,
+    _owns: PhantomData<U>,
+}
+
+// SAFETY: the handle only ever touches the header (atomics) and the output `U`
+// it moves out; never the child's future. So it is as thread-safe as `U`.
+unsafe impl<U: Send> Send for JoinHandle<U> {}
+// SAFETY: `&JoinHandle` gives no access to anything.
+unsafe impl<U: Send> Sync for JoinHandle<U> {}
+impl<U> Unpin for JoinHandle<U> {}
+
+impl<U> JoinHandle<U> {
+    fn part(&self) -> &JoinPart<U> {
+        // SAFETY: the handle's reference keeps the cell alive.
+        unsafe { self.join.as_ref() }
+    }
+
+    /// True once the child has finished (or was cancelled): awaiting the handle
+    /// then returns (or panics) without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let h = s.spawn(async { Ok::<_, ()>(1) });
+    ///     assert!(!h.is_finished()); // children start after the body yields
+    ///     assert_eq!(h.await, 1);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # .unwrap() });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.part().header.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
+impl<U> Future for JoinHandle<U> {
+    type Output = U;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
+        let part = self.part();
+        let mut state = part.header.state.load(Ordering::Acquire);
+        if state & COMPLETE == 0 {
+            part.header.waker.register(cx.waker());
+            state = part.header.state.load(Ordering::Acquire);
+            if state & COMPLETE == 0 {
+                return Poll::Pending;
+            }
+        }
+        if state & CANCELLED != 0 {
+            panic!(
+                "corral: awaited the JoinHandle of a child that was cancelled \
+                 (its scope failed or was dropped before the child finished)"
+            );
+        }
+        // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote `output`
+        // before its release of `COMPLETE`, which our acquire load saw; the scope
+        // never touches it again, and `&mut self` makes us its only reader.
+        match unsafe { (*part.output.get()).take() } {
+            Some(value) => Poll::Ready(value),
+            None => panic!("corral: JoinHandle polled again after it returned its value"),
+        }
+    }
+}
+
+impl<U> Drop for JoinHandle<U> {
+    fn drop(&mut self) {
+        let header = &self.part().header;
+        let dealloc = header.dealloc;
+        let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
+        if prev & SCOPE == 0 {
+            // SAFETY: both references are gone, and the scope dropped the future
+            // before it released its own.
+            unsafe { dealloc(self.join.cast()) }
+        }
+    }
+}
+
+impl<U> fmt::Debug for JoinHandle<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,208 @@
+//! The scope futures: the body and the child set, polled together.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::ready::Drained;
+use super::set::{ChildSet, Failure};
+
+pin_project! {
+    /// What `ScopeFuture` and `LocalScopeFuture` share.
+    struct Core<'env, T, E, Fut> {
+        #[pin]
+        body: Option<Fut>,
+        set: ChildSet<'env, E>,
+        output: Option<T>,
+        done: bool,
+    }
+    impl<'env, T, E, Fut> PinnedDrop for Core<'env, T, E, Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            // Children first, then (as the fields drop) the body: every child is
+            // gone before the scope's drop returns, on every executor.
+            let this = this.project();
+            if let Some(payload) = this.set.cancel_all() {
+                if !std::thread::panicking() {
+                    panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+}
+
+impl<'env, T, E, Fut> Core<'env, T, E, Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+        Core {
+            body: Some(body),
+            set,
+            output: None,
+            done: false,
+        }
+    }
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let mut this = self.project();
+        assert!(
+            !*this.done,
+            "corral: scope future polled after it completed"
+        );
+        let flow = {
+            let mut body = this.body.as_mut();
+            let output = &mut *this.output;
+            let mut poll_body = |cx: &mut Context<'_>| -> ControlFlow<Failure<E>> {
+                // A stale wake after the body finished finds `None`.
+                let Some(fut) = body.as_mut().as_pin_mut() else {
+                    return ControlFlow::Continue(());
+                };
+                match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Pending) => ControlFlow::Continue(()),
+                    Ok(Poll::Ready(Ok(value))) => {
+                        *output = Some(value);
+                        body.set(None);
+                        ControlFlow::Continue(())
+                    }
+                    Ok(Poll::Ready(Err(error))) => ControlFlow::Break(Failure::Error(error)),
+                    Err(payload) => ControlFlow::Break(Failure::Panic(payload)),
+                }
+            };
+            this.set.drive(&mut poll_body, cx)
+        };
+        match flow {
+            ControlFlow::Break(failure) => {
+                *this.done = true;
+                let drop_panic = this.set.cancel_all();
+                this.body.set(None);
+                match failure {
+                    Failure::Panic(payload) => panic::resume_unwind(payload),
+                    Failure::Error(error) => {
+                        if let Some(payload) = drop_panic {
+                            panic::resume_unwind(payload);
+                        }
+                        Poll::Ready(Err(error))
+                    }
+                }
+            }
+            ControlFlow::Continue(Drained::Idle)
+                if this.body.is_none() && this.set.try_close() =>
+            {
+                *this.done = true;
+                Poll::Ready(Ok(this.output.take().expect("body output is set when it finishes")))
+            }
+            ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.running() == 0 => {
+                // A spawn from another thread arrived just now: take another turn.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            ControlFlow::Continue(_) => Poll::Pending,
+        }
+    }
+}
+
+pin_project! {
+    /// The future returned by [`scope`](crate::scope) and
+    /// [`Nursery::scope`](crate::Nursery::scope).
+    ///
+    /// It resolves when the body and every child have finished (`Ok` with the
+    /// body's value), or at the first error (`Err`, after every other child and
+    /// the body have been dropped). It is `Send` whenever the body future, `T`
+    /// and `E` are, so it can itself be spawned on a multi-threaded runtime.
+    ///
+    /// Dropping it drops every child before the drop returns.
+    ///
+    /// # Panics
+    ///
+    /// Polling resumes the panic of a child or of the body, after every other
+    /// child has been dropped. Polling again after it resolved panics.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct ScopeFuture<'env, T, E, Fut> {
+        #[pin]
+        core: Core<'env, T, E, Fut>,
+    }
+}
+
+// SAFETY: a `ScopeFuture` owns its body, its outputs and its children. The
+// children came through `Scope::spawn`, which demands `Send` futures, outputs and
+// errors; the ready queue and the child cells are thread-safe. So moving the
+// whole scope to another thread moves only `Send` values.
+unsafe impl<T: Send, E: Send, Fut: Send> Send for ScopeFuture<'_, T, E, Fut> {}
+
+impl<'env, T, E, Fut> ScopeFuture<'env, T, E, Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    pub(crate) fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+        ScopeFuture {
+            core: Core::new(body, set),
+        }
+    }
+}
+
+impl<T, E, Fut> Future for ScopeFuture<'_, T, E, Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().core.poll(cx)
+    }
+}
+
+impl<T, E, Fut> fmt::Debug for ScopeFuture<'_, T, E, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeFuture")
+            .field("running", &self.core.set.running())
+            .field("body_done", &self.core.body.is_none())
+            .finish()
+    }
+}
+
+pin_project! {
+    /// The future returned by [`local_scope`](crate::local_scope) and
+    /// [`Nursery::local_scope`](crate::Nursery::local_scope): a
+    /// [`ScopeFuture`] whose children may be `!Send`, so it is `!Send` itself.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct LocalScopeFuture<'env, T, E, Fut> {
+        #[pin]
+        core: Core<'env, T, E, Fut>,
+    }
+}
+
+impl<'env, T, E, Fut> LocalScopeFuture<'env, T, E, Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    pub(crate) fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+        LocalScopeFuture {
+            core: Core::new(body, set),
+        }
+    }
+}
+
+impl<T, E, Fut> Future for LocalScopeFuture<'_, T, E, Fut>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().core.poll(cx)
+    }
+}
+
+impl<T, E, Fut> fmt::Debug for LocalScopeFuture<'_, T, E, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalScopeFuture")
+            .field("running", &self.core.set.running())
+            .field("body_done", &self.core.body.is_none())
+            .finish()
+    }
+}

@@ -1,0 +1,264 @@
+//! `Scope` and `LocalScope`: the cheap, cloneable handles a body uses to spawn.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::child::{JoinHandle, discard_unspawned, new_child};
+use super::ready::Shared;
+use super::set::push_incoming;
+
+/// What both handles share: a counted pointer to the scope's shared state.
+struct Handle<'env, E> {
+    shared: NonNull<Shared>,
+    /// Invariant in `'env`: a handle for a long `'env` must not pass for one with
+    /// a shorter `'env`, or a child could borrow something that dies while the
+    /// scope still polls it.
+    _env: PhantomData<fn(&'env ()) -> &'env ()>,
+    _error: PhantomData<fn(E) -> E>,
+}
+
+impl<'env, E> Handle<'env, E> {
+    fn new(shared: *const Shared) -> Self {
+        // SAFETY: the caller (the scope's constructor) holds a count, so the
+        // pointer is live; we take our own.
+        unsafe { (*shared).acquire() };
+        Handle {
+            // SAFETY: the shared state is heap-allocated, hence non-null.
+            shared: unsafe { NonNull::new_unchecked(shared as *mut Shared) },
+            _env: PhantomData,
+            _error: PhantomData,
+        }
+    }
+
+    #[track_caller]
+    fn spawn<F, U>(&self, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        let (link, handle) = new_child::<'env, E, F, U>(future);
+        // SAFETY: our count keeps the shared state alive.
+        let shared = unsafe { self.shared.as_ref() };
+        if !push_incoming(shared, link) {
+            // SAFETY: the push failed, so the child never reached the scope.
+            unsafe { discard_unspawned(link) };
+            drop(handle);
+            panic!(
+                "corral: spawn on a scope that has already finished \
+                 (the scope future resolved, failed or was dropped)"
+            );
+        }
+        handle
+    }
+}
+
+impl<E> Clone for Handle<'_, E> {
+    fn clone(&self) -> Self {
+        Handle::new(self.shared.as_ptr())
+    }
+}
+
+impl<E> Drop for Handle<'_, E> {
+    fn drop(&mut self) {
+        // SAFETY: each handle owns one count.
+        unsafe { Shared::release(self.shared.as_ptr()) }
+    }
+}
+
+/// A handle to a running [`scope`](crate::scope): spawns children that may
+/// borrow from the environment (`'env`) and run concurrently with the body.
+///
+/// `Scope` is cheap to clone (one atomic increment) and is `Send + Sync`, so a
+/// child that spawns siblings captures its own clone. Its children must be
+/// `Send`; use [`local_scope`](crate::local_scope) for `!Send` children.
+///
+/// `'env` is the lifetime of everything the children may borrow: it outlives the
+/// scope future, and the scope does not resolve (nor does its drop return) before
+/// every child has finished or been dropped.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let mut hits = vec![0; 3];
+/// corral::scope(|s| async move {
+///     for (i, slot) in hits.iter_mut().enumerate() {
+///         let s2 = s.clone();
+///         s.spawn(async move {
+///             *slot = i;
+///             // A child may spawn siblings through its own clone.
+///             s2.spawn(async { Ok(()) });
+///             Ok::<_, ()>(())
+///         });
+///     }
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(hits, [0, 1, 2]);
+/// # });
+/// ```
+pub struct Scope<'env, E> {
+    handle: Handle<'env, E>,
+}
+
+// SAFETY: the handle's shared state is thread-safe (atomics and a lock-free
+// stack), and `Scope::spawn` only accepts `Send` children and outputs, so
+// moving or sharing the handle never moves a `!Send` value across threads.
+unsafe impl<E: Send> Send for Scope<'_, E> {}
+// SAFETY: as for `Send`: every method takes `&self` and is thread-safe.
+unsafe impl<E: Send> Sync for Scope<'_, E> {}
+
+impl<'env, E> Scope<'env, E> {
+    pub(crate) fn new(shared: *const Shared) -> Self {
+        Scope {
+            handle: Handle::new(shared),
+        }
+    }
+
+    /// Spawns a child into the scope and returns a handle to its `Ok` value.
+    ///
+    /// The child starts at the scope's next turn (after the current poll of the
+    /// body or child that spawned it), in spawn order, or later if the scope's
+    /// [`max_concurrency`](crate::Nursery::max_concurrency) is reached. If it
+    /// returns `Err`, every other child and the body are dropped and the scope
+    /// resolves to that error; if it panics, they are dropped and the panic is
+    /// resumed from the scope's poll.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the scope has already finished (resolved, failed or been
+    /// dropped): that can only happen through a handle that escaped the scope.
+    /// The future is dropped without being polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let words = ["a", "bb", "ccc"];
+    /// let total = corral::scope(|s| async move {
+    ///     let handles: Vec<_> = words
+    ///         .iter()
+    ///         .map(|w| s.spawn(async move { Ok::<_, ()>(w.len()) }))
+    ///         .collect();
+    ///     let mut total = 0;
+    ///     for h in handles {
+    ///         total += h.await;
+    ///     }
+    ///     Ok(total)
+    /// })
+    /// .await;
+    /// assert_eq!(total, Ok(6));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, U>(&self, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + Send + 'env,
+        U: Send + 'env,
+        E: Send + 'env,
+    {
+        self.handle.spawn(future)
+    }
+}
+
+impl<E> Clone for Scope<'_, E> {
+    fn clone(&self) -> Self {
+        Scope {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Scope<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+/// A handle to a running [`local_scope`](crate::local_scope): like [`Scope`],
+/// but its children need not be `Send` (they may hold `Rc`s or `RefCell`
+/// borrows), and the handle itself stays on its thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// # futures::executor::block_on(async {
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// corral::local_scope(|s| async move {
+///     for i in 0..3 {
+///         let log = log.clone();
+///         s.spawn(async move {
+///             log.borrow_mut().push(i);
+///             Ok::<_, ()>(())
+///         });
+///     }
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+pub struct LocalScope<'env, E> {
+    handle: Handle<'env, E>,
+}
+
+impl<'env, E> LocalScope<'env, E> {
+    pub(crate) fn new(shared: *const Shared) -> Self {
+        LocalScope {
+            handle: Handle::new(shared),
+        }
+    }
+
+    /// Spawns a child, which may be `!Send`, into the scope. Same semantics as
+    /// [`Scope::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the scope has already finished, as [`Scope::spawn`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let shared = Rc::new(5);
+    /// let doubled = corral::local_scope(|s| async move {
+    ///     let h = s.spawn(async move { Ok::<_, ()>(*shared * 2) });
+    ///     Ok(h.await)
+    /// })
+    /// .await;
+    /// assert_eq!(doubled, Ok(10));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, U>(&self, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        self.handle.spawn(future)
+    }
+}
+
+impl<E> Clone for LocalScope<'_, E> {
+    fn clone(&self) -> Self {
+        LocalScope {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for LocalScope<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalScope").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,287 @@
+//! The nursery: `scope`, `local_scope`, their handles and the child set behind them.
+//!
+//! - `ready.rs`: wake slots and the lock-free ready stack (the atomic protocol).
+//! - `child.rs`: one child's allocation, shared with its `JoinHandle`.
+//! - `set.rs`: the child set: slab, spawn stack, concurrency limit, teardown.
+//! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
+//! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
+
+mod child;
+mod future;
+mod handle;
+pub(crate) mod ready;
+mod set;
+
+use std::future::Future;
+
+pub use child::JoinHandle;
+pub use future::{LocalScopeFuture, ScopeFuture};
+pub use handle::{LocalScope, Scope};
+
+use set::ChildSet;
+
+/// Runs `body` and every child it spawns as one unit, and resolves when all of
+/// them have finished — or at the first error or panic.
+///
+/// This is asyncio's `TaskGroup` and Trio's nursery, as a plain future that any
+/// executor can poll. The body receives a [`Scope`], an owned, cloneable handle
+/// that spawns children. Guarantees:
+///
+/// - **No child outlives the scope.** When the returned future resolves, every
+///   child has finished or has been dropped; when it is dropped, every child is
+///   dropped before the drop returns. That is why children may borrow anything
+///   that outlives the scope future (`'env`), like `std::thread::scope`.
+/// - **Fail fast.** The first `Err` from a child or from the body drops every
+///   other child and the body, then the scope resolves to that error. Errors
+///   that children would have returned later are never observed.
+/// - **Panics propagate.** A panic in a child or the body drops everything else,
+///   then is resumed from the scope's poll with its original payload.
+/// - **Concurrency, not parallelism.** The body and the children run
+///   concurrently inside the one future; children start in spawn order.
+///
+/// Children must be `Send` (so the scope future is `Send` and can be spawned on
+/// tokio or smol); use [`local_scope`] for `!Send` children, and
+/// [`Nursery`] to limit how many run at once.
+///
+/// A body that ends in `Ok(())` with nothing else fixing `E` needs a type
+/// annotation, as in `Ok::<_, MyError>(())`.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let pages = ["a", "b", "c"];
+/// let mut sizes = Vec::new();
+/// corral::scope(|s| async {
+///     let handles: Vec<_> = pages
+///         .iter()
+///         .map(|p| s.spawn(async move { Ok::<_, String>(p.len()) }))
+///         .collect();
+///     for h in handles {
+///         sizes.push(h.await);
+///     }
+///     Ok(())
+/// })
+/// .await?;
+/// assert_eq!(sizes, [1, 1, 1]);
+/// # Ok::<_, String>(()) }).unwrap();
+/// ```
+///
+/// The first error wins and cancels the rest:
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let result: Result<(), &str> = corral::scope(|s| async move {
+///     s.spawn(async { Err::<(), _>("boom") });
+///     s.spawn(std::future::pending::<Result<(), &str>>()); // dropped
+///     Ok(())
+/// })
+/// .await;
+/// assert_eq!(result, Err("boom"));
+/// # });
+/// ```
+///
+/// Children must not borrow anything that dies before the scope does:
+///
+/// ```compile_fail
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let local = vec![1, 2, 3];
+///     // `local` lives in the body, which may finish before this child does.
+///     s.spawn(async { Ok::<_, ()>(local.len()) });
+///     Ok(())
+/// })
+/// .await
+/// # .unwrap() });
+/// ```
+///
+/// And `scope` children must be `Send`:
+///
+/// ```compile_fail
+/// # futures::executor::block_on(async {
+/// let rc = std::rc::Rc::new(1);
+/// corral::scope(|s| async move {
+///     s.spawn(async move { Ok::<_, ()>(*rc) });
+///     Ok(())
+/// })
+/// .await
+/// # .unwrap() });
+/// ```
+pub fn scope<'env, T, E, B, Fut>(body: B) -> ScopeFuture<'env, T, E, Fut>
+where
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: 'env,
+    E: 'env,
+{
+    Nursery::new().scope(body)
+}
+
+/// Like [`scope`], for children that need not be `Send` (`Rc`, `RefCell`
+/// borrows, thread-local handles). The returned future is `!Send`.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+///
+/// # futures::executor::block_on(async {
+/// let total = RefCell::new(0);
+/// corral::local_scope(|s| async {
+///     for i in 1..=4 {
+///         let total = &total;
+///         s.spawn(async move {
+///             *total.borrow_mut() += i;
+///             Ok::<_, ()>(())
+///         });
+///     }
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(total.into_inner(), 10);
+/// # });
+/// ```
+pub fn local_scope<'env, T, E, B, Fut>(body: B) -> LocalScopeFuture<'env, T, E, Fut>
+where
+    B: FnOnce(LocalScope<'env, E>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: 'env,
+    E: 'env,
+{
+    Nursery::new().local_scope(body)
+}
+
+/// A builder for scopes with limits: `scope(f)` is `Nursery::new().scope(f)`.
+///
+/// `Nursery` is `Copy`: build one configuration and open many scopes with it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// # futures::executor::block_on(async {
+/// let running = AtomicUsize::new(0);
+/// let peak = AtomicUsize::new(0);
+/// corral::Nursery::new()
+///     .max_concurrency(2)
+///     .scope(|s| async {
+///         for _ in 0..10 {
+///             s.spawn(async {
+///                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+///                 peak.fetch_max(now, Ordering::SeqCst);
+///                 smol::future::yield_now().await;
+///                 running.fetch_sub(1, Ordering::SeqCst);
+///                 Ok::<_, ()>(())
+///             });
+///         }
+///         Ok(())
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(peak.into_inner(), 2);
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nursery {
+    max_concurrency: usize,
+}
+
+impl Default for Nursery {
+    fn default() -> Self {
+        Nursery::new()
+    }
+}
+
+impl Nursery {
+    /// A nursery with no limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let v = corral::Nursery::new().scope(|_s| async { Ok::<_, ()>(7) }).await;
+    /// assert_eq!(v, Ok(7));
+    /// # });
+    /// ```
+    pub const fn new() -> Self {
+        Nursery {
+            max_concurrency: usize::MAX,
+        }
+    }
+
+    /// Runs at most `n` children at once. Children spawned beyond the limit wait
+    /// in spawn order and start as running ones finish. The body does not count.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0, since no child could ever start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let nursery = corral::Nursery::new().max_concurrency(8);
+    /// ```
+    ///
+    /// ```should_panic
+    /// corral::Nursery::new().max_concurrency(0); // panics: no child could start
+    /// ```
+    #[track_caller]
+    pub const fn max_concurrency(mut self, n: usize) -> Self {
+        assert!(n > 0, "corral: max_concurrency(0) would never start a child; use at least 1");
+        self.max_concurrency = n;
+        self
+    }
+
+    /// Opens a [`scope`] with this nursery's limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let n = corral::Nursery::new()
+    ///     .max_concurrency(4)
+    ///     .scope(|s| async move { Ok::<_, ()>(s.spawn(async { Ok(1) }).await) })
+    ///     .await;
+    /// assert_eq!(n, Ok(1));
+    /// # });
+    /// ```
+    pub fn scope<'env, T, E, B, Fut>(self, body: B) -> ScopeFuture<'env, T, E, Fut>
+    where
+        B: FnOnce(Scope<'env, E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: 'env,
+        E: 'env,
+    {
+        let set = ChildSet::new(self.max_concurrency);
+        let body = body(Scope::new(set.queue.shared_ptr()));
+        ScopeFuture::new(body, set)
+    }
+
+    /// Opens a [`local_scope`] with this nursery's limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let rc = std::rc::Rc::new(3);
+    /// let n = corral::Nursery::new()
+    ///     .max_concurrency(1)
+    ///     .local_scope(|s| async move { Ok::<_, ()>(s.spawn(async move { Ok(*rc) }).await) })
+    ///     .await;
+    /// assert_eq!(n, Ok(3));
+    /// # });
+    /// ```
+    pub fn local_scope<'env, T, E, B, Fut>(self, body: B) -> LocalScopeFuture<'env, T, E, Fut>
+    where
+        B: FnOnce(LocalScope<'env, E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: 'env,
+        E: 'env,
+    {
+        let set = ChildSet::new(self.max_concurrency);
+        let body = body(LocalScope::new(set.queue.shared_ptr()));
+        LocalScopeFuture::new(body, set)
+    }
+}

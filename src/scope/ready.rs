@@ -1,0 +1,389 @@
+//! The ready queue: the part of the child set that wakers touch.
+//!
+//! Every child owns a *wake slot*. A child's waker is a pointer to its slot, so
+//! building, cloning or waking a waker never allocates: all slots share one
+//! reference count, the one on [`Shared`]. Slots live in chunks that never move
+//! (chunk `k` holds `first << k` slots), so a slot pointer stays valid for as long
+//! as any waker holds the shared count, even while the owner adds chunks.
+//!
+//! Waking a slot pushes it onto a lock-free stack (`Shared::head`). The owner
+//! takes the whole stack with one swap, reverses it into FIFO order (`batch`) and
+//! polls the children one by one. A slot is on the stack at most once: the
+//! `queued` flag is set by the waker that pushes it and cleared by the owner just
+//! before it polls the child, so a wake during that poll queues it again.
+//!
+//! The parent (whoever polls the scope) is woken only when a push finds the stack
+//! empty *and* the owner is not inside its poll loop (`polling`). Wakes that land
+//! while the owner is polling are picked up by the loop itself: before it returns
+//! `Pending`, the owner clears `polling` and looks at the stack once more. Both
+//! sides use `SeqCst` for that flag/stack pair, so at least one of them sees the
+//! other (the store-buffering argument of Dekker's algorithm).
+//!
+//! Only [`ReadyQueue::drive`] polls children, with a budget: after [`BUDGET`]
+//! child polls it wakes its own parent and returns, so a scope full of busy
+//! children cannot starve the executor, and a poll never does more than a bounded
+//! amount of work (no rescans, hence no quadratic behaviour).
+
+use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
+use std::ops::ControlFlow;
+use std::ptr::{self, NonNull};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+
+use atomic_waker::AtomicWaker;
+
+use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
+
+/// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
+pub(crate) const BUDGET: usize = 128;
+
+/// Slots in the first chunk of a growing set (a scope).
+pub(crate) const FIRST_CHUNK: usize = 32;
+
+/// One child's wake slot.
+pub(crate) struct Slot {
+    /// Link in the ready stack, then in the owner's batch. Written by the pusher
+    /// before its release CAS, read by the owner after its acquire swap.
+    next: AtomicPtr<Slot>,
+    /// True from the push that put this slot on the stack until the owner pops it.
+    queued: AtomicBool,
+    /// The child's index in its set.
+    index: usize,
+    /// The shared state this slot belongs to (and whose count its wakers hold).
+    shared: *const Shared,
+}
+
+/// State shared by the owner and every waker (and, for scopes, every handle).
+pub(crate) struct Shared {
+    /// Wakers, handles and the owner each hold one count.
+    refs: AtomicUsize,
+    /// Top of the stack of woken slots.
+    head: AtomicPtr<Slot>,
+    /// True while the owner is inside `drive`.
+    polling: AtomicBool,
+    /// The waker of whoever polls the owner.
+    parent: AtomicWaker,
+    /// The chunks of slots: `(pointer, len)`. Touched only by the owner (while it
+    /// holds its count) and by the final release, which cannot overlap the owner.
+    chunks: UnsafeCell<Vec<(NonNull<Slot>, usize)>>,
+    /// log2 of the first chunk's length.
+    first_shift: u32,
+    /// The scope's stack of spawned-but-not-yet-started children, type-erased
+    /// (see `set.rs`). Unused by the gather family.
+    pub(crate) incoming: AtomicPtr<()>,
+}
+
+// SAFETY: every field but `chunks` is a thread-safe primitive. `chunks` is only
+// accessed by the owner of the queue (one thread at a time, since the owner is
+// `&mut`-accessed) or by the final `release`, which runs after every other count,
+// the owner's included, has been given up.
+unsafe impl Send for Shared {}
+// SAFETY: see `Send`; shared access from wakers touches only atomics and slots.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Gives up one count; the last one frees the chunks and the shared state.
+    ///
+    /// # Safety
+    /// `this` must point to a live `Shared` and the caller must own one count.
+    pub(crate) unsafe fn release(this: *const Shared) {
+        // SAFETY: the caller owns a count, so `this` is live.
+        let shared = unsafe { &*this };
+        if shared.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Pairs with the release decrements of every other holder, so all their
+        // accesses happen before the memory is freed.
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last count: nobody else can reach `this`. It was
+        // made by `Box::into_raw` in `ReadyQueue::new`.
+        let mut shared = unsafe { Box::from_raw(this as *mut Shared) };
+        for &(chunk, len) in shared.chunks.get_mut().iter() {
+            // SAFETY: each chunk came from `Box::<[Slot]>::into_raw` with this length.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(chunk.as_ptr(), len)) });
+        }
+    }
+
+    /// Takes one more count (for a waker or a handle).
+    pub(crate) fn acquire(&self) {
+        // Relaxed is enough for an increment: the new holder got its pointer from
+        // an existing holder, which keeps the memory alive meanwhile (as in `Arc`).
+        if self.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+
+    /// Wakes the parent unless the owner is polling right now (it will see the
+    /// new work before it returns). Call after publishing the work with `SeqCst`.
+    pub(crate) fn notify(&self) {
+        if !self.polling.load(Ordering::SeqCst) {
+            self.parent.wake();
+        }
+    }
+}
+
+impl Slot {
+    /// Puts this slot on the ready stack unless it is there already.
+    fn schedule(&self) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: a slot is only reachable through a waker or the owner, and both
+        // hold a count on `shared`.
+        let shared = unsafe { &*self.shared };
+        let this = self as *const Slot as *mut Slot;
+        let mut head = shared.head.load(Ordering::Relaxed);
+        loop {
+            self.next.store(head, Ordering::Relaxed);
+            match shared.head.compare_exchange_weak(
+                head,
+                this,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => head = actual,
+            }
+        }
+        // Only the push that finds the stack empty needs to wake the parent: the
+        // others know that push (or the owner's own loop) will see theirs.
+        if head.is_null() {
+            shared.notify();
+        }
+    }
+}
+
+static SLOT_WAKER: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a slot pointer made by `ReadyQueue::waker`; the waker being
+    // cloned holds a count on its shared state, so both are live.
+    unsafe { (*(*(data as *const Slot)).shared).acquire() };
+    RawWaker::new(data, &SLOT_WAKER)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: as in `waker_clone`; `wake` consumes the waker's count afterwards.
+    unsafe {
+        waker_wake_by_ref(data);
+        waker_drop(data);
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: as in `waker_clone`.
+    unsafe { (*(data as *const Slot)).schedule() }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the dropped waker owned one count on the slot's shared state.
+    unsafe { Shared::release((*(data as *const Slot)).shared) }
+}
+
+/// What the owner polls: one child per index, plus the children never polled yet.
+pub(crate) trait Children {
+    /// Why polling stopped early (a failure, a winner, a panic...).
+    type Break;
+
+    /// The next child that has never been polled, in spawn order, if one may
+    /// start now. Called before every ready child, so new children start first.
+    fn next_fresh(&mut self, queue: &mut ReadyQueue) -> Option<usize>;
+
+    /// Polls the child at `index` (which may be vacant after a stale wake).
+    fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Self::Break>;
+}
+
+/// Why `drive` returned without a `Break`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// Nothing is ready: the parent is woken when something is.
+    Idle,
+    /// The budget ran out; the parent has been woken to continue.
+    Budget,
+}
+
+/// The owner's side of the ready queue.
+pub(crate) struct ReadyQueue {
+    shared: NonNull<Shared>,
+    /// Slots taken from the stack, FIFO, linked through `Slot::next`.
+    batch: *const Slot,
+    /// Slots allocated so far.
+    capacity: usize,
+}
+
+// SAFETY: the owner side is a unique handle; the slots it points to are shared
+// through atomics only (see `Shared`). What a set stores beside the queue decides
+// whether the *set* is `Send` (see `ScopeFuture`).
+unsafe impl Send for ReadyQueue {}
+
+impl ReadyQueue {
+    /// A queue whose first chunk holds at least `first` slots.
+    pub(crate) fn new(first: usize) -> Self {
+        let first = first.max(1).next_power_of_two();
+        let shared = Box::new(Shared {
+            refs: AtomicUsize::new(1),
+            head: AtomicPtr::new(ptr::null_mut()),
+            polling: AtomicBool::new(false),
+            parent: AtomicWaker::new(),
+            chunks: UnsafeCell::new(Vec::new()),
+            first_shift: first.trailing_zeros(),
+            incoming: AtomicPtr::new(ptr::null_mut()),
+        });
+        ReadyQueue {
+            // SAFETY: `Box::into_raw` never returns null.
+            shared: unsafe { NonNull::new_unchecked(Box::into_raw(shared)) },
+            batch: ptr::null(),
+            capacity: 0,
+        }
+    }
+
+    /// The shared state, for handles that take their own count.
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: the owner holds a count for as long as it lives.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// Raw pointer to the shared state (for handles).
+    pub(crate) fn shared_ptr(&self) -> *const Shared {
+        self.shared.as_ptr()
+    }
+
+    /// Makes sure slots `0..len` exist.
+    pub(crate) fn reserve(&mut self, len: usize) {
+        while self.capacity < len {
+            self.add_chunk();
+        }
+    }
+
+    #[cold]
+    fn add_chunk(&mut self) {
+        let shared = self.shared.as_ptr() as *const Shared;
+        // SAFETY: only the owner touches `chunks` while it lives (see `Shared`).
+        let chunks = unsafe { &mut *(*shared).chunks.get() };
+        let first_shift = self.shared().first_shift;
+        let len = 1usize << (first_shift + chunks.len() as u32);
+        let base = self.capacity;
+        let slots: Box<[Slot]> = (base..base + len)
+            .map(|index| Slot {
+                next: AtomicPtr::new(ptr::null_mut()),
+                queued: AtomicBool::new(false),
+                index,
+                shared,
+            })
+            .collect();
+        let raw = Box::into_raw(slots) as *mut Slot;
+        // SAFETY: `Box::into_raw` never returns null.
+        chunks.push((unsafe { NonNull::new_unchecked(raw) }, len));
+        self.capacity += len;
+    }
+
+    /// The slot of child `index`, which must be below the reserved capacity.
+    fn slot(&self, index: usize) -> *const Slot {
+        debug_assert!(index < self.capacity);
+        let shift = self.shared().first_shift;
+        // Chunk k starts at first * (2^k - 1).
+        let k = ((index >> shift) + 1).ilog2() as usize;
+        let offset = index - (((1usize << k) - 1) << shift);
+        // SAFETY: owner-only access to `chunks`; `index < capacity` so chunk `k`
+        // exists and `offset` is inside it.
+        unsafe {
+            let chunks = &*self.shared().chunks.get();
+            chunks.get_unchecked(k).0.as_ptr().add(offset)
+        }
+    }
+
+    /// A waker for child `index`, borrowed: it holds no count of its own, so it
+    /// must not outlive this queue (cloning it takes a real count).
+    pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
+        let data = self.slot(index) as *const ();
+        // SAFETY: the vtable's contract holds for slot pointers; `ManuallyDrop`
+        // keeps this count-less waker from releasing a count it never took.
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &SLOT_WAKER)) })
+    }
+
+    /// The next woken child, FIFO; clears its `queued` flag first, so a wake
+    /// during the coming poll queues it again.
+    fn pop(&mut self) -> Option<usize> {
+        if self.batch.is_null() {
+            let mut top = self.shared().head.swap(ptr::null_mut(), Ordering::SeqCst);
+            if top.is_null() {
+                return None;
+            }
+            // The stack is LIFO; reverse it so wakes are served in order.
+            let mut fifo: *mut Slot = ptr::null_mut();
+            while !top.is_null() {
+                // SAFETY: slots on the stack stay allocated while the owner lives,
+                // and they are owner-only until their `queued` flag is cleared.
+                let slot = unsafe { &*top };
+                let next = slot.next.load(Ordering::Relaxed);
+                slot.next.store(fifo, Ordering::Relaxed);
+                fifo = top;
+                top = next;
+            }
+            self.batch = fifo;
+        }
+        // SAFETY: as above.
+        let slot = unsafe { &*self.batch };
+        self.batch = slot.next.load(Ordering::Relaxed);
+        // A full barrier, not a release store: the child's coming check of its own
+        // state must not be reordered before this (store-buffering again).
+        slot.queued.swap(false, Ordering::SeqCst);
+        Some(slot.index)
+    }
+
+    /// Polls ready children until none is left (`Idle`), the budget runs out
+    /// (`Budget`, parent already woken) or a child asks to stop (`Break`).
+    pub(crate) fn drive<C: Children>(
+        &mut self,
+        children: &mut C,
+        cx: &mut Context<'_>,
+    ) -> ControlFlow<C::Break, Drained> {
+        let shared = self.shared();
+        shared.parent.register(cx.waker());
+        shared.polling.store(true, Ordering::SeqCst);
+        let mut polls = 0;
+        loop {
+            let index = match children.next_fresh(self).or_else(|| self.pop()) {
+                Some(index) => index,
+                None => {
+                    // Close the window, then look once more: a wake that saw
+                    // `polling == true` skipped the parent and relies on this.
+                    self.shared().polling.store(false, Ordering::SeqCst);
+                    let late_wake = !self.batch.is_null()
+                        || !self.shared().head.load(Ordering::SeqCst).is_null();
+                    match children.next_fresh(self) {
+                        Some(index) => {
+                            self.shared().polling.store(true, Ordering::SeqCst);
+                            index
+                        }
+                        None if late_wake => {
+                            self.shared().polling.store(true, Ordering::SeqCst);
+                            continue;
+                        }
+                        None => return ControlFlow::Continue(Drained::Idle),
+                    }
+                }
+            };
+            let waker = self.waker(index);
+            let mut child_cx = Context::from_waker(&waker);
+            if let ControlFlow::Break(reason) = children.poll_child(index, &mut child_cx) {
+                self.shared().polling.store(false, Ordering::SeqCst);
+                return ControlFlow::Break(reason);
+            }
+            polls += 1;
+            if polls == BUDGET {
+                self.shared().polling.store(false, Ordering::SeqCst);
+                cx.waker().wake_by_ref();
+                return ControlFlow::Continue(Drained::Budget);
+            }
+        }
+    }
+}
+
+impl Drop for ReadyQueue {
+    fn drop(&mut self) {
+        // SAFETY: the owner's count, given up exactly once.
+        unsafe { Shared::release(self.shared.as_ptr()) }
+    }
+}

@@ -1,0 +1,274 @@
+//! The child set: the one engine behind `scope`, `local_scope` and `Nursery`.
+//!
+//! It keeps the running children in a slab indexed like the ready queue (index 0
+//! is the scope's body, index `k + 1` is slab entry `k`), the children spawned but
+//! not started yet in spawn order, and the concurrency limit. Spawning never
+//! touches the slab: a handle pushes the new child onto the `incoming` stack in
+//! the shared state (lock-free, so a handle on another thread, or a child being
+//! polled right now, can spawn), and the owner moves it into the slab just before
+//! its first poll. Closing the stack (a `CLOSED` sentinel) is atomic with respect
+//! to those pushes: a spawn either reaches a scope that will poll it, or is told
+//! that the scope has finished.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+use std::task::{Context, Poll};
+
+use super::child::{Child, Link, release_scope_ref};
+use super::ready::{Children, Drained, ReadyQueue, Shared};
+use crate::loom::Ordering;
+
+/// Why a scope stops early.
+pub(crate) enum Failure<E> {
+    /// A child or the body returned `Err`.
+    Error(E),
+    /// A child or the body panicked; the payload is resumed in the parent.
+    Panic(Box<dyn Any + Send>),
+}
+
+/// The `incoming` value of a scope that has finished: pushes fail.
+fn closed() -> *mut () {
+    ptr::without_provenance_mut(1)
+}
+
+/// Pushes a spawned child onto a scope's incoming stack and wakes the scope if
+/// it is idle. Returns `false` (and leaves `link` to the caller) if the scope
+/// has finished.
+pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> bool {
+    let node = link.as_ptr() as *mut ();
+    let mut head = shared.incoming.load(Ordering::Relaxed);
+    loop {
+        if head == closed() {
+            return false;
+        }
+        // SAFETY: until the CAS succeeds the link is ours alone.
+        unsafe { link.as_ref().next.set(head as *mut Link<'_, E>) };
+        match shared
+            .incoming
+            .compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => break,
+            Err(actual) => head = actual,
+        }
+    }
+    if head.is_null() {
+        shared.notify();
+    }
+    true
+}
+
+/// Reverses a stack of links into spawn order.
+fn reverse<'env, E>(mut top: *mut Link<'env, E>) -> *mut Link<'env, E> {
+    let mut fifo = ptr::null_mut();
+    while !top.is_null() {
+        // SAFETY: links taken off the stack belong to the owner.
+        let link = unsafe { &*top };
+        let next = link.next.replace(fifo);
+        fifo = top;
+        top = next;
+    }
+    fifo
+}
+
+/// The children of one scope, as seen by its owner.
+pub(crate) struct ChildSet<'env, E> {
+    pub(crate) queue: ReadyQueue,
+    kids: Kids<'env, E>,
+}
+
+struct Kids<'env, E> {
+    /// Running children; `None` marks a free entry.
+    slab: Vec<Option<NonNull<dyn Child<E> + 'env>>>,
+    /// Free slab entries, most recently freed last (it is the warmest).
+    free: Vec<usize>,
+    running: usize,
+    /// Spawned but not started, in spawn order (owner-only list of links).
+    fresh: *mut Link<'env, E>,
+    /// At most this many children run at once.
+    limit: usize,
+    body_started: bool,
+    /// `'env` must be invariant: see `Scope`.
+    _env: PhantomData<fn(&'env ()) -> &'env ()>,
+}
+
+impl<'env, E> ChildSet<'env, E> {
+    pub(crate) fn new(limit: usize) -> Self {
+        ChildSet {
+            queue: ReadyQueue::new(super::ready::FIRST_CHUNK),
+            kids: Kids {
+                slab: Vec::new(),
+                free: Vec::new(),
+                running: 0,
+                fresh: ptr::null_mut(),
+                limit,
+                body_started: false,
+                _env: PhantomData,
+            },
+        }
+    }
+
+    /// Number of children started and not finished.
+    pub(crate) fn running(&self) -> usize {
+        self.kids.running
+    }
+
+    /// Polls the body (index 0, through `poll_body`) and the ready children.
+    pub(crate) fn drive(
+        &mut self,
+        poll_body: &mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
+        cx: &mut Context<'_>,
+    ) -> ControlFlow<Failure<E>, Drained> {
+        let mut driver = Driver {
+            kids: &mut self.kids,
+            poll_body,
+        };
+        self.queue.drive(&mut driver, cx)
+    }
+
+    /// If no child is running or waiting, closes the scope to new spawns.
+    /// Returns false if there is still work (a spawn may just have arrived).
+    pub(crate) fn try_close(&mut self) -> bool {
+        self.kids.running == 0
+            && self.kids.fresh.is_null()
+            && self
+                .queue
+                .shared()
+                .incoming
+                .compare_exchange(ptr::null_mut(), closed(), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    /// Closes the scope to new spawns and drops every child, running or not,
+    /// before it returns. If a destructor panics, the others are still dropped
+    /// and the first such panic is returned.
+    pub(crate) fn cancel_all(&mut self) -> Option<Box<dyn Any + Send>> {
+        let mut first_panic = None;
+        let mut cancel = |child: NonNull<dyn Child<E> + 'env>| {
+            // SAFETY: the owner cancels each child once, then releases it.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+            // SAFETY: `cancel` dropped the future even if it panicked.
+            unsafe { release_scope_ref(child.as_ref().header()) };
+            if let Err(payload) = outcome {
+                first_panic.get_or_insert(payload);
+            }
+        };
+        let kids = &mut self.kids;
+        for entry in kids.slab.iter_mut() {
+            if let Some(child) = entry.take() {
+                cancel(child);
+            }
+        }
+        kids.running = 0;
+        let incoming = self.queue.shared().incoming.swap(closed(), Ordering::SeqCst);
+        let unstarted = [kids.fresh, if incoming == closed() { ptr::null_mut() } else { reverse(incoming as *mut Link<'env, E>) }];
+        kids.fresh = ptr::null_mut();
+        for mut link in unstarted {
+            while !link.is_null() {
+                // SAFETY: links on the owner's lists are live children it owns.
+                let (next, child) = unsafe { ((*link).next.get(), (*link).this) };
+                cancel(child);
+                link = next;
+            }
+        }
+        first_panic
+    }
+}
+
+impl<E> Drop for ChildSet<'_, E> {
+    fn drop(&mut self) {
+        // Normally a no-op (the scope cancelled or finished everything); this
+        // keeps the "no child outlives its set" promise on every path.
+        if let Some(payload) = self.cancel_all() {
+            if !std::thread::panicking() {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+/// The body plus the children, as the ready queue polls them.
+struct Driver<'a, 'env, E> {
+    kids: &'a mut Kids<'env, E>,
+    poll_body: &'a mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
+}
+
+impl<'env, E> Children for Driver<'_, 'env, E> {
+    type Break = Failure<E>;
+
+    fn next_fresh(&mut self, queue: &mut ReadyQueue) -> Option<usize> {
+        let kids = &mut *self.kids;
+        if !kids.body_started {
+            kids.body_started = true;
+            queue.reserve(1);
+            return Some(0);
+        }
+        if kids.running >= kids.limit {
+            return None;
+        }
+        if kids.fresh.is_null() {
+            let top = queue.shared().incoming.load(Ordering::SeqCst);
+            if top.is_null() {
+                return None;
+            }
+            let top = queue.shared().incoming.swap(ptr::null_mut(), Ordering::SeqCst);
+            kids.fresh = reverse(top as *mut Link<'env, E>);
+        }
+        // SAFETY: `fresh` is a non-empty owner-only list of live links.
+        let link = unsafe { &*kids.fresh };
+        kids.fresh = link.next.get();
+        let child = Some(link.this);
+        let entry = match kids.free.pop() {
+            Some(entry) => {
+                kids.slab[entry] = child;
+                entry
+            }
+            None => {
+                kids.slab.push(child);
+                kids.slab.len() - 1
+            }
+        };
+        kids.running += 1;
+        queue.reserve(entry + 2);
+        Some(entry + 1)
+    }
+
+    fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Failure<E>> {
+        if index == 0 {
+            return (self.poll_body)(cx);
+        }
+        let kids = &mut *self.kids;
+        let entry = index - 1;
+        // A vacant entry means a stale wake for a child that already finished.
+        let Some(child) = kids.slab[entry] else {
+            return ControlFlow::Continue(());
+        };
+        // SAFETY: the child is live and only this owner polls it.
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
+        let failure = match polled {
+            Ok(Poll::Pending) => return ControlFlow::Continue(()),
+            Ok(Poll::Ready(Ok(()))) => None,
+            Ok(Poll::Ready(Err(error))) => Some(Failure::Error(error)),
+            Err(payload) => {
+                // A panicking poll leaves the future in place: drop it now. A
+                // second panic from its destructor is dropped in favour of the
+                // first, like `std::thread::scope` keeps the original one.
+                // SAFETY: owner-only, once.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+                Some(Failure::Panic(payload))
+            }
+        };
+        kids.slab[entry] = None;
+        kids.free.push(entry);
+        kids.running -= 1;
+        // SAFETY: the future is gone (finished or cancelled above); the scope's
+        // reference is released exactly once, here.
+        unsafe { release_scope_ref(child.as_ref().header()) };
+        match failure {
+            None => ControlFlow::Continue(()),
+            Some(failure) => ControlFlow::Break(failure),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Test support: the minimal std-only executor, a watchdog, drop counters and the
+//! macro that runs every behaviour test under smol *and* the minimal executor,
+//! for `scope` *and* `local_scope`.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod exec;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// How long any single test may run before the watchdog fails it.
+pub const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Runs `f`; if it has not returned within [`WATCHDOG`], prints which test hung
+/// and exits the test binary with a failure, so a hang fails CI instead of
+/// stalling it.
+pub fn watchdog<T>(f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(AtomicBool::new(false));
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < WATCHDOG {
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("watchdog: test `{name}` hung for {WATCHDOG:?}; failing the run");
+        std::process::exit(101);
+    });
+    let out = f();
+    done.store(true, Ordering::Release);
+    out
+}
+
+/// Runs a future to completion on smol's `LocalExecutor` (as a spawned task, so
+/// wake-ups go through async-task's real wakers), under the watchdog.
+pub fn on_smol<F: Future>(fut: F) -> F::Output {
+    watchdog(|| {
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(ex.spawn(fut)))
+    })
+}
+
+/// Runs a future to completion on the minimal std-only executor, under the
+/// watchdog.
+pub fn on_minimal<F: Future>(fut: F) -> F::Output {
+    watchdog(|| exec::block_on(fut))
+}
+
+/// Yields once: wakes itself, returns `Pending`, then `Ready`.
+pub fn yield_now() -> YieldNow {
+    YieldNow(false)
+}
+
+/// Future for [`yield_now`].
+pub struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Yields `n` times.
+pub async fn yield_times(n: usize) {
+    for _ in 0..n {
+        yield_now().await;
+    }
+}
+
+/// Counts drops: `DropCounter::new()` then `counter.guard()` inside a future.
+#[derive(Clone, Default)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+impl DropCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A guard that adds one to the counter when dropped.
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.0.clone())
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Adds one to its counter when dropped.
+pub struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that is `Pending` forever (without waking) and counts its drop.
+pub fn pending_forever<T>(counter: &DropCounter) -> impl Future<Output = T> + Send + 'static {
+    let guard = counter.guard();
+    async move {
+        let _guard = guard;
+        std::future::pending::<T>().await
+    }
+}
+
+/// Polls `fut` once with a no-op waker.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    Pin::new(fut).poll(&mut cx)
+}
+
+/// Declares behaviour tests once and runs each four times: {`scope`,
+/// `local_scope`} × {smol, minimal executor}. Inside a body, `open` is the
+/// flavour's constructor (`corral::scope` or `corral::local_scope`) and `limited`
+/// the `Nursery` method of the same flavour.
+macro_rules! behaviour_tests {
+    ($( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
+        mod scope_flavour {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use corral::scope as open;
+            #[allow(dead_code)]
+            fn limited(n: usize) -> corral::Nursery { corral::Nursery::new().max_concurrency(n) }
+            $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
+            behaviour_tests!(@runners $($name)*);
+        }
+        mod local_flavour {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use corral::local_scope as open;
+            #[allow(dead_code)]
+            fn limited(n: usize) -> corral::Nursery { corral::Nursery::new().max_concurrency(n) }
+            $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
+            behaviour_tests!(@runners $($name)*);
+        }
+    };
+    (@runners $($name:ident)*) => {
+        mod on_smol {
+            $( #[test] fn $name() { crate::support::on_smol(super::$name()) } )*
+        }
+        mod on_minimal {
+            $( #[test] fn $name() { crate::support::on_minimal(super::$name()) } )*
+        }
+    };
+}
+
+/// Runs each plain async test fn under smol and the minimal executor.
+#[allow(unused_macros)]
+macro_rules! on_both_executors {
+    ($($name:ident),* $(,)?) => {
+        mod on_smol {
+            $( #[test] fn $name() { crate::support::on_smol(super::$name()) } )*
+        }
+        mod on_minimal {
+            $( #[test] fn $name() { crate::support::on_minimal(super::$name()) } )*
+        }
+    };
+}
