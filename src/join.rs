@@ -188,13 +188,16 @@ pub struct TryJoinAll<F, T> {
 ///
 /// ```
 /// # futures::executor::block_on(async {
-/// let ok = corral::try_join_all([async { Ok::<_, &str>(1) }, async { Ok(2) }]).await;
+/// let ok = corral::try_join_all((1..=2).map(|i| async move { Ok::<_, &str>(i) })).await;
 /// assert_eq!(ok, Ok(vec![1, 2]));
 ///
-/// let failing = corral::try_join_all(vec![
-///     Box::pin(async { Err("bad") }) as std::pin::Pin<Box<dyn Future<Output = Result<i32, &str>>>>,
-///     Box::pin(std::future::pending()), // dropped when the error arrives
-/// ]);
+/// let failing = corral::try_join_all((0..2).map(|i| async move {
+///     if i == 0 {
+///         Err("bad")
+///     } else {
+///         std::future::pending::<Result<i32, &str>>().await // dropped at the error
+///     }
+/// }));
 /// assert_eq!(failing.await, Err("bad"));
 /// # });
 /// ```
@@ -318,11 +321,11 @@ pub struct RaceOk<F, E> {
 ///
 /// ```
 /// # futures::executor::block_on(async {
-/// let v = corral::race_ok([async { Err::<u8, _>("a") }, async { Ok(2) }]).await;
-/// assert_eq!(v, Ok(2));
-///
-/// let all_failed = corral::race_ok([async { Err::<u8, _>("a") }, async { Err("b") }]).await;
-/// assert_eq!(all_failed, Err(vec!["a", "b"]));
+/// let attempt = |name: &'static str| async move {
+///     if name == "good" { Ok(name.len()) } else { Err(name) }
+/// };
+/// assert_eq!(corral::race_ok([attempt("bad"), attempt("good")]).await, Ok(4));
+/// assert_eq!(corral::race_ok([attempt("a"), attempt("b")]).await, Err(vec!["a", "b"]));
 /// # });
 /// ```
 pub fn race_ok<I, T, E>(futures: I) -> RaceOk<<I::Item as IntoFuture>::IntoFuture, E>

@@ -8,6 +8,7 @@
 //! ```
 //! # futures::executor::block_on(async {
 //! let urls = ["a.example", "b.example", "c.example"];
+//! let urls = &urls; // children borrow from outside the scope
 //! let lengths = corral::Nursery::new()
 //!     .max_concurrency(2) // at most two children at once
 //!     .scope(|s| async move {

@@ -84,8 +84,9 @@ impl<E> Drop for Handle<'_, E> {
 /// ```
 /// # futures::executor::block_on(async {
 /// let mut hits = vec![0; 3];
+/// let hits_ref = &mut hits; // borrowed from outside: lives for `'env`
 /// corral::scope(|s| async move {
-///     for (i, slot) in hits.iter_mut().enumerate() {
+///     for (i, slot) in hits_ref.iter_mut().enumerate() {
 ///         let s2 = s.clone();
 ///         s.spawn(async move {
 ///             *slot = i;
@@ -139,6 +140,7 @@ impl<'env, E> Scope<'env, E> {
     /// ```
     /// # futures::executor::block_on(async {
     /// let words = ["a", "bb", "ccc"];
+    /// let words = &words;
     /// let total = corral::scope(|s| async move {
     ///     let handles: Vec<_> = words
     ///         .iter()

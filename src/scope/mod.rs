@@ -52,13 +52,16 @@ use set::ChildSet;
 /// # futures::executor::block_on(async {
 /// let pages = ["a", "b", "c"];
 /// let mut sizes = Vec::new();
-/// corral::scope(|s| async {
-///     let handles: Vec<_> = pages
+/// // The body is `async move` (it owns its handle `s`), so it captures
+/// // references to what it and the children borrow.
+/// let (pages_ref, sizes_ref) = (&pages, &mut sizes);
+/// corral::scope(|s| async move {
+///     let handles: Vec<_> = pages_ref
 ///         .iter()
 ///         .map(|p| s.spawn(async move { Ok::<_, String>(p.len()) }))
 ///         .collect();
 ///     for h in handles {
-///         sizes.push(h.await);
+///         sizes_ref.push(h.await);
 ///     }
 ///     Ok(())
 /// })
@@ -83,12 +86,13 @@ use set::ChildSet;
 ///
 /// Children must not borrow anything that dies before the scope does:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0597
 /// # futures::executor::block_on(async {
 /// corral::scope(|s| async move {
 ///     let local = vec![1, 2, 3];
+///     let borrowed = &local;
 ///     // `local` lives in the body, which may finish before this child does.
-///     s.spawn(async { Ok::<_, ()>(local.len()) });
+///     s.spawn(async move { Ok::<_, ()>(borrowed.len()) });
 ///     Ok(())
 /// })
 /// .await
@@ -106,6 +110,27 @@ use set::ChildSet;
 /// })
 /// .await
 /// # .unwrap() });
+/// ```
+///
+/// Nor can a handle smuggled out of the scope start a child that outlives what
+/// it borrows:
+///
+/// ```compile_fail,E0597
+/// # futures::executor::block_on(async {
+/// let mut escaped = None;
+/// {
+///     let data = vec![1, 2, 3];
+///     let (data, slot) = (&data, &mut escaped);
+///     corral::scope(|s| async move {
+///         *slot = Some(s.clone());
+///         s.spawn(async move { Ok::<_, ()>(data.len()) });
+///         Ok(())
+///     })
+///     .await
+///     .unwrap();
+/// } // `data` dies here, but the handle's `'env` says it must live on
+/// let _ = escaped.unwrap().spawn(async { Ok(0) });
+/// # });
 /// ```
 pub fn scope<'env, T, E, B, Fut>(body: B) -> ScopeFuture<'env, T, E, Fut>
 where
@@ -127,9 +152,10 @@ where
 ///
 /// # futures::executor::block_on(async {
 /// let total = RefCell::new(0);
-/// corral::local_scope(|s| async {
+/// let total_ref = &total;
+/// corral::local_scope(|s| async move {
 ///     for i in 1..=4 {
-///         let total = &total;
+///         let total = total_ref;
 ///         s.spawn(async move {
 ///             *total.borrow_mut() += i;
 ///             Ok::<_, ()>(())
@@ -164,13 +190,14 @@ where
 /// # futures::executor::block_on(async {
 /// let running = AtomicUsize::new(0);
 /// let peak = AtomicUsize::new(0);
+/// let (running, peak_ref) = (&running, &peak);
 /// corral::Nursery::new()
 ///     .max_concurrency(2)
-///     .scope(|s| async {
+///     .scope(|s| async move {
 ///         for _ in 0..10 {
 ///             s.spawn(async {
 ///                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-///                 peak.fetch_max(now, Ordering::SeqCst);
+///                 peak_ref.fetch_max(now, Ordering::SeqCst);
 ///                 smol::future::yield_now().await;
 ///                 running.fetch_sub(1, Ordering::SeqCst);
 ///                 Ok::<_, ()>(())
