@@ -9,6 +9,8 @@
 mod child;
 mod future;
 mod handle;
+#[cfg(all(test, corral_loom))]
+mod loom_tests;
 pub(crate) mod ready;
 mod set;
 
