@@ -101,7 +101,7 @@ async fn join_all_runs_its_futures_concurrently() {
 }
 
 async fn join_all_completes_ten_thousand_futures() {
-    let n = 10_000;
+    let n = support::scaled(10_000);
     let outputs = corral::join_all((0..n).map(|i| async move {
         yield_times(i % 3).await;
         i * 2
@@ -355,7 +355,7 @@ async fn dropping_a_pending_join_all_drops_every_inner_future_at_once() {
 /// watchdog would fail the run).
 async fn join_all_sees_every_wake_up_from_another_thread() {
     let n = 100;
-    for round in 0..20 {
+    for round in 0..support::scaled(20) {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..n).map(|_| oneshot::channel::<usize>()).unzip();
         let sender_thread = std::thread::spawn(move || {

@@ -87,8 +87,6 @@ pub(crate) trait Child<E> {
     /// As for `poll`.
     unsafe fn cancel(&self);
 
-    /// The common header, to release the scope's reference.
-    fn header(&self) -> NonNull<Header>;
 }
 
 impl<E, F, U> Cell<'_, E, F, U> {
@@ -162,9 +160,6 @@ where
         unsafe { self.drop_future() };
     }
 
-    fn header(&self) -> NonNull<Header> {
-        NonNull::from(&self.join.header)
-    }
 }
 
 /// Frees a cell made by `new_child`; `C` is its `Cell<'env, E, F, U>` type.
@@ -182,9 +177,15 @@ unsafe fn dealloc<C>(header: NonNull<Header>) {
 
 /// Gives up the scope's reference to a finished or cancelled child.
 ///
+/// Takes the scope's own pointer to the cell (made from `Box::into_raw`, so it
+/// may free the whole allocation), not one derived from a reference to a field.
+///
 /// # Safety
-/// `header` is the header of a live cell and the scope has not released it yet.
-pub(crate) unsafe fn release_scope_ref(header: NonNull<Header>) {
+/// `child` is a live cell whose future has been dropped, and the scope has not
+/// released it yet.
+pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
+    // The header is at offset 0 of every (repr(C)) cell.
+    let header = child.cast::<Header>();
     // SAFETY: the scope's reference keeps the cell alive until the fetch below.
     let h = unsafe { header.as_ref() };
     let dealloc = h.dealloc;
@@ -239,9 +240,9 @@ where
 pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<Link<'_, E>>) {
     // SAFETY: the cell is still exclusively ours.
     unsafe {
-        let child = link.as_ref().this.as_ref();
-        child.cancel();
-        release_scope_ref(child.header());
+        let child = link.as_ref().this;
+        child.as_ref().cancel();
+        release_scope_ref(child);
     }
 }
 

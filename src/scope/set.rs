@@ -150,7 +150,7 @@ impl<'env, E> ChildSet<'env, E> {
             // SAFETY: the owner cancels each child once, then releases it.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
             // SAFETY: `cancel` dropped the future even if it panicked.
-            unsafe { release_scope_ref(child.as_ref().header()) };
+            unsafe { release_scope_ref(child) };
             if let Err(payload) = outcome {
                 first_panic.get_or_insert(payload);
             }
@@ -265,7 +265,7 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         kids.running -= 1;
         // SAFETY: the future is gone (finished or cancelled above); the scope's
         // reference is released exactly once, here.
-        unsafe { release_scope_ref(child.as_ref().header()) };
+        unsafe { release_scope_ref(child) };
         match failure {
             None => ControlFlow::Continue(()),
             Some(failure) => ControlFlow::Break(failure),

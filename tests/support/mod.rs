@@ -53,6 +53,11 @@ pub fn on_minimal<F: Future>(fut: F) -> F::Output {
     watchdog(|| exec::block_on(fut))
 }
 
+/// `n`, or a hundredth of it under Miri, which runs tests ~1000x slower.
+pub fn scaled(n: usize) -> usize {
+    if cfg!(miri) { (n / 100).max(2) } else { n }
+}
+
 /// Yields once: wakes itself, returns `Pending`, then `Ready`.
 pub fn yield_now() -> YieldNow {
     YieldNow(false)
