@@ -25,10 +25,8 @@ struct Gather<F> {
 
 impl<F: Future> Gather<F> {
     fn new(futures: impl IntoIterator<Item = impl IntoFuture<IntoFuture = F>>) -> Self {
-        let futures: Box<[Option<F>]> = futures
-            .into_iter()
-            .map(|f| Some(f.into_future()))
-            .collect();
+        let futures: Box<[Option<F>]> =
+            futures.into_iter().map(|f| Some(f.into_future())).collect();
         let mut queue = ReadyQueue::new(futures.len());
         queue.reserve(futures.len());
         Gather {
@@ -159,14 +157,23 @@ impl<F: Future> Future for JoinAll<F> {
             let all_done = this.gather.poll_outputs(cx, |i, out| {
                 outputs[i] = Some(out);
                 *remaining -= 1;
-                if *remaining == 0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                if *remaining == 0 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             });
             if all_done.is_pending() {
                 return Poll::Pending;
             }
         }
         let outputs = std::mem::take(&mut this.outputs);
-        Poll::Ready(outputs.into_iter().map(|o| o.expect("join_all polled after completion")).collect())
+        Poll::Ready(
+            outputs
+                .into_iter()
+                .map(|o| o.expect("join_all polled after completion"))
+                .collect(),
+        )
     }
 }
 
@@ -231,7 +238,11 @@ where
                 Ok(value) => {
                     outputs[i] = Some(value);
                     *remaining -= 1;
-                    if *remaining == 0 { ControlFlow::Break(None) } else { ControlFlow::Continue(()) }
+                    if *remaining == 0 {
+                        ControlFlow::Break(None)
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 }
                 Err(error) => ControlFlow::Break(Some(error)),
             });
@@ -288,7 +299,10 @@ where
     I::Item: IntoFuture,
 {
     let gather = Gather::new(futures);
-    assert!(gather.len() > 0, "corral: race of no futures would never resolve");
+    assert!(
+        gather.len() > 0,
+        "corral: race of no futures would never resolve"
+    );
     Race { gather }
 }
 
@@ -297,8 +311,12 @@ impl<F: Future> Future for Race<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        assert!(this.gather.len() > 0, "corral: race polled after completion");
-        this.gather.poll_outputs(cx, |_, out| ControlFlow::Break(out))
+        assert!(
+            this.gather.len() > 0,
+            "corral: race polled after completion"
+        );
+        this.gather
+            .poll_outputs(cx, |_, out| ControlFlow::Break(out))
     }
 }
 
@@ -359,7 +377,11 @@ where
                 Err(error) => {
                     errors[i] = Some(error);
                     *remaining -= 1;
-                    if *remaining == 0 { ControlFlow::Break(None) } else { ControlFlow::Continue(()) }
+                    if *remaining == 0 {
+                        ControlFlow::Break(None)
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 }
             });
             match done {

@@ -56,11 +56,7 @@
 //! `docs/benchmarks.md` in the repository for measurements against
 //! `FuturesUnordered`, futures-buffered, async-executor and tokio's `JoinSet`.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![warn(
-    rust_2018_idioms,
-    unreachable_pub,
-    clippy::undocumented_unsafe_blocks
-)]
+#![warn(rust_2018_idioms, unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
 mod join;
 mod loom;
@@ -70,4 +66,3 @@ pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_j
 pub use scope::{
     JoinHandle, LocalScope, LocalScopeFuture, Nursery, Scope, ScopeFuture, local_scope, scope,
 };
-

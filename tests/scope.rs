@@ -361,7 +361,7 @@ behaviour_tests! {
         let n = support::scaled(100_000);
         open(|s| async move {
             for _ in 0..n {
-                let _ = s.spawn(async move {
+                s.spawn(async move {
                     yield_now().await;
                     done.fetch_add(1, Ordering::Relaxed);
                     Ok::<_, ()>(())
@@ -406,10 +406,10 @@ behaviour_tests! {
         let escaped = open(|s| async move { Ok::<_, ()>(s.clone()) }).await.unwrap();
         let p = polled.clone();
         let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let _ = escaped.spawn(async move {
+            drop(escaped.spawn(async move {
                 p.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, ()>(())
-            });
+            }));
         }));
         let payload = caught.expect_err("spawn on a finished scope panics");
         let message = payload.downcast_ref::<&str>().copied().unwrap_or_default();
@@ -505,10 +505,12 @@ fn scope_future_is_send_and_runs_under_tokio_spawn() {
                 corral::scope(|s| async move {
                     let handles: Vec<_> = data
                         .chunks(10)
-                        .map(|chunk| s.spawn(async move {
-                            tokio::task::yield_now().await;
-                            Ok::<_, ()>(chunk.iter().sum::<u64>())
-                        }))
+                        .map(|chunk| {
+                            s.spawn(async move {
+                                tokio::task::yield_now().await;
+                                Ok::<_, ()>(chunk.iter().sum::<u64>())
+                            })
+                        })
                         .collect();
                     Ok(corral::join_all(handles).await.into_iter().sum::<u64>())
                 })
@@ -534,7 +536,12 @@ fn scope_future_runs_under_smol_spawn_on_a_threaded_executor() {
             .collect();
         let task = ex.spawn(corral::scope(|s| async move {
             let hs: Vec<_> = (0..100u32)
-                .map(|i| s.spawn(async move { yield_now().await; Ok::<_, ()>(i) }))
+                .map(|i| {
+                    s.spawn(async move {
+                        yield_now().await;
+                        Ok::<_, ()>(i)
+                    })
+                })
                 .collect();
             Ok(corral::join_all(hs).await.into_iter().sum::<u32>())
         }));

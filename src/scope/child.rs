@@ -86,7 +86,6 @@ pub(crate) trait Child<E> {
     /// # Safety
     /// As for `poll`.
     unsafe fn cancel(&self);
-
 }
 
 impl<E, F, U> Cell<'_, E, F, U> {
@@ -159,7 +158,6 @@ where
         // SAFETY: owner-only, per this method's contract.
         unsafe { self.drop_future() };
     }
-
 }
 
 /// Frees a cell made by `new_child`; `C` is its `Cell<'env, E, F, U>` type.

@@ -90,13 +90,16 @@ where
                     }
                 }
             }
-            ControlFlow::Continue(Drained::Idle)
-                if this.body.is_none() && this.set.try_close() =>
-            {
+            ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.try_close() => {
                 *this.done = true;
-                Poll::Ready(Ok(this.output.take().expect("body output is set when it finishes")))
+                Poll::Ready(Ok(this
+                    .output
+                    .take()
+                    .expect("body output is set when it finishes")))
             }
-            ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.running() == 0 => {
+            ControlFlow::Continue(Drained::Idle)
+                if this.body.is_none() && this.set.running() == 0 =>
+            {
                 // A spawn from another thread arrived just now: take another turn.
                 cx.waker().wake_by_ref();
                 Poll::Pending

@@ -60,7 +60,10 @@ fn wakes_racing_the_poll_loop_are_never_lost() {
         let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let parent_waker = Waker::from(parent.clone());
         let mut cx = Context::from_waker(&parent_waker);
-        let mut children = TwoChildren { started: 0, polls: [0; 2] };
+        let mut children = TwoChildren {
+            started: 0,
+            polls: [0; 2],
+        };
 
         // First turn: both children get their first poll.
         let _ = queue.drive(&mut children, &mut cx);
@@ -82,8 +85,16 @@ fn wakes_racing_the_poll_loop_are_never_lost() {
         while parent.0.swap(0, Ordering::SeqCst) > 0 {
             let _ = queue.drive(&mut children, &mut cx);
         }
-        assert!(children.polls[0] >= 2, "wake of child 0 lost: {:?}", children.polls);
-        assert!(children.polls[1] >= 2, "wake of child 1 lost: {:?}", children.polls);
+        assert!(
+            children.polls[0] >= 2,
+            "wake of child 0 lost: {:?}",
+            children.polls
+        );
+        assert!(
+            children.polls[1] >= 2,
+            "wake of child 1 lost: {:?}",
+            children.polls
+        );
     });
 }
 

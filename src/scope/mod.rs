@@ -258,7 +258,10 @@ impl Nursery {
     /// ```
     #[track_caller]
     pub const fn max_concurrency(mut self, n: usize) -> Self {
-        assert!(n > 0, "corral: max_concurrency(0) would never start a child; use at least 1");
+        assert!(
+            n > 0,
+            "corral: max_concurrency(0) would never start a child; use at least 1"
+        );
         self.max_concurrency = n;
         self
     }

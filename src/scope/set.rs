@@ -137,7 +137,12 @@ impl<'env, E> ChildSet<'env, E> {
                 .queue
                 .shared()
                 .incoming
-                .compare_exchange(ptr::null_mut(), closed(), Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(
+                    ptr::null_mut(),
+                    closed(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
                 .is_ok()
     }
 
@@ -148,7 +153,8 @@ impl<'env, E> ChildSet<'env, E> {
         let mut first_panic = None;
         let mut cancel = |child: NonNull<dyn Child<E> + 'env>| {
             // SAFETY: the owner cancels each child once, then releases it.
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+            let outcome =
+                panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
             // SAFETY: `cancel` dropped the future even if it panicked.
             unsafe { release_scope_ref(child) };
             if let Err(payload) = outcome {
@@ -162,8 +168,19 @@ impl<'env, E> ChildSet<'env, E> {
             }
         }
         kids.running = 0;
-        let incoming = self.queue.shared().incoming.swap(closed(), Ordering::SeqCst);
-        let unstarted = [kids.fresh, if incoming == closed() { ptr::null_mut() } else { reverse(incoming as *mut Link<'env, E>) }];
+        let incoming = self
+            .queue
+            .shared()
+            .incoming
+            .swap(closed(), Ordering::SeqCst);
+        let unstarted = [
+            kids.fresh,
+            if incoming == closed() {
+                ptr::null_mut()
+            } else {
+                reverse(incoming as *mut Link<'env, E>)
+            },
+        ];
         kids.fresh = ptr::null_mut();
         for mut link in unstarted {
             while !link.is_null() {
@@ -213,7 +230,10 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             if top.is_null() {
                 return None;
             }
-            let top = queue.shared().incoming.swap(ptr::null_mut(), Ordering::SeqCst);
+            let top = queue
+                .shared()
+                .incoming
+                .swap(ptr::null_mut(), Ordering::SeqCst);
             kids.fresh = reverse(top as *mut Link<'env, E>);
         }
         // SAFETY: `fresh` is a non-empty owner-only list of live links.
@@ -256,7 +276,8 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
                 // second panic from its destructor is dropped in favour of the
                 // first, like `std::thread::scope` keeps the original one.
                 // SAFETY: owner-only, once.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+                let _ =
+                    panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
                 Some(Failure::Panic(payload))
             }
         };
