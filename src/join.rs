@@ -77,7 +77,7 @@ where
 {
     type Break = B;
 
-    fn next_fresh(&mut self, _queue: &mut ReadyQueue) -> Option<usize> {
+    fn next_fresh(&mut self, _queue: &mut ReadyQueue, _late: bool) -> Option<usize> {
         (*self.started < self.futures.len()).then(|| {
             *self.started += 1;
             *self.started - 1

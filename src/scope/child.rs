@@ -187,8 +187,12 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
     // SAFETY: the scope's reference keeps the cell alive until the fetch below.
     let h = unsafe { header.as_ref() };
     let dealloc = h.dealloc;
-    let prev = h.state.fetch_and(!SCOPE, Ordering::AcqRel);
-    if prev & HANDLE == 0 {
+    // A handle never comes back once dropped: if it is gone, this scope is the
+    // last owner and needs no read-modify-write (the acquire load pairs with the
+    // handle's release when it let go).
+    if h.state.load(Ordering::Acquire) & HANDLE == 0
+        || h.state.fetch_and(!SCOPE, Ordering::AcqRel) & HANDLE == 0
+    {
         // SAFETY: both references are gone and the scope dropped the future.
         unsafe { dealloc(header) }
     }

@@ -6,25 +6,35 @@
 //! (chunk `k` holds `first << k` slots), so a slot pointer stays valid for as long
 //! as any waker holds the shared count, even while the owner adds chunks.
 //!
-//! Waking a slot pushes it onto a lock-free stack (`Shared::head`). The owner
-//! takes the whole stack with one swap, reverses it into FIFO order (`batch`) and
-//! polls the children one by one. A slot is on the stack at most once: the
-//! `queued` flag is set by the waker that pushes it and cleared by the owner just
-//! before it polls the child, so a wake during that poll queues it again.
+//! A wake takes one of two paths:
 //!
-//! The parent (whoever polls the scope) is woken only when a push finds the stack
-//! empty *and* the owner is not inside its poll loop (`polling`). Wakes that land
-//! while the owner is polling are picked up by the loop itself: before it returns
-//! `Pending`, the owner clears `polling` and looks at the stack once more. Both
-//! sides use `SeqCst` for that flag/stack pair, so at least one of them sees the
-//! other (the store-buffering argument of Dekker's algorithm).
+//! - **On the owner's thread, inside its poll loop** (a child waking itself or a
+//!   sibling, the common case), the thread-local [`OWNER`] names this queue and
+//!   the wake appends the child's index to the owner-only `ready` FIFO. No atomic
+//!   operation at all; the slot's `local_queued` flag keeps duplicates out.
+//! - **Anywhere else** (another thread, or outside the loop), the wake pushes the
+//!   slot onto a lock-free stack (`Shared::head`), guarded by the atomic `queued`
+//!   flag so a slot is on the stack at most once. Before each pop the owner moves
+//!   the whole stack into `ready` (reversed, so remote wakes keep their order too)
+//!   and clears each `queued` flag with a full barrier: a wake that comes after
+//!   that point queues the child again, so none is lost (store-buffering; see the
+//!   comment in `ReadyQueue::take_remote`).
+//!
+//! The parent (whoever polls the scope) is woken only when a remote push finds
+//! the stack empty *and* the owner is not inside its poll loop (`polling`).
+//! Pushes that land while the owner is polling are picked up by the loop itself:
+//! before it returns `Pending`, the owner clears `polling` and looks at the stack
+//! once more. Both sides use `SeqCst` for that flag/stack pair, so at least one
+//! of them sees the other (the store-buffering argument of Dekker's algorithm).
+//! `src/scope/loom_tests.rs` model-checks this protocol.
 //!
 //! Only [`ReadyQueue::drive`] polls children, with a budget: after [`BUDGET`]
 //! child polls it wakes its own parent and returns, so a scope full of busy
 //! children cannot starve the executor, and a poll never does more than a bounded
 //! amount of work (no rescans, hence no quadratic behaviour).
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::ptr::{self, NonNull};
@@ -40,24 +50,48 @@ pub(crate) const BUDGET: usize = 128;
 /// Slots in the first chunk of a growing set (a scope).
 pub(crate) const FIRST_CHUNK: usize = 32;
 
+#[cfg(not(corral_loom))]
+std::thread_local! {
+    /// The queue whose poll loop is running on this thread (innermost one).
+    static OWNER: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+#[cfg(corral_loom)]
+loom::thread_local! {
+    static OWNER: Cell<*const Shared> = Cell::new(ptr::null());
+}
+
 /// One child's wake slot.
 pub(crate) struct Slot {
-    /// Link in the ready stack, then in the owner's batch. Written by the pusher
-    /// before its release CAS, read by the owner after its acquire swap.
+    /// Link in the remote stack. Written by the pusher before its release CAS,
+    /// read by the owner after its acquire swap.
     next: AtomicPtr<Slot>,
-    /// True from the push that put this slot on the stack until the owner pops it.
+    /// True from the push that put this slot on the remote stack until the owner
+    /// takes it off.
     queued: AtomicBool,
+    /// True while the index is in the owner's `ready` FIFO. Owner thread only.
+    local_queued: Cell<bool>,
     /// The child's index in its set.
-    index: usize,
+    index: u32,
     /// The shared state this slot belongs to (and whose count its wakers hold).
     shared: *const Shared,
+}
+
+/// Owner-only state that wakers and spawners reach on the owner's thread while
+/// its poll loop runs (see [`Shared::owned_here`]).
+#[derive(Default)]
+pub(crate) struct Local {
+    /// Children to poll, in wake order.
+    ready: VecDeque<u32>,
+    /// A scope's children spawned but not started yet, in spawn order
+    /// (type-erased `Link` pointers, see `set.rs`).
+    pub(crate) fresh: VecDeque<NonNull<()>>,
 }
 
 /// State shared by the owner and every waker (and, for scopes, every handle).
 pub(crate) struct Shared {
     /// Wakers, handles and the owner each hold one count.
     refs: AtomicUsize,
-    /// Top of the stack of woken slots.
+    /// Top of the stack of slots woken remotely.
     head: AtomicPtr<Slot>,
     /// True while the owner is inside `drive`.
     polling: AtomicBool,
@@ -68,17 +102,20 @@ pub(crate) struct Shared {
     chunks: UnsafeCell<Vec<(NonNull<Slot>, usize)>>,
     /// log2 of the first chunk's length.
     first_shift: u32,
-    /// The scope's stack of spawned-but-not-yet-started children, type-erased
-    /// (see `set.rs`). Unused by the gather family.
+    /// The owner's queues; see [`Shared::local`].
+    local: UnsafeCell<Local>,
+    /// A scope's stack of children spawned remotely and not yet moved to
+    /// `Local::fresh`, type-erased (see `set.rs`). Unused by the gather family.
     pub(crate) incoming: AtomicPtr<()>,
 }
 
-// SAFETY: every field but `chunks` is a thread-safe primitive. `chunks` is only
-// accessed by the owner of the queue (one thread at a time, since the owner is
-// `&mut`-accessed) or by the final `release`, which runs after every other count,
-// the owner's included, has been given up.
+// SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
+// `chunks` is only accessed by the owner of the queue (one thread at a time,
+// since the owner is `&mut`-accessed) or by the final `release`, which runs after
+// every other count has been given up. `local` is only accessed on the thread
+// whose poll loop owns it, while that loop runs (`owned_here`), or by the owner.
 unsafe impl Send for Shared {}
-// SAFETY: see `Send`; shared access from wakers touches only atomics and slots.
+// SAFETY: see `Send`.
 unsafe impl Sync for Shared {}
 
 impl Shared {
@@ -120,25 +157,53 @@ impl Shared {
             self.parent.wake();
         }
     }
+
+    /// True if this thread is inside this queue's poll loop, so `local` may be
+    /// used (between child polls, never across one).
+    pub(crate) fn owned_here(&self) -> bool {
+        OWNER.with(|owner| ptr::eq(owner.get(), self))
+    }
+
+    /// The owner's queues.
+    ///
+    /// # Safety
+    /// Only on the owner's thread while its loop runs (`owned_here`) or by the
+    /// owner itself, and the reference must not be held across a child poll.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut Local {
+        // SAFETY: per the contract, accesses are confined to one thread and never
+        // overlap (each is a short push or pop with no call-outs).
+        unsafe { &mut *self.local.get() }
+    }
 }
 
 impl Slot {
-    /// Puts this slot on the ready stack unless it is there already.
+    /// Queues this child for a poll unless it is queued already.
     fn schedule(&self) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
         // SAFETY: a slot is only reachable through a waker or the owner, and both
         // hold a count on `shared`.
         let shared = unsafe { &*self.shared };
+        if shared.owned_here() {
+            // The owner's own thread, between its child polls: no atomics needed.
+            if !self.local_queued.replace(true) {
+                // SAFETY: `owned_here` holds and this borrow ends here.
+                unsafe { shared.local().ready.push_back(self.index) };
+            }
+            return;
+        }
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let this = self as *const Slot as *mut Slot;
         let mut head = shared.head.load(Ordering::Relaxed);
         loop {
             self.next.store(head, Ordering::Relaxed);
-            match shared
-                .head
-                .compare_exchange_weak(head, this, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match shared.head.compare_exchange_weak(
+                head,
+                this,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(actual) => head = actual,
             }
@@ -186,7 +251,9 @@ pub(crate) trait Children {
 
     /// The next child that has never been polled, in spawn order, if one may
     /// start now. Called before every ready child, so new children start first.
-    fn next_fresh(&mut self, queue: &mut ReadyQueue) -> Option<usize>;
+    /// `late` marks the last look before the loop goes idle: anything published
+    /// remotely must then be read with a read-modify-write (see `drive`).
+    fn next_fresh(&mut self, queue: &mut ReadyQueue, late: bool) -> Option<usize>;
 
     /// Polls the child at `index` (which may be vacant after a stale wake).
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Self::Break>;
@@ -201,11 +268,25 @@ pub(crate) enum Drained {
     Budget,
 }
 
+/// Marks this thread as inside a queue's poll loop; restores the previous
+/// owner (an enclosing scope's) on drop, panics included.
+struct OwnerGuard(*const Shared);
+
+impl OwnerGuard {
+    fn enter(shared: *const Shared) -> Self {
+        OwnerGuard(OWNER.with(|owner| owner.replace(shared)))
+    }
+}
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        OWNER.with(|owner| owner.set(self.0));
+    }
+}
+
 /// The owner's side of the ready queue.
 pub(crate) struct ReadyQueue {
     shared: NonNull<Shared>,
-    /// Slots taken from the stack, FIFO, linked through `Slot::next`.
-    batch: *const Slot,
     /// Slots allocated so far.
     capacity: usize,
 }
@@ -226,12 +307,12 @@ impl ReadyQueue {
             parent: AtomicWaker::new(),
             chunks: UnsafeCell::new(Vec::new()),
             first_shift: first.trailing_zeros(),
+            local: UnsafeCell::new(Local::default()),
             incoming: AtomicPtr::new(ptr::null_mut()),
         });
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.
             shared: unsafe { NonNull::new_unchecked(Box::into_raw(shared)) },
-            batch: ptr::null(),
             capacity: 0,
         }
     }
@@ -245,6 +326,12 @@ impl ReadyQueue {
     /// Raw pointer to the shared state (for handles).
     pub(crate) fn shared_ptr(&self) -> *const Shared {
         self.shared.as_ptr()
+    }
+
+    /// The owner's queues (the owner may always use them, between child polls).
+    pub(crate) fn local(&mut self) -> &mut Local {
+        // SAFETY: `&mut self` is the owner, and no child poll is running.
+        unsafe { self.shared().local() }
     }
 
     /// Makes sure slots `0..len` exist.
@@ -262,11 +349,16 @@ impl ReadyQueue {
         let first_shift = self.shared().first_shift;
         let len = 1usize << (first_shift + chunks.len() as u32);
         let base = self.capacity;
+        assert!(
+            base + len <= u32::MAX as usize,
+            "corral: more than 4 billion children in one set"
+        );
         let slots: Box<[Slot]> = (base..base + len)
             .map(|index| Slot {
                 next: AtomicPtr::new(ptr::null_mut()),
                 queued: AtomicBool::new(false),
-                index,
+                local_queued: Cell::new(false),
+                index: index as u32,
                 shared,
             })
             .collect();
@@ -277,57 +369,72 @@ impl ReadyQueue {
     }
 
     /// The slot of child `index`, which must be below the reserved capacity.
-    fn slot(&self, index: usize) -> *const Slot {
+    fn slot(&self, index: usize) -> &Slot {
         debug_assert!(index < self.capacity);
         let shift = self.shared().first_shift;
         // Chunk k starts at first * (2^k - 1).
         let k = ((index >> shift) + 1).ilog2() as usize;
         let offset = index - (((1usize << k) - 1) << shift);
         // SAFETY: owner-only access to `chunks`; `index < capacity` so chunk `k`
-        // exists and `offset` is inside it.
+        // exists and `offset` is inside it; slots live as long as the owner.
         unsafe {
             let chunks = &*self.shared().chunks.get();
-            chunks.get_unchecked(k).0.as_ptr().add(offset)
+            &*chunks.get_unchecked(k).0.as_ptr().add(offset)
         }
     }
 
     /// A waker for child `index`, borrowed: it holds no count of its own, so it
     /// must not outlive this queue (cloning it takes a real count).
     pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
-        let data = self.slot(index) as *const ();
+        let data = self.slot(index) as *const Slot as *const ();
         // SAFETY: the vtable's contract holds for slot pointers; `ManuallyDrop`
         // keeps this count-less waker from releasing a count it never took.
         ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &SLOT_WAKER)) })
     }
 
-    /// The next woken child, FIFO; clears its `queued` flag first, so a wake
-    /// during the coming poll queues it again.
-    fn pop(&mut self) -> Option<usize> {
-        if self.batch.is_null() {
-            let mut top = self.shared().head.swap(ptr::null_mut(), Ordering::SeqCst);
-            if top.is_null() {
-                return None;
-            }
-            // The stack is LIFO; reverse it so wakes are served in order.
-            let mut fifo: *mut Slot = ptr::null_mut();
-            while !top.is_null() {
-                // SAFETY: slots on the stack stay allocated while the owner lives,
-                // and they are owner-only until their `queued` flag is cleared.
-                let slot = unsafe { &*top };
-                let next = slot.next.load(Ordering::Relaxed);
-                slot.next.store(fifo, Ordering::Relaxed);
-                fifo = top;
-                top = next;
-            }
-            self.batch = fifo;
+    /// Moves every remotely woken slot into the owner's `ready` FIFO.
+    fn take_remote(&mut self) {
+        let mut top = self.shared().head.swap(ptr::null_mut(), Ordering::SeqCst);
+        if top.is_null() {
+            return;
         }
-        // SAFETY: as above.
-        let slot = unsafe { &*self.batch };
-        self.batch = slot.next.load(Ordering::Relaxed);
-        // A full barrier, not a release store: the child's coming check of its own
-        // state must not be reordered before this (store-buffering again).
-        slot.queued.swap(false, Ordering::SeqCst);
-        Some(slot.index)
+        // The stack is LIFO; reverse it so remote wakes are served in order.
+        let mut fifo: *mut Slot = ptr::null_mut();
+        while !top.is_null() {
+            // SAFETY: slots on the stack stay allocated while the owner lives, and
+            // their `next` is the owner's until their `queued` flag is cleared.
+            let slot = unsafe { &*top };
+            let next = slot.next.load(Ordering::Relaxed);
+            slot.next.store(fifo, Ordering::Relaxed);
+            fifo = top;
+            top = next;
+        }
+        while !fifo.is_null() {
+            // SAFETY: as above.
+            let slot = unsafe { &*fifo };
+            fifo = slot.next.load(Ordering::Relaxed);
+            // A full barrier, not a release store: the child's coming check of its
+            // own state must not be reordered before this clear, or a waker that
+            // changes that state and then reads `queued == true` would skip the
+            // push while the poll misses the change (store buffering).
+            slot.queued.swap(false, Ordering::SeqCst);
+            if !slot.local_queued.replace(true) {
+                self.local().ready.push_back(slot.index);
+            }
+        }
+    }
+
+    /// The next woken child, FIFO over local and remote wakes.
+    fn pop(&mut self) -> Option<usize> {
+        // SeqCst: after `polling` is cleared this is the owner's half of the
+        // Dekker pair (see the module docs); a plain load on x86.
+        if !self.shared().head.load(Ordering::SeqCst).is_null() {
+            self.take_remote();
+        }
+        let index = self.local().ready.pop_front()? as usize;
+        // Cleared before the poll, so a wake during it queues the child again.
+        self.slot(index).local_queued.set(false);
+        Some(index)
     }
 
     /// Polls ready children until none is left (`Idle`), the budget runs out
@@ -340,24 +447,25 @@ impl ReadyQueue {
         let shared = self.shared();
         shared.parent.register(cx.waker());
         shared.polling.store(true, Ordering::SeqCst);
+        let _owner = OwnerGuard::enter(self.shared_ptr());
         let mut polls = 0;
         loop {
-            let index = match children.next_fresh(self).or_else(|| self.pop()) {
+            let index = match children.next_fresh(self, false).or_else(|| self.pop()) {
                 Some(index) => index,
                 None => {
-                    // Close the window, then look once more: a wake that saw
-                    // `polling == true` skipped the parent and relies on this.
+                    // Close the window, then look once more: a remote wake or
+                    // spawn that saw `polling == true` skipped the parent and
+                    // relies on this look. Read-modify-writes (the swap in
+                    // `take_remote`, a CAS for spawns) read the latest value of
+                    // each stack, which plain `SeqCst` loads would also do but
+                    // loom cannot check. This runs once per idle exit, not per child.
                     self.shared().polling.store(false, Ordering::SeqCst);
-                    let late_wake = !self.batch.is_null()
-                        || !self.shared().head.load(Ordering::SeqCst).is_null();
-                    match children.next_fresh(self) {
+                    self.take_remote();
+                    let late = children.next_fresh(self, true).or_else(|| self.pop());
+                    match late {
                         Some(index) => {
                             self.shared().polling.store(true, Ordering::SeqCst);
                             index
-                        }
-                        None if late_wake => {
-                            self.shared().polling.store(true, Ordering::SeqCst);
-                            continue;
                         }
                         None => return ControlFlow::Continue(Drained::Idle),
                     }

@@ -34,10 +34,18 @@ fn closed() -> *mut () {
     ptr::without_provenance_mut(1)
 }
 
-/// Pushes a spawned child onto a scope's incoming stack and wakes the scope if
-/// it is idle. Returns `false` (and leaves `link` to the caller) if the scope
-/// has finished.
+/// Hands a spawned child to its scope. On the scope's own thread, inside its
+/// poll loop (the body or a child spawning), that is a push onto the owner's
+/// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
+/// scope if it is idle. Returns `false` (and leaves `link` to the caller) if the
+/// scope has finished.
 pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> bool {
+    if shared.owned_here() {
+        // The scope is inside its own poll, so it cannot have finished.
+        // SAFETY: `owned_here` holds, and this borrow ends here.
+        unsafe { shared.local().fresh.push_back(link.cast()) };
+        return true;
+    }
     let node = link.as_ptr() as *mut ();
     let mut head = shared.incoming.load(Ordering::Relaxed);
     loop {
@@ -58,6 +66,16 @@ pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> b
         shared.notify();
     }
     true
+}
+
+/// Moves a taken `incoming` stack into the owner's FIFO, in spawn order.
+fn append_remote<E>(queue: &mut ReadyQueue, top: *mut ()) {
+    let mut link = reverse(top as *mut Link<'_, E>);
+    while let Some(node) = NonNull::new(link) {
+        // SAFETY: links taken off the stack belong to the owner.
+        link = unsafe { node.as_ref().next.get() };
+        queue.local().fresh.push_back(node.cast());
+    }
 }
 
 /// Reverses a stack of links into spawn order.
@@ -85,8 +103,6 @@ struct Kids<'env, E> {
     /// Free slab entries, most recently freed last (it is the warmest).
     free: Vec<usize>,
     running: usize,
-    /// Spawned but not started, in spawn order (owner-only list of links).
-    fresh: *mut Link<'env, E>,
     /// At most this many children run at once.
     limit: usize,
     body_started: bool,
@@ -102,7 +118,6 @@ impl<'env, E> ChildSet<'env, E> {
                 slab: Vec::new(),
                 free: Vec::new(),
                 running: 0,
-                fresh: ptr::null_mut(),
                 limit,
                 body_started: false,
                 _env: PhantomData,
@@ -132,17 +147,12 @@ impl<'env, E> ChildSet<'env, E> {
     /// Returns false if there is still work (a spawn may just have arrived).
     pub(crate) fn try_close(&mut self) -> bool {
         self.kids.running == 0
-            && self.kids.fresh.is_null()
+            && self.queue.local().fresh.is_empty()
             && self
                 .queue
                 .shared()
                 .incoming
-                .compare_exchange(
-                    ptr::null_mut(),
-                    closed(),
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
+                .compare_exchange(ptr::null_mut(), closed(), Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
     }
 
@@ -168,27 +178,14 @@ impl<'env, E> ChildSet<'env, E> {
             }
         }
         kids.running = 0;
-        let incoming = self
-            .queue
-            .shared()
-            .incoming
-            .swap(closed(), Ordering::SeqCst);
-        let unstarted = [
-            kids.fresh,
-            if incoming == closed() {
-                ptr::null_mut()
-            } else {
-                reverse(incoming as *mut Link<'env, E>)
-            },
-        ];
-        kids.fresh = ptr::null_mut();
-        for mut link in unstarted {
-            while !link.is_null() {
-                // SAFETY: links on the owner's lists are live children it owns.
-                let (next, child) = unsafe { ((*link).next.get(), (*link).this) };
-                cancel(child);
-                link = next;
-            }
+        let incoming = self.queue.shared().incoming.swap(closed(), Ordering::SeqCst);
+        if incoming != closed() {
+            append_remote::<E>(&mut self.queue, incoming);
+        }
+        while let Some(link) = self.queue.local().fresh.pop_front() {
+            // SAFETY: links on the owner's FIFO are live children it owns.
+            let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
+            cancel(child);
         }
         first_panic
     }
@@ -215,7 +212,21 @@ struct Driver<'a, 'env, E> {
 impl<'env, E> Children for Driver<'_, 'env, E> {
     type Break = Failure<E>;
 
-    fn next_fresh(&mut self, queue: &mut ReadyQueue) -> Option<usize> {
+    fn next_fresh(&mut self, queue: &mut ReadyQueue, late: bool) -> Option<usize> {
+        // Remote spawns join the FIFO behind everything spawned before them. This
+        // runs before the body's first poll too, for children spawned by the
+        // body closure before the scope was ever polled.
+        let incoming = &queue.shared().incoming;
+        let remote = if late {
+            let null = ptr::null_mut();
+            incoming.compare_exchange(null, null, Ordering::SeqCst, Ordering::SeqCst).is_err()
+        } else {
+            !incoming.load(Ordering::SeqCst).is_null()
+        };
+        if remote {
+            let top = incoming.swap(ptr::null_mut(), Ordering::SeqCst);
+            append_remote::<E>(queue, top);
+        }
         let kids = &mut *self.kids;
         if !kids.body_started {
             kids.body_started = true;
@@ -225,20 +236,9 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         if kids.running >= kids.limit {
             return None;
         }
-        if kids.fresh.is_null() {
-            let top = queue.shared().incoming.load(Ordering::SeqCst);
-            if top.is_null() {
-                return None;
-            }
-            let top = queue
-                .shared()
-                .incoming
-                .swap(ptr::null_mut(), Ordering::SeqCst);
-            kids.fresh = reverse(top as *mut Link<'env, E>);
-        }
-        // SAFETY: `fresh` is a non-empty owner-only list of live links.
-        let link = unsafe { &*kids.fresh };
-        kids.fresh = link.next.get();
+        let link = queue.local().fresh.pop_front()?;
+        // SAFETY: links on the owner's FIFO are live children it owns.
+        let link = unsafe { link.cast::<Link<'env, E>>().as_ref() };
         let child = Some(link.this);
         let entry = match kids.free.pop() {
             Some(entry) => {
