@@ -315,8 +315,7 @@ behaviour_tests! {
         let peak = AtomicUsize::new(0);
         let order = Mutex::new(Vec::new());
         let (running, peak, order_ref) = (&running, &peak, &order);
-        limited(3)
-            .scope(|s| async move {
+        open_limited(3, |s| async move {
                 for i in 0..20usize {
                     s.spawn(async move {
                         order_ref.lock().unwrap().push(i);
@@ -475,6 +474,43 @@ behaviour_tests! {
         assert_eq!(observed, Ok(1), "the child's future was dropped before the body resumed");
         assert_eq!(dropped.get(), 1);
     }
+}
+
+/// Children spawned from a plain thread (the lock-free `incoming` path) all run,
+/// and the scope waits for them.
+async fn children_spawned_from_another_thread_all_run() {
+    use std::sync::Arc;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let ran2 = ran.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let spawned = corral::scope(move |s: corral::Scope<'static, ()>| {
+        let remote = s.clone();
+        let thread = std::thread::spawn(move || {
+            for i in 0..200usize {
+                let ran = ran2.clone();
+                remote.spawn(async move {
+                    yield_times(i % 3).await;
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                });
+            }
+            tx.send(()).unwrap();
+        });
+        async move {
+            // The body stays alive until the thread is done spawning.
+            rx.await.unwrap();
+            thread.join().unwrap();
+            Ok(200)
+        }
+    })
+    .await;
+    assert_eq!(spawned, Ok(200));
+    assert_eq!(ran.load(Ordering::SeqCst), 200);
+}
+
+mod remote_spawn {
+    use super::*;
+    on_both_executors!(children_spawned_from_another_thread_all_run);
 }
 
 #[test]

@@ -198,12 +198,10 @@ impl Slot {
         let mut head = shared.head.load(Ordering::Relaxed);
         loop {
             self.next.store(head, Ordering::Relaxed);
-            match shared.head.compare_exchange_weak(
-                head,
-                this,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
+            match shared
+                .head
+                .compare_exchange_weak(head, this, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(actual) => head = actual,
             }

@@ -152,7 +152,12 @@ impl<'env, E> ChildSet<'env, E> {
                 .queue
                 .shared()
                 .incoming
-                .compare_exchange(ptr::null_mut(), closed(), Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(
+                    ptr::null_mut(),
+                    closed(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
                 .is_ok()
     }
 
@@ -178,7 +183,11 @@ impl<'env, E> ChildSet<'env, E> {
             }
         }
         kids.running = 0;
-        let incoming = self.queue.shared().incoming.swap(closed(), Ordering::SeqCst);
+        let incoming = self
+            .queue
+            .shared()
+            .incoming
+            .swap(closed(), Ordering::SeqCst);
         if incoming != closed() {
             append_remote::<E>(&mut self.queue, incoming);
         }
@@ -219,7 +228,9 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         let incoming = &queue.shared().incoming;
         let remote = if late {
             let null = ptr::null_mut();
-            incoming.compare_exchange(null, null, Ordering::SeqCst, Ordering::SeqCst).is_err()
+            incoming
+                .compare_exchange(null, null, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
         } else {
             !incoming.load(Ordering::SeqCst).is_null()
         };

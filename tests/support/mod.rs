@@ -128,8 +128,8 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 
 /// Declares behaviour tests once and runs each four times: {`scope`,
 /// `local_scope`} × {smol, minimal executor}. Inside a body, `open` is the
-/// flavour's constructor (`corral::scope` or `corral::local_scope`) and `limited`
-/// the `Nursery` method of the same flavour.
+/// flavour's constructor (`corral::scope` or `corral::local_scope`) and
+/// `open_limited(n, body)` the same through `Nursery::max_concurrency(n)`.
 macro_rules! behaviour_tests {
     ($( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
         mod scope_flavour {
@@ -137,8 +137,17 @@ macro_rules! behaviour_tests {
             use super::*;
             #[allow(unused_imports)]
             use corral::scope as open;
+            /// `open` with `Nursery::max_concurrency(n)`.
             #[allow(dead_code)]
-            fn limited(n: usize) -> corral::Nursery { corral::Nursery::new().max_concurrency(n) }
+            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::ScopeFuture<'env, T, E, Fut>
+            where
+                B: FnOnce(corral::Scope<'env, E>) -> Fut,
+                Fut: std::future::Future<Output = Result<T, E>>,
+                T: 'env,
+                E: 'env,
+            {
+                corral::Nursery::new().max_concurrency(n).scope(body)
+            }
             $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
             behaviour_tests!(@runners $($name)*);
         }
@@ -147,8 +156,17 @@ macro_rules! behaviour_tests {
             use super::*;
             #[allow(unused_imports)]
             use corral::local_scope as open;
+            /// `open` with `Nursery::max_concurrency(n)`.
             #[allow(dead_code)]
-            fn limited(n: usize) -> corral::Nursery { corral::Nursery::new().max_concurrency(n) }
+            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::LocalScopeFuture<'env, T, E, Fut>
+            where
+                B: FnOnce(corral::LocalScope<'env, E>) -> Fut,
+                Fut: std::future::Future<Output = Result<T, E>>,
+                T: 'env,
+                E: 'env,
+            {
+                corral::Nursery::new().max_concurrency(n).local_scope(body)
+            }
             $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
             behaviour_tests!(@runners $($name)*);
         }
