@@ -589,6 +589,24 @@ fn scope_future_runs_under_smol_spawn_on_a_threaded_executor() {
     });
 }
 
+#[test]
+fn scope_future_runs_under_the_global_smol_spawn() {
+    support::watchdog(|| {
+        let task = smol::spawn(corral::scope(|s| async move {
+            let hs: Vec<_> = (1..=10u32)
+                .map(|i| {
+                    s.spawn(async move {
+                        yield_now().await;
+                        Ok::<_, ()>(i)
+                    })
+                })
+                .collect();
+            Ok(corral::join_all(hs).await.into_iter().sum::<u32>())
+        }));
+        assert_eq!(smol::block_on(task), Ok(55));
+    });
+}
+
 /// A shutdown signal for the executor threads: dropping the sender ends `recv`.
 fn async_channel_pair() -> (smol::channel::Sender<()>, smol::channel::Receiver<()>) {
     smol::channel::bounded(1)
