@@ -115,12 +115,17 @@ pub struct JoinAll<F: Future> {
     gather: Gather<F>,
     outputs: Vec<Option<F::Output>>,
     remaining: usize,
+    done: bool,
 }
 
 /// Waits for every future and returns their outputs in input order (asyncio's
 /// `gather`). The futures run concurrently inside the returned future.
 ///
 /// An empty input resolves at once to an empty `Vec`.
+///
+/// # Panics
+///
+/// Polling the future again after it resolved panics.
 ///
 /// # Examples
 ///
@@ -141,6 +146,7 @@ where
         gather,
         outputs: (0..n).map(|_| None).collect(),
         remaining: n,
+        done: false,
     }
 }
 
@@ -152,6 +158,7 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(!this.done, "corral: join_all polled after completion");
         if this.remaining > 0 {
             let (outputs, remaining) = (&mut this.outputs, &mut this.remaining);
             let all_done = this.gather.poll_outputs(cx, |i, out| {
@@ -167,6 +174,7 @@ impl<F: Future> Future for JoinAll<F> {
                 return Poll::Pending;
             }
         }
+        this.done = true;
         let outputs = std::mem::take(&mut this.outputs);
         Poll::Ready(
             outputs
@@ -184,12 +192,17 @@ pub struct TryJoinAll<F, T> {
     gather: Gather<F>,
     outputs: Vec<Option<T>>,
     remaining: usize,
+    done: bool,
 }
 
 /// Waits for every future to return `Ok` and returns the values in input order;
 /// the first `Err` drops every other future and is returned at once.
 ///
 /// An empty input resolves at once to `Ok(vec![])`.
+///
+/// # Panics
+///
+/// Polling the future again after it resolved panics.
 ///
 /// # Examples
 ///
@@ -219,6 +232,7 @@ where
         gather,
         outputs: (0..n).map(|_| None).collect(),
         remaining: n,
+        done: false,
     }
 }
 
@@ -232,6 +246,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(!this.done, "corral: try_join_all polled after completion");
         if this.remaining > 0 {
             let (outputs, remaining) = (&mut this.outputs, &mut this.remaining);
             let done = this.gather.poll_outputs(cx, |i, out| match out {
@@ -249,13 +264,14 @@ where
             match done {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(error)) => {
-                    this.remaining = 0;
+                    this.done = true;
                     this.outputs = Vec::new();
                     return Poll::Ready(Err(error));
                 }
                 Poll::Ready(None) => {}
             }
         }
+        this.done = true;
         let outputs = std::mem::take(&mut this.outputs);
         Poll::Ready(Ok(outputs
             .into_iter()
@@ -279,6 +295,7 @@ pub struct Race<F> {
 /// # Panics
 ///
 /// Panics at once if `futures` is empty: there would be nothing to wait for.
+/// Polling the future again after it resolved panics.
 ///
 /// # Examples
 ///
@@ -327,6 +344,7 @@ pub struct RaceOk<F, E> {
     gather: Gather<F>,
     errors: Vec<Option<E>>,
     remaining: usize,
+    done: bool,
 }
 
 /// Returns the first `Ok` and drops the others; if every future fails, returns
@@ -334,6 +352,10 @@ pub struct RaceOk<F, E> {
 ///
 /// This is the shape of a hedged request or happy eyeballs: try several ways,
 /// keep the first that works. An empty input resolves at once to `Err(vec![])`.
+///
+/// # Panics
+///
+/// Polling the future again after it resolved panics.
 ///
 /// # Examples
 ///
@@ -357,6 +379,7 @@ where
         gather,
         errors: (0..n).map(|_| None).collect(),
         remaining: n,
+        done: false,
     }
 }
 
@@ -370,6 +393,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(!this.done, "corral: race_ok polled after completion");
         if this.remaining > 0 {
             let (errors, remaining) = (&mut this.errors, &mut this.remaining);
             let done = this.gather.poll_outputs(cx, |i, out| match out {
@@ -387,13 +411,14 @@ where
             match done {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(value)) => {
-                    this.remaining = 0;
+                    this.done = true;
                     this.errors = Vec::new();
                     return Poll::Ready(Ok(value));
                 }
                 Poll::Ready(None) => {}
             }
         }
+        this.done = true;
         let errors = std::mem::take(&mut this.errors);
         Poll::Ready(Err(errors.into_iter().flatten().collect()))
     }

@@ -408,3 +408,35 @@ async fn one_poll_of_join_all_does_bounded_work() {
     assert_eq!(spins.len(), 1);
     assert!(spins[0] > 0);
 }
+
+// ------------------------------------------------------- polled after completion
+
+/// Polls a finished gather future a second time: each must panic clearly.
+fn poll_twice<F: std::future::Future + Unpin>(mut fut: F) {
+    assert!(support::poll_once(&mut fut).is_ready());
+    let _ = support::poll_once(&mut fut);
+}
+
+#[test]
+#[should_panic(expected = "join_all polled after completion")]
+fn join_all_polled_after_completion_panics() {
+    poll_twice(corral::join_all([std::future::ready(1)]));
+}
+
+#[test]
+#[should_panic(expected = "try_join_all polled after completion")]
+fn try_join_all_polled_after_completion_panics() {
+    poll_twice(corral::try_join_all([std::future::ready(Ok::<_, ()>(1))]));
+}
+
+#[test]
+#[should_panic(expected = "race polled after completion")]
+fn race_polled_after_completion_panics() {
+    poll_twice(corral::race([std::future::ready(1)]));
+}
+
+#[test]
+#[should_panic(expected = "race_ok polled after completion")]
+fn race_ok_polled_after_completion_panics() {
+    poll_twice(corral::race_ok([std::future::ready(Err::<(), _>(1))]));
+}
