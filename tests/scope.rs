@@ -457,6 +457,73 @@ behaviour_tests! {
         assert_eq!(h.await, 9);
     }
 
+    /// A spawn that went through the remote path (here: made inside a nested
+    /// gather's poll loop) still starts before a later spawn on the fast path.
+    async fn spawn_order_holds_across_nested_loops() {
+        let order = Mutex::new(Vec::new());
+        let order_ref = &order;
+        open(|s| async move {
+            let s2 = s.clone();
+            corral::join_all([async move {
+                s2.spawn(async move {
+                    order_ref.lock().unwrap().push("first");
+                    Ok::<_, ()>(())
+                });
+            }])
+            .await;
+            s.spawn(async move {
+                order_ref.lock().unwrap().push("second");
+                Ok(())
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(order.into_inner().unwrap(), ["first", "second"]);
+    }
+
+    /// A body whose destructor panics: the children are dropped before the
+    /// panic is resumed, as for any other panic.
+    async fn a_panicking_body_destructor_drops_children_first() {
+        let dropped = DropCounter::new();
+        let d = dropped.clone();
+        let mut fut = pin!(open(move |s| {
+            s.spawn(pending_forever::<Result<(), ()>>(&d));
+            ReadyThenPanicOnDrop(OnDrop(Some(|| panic!("body destructor"))))
+        }));
+        let caught = AssertUnwindSafe(fut.as_mut()).catch_unwind().await;
+        let payload = caught.expect_err("the destructor's panic reaches the parent");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"body destructor"));
+        assert_eq!(dropped.get(), 1);
+    }
+
+    /// While a scope tears down, a destructor that spawns is refused with the
+    /// documented panic, and its child never runs.
+    async fn spawning_from_a_destructor_during_teardown_is_refused() {
+        let ran = std::sync::Arc::new(AtomicUsize::new(0));
+        let ran2 = ran.clone();
+        let mut fut = pin!(open(move |s| async move {
+            let s2 = s.clone();
+            s.spawn(async move {
+                let _guard = OnDrop(Some(move || {
+                    let ran = ran2.clone();
+                    drop(s2.spawn(async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    }));
+                }));
+                std::future::pending::<Result<(), &str>>().await
+            });
+            yield_now().await;
+            Err::<(), _>("stop")
+        }));
+        let caught = AssertUnwindSafe(fut.as_mut()).catch_unwind().await;
+        let payload = caught.expect_err("the refused spawn panics");
+        let message = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(message.contains("already finished"), "{message}");
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
     async fn a_child_is_dropped_as_soon_as_it_finishes() {
         let dropped = DropCounter::new();
         let d = dropped.clone();
@@ -511,6 +578,28 @@ async fn children_spawned_from_another_thread_all_run() {
 mod remote_spawn {
     use super::*;
     on_both_executors!(children_spawned_from_another_thread_all_run);
+}
+
+/// Runs its closure when dropped.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// A body future that is ready at once but keeps a guard, dropped only when
+/// the scope drops the finished body.
+struct ReadyThenPanicOnDrop<F: FnOnce()>(OnDrop<F>);
+
+impl<F: FnOnce()> std::future::Future for ReadyThenPanicOnDrop<F> {
+    type Output = Result<(), ()>;
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 #[test]

@@ -66,8 +66,12 @@ where
                     Ok(Poll::Pending) => ControlFlow::Continue(()),
                     Ok(Poll::Ready(Ok(value))) => {
                         *output = Some(value);
-                        body.set(None);
-                        ControlFlow::Continue(())
+                        // The body's own destructor may panic too: that is a
+                        // panic like any other, resumed after the children drop.
+                        match panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+                            Ok(()) => ControlFlow::Continue(()),
+                            Err(payload) => ControlFlow::Break(Failure::Panic(payload)),
+                        }
                     }
                     Ok(Poll::Ready(Err(error))) => ControlFlow::Break(Failure::Error(error)),
                     Err(payload) => ControlFlow::Break(Failure::Panic(payload)),

@@ -71,8 +71,8 @@ impl<E> Drop for Handle<'_, E> {
 /// A handle to a running [`scope`](crate::scope): spawns children that may
 /// borrow from the environment (`'env`) and run concurrently with the body.
 ///
-/// `Scope` is cheap to clone (one atomic increment) and is `Send + Sync`, so a
-/// child that spawns siblings captures its own clone. Its children must be
+/// `Scope` is cheap to clone (one atomic increment) and is `Send + Sync` when
+/// `E: Send`, so a child that spawns siblings captures its own clone. Its children must be
 /// `Send`; use [`local_scope`](crate::local_scope) for `!Send` children.
 ///
 /// `'env` is the lifetime of everything the children may borrow: it outlives the
@@ -132,8 +132,9 @@ impl<'env, E> Scope<'env, E> {
     /// # Panics
     ///
     /// Panics if the scope has already finished (resolved, failed or been
-    /// dropped): that can only happen through a handle that escaped the scope.
-    /// The future is dropped without being polled.
+    /// dropped) or is tearing down (a destructor of one of its children or of
+    /// its body spawning while the scope drops them). The future is dropped
+    /// without being polled.
     ///
     /// # Examples
     ///

@@ -243,6 +243,11 @@ impl Nursery {
     /// Runs at most `n` children at once. Children spawned beyond the limit wait
     /// in spawn order and start as running ones finish. The body does not count.
     ///
+    /// A running child that awaits the `JoinHandle` of a sibling still waiting
+    /// for a place cannot finish before that sibling starts: if all `n` running
+    /// children do that, the scope never finishes. Await waiting siblings from
+    /// the body, or size `n` for the nesting.
+    ///
     /// # Panics
     ///
     /// Panics if `n` is 0, since no child could ever start.

@@ -266,19 +266,25 @@ pub(crate) enum Drained {
     Budget,
 }
 
-/// Marks this thread as inside a queue's poll loop; restores the previous
-/// owner (an enclosing scope's) on drop, panics included.
-struct OwnerGuard(*const Shared);
+/// Marks this thread as inside a queue's poll loop. On drop, panics included,
+/// restores the previous owner (an enclosing scope's) and clears `polling`, so
+/// a loop that unwinds never leaves remote wakes skipping the parent forever.
+struct OwnerGuard<'a> {
+    shared: &'a Shared,
+    previous: *const Shared,
+}
 
-impl OwnerGuard {
-    fn enter(shared: *const Shared) -> Self {
-        OwnerGuard(OWNER.with(|owner| owner.replace(shared)))
+impl<'a> OwnerGuard<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let previous = OWNER.with(|owner| owner.replace(shared));
+        OwnerGuard { shared, previous }
     }
 }
 
-impl Drop for OwnerGuard {
+impl Drop for OwnerGuard<'_> {
     fn drop(&mut self) {
-        OWNER.with(|owner| owner.set(self.0));
+        self.shared.polling.store(false, Ordering::SeqCst);
+        OWNER.with(|owner| owner.set(self.previous));
     }
 }
 
@@ -445,7 +451,9 @@ impl ReadyQueue {
         let shared = self.shared();
         shared.parent.register(cx.waker());
         shared.polling.store(true, Ordering::SeqCst);
-        let _owner = OwnerGuard::enter(self.shared_ptr());
+        // SAFETY: the owner's count keeps the shared state alive for the whole
+        // call; the guard borrows it independently of `self`.
+        let _owner = OwnerGuard::enter(unsafe { &*self.shared_ptr() });
         let mut polls = 0;
         loop {
             let index = match children.next_fresh(self, false).or_else(|| self.pop()) {

@@ -11,6 +11,7 @@
 //! that the scope has finished.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
@@ -41,9 +42,17 @@ fn closed() -> *mut () {
 /// scope has finished.
 pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> bool {
     if shared.owned_here() {
-        // The scope is inside its own poll, so it cannot have finished.
-        // SAFETY: `owned_here` holds, and this borrow ends here.
-        unsafe { shared.local().fresh.push_back(link.cast()) };
+        // The scope is inside its own poll, so it cannot have finished. Remote
+        // spawns that happened before this one (from a nested gather's loop, or
+        // another thread we synchronised with) go first, to keep spawn order.
+        let incoming = shared.incoming.load(Ordering::SeqCst);
+        // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
+        let fresh = unsafe { &mut shared.local().fresh };
+        if !incoming.is_null() {
+            let top = shared.incoming.swap(ptr::null_mut(), Ordering::SeqCst);
+            append_remote::<E>(fresh, top);
+        }
+        fresh.push_back(link.cast());
         return true;
     }
     let node = link.as_ptr() as *mut ();
@@ -69,12 +78,12 @@ pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> b
 }
 
 /// Moves a taken `incoming` stack into the owner's FIFO, in spawn order.
-fn append_remote<E>(queue: &mut ReadyQueue, top: *mut ()) {
+fn append_remote<E>(fresh: &mut VecDeque<NonNull<()>>, top: *mut ()) {
     let mut link = reverse(top as *mut Link<'_, E>);
     while let Some(node) = NonNull::new(link) {
         // SAFETY: links taken off the stack belong to the owner.
         link = unsafe { node.as_ref().next.get() };
-        queue.local().fresh.push_back(node.cast());
+        fresh.push_back(node.cast());
     }
 }
 
@@ -176,6 +185,16 @@ impl<'env, E> ChildSet<'env, E> {
                 first_panic.get_or_insert(payload);
             }
         };
+        // Close first: a destructor below that spawns is refused (with the
+        // documented panic) whether its child had started or not.
+        let incoming = self
+            .queue
+            .shared()
+            .incoming
+            .swap(closed(), Ordering::SeqCst);
+        if incoming != closed() {
+            append_remote::<E>(&mut self.queue.local().fresh, incoming);
+        }
         let kids = &mut self.kids;
         for entry in kids.slab.iter_mut() {
             if let Some(child) = entry.take() {
@@ -183,14 +202,6 @@ impl<'env, E> ChildSet<'env, E> {
             }
         }
         kids.running = 0;
-        let incoming = self
-            .queue
-            .shared()
-            .incoming
-            .swap(closed(), Ordering::SeqCst);
-        if incoming != closed() {
-            append_remote::<E>(&mut self.queue, incoming);
-        }
         while let Some(link) = self.queue.local().fresh.pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
@@ -236,7 +247,7 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         };
         if remote {
             let top = incoming.swap(ptr::null_mut(), Ordering::SeqCst);
-            append_remote::<E>(queue, top);
+            append_remote::<E>(&mut queue.local().fresh, top);
         }
         let kids = &mut *self.kids;
         if !kids.body_started {
