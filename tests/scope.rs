@@ -659,17 +659,7 @@ fn scope_future_runs_under_smol_spawn_on_a_threaded_executor() {
                 std::thread::spawn(move || smol::block_on(ex.run(shutdown.recv())))
             })
             .collect();
-        let task = ex.spawn(corral::scope(|s| async move {
-            let hs: Vec<_> = (0..100u32)
-                .map(|i| {
-                    s.spawn(async move {
-                        yield_now().await;
-                        Ok::<_, ()>(i)
-                    })
-                })
-                .collect();
-            Ok(corral::join_all(hs).await.into_iter().sum::<u32>())
-        }));
+        let task = ex.spawn(sum_in_a_scope(0..100));
         assert_eq!(smol::block_on(task), Ok(4950));
         drop(stop);
         for t in threads {
@@ -681,19 +671,27 @@ fn scope_future_runs_under_smol_spawn_on_a_threaded_executor() {
 #[test]
 fn scope_future_runs_under_the_global_smol_spawn() {
     support::watchdog(|| {
-        let task = smol::spawn(corral::scope(|s| async move {
-            let hs: Vec<_> = (1..=10u32)
-                .map(|i| {
-                    s.spawn(async move {
-                        yield_now().await;
-                        Ok::<_, ()>(i)
-                    })
-                })
-                .collect();
-            Ok(corral::join_all(hs).await.into_iter().sum::<u32>())
-        }));
+        let task = smol::spawn(sum_in_a_scope(1..=10));
         assert_eq!(smol::block_on(task), Ok(55));
     });
+}
+
+/// A `Send + 'static` scope future for the spawn tests: one child per number,
+/// each yielding once, summed through their join handles.
+fn sum_in_a_scope(
+    numbers: impl Iterator<Item = u32> + Send + 'static,
+) -> impl std::future::Future<Output = Result<u32, ()>> + Send + 'static {
+    corral::scope(|s| async move {
+        let hs: Vec<_> = numbers
+            .map(|i| {
+                s.spawn(async move {
+                    yield_now().await;
+                    Ok(i)
+                })
+            })
+            .collect();
+        Ok(corral::join_all(hs).await.into_iter().sum::<u32>())
+    })
 }
 
 /// A shutdown signal for the executor threads: dropping the sender ends `recv`.
