@@ -479,13 +479,12 @@ impl ReadyQueue {
             };
             let waker = self.waker(index);
             let mut child_cx = Context::from_waker(&waker);
+            // On every return below, `_owner` clears `polling` as it drops.
             if let ControlFlow::Break(reason) = children.poll_child(index, &mut child_cx) {
-                self.shared().polling.store(false, Ordering::SeqCst);
                 return ControlFlow::Break(reason);
             }
             polls += 1;
             if polls == BUDGET {
-                self.shared().polling.store(false, Ordering::SeqCst);
                 cx.waker().wake_by_ref();
                 return ControlFlow::Continue(Drained::Budget);
             }

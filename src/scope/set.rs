@@ -11,7 +11,6 @@
 //! that the scope has finished.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
@@ -45,14 +44,12 @@ pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> b
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
         // another thread we synchronised with) go first, to keep spawn order.
-        let incoming = shared.incoming.load(Ordering::SeqCst);
-        // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
-        let fresh = unsafe { &mut shared.local().fresh };
-        if !incoming.is_null() {
-            let top = shared.incoming.swap(ptr::null_mut(), Ordering::SeqCst);
-            append_remote::<E>(fresh, top);
+        if !shared.incoming.load(Ordering::SeqCst).is_null() {
+            // SAFETY: `owned_here` holds.
+            unsafe { take_incoming::<E>(shared, ptr::null_mut()) };
         }
-        fresh.push_back(link.cast());
+        // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
+        unsafe { shared.local().fresh.push_back(link.cast()) };
         return true;
     }
     let node = link.as_ptr() as *mut ();
@@ -77,8 +74,20 @@ pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> b
     true
 }
 
-/// Moves a taken `incoming` stack into the owner's FIFO, in spawn order.
-fn append_remote<E>(fresh: &mut VecDeque<NonNull<()>>, top: *mut ()) {
+/// Takes a scope's `incoming` stack, leaving `leave` in its place (null, or
+/// `closed()` to refuse later spawns), and appends it to the owner's FIFO in
+/// spawn order.
+///
+/// # Safety
+/// As for `Shared::local`: the caller is the owner, or on the owner's thread
+/// inside its poll loop.
+unsafe fn take_incoming<E>(shared: &Shared, leave: *mut ()) {
+    let top = shared.incoming.swap(leave, Ordering::SeqCst);
+    if top == closed() {
+        return;
+    }
+    // SAFETY: per this function's contract; no user code runs while borrowed.
+    let fresh = unsafe { &mut shared.local().fresh };
     let mut link = reverse(top as *mut Link<'_, E>);
     while let Some(node) = NonNull::new(link) {
         // SAFETY: links taken off the stack belong to the owner.
@@ -111,12 +120,18 @@ struct Kids<'env, E> {
     slab: Vec<Option<NonNull<dyn Child<E> + 'env>>>,
     /// Free slab entries, most recently freed last (it is the warmest).
     free: Vec<usize>,
-    running: usize,
     /// At most this many children run at once.
     limit: usize,
     body_started: bool,
     /// `'env` must be invariant: see `Scope`.
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
+}
+
+impl<E> Kids<'_, E> {
+    /// Children started and not finished: the occupied slab entries.
+    fn running(&self) -> usize {
+        self.slab.len() - self.free.len()
+    }
 }
 
 impl<'env, E> ChildSet<'env, E> {
@@ -126,7 +141,6 @@ impl<'env, E> ChildSet<'env, E> {
             kids: Kids {
                 slab: Vec::new(),
                 free: Vec::new(),
-                running: 0,
                 limit,
                 body_started: false,
                 _env: PhantomData,
@@ -136,7 +150,7 @@ impl<'env, E> ChildSet<'env, E> {
 
     /// Number of children started and not finished.
     pub(crate) fn running(&self) -> usize {
-        self.kids.running
+        self.kids.running()
     }
 
     /// Polls the body (index 0, through `poll_body`) and the ready children.
@@ -155,7 +169,7 @@ impl<'env, E> ChildSet<'env, E> {
     /// If no child is running or waiting, closes the scope to new spawns.
     /// Returns false if there is still work (a spawn may just have arrived).
     pub(crate) fn try_close(&mut self) -> bool {
-        self.kids.running == 0
+        self.kids.running() == 0
             && self.queue.local().fresh.is_empty()
             && self
                 .queue
@@ -187,21 +201,13 @@ impl<'env, E> ChildSet<'env, E> {
         };
         // Close first: a destructor below that spawns is refused (with the
         // documented panic) whether its child had started or not.
-        let incoming = self
-            .queue
-            .shared()
-            .incoming
-            .swap(closed(), Ordering::SeqCst);
-        if incoming != closed() {
-            append_remote::<E>(&mut self.queue.local().fresh, incoming);
-        }
+        // SAFETY: `cancel_all` is only called by the owner.
+        unsafe { take_incoming::<E>(self.queue.shared(), closed()) };
         let kids = &mut self.kids;
-        for entry in kids.slab.iter_mut() {
-            if let Some(child) = entry.take() {
-                cancel(child);
-            }
+        for child in kids.slab.drain(..).flatten() {
+            cancel(child);
         }
-        kids.running = 0;
+        kids.free.clear();
         while let Some(link) = self.queue.local().fresh.pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
@@ -246,8 +252,8 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             !incoming.load(Ordering::SeqCst).is_null()
         };
         if remote {
-            let top = incoming.swap(ptr::null_mut(), Ordering::SeqCst);
-            append_remote::<E>(&mut queue.local().fresh, top);
+            // SAFETY: `next_fresh` runs in the owner's loop.
+            unsafe { take_incoming::<E>(queue.shared(), ptr::null_mut()) };
         }
         let kids = &mut *self.kids;
         if !kids.body_started {
@@ -255,7 +261,7 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             queue.reserve(1);
             return Some(0);
         }
-        if kids.running >= kids.limit {
+        if kids.running() >= kids.limit {
             return None;
         }
         let link = queue.local().fresh.pop_front()?;
@@ -272,7 +278,6 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
                 kids.slab.len() - 1
             }
         };
-        kids.running += 1;
         queue.reserve(entry + 2);
         Some(entry + 1)
     }
@@ -305,7 +310,6 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         };
         kids.slab[entry] = None;
         kids.free.push(entry);
-        kids.running -= 1;
         // SAFETY: the future is gone (finished or cancelled above); the scope's
         // reference is released exactly once, here.
         unsafe { release_scope_ref(child) };
