@@ -61,6 +61,7 @@
 mod join;
 mod loom;
 mod scope;
+pub mod time;
 
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
 pub use scope::{

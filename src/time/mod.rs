@@ -1,0 +1,60 @@
+//! Deadlines on any runtime: [`sleep`], [`timeout`] and their `_until`/`_at`
+//! forms, asyncio's `asyncio.sleep` and `asyncio.timeout`.
+//!
+//! ```
+//! use corral::time::{TimeoutExt, sleep, timeout};
+//! use std::time::Duration;
+//! # futures::executor::block_on(async {
+//! // Give up on a slow operation:
+//! let slow = sleep(Duration::from_secs(60));
+//! assert!(timeout(Duration::from_millis(10), slow).await.is_err());
+//! // A fast one is untouched, and never even reads the clock:
+//! assert_eq!(async { 42 }.timeout(Duration::from_millis(10)).await, Ok(42));
+//! # });
+//! ```
+//!
+//! # How timers work
+//!
+//! - **Lazy.** A [`Timeout`] polls its future first. If the future is ready on
+//!   its first poll, no clock is read and no timer armed. A duration starts
+//!   counting at the first `Pending` (for [`Sleep`], at the first poll).
+//! - **Coalesced.** Armed timers go into a hierarchical timing wheel owned by
+//!   the arming thread's shard (one shard per core, at most 64), not into the
+//!   runtime's timer map. Arming and cancelling are O(1) under an uncontended
+//!   lock, however many timers are pending; each shard keeps one backend timer
+//!   armed, for its earliest deadline. A cancelled timer's entry is freed at
+//!   once (and a shard with no timers left frees its table).
+//! - **Never early, at most 1 ms late.** The wheel ticks in milliseconds and
+//!   fires a timer at the first tick boundary at or after its deadline; the
+//!   backend's own lateness (the OS waking its thread) comes on top.
+//! - **Any thread.** A timer armed on one thread may be polled, reset or
+//!   dropped on another: it keeps a handle to the shard that holds it.
+//! - **Small.** A [`Sleep`] is one word; a [`Timeout`] adds one word (plus
+//!   alignment) to the future it wraps.
+//!
+//! The clock and the one-shot timers come from a [`TimerBackend`]: async-io's
+//! by default, tokio's with the `tokio` feature, or one of your own; see
+//! [`TimerBackend`] for how to pick one.
+//!
+//! Inside a scope, a child's `timeout(..).await?` fails the scope like any
+//! other error (given `E: From<Elapsed>`), and a whole scope under `timeout`
+//! drops every child when the deadline passes.
+
+mod backend;
+mod error;
+#[cfg(all(test, corral_loom))]
+mod loom_tests;
+mod shard;
+mod sleep;
+mod slot;
+mod timeout;
+mod wheel;
+
+#[cfg(feature = "async-io")]
+pub use backend::AsyncIoBackend;
+#[cfg(feature = "tokio")]
+pub use backend::TokioBackend;
+pub use backend::{BackendAlreadySet, BackendSleep, TimerBackend, set_backend};
+pub use error::Elapsed;
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};

@@ -1,0 +1,161 @@
+//! The one word a `Sleep` or `Timeout` keeps for its timer.
+//!
+//! The two high bits say what the other 62 hold:
+//!
+//! | tag     | low 62 bits                         | meaning                                |
+//! |---------|-------------------------------------|----------------------------------------|
+//! | `AFTER` | a duration in ns                    | not started: the clock starts at the first `Pending` |
+//! | `AT`    | a deadline in ns since the epoch    | deadline fixed, nothing armed          |
+//! | `ARMED` | shard index << 32 \| entry index    | filed in a shard's wheel               |
+//! | `NEVER` | all ones                            | no deadline (too far off to represent) |
+//!
+//! So a timer that is never armed costs one word and no clock read, and an
+//! armed one points at its wheel entry, which lives in the shard's slab.
+
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::shard::{Armed, NEVER_NS, Timers, duration_ns, from_ns, to_ns};
+
+const TAG: u64 = 3 << 62;
+const AFTER: u64 = 0;
+const AT: u64 = 1 << 62;
+const ARMED: u64 = 2 << 62;
+const NEVER: u64 = u64::MAX;
+
+/// A lazily armed timer handle. Dropping it cancels the timer.
+#[derive(Debug)]
+pub(crate) struct TimerSlot(u64);
+
+impl TimerSlot {
+    /// A timer due `d` after it is first armed.
+    #[inline]
+    pub(crate) const fn after(d: Duration) -> Self {
+        match duration_ns(d) {
+            NEVER_NS => Self(NEVER),
+            ns => Self(AFTER | ns),
+        }
+    }
+
+    /// A timer due at `deadline`.
+    #[inline]
+    pub(crate) fn at(deadline: Instant) -> Self {
+        Self::at_ns(to_ns(deadline))
+    }
+
+    fn at_ns(ns: u64) -> Self {
+        if ns >= NEVER_NS {
+            Self(NEVER)
+        } else {
+            Self(AT | ns)
+        }
+    }
+
+    /// `Ready` once the deadline has passed; arms the timer on the first call.
+    /// After `Ready`, keeps answering `Ready` without arming anything.
+    pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.0 & TAG {
+            ARMED => {
+                let (shard, index) = self.armed();
+                match Timers::get().shard(shard).poll_entry(index, cx.waker()) {
+                    Some(deadline) => {
+                        self.0 = AT | deadline;
+                        Poll::Ready(())
+                    }
+                    None => Poll::Pending,
+                }
+            }
+            TAG => Poll::Pending,                        // NEVER
+            AFTER if self.0 == AFTER => Poll::Ready(()), // a zero duration
+            _ => self.arm(cx),
+        }
+    }
+
+    #[cold]
+    fn arm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let timers = Timers::get();
+        let now = timers.clock().now_ns();
+        let deadline = match self.0 & TAG {
+            AFTER => now + (self.0 & !TAG), // both < 2^62: no overflow
+            _ => self.0 & !TAG,
+        };
+        if deadline >= NEVER_NS {
+            self.0 = NEVER;
+            return Poll::Pending;
+        }
+        self.0 = AT | deadline;
+        if deadline <= now {
+            return Poll::Ready(());
+        }
+        let shard = timers.local_shard();
+        match timers.shard(shard).arm(deadline, now, cx.waker()) {
+            Armed::At(index) => {
+                self.0 = ARMED | (shard as u64) << 32 | u64::from(index);
+                Poll::Pending
+            }
+            Armed::Due => Poll::Ready(()),
+        }
+    }
+
+    /// Moves the deadline to `deadline`, re-arming an armed timer (even one
+    /// that has fired) and leaving a lazy one lazy.
+    pub(crate) fn reset(&mut self, deadline: Instant) {
+        let ns = to_ns(deadline);
+        if self.is_armed() {
+            let (shard, index) = self.armed();
+            let shard = Timers::get().shard(shard);
+            if ns < NEVER_NS {
+                shard.reschedule(index, ns);
+                return;
+            }
+            shard.release(index);
+        }
+        *self = Self::at_ns(ns);
+    }
+
+    /// The deadline, once fixed; `None` while a duration waits for its first
+    /// poll and when there is none.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self.0 & TAG {
+            AFTER | TAG => None,
+            AT => Some(from_ns(self.0 & !TAG)),
+            _ => {
+                let (shard, index) = self.armed();
+                Some(from_ns(Timers::get().shard(shard).deadline_ns(index)))
+            }
+        }
+    }
+
+    /// Cancels an armed timer now rather than at drop.
+    #[inline]
+    pub(crate) fn cancel(&mut self) {
+        if self.is_armed() {
+            self.release();
+        }
+    }
+
+    #[inline]
+    fn is_armed(&self) -> bool {
+        self.0 & TAG == ARMED
+    }
+
+    fn armed(&self) -> (usize, u32) {
+        (((self.0 & !TAG) >> 32) as usize, self.0 as u32)
+    }
+
+    #[cold]
+    fn release(&mut self) {
+        let (shard, index) = self.armed();
+        self.0 = AT | Timers::get().shard(shard).release(index);
+    }
+}
+
+impl Drop for TimerSlot {
+    #[inline]
+    fn drop(&mut self) {
+        if self.is_armed() {
+            let (shard, index) = self.armed();
+            Timers::get().shard(shard).release(index);
+        }
+    }
+}

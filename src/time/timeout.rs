@@ -1,0 +1,213 @@
+//! `Timeout`: a future with a deadline, and the `TimeoutExt` shorthand.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use super::error::Elapsed;
+use super::slot::TimerSlot;
+
+/// Runs `future`, giving up once `duration` has passed since its first
+/// `Pending` (asyncio's `async with asyncio.timeout(...)`).
+///
+/// The future is polled first, every time: one that is ready on its first
+/// poll returns `Ok` without reading the clock or touching a timer, whatever
+/// the duration (so `timeout(Duration::ZERO, ready)` is `Ok`). When the
+/// deadline passes, the future is dropped and the result is `Err(Elapsed)`.
+/// Timers are never early and at most 1 ms late plus the backend's lateness;
+/// a duration too long to represent (such as [`Duration::MAX`]) never fires.
+///
+/// # Examples
+///
+/// ```
+/// use corral::time::timeout;
+/// use std::time::Duration;
+/// # futures::executor::block_on(async {
+/// assert_eq!(timeout(Duration::from_secs(1), async { 7 }).await, Ok(7));
+/// let slow = std::future::pending::<()>();
+/// assert!(timeout(Duration::from_millis(5), slow).await.is_err());
+/// # });
+/// ```
+#[inline]
+pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
+    Timeout::new(future.into_future(), TimerSlot::after(duration))
+}
+
+/// Runs `future`, giving up at `deadline`.
+///
+/// As [`timeout`], with a fixed instant: a deadline in the past still lets a
+/// future that is ready at once return `Ok`.
+///
+/// # Examples
+///
+/// ```
+/// use corral::time::timeout_at;
+/// use std::time::{Duration, Instant};
+/// # futures::executor::block_on(async {
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// let slow = corral::time::sleep(Duration::from_secs(60));
+/// assert!(timeout_at(deadline, slow).await.is_err());
+/// assert!(Instant::now() >= deadline);
+/// # });
+/// ```
+#[inline]
+pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
+    Timeout::new(future.into_future(), TimerSlot::at(deadline))
+}
+
+pin_project! {
+    /// The future [`timeout`], [`timeout_at`] and [`TimeoutExt`] return.
+    ///
+    /// One word bigger than the future it wraps, plus alignment padding: its
+    /// timer lives in corral's wheel only while it is armed, and dropping the
+    /// `Timeout` (from any thread) frees that entry at once.
+    /// `size_of::<Timeout<Ready<()>>>()` is 16 bytes on 64-bit targets.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it returned `Ready`.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        inner: Inner<F>,
+        timer: TimerSlot,
+    }
+}
+
+pin_project! {
+    #[project = InnerProj]
+    #[project_replace = InnerReplace]
+    #[derive(Debug)]
+    enum Inner<F> {
+        Running { #[pin] future: F },
+        Done,
+    }
+}
+
+impl<F> Timeout<F> {
+    #[inline]
+    fn new(future: F, timer: TimerSlot) -> Self {
+        Self {
+            inner: Inner::Running { future },
+            timer,
+        }
+    }
+
+    /// Moves the deadline, earlier or later, before or after the first poll
+    /// (asyncio's `Timeout.reschedule`). A deadline already past makes the
+    /// next poll that finds the future pending return `Err(Elapsed)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::time::timeout;
+    /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
+    /// let mut t = std::pin::pin!(timeout(Duration::from_secs(3600), std::future::pending::<()>()));
+    /// t.as_mut().reset(Instant::now() + Duration::from_millis(5));
+    /// assert!(t.await.is_err());
+    /// # });
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.project().timer.reset(deadline);
+    }
+
+    /// The deadline, once it is fixed: `None` for a [`timeout`] whose future
+    /// has not yet returned `Pending` (its clock has not started) and for one
+    /// that never fires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::time::{timeout, timeout_at};
+    /// use std::time::{Duration, Instant};
+    /// let at = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(timeout_at(at, async {}).deadline(), Some(at));
+    /// assert_eq!(timeout(Duration::from_secs(1), async {}).deadline(), None);
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timer.deadline()
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let InnerProj::Running { future } = this.inner.as_mut().project() else {
+            panic!("`Timeout` polled after completion");
+        };
+        if let Poll::Ready(output) = future.poll(cx) {
+            this.timer.cancel();
+            this.inner.project_replace(Inner::Done);
+            return Poll::Ready(Ok(output));
+        }
+        match this.timer.poll_elapsed(cx) {
+            Poll::Ready(()) => {
+                this.inner.project_replace(Inner::Done);
+                Poll::Ready(Err(Elapsed))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// `fut.timeout(duration)` and `fut.deadline(instant)`: [`timeout`] and
+/// [`timeout_at`] as methods.
+///
+/// `Timeout` and [`Sleep`](super::Sleep) are futures too, so with this trait
+/// in scope `t.deadline()` on one of them names this method, not their
+/// deadline getter; write `Timeout::deadline(&t)` (or `Sleep::deadline(&s)`)
+/// there.
+///
+/// # Examples
+///
+/// ```
+/// use corral::time::TimeoutExt;
+/// use std::time::{Duration, Instant};
+/// # futures::executor::block_on(async {
+/// assert_eq!(async { 1 }.timeout(Duration::from_secs(1)).await, Ok(1));
+/// let never = std::future::pending::<()>();
+/// assert!(never.deadline(Instant::now()).await.is_err());
+/// # });
+/// ```
+pub trait TimeoutExt: Future + Sized {
+    /// This future under a [`timeout`] of `duration`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::time::TimeoutExt;
+    /// # futures::executor::block_on(async {
+    /// let r = async { "done" }.timeout(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(r, Ok("done"));
+    /// # });
+    /// ```
+    fn timeout(self, duration: Duration) -> Timeout<Self> {
+        timeout(duration, self)
+    }
+
+    /// This future under a deadline, as [`timeout_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::time::TimeoutExt;
+    /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(async { 2 }.deadline(deadline).await, Ok(2));
+    /// # });
+    /// ```
+    fn deadline(self, deadline: Instant) -> Timeout<Self> {
+        timeout_at(deadline, self)
+    }
+}
+
+impl<F: Future> TimeoutExt for F {}
