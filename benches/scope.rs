@@ -30,11 +30,9 @@
 //! (append `-- --quick`, or e.g. `-- --warm-up-time 1 --measurement-time 3`,
 //! for a shorter run).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,69 +47,12 @@ const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 /// The size at which allocations per child are counted.
 const ALLOC_N: usize = 100_000;
 
-// ---------------------------------------------------------------------------
-// Counting allocator
-// ---------------------------------------------------------------------------
-
-/// `System`, plus two relaxed counters: bytes requested and number of
-/// allocations. They count only inside `count_allocs`; during the timed runs
-/// an allocation costs one extra relaxed load, so contenders that allocate per
-/// child (corral, `FuturesUnordered`, async-executor, tokio) are not charged two
-/// atomic read-modify-writes that futures-buffered would escape.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    fn record(size: usize) {
-        if COUNTING.load(Relaxed) {
-            BYTES.fetch_add(size, Relaxed);
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-// SAFETY: every method forwards to `System` unchanged; the counters only add.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::record(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    /// A reallocation counts as one allocation of `new_size` bytes.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::record(new_size);
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, count_allocs};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Runs `f` and returns (bytes allocated, allocations made) while it ran.
-/// Only meaningful while no other thread allocates.
-fn count_allocs(f: impl FnOnce()) -> (usize, usize) {
-    let (bytes, allocs) = (BYTES.load(Relaxed), ALLOCS.load(Relaxed));
-    COUNTING.store(true, Relaxed);
-    f();
-    COUNTING.store(false, Relaxed);
-    (BYTES.load(Relaxed) - bytes, ALLOCS.load(Relaxed) - allocs)
-}
 
 // ---------------------------------------------------------------------------
 // The child

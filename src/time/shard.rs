@@ -262,21 +262,27 @@ impl Shard {
         WAKE_BUF.with(|buf| buf.set(wake));
     }
 
-    /// Whether any timer is waiting in this shard (for tests).
-    #[cfg(any(test, corral_loom))]
+    /// Whether any timer is waiting in this shard (for the loom models).
+    #[cfg(corral_loom)]
     pub(crate) fn has_pending(&self) -> bool {
         self.lock().wheel.has_pending()
     }
 
-    /// The tick the backend timer is armed for, if any (for tests).
-    #[cfg(any(test, corral_loom))]
+    /// Entries allocated, fired or not (for tests).
+    #[cfg(all(test, not(corral_loom), feature = "async-io"))]
+    pub(crate) fn live(&self) -> usize {
+        self.lock().wheel.live()
+    }
+
+    /// The tick the backend timer is armed for, if any (for the loom models).
+    #[cfg(corral_loom)]
     pub(crate) fn armed_at(&self) -> Option<u64> {
         let state = self.lock();
         (state.armed_at != UNARMED).then_some(state.armed_at)
     }
 
-    /// The earliest slot the wheel needs processed (for tests).
-    #[cfg(any(test, corral_loom))]
+    /// The earliest slot the wheel needs processed (for the loom models).
+    #[cfg(corral_loom)]
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         self.lock().wheel.next_expiration()
     }
@@ -312,6 +318,12 @@ impl Timers {
                 shards: (0..count).map(|_| Arc::new(Shard::new(clock))).collect(),
             }
         })
+    }
+
+    /// Entries allocated across every shard (for tests).
+    #[cfg(all(test, not(corral_loom), feature = "async-io"))]
+    pub(crate) fn live(&self) -> usize {
+        self.shards.iter().map(|s| s.live()).sum()
     }
 
     pub(crate) fn clock(&self) -> &'static Clock {

@@ -51,6 +51,11 @@ impl TimerSlot {
         }
     }
 
+    /// The state word, without running `Drop`.
+    fn into_raw(self) -> u64 {
+        std::mem::ManuallyDrop::new(self).0
+    }
+
     /// `Ready` once the deadline has passed; arms the timer on the first call.
     /// After `Ready`, keeps answering `Ready` without arming anything.
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -110,7 +115,8 @@ impl TimerSlot {
             }
             shard.release(index);
         }
-        *self = Self::at_ns(ns);
+        // (Not `*self = ..`: that would drop, and so release, the old value.)
+        self.0 = Self::at_ns(ns).into_raw();
     }
 
     /// The deadline, once fixed; `None` while a duration waits for its first
@@ -157,5 +163,65 @@ impl Drop for TimerSlot {
             let (shard, index) = self.armed();
             Timers::get().shard(shard).release(index);
         }
+    }
+}
+
+#[cfg(all(test, not(corral_loom), feature = "async-io"))]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn poll(slot: &mut TimerSlot) -> Poll<()> {
+        slot.poll_elapsed(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Every path that ends a timer frees its wheel entry: completion,
+    /// cancellation, reset to never, and drops on other threads, fired or not.
+    /// (The only lib test that arms timers, so the global count is its own.)
+    #[test]
+    fn every_path_frees_the_entry() {
+        let timers = Timers::get();
+        let mut slots: Vec<TimerSlot> = (0..400u64)
+            .map(|i| TimerSlot::after(Duration::from_micros(i * 10)))
+            .collect();
+        for slot in &mut slots[1..] {
+            assert!(poll(slot).is_pending(), "armed");
+        }
+        assert!(timers.live() >= 399);
+        // Reset some, send the rest to other threads to be dropped or finished.
+        slots[10].reset(Instant::now() + Duration::from_secs(500 * 365 * 86_400));
+        slots[11].reset(Instant::now() - Duration::from_millis(1));
+        slots[12].cancel();
+        let chunks: Vec<Vec<TimerSlot>> = {
+            let mut chunks = Vec::new();
+            while !slots.is_empty() {
+                let at = slots.len().saturating_sub(100);
+                chunks.push(slots.split_off(at));
+            }
+            chunks
+        };
+        let threads: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(k, mut chunk)| {
+                std::thread::spawn(move || {
+                    if k % 2 == 0 {
+                        // Wait for every timer here, on another thread.
+                        for slot in &mut chunk {
+                            while poll(slot).is_pending() {
+                                std::thread::sleep(Duration::from_micros(200));
+                            }
+                        }
+                    } else {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    drop(chunk);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(timers.live(), 0, "an entry leaked");
     }
 }

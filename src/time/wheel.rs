@@ -375,7 +375,7 @@ mod tests {
     fn remove_unlinks_and_reuses_slots() {
         let mut wheel = Wheel::new();
         let w = waker();
-        let mut armed = |wheel: &mut Wheel, ms: u64| match wheel.insert(ms * TICK_NS, 0, &w) {
+        let armed = |wheel: &mut Wheel, ms: u64| match wheel.insert(ms * TICK_NS, 0, &w) {
             Inserted::Armed { index, .. } => index,
             Inserted::Due => panic!(),
         };

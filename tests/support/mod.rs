@@ -130,6 +130,7 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 /// `local_scope`} × {smol, minimal executor}. Inside a body, `open` is the
 /// flavour's constructor (`corral::scope` or `corral::local_scope`) and
 /// `open_limited(n, body)` the same through `Nursery::max_concurrency(n)`.
+#[allow(unused_macros)]
 macro_rules! behaviour_tests {
     ($( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
         mod scope_flavour {

@@ -1,0 +1,376 @@
+//! Behaviour of `corral::time` on the default (async-io) backend: every test
+//! runs on smol and on the minimal executor; the scope tests also on both
+//! scope flavours. Lateness is never asserted (2 noisy cores); earliness is,
+//! everywhere.
+#![cfg(feature = "async-io")]
+
+#[macro_use]
+mod support;
+
+use std::future::{Future, pending, poll_fn, ready};
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use corral::time::{Elapsed, Sleep, Timeout, TimeoutExt, sleep, sleep_until, timeout, timeout_at};
+
+use support::{DropCounter, pending_forever, poll_once, yield_now};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// A scope error that a child's `timeout(..).await?` converts into.
+#[derive(Debug, PartialEq)]
+enum Failed {
+    TimedOut,
+}
+
+impl From<Elapsed> for Failed {
+    fn from(_: Elapsed) -> Self {
+        Failed::TimedOut
+    }
+}
+
+behaviour_tests! {
+    /// A child's `timeout(..).await?` fails the scope and drops its siblings.
+    async fn a_child_timeout_fails_the_scope() {
+        let dropped = DropCounter::new();
+        let dropped = &dropped;
+        let start = Instant::now();
+        let result = open(|s| async move {
+            for _ in 0..5 {
+                s.spawn(pending_forever::<Result<(), Failed>>(dropped));
+            }
+            s.spawn(async {
+                timeout(20 * MS, pending::<()>()).await?;
+                Ok(())
+            });
+            Ok(())
+        })
+        .await;
+        assert_eq!(result, Err(Failed::TimedOut));
+        assert!(start.elapsed() >= 20 * MS, "the scope failed early");
+        assert_eq!(dropped.get(), 5, "siblings dropped when the scope failed");
+    }
+
+    /// A whole scope under a deadline is dropped, every child with it.
+    async fn a_scope_under_a_deadline_drops_every_child() {
+        let dropped = DropCounter::new();
+        let dropped = &dropped;
+        let start = Instant::now();
+        let result = timeout(
+            20 * MS,
+            open(|s| async move {
+                for _ in 0..10 {
+                    s.spawn(pending_forever::<Result<(), ()>>(dropped));
+                }
+                pending::<Result<(), ()>>().await
+            }),
+        )
+        .await;
+        assert_eq!(result, Err(Elapsed));
+        assert!(start.elapsed() >= 20 * MS);
+        assert_eq!(dropped.get(), 10);
+    }
+
+    /// Children that finish in time are untouched by the deadline around them.
+    async fn a_scope_that_finishes_in_time_is_ok() {
+        let result = timeout(
+            Duration::from_secs(30),
+            open(|s| async move {
+                let handles: Vec<_> = (0..10u64)
+                    .map(|i| {
+                        s.spawn(async move {
+                            sleep(MS * i as u32).await;
+                            Ok::<_, ()>(i)
+                        })
+                    })
+                    .collect();
+                Ok(corral::join_all(handles).await.into_iter().sum::<u64>())
+            }),
+        )
+        .await;
+        assert_eq!(result, Ok(Ok(45)));
+    }
+}
+
+mod plain {
+    use super::*;
+
+    /// A future ready on its first poll is `Ok`, whatever the deadline.
+    async fn ready_futures_beat_zero_and_past_deadlines() {
+        assert_eq!(timeout(Duration::ZERO, ready(1)).await, Ok(1));
+        assert_eq!(timeout(Duration::ZERO, async { 2 }).await, Ok(2));
+        let past = Instant::now() - Duration::from_millis(50);
+        assert_eq!(timeout_at(past, ready(3)).await, Ok(3));
+        // The clock never started: the deadline is still unfixed.
+        let t = timeout(Duration::from_secs(1), ready(4));
+        assert_eq!(Timeout::deadline(&t), None);
+        // A pending future under a zero or past deadline times out at once.
+        assert_eq!(timeout(Duration::ZERO, pending::<()>()).await, Err(Elapsed));
+        assert_eq!(timeout_at(past, pending::<()>()).await, Err(Elapsed));
+        sleep(Duration::ZERO).await;
+        sleep_until(past).await;
+    }
+
+    /// A pending future times out at or after its deadline, never before.
+    async fn pending_futures_time_out_never_early() {
+        for ms in [1, 5, 15] {
+            let start = Instant::now();
+            assert_eq!(timeout(ms * MS, pending::<()>()).await, Err(Elapsed));
+            assert!(start.elapsed() >= ms * MS, "{ms} ms timeout fired early");
+
+            let deadline = Instant::now() + ms * MS;
+            assert_eq!(timeout_at(deadline, pending::<()>()).await, Err(Elapsed));
+            assert!(Instant::now() >= deadline, "{ms} ms deadline fired early");
+        }
+    }
+
+    /// A future that finishes before its deadline gets `Ok`, and its timer is
+    /// cancelled (the slow sibling below still times out on its own).
+    async fn a_future_that_wins_gets_ok() {
+        let fast = timeout(Duration::from_secs(30), async {
+            sleep(2 * MS).await;
+            "fast"
+        });
+        assert_eq!(fast.await, Ok("fast"));
+    }
+
+    /// When time is up the inner future is dropped before `Err` is returned,
+    /// not later when the `Timeout` itself goes.
+    async fn the_inner_future_is_dropped_when_time_is_up() {
+        let dropped = DropCounter::new();
+        let mut t = pin!(timeout(5 * MS, pending_forever::<()>(&dropped)));
+        let result = poll_fn(|cx| t.as_mut().poll(cx)).await;
+        assert_eq!(result, Err(Elapsed));
+        assert_eq!(dropped.get(), 1, "dropped as the deadline passed");
+    }
+
+    /// `Duration::MAX` and far-off instants never overflow, panic or fire.
+    async fn huge_durations_never_fire() {
+        assert_eq!(timeout(Duration::MAX, ready(1)).await, Ok(1));
+        let mut t = timeout(Duration::MAX, pending::<()>());
+        assert!(poll_once(&mut t).is_pending());
+        assert_eq!(Timeout::deadline(&t), None, "no representable deadline");
+        let mut s = sleep(Duration::MAX);
+        assert!(poll_once(&mut s).is_pending());
+        let far = Instant::now()
+            .checked_add(Duration::from_secs(500 * 365 * 86_400))
+            .expect("a 500-year instant");
+        let mut t = timeout_at(far, pending::<()>());
+        assert!(poll_once(&mut t).is_pending());
+        let mut s = sleep_until(far);
+        assert!(poll_once(&mut s).is_pending());
+        // 30 years is representable: armed, pending, with its exact deadline.
+        let decades = Instant::now() + Duration::from_secs(30 * 365 * 86_400);
+        let mut t = timeout_at(decades, pending::<()>());
+        assert!(poll_once(&mut t).is_pending());
+        assert_eq!(Timeout::deadline(&t), Some(decades));
+        // A short timeout armed beside them still fires.
+        assert_eq!(timeout(MS, pending::<()>()).await, Err(Elapsed));
+    }
+
+    /// `fut.timeout(d)` and `fut.deadline(t)`.
+    async fn the_extension_trait() {
+        assert_eq!(async { 5 }.timeout(Duration::from_secs(1)).await, Ok(5));
+        assert_eq!(pending::<()>().timeout(2 * MS).await, Err(Elapsed));
+        let deadline = Instant::now() + 2 * MS;
+        assert_eq!(pending::<()>().deadline(deadline).await, Err(Elapsed));
+        assert!(Instant::now() >= deadline);
+        let t = async { 6 }.deadline(deadline);
+        assert_eq!(Timeout::deadline(&t), Some(deadline));
+        assert_eq!(t.await, Ok(6));
+    }
+
+    /// Sleeps never wake early, whatever the duration.
+    async fn sleeps_never_wake_early() {
+        for us in [0, 100, 999, 1_000, 1_001, 3_500, 12_000] {
+            let d = Duration::from_micros(us);
+            let start = Instant::now();
+            sleep(d).await;
+            assert!(start.elapsed() >= d, "sleep({d:?}) woke early");
+            let deadline = Instant::now() + d;
+            sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "sleep_until(+{d:?}) woke early");
+        }
+    }
+
+    /// 10 000 concurrent timeouts with deadlines spread over 200 ms all fire,
+    /// none early.
+    async fn ten_thousand_spread_timeouts_all_fire() {
+        let start = Instant::now();
+        let n = 10_000u32;
+        let timeouts = (0..n).map(|i| {
+            let deadline = start + Duration::from_micros(u64::from(i * 7919 % 200_000));
+            async move {
+                let result = timeout_at(deadline, pending::<()>()).await;
+                (result, Instant::now() >= deadline)
+            }
+        });
+        let results = corral::join_all(timeouts).await;
+        assert_eq!(results.len(), n as usize);
+        for (i, (result, on_time)) in results.into_iter().enumerate() {
+            assert_eq!(result, Err(Elapsed), "timeout {i}");
+            assert!(on_time, "timeout {i} fired early");
+        }
+    }
+
+    /// Rescheduling before the first poll: later and earlier.
+    async fn reschedule_before_the_first_poll() {
+        let start = Instant::now();
+        let mut t = pin!(timeout(5 * MS, pending::<()>()));
+        t.as_mut().reset(start + 25 * MS);
+        assert_eq!(Timeout::deadline(&t), Some(start + 25 * MS));
+        assert_eq!(t.await, Err(Elapsed));
+        assert!(
+            start.elapsed() >= 25 * MS,
+            "fired at the old, earlier deadline"
+        );
+
+        let start = Instant::now();
+        let mut t = pin!(timeout(Duration::from_secs(3600), pending::<()>()));
+        t.as_mut().reset(start + 5 * MS);
+        assert_eq!(t.await, Err(Elapsed));
+        assert!(start.elapsed() >= 5 * MS);
+
+        let mut s = pin!(sleep(Duration::from_secs(3600)));
+        s.as_mut().reset(start + 5 * MS);
+        s.await;
+    }
+
+    /// Rescheduling an armed timer: later, earlier, into the past, to never.
+    async fn reschedule_after_the_first_poll() {
+        let start = Instant::now();
+        let mut t = pin!(timeout(5 * MS, pending::<()>()));
+        assert!(poll_once(&mut t).is_pending());
+        assert!(Timeout::deadline(&t).is_some_and(|d| d >= start + 5 * MS));
+        t.as_mut().reset(start + 30 * MS);
+        assert_eq!(Timeout::deadline(&t), Some(start + 30 * MS));
+        assert_eq!(t.await, Err(Elapsed));
+        assert!(
+            start.elapsed() >= 30 * MS,
+            "fired at the old, earlier deadline"
+        );
+
+        let start = Instant::now();
+        let mut t = pin!(timeout(Duration::from_secs(3600), pending::<()>()));
+        assert!(poll_once(&mut t).is_pending());
+        t.as_mut().reset(start + 5 * MS);
+        assert_eq!(t.await, Err(Elapsed));
+        assert!(start.elapsed() >= 5 * MS);
+
+        let mut t = pin!(timeout(Duration::from_secs(3600), pending::<()>()));
+        assert!(poll_once(&mut t).is_pending());
+        t.as_mut().reset(Instant::now() - MS);
+        assert_eq!(t.await, Err(Elapsed), "a past deadline fires at once");
+
+        let mut s = pin!(sleep(MS));
+        assert!(poll_once(&mut s).is_pending());
+        s.as_mut()
+            .reset(Instant::now() + Duration::from_secs(500 * 365 * 86_400));
+        assert_eq!(Sleep::deadline(&s), None);
+        assert!(poll_once(&mut s).is_pending());
+    }
+
+    /// A completed sleep stays complete, and waits again after a reset.
+    async fn a_completed_sleep_can_be_reset() {
+        let mut s = pin!(sleep(2 * MS));
+        s.as_mut().await;
+        assert!(poll_once(&mut s).is_ready(), "stays complete");
+        let again = Instant::now() + 10 * MS;
+        s.as_mut().reset(again);
+        assert!(poll_once(&mut s).is_pending(), "waits again after reset");
+        s.as_mut().await;
+        assert!(Instant::now() >= again);
+    }
+
+    /// A timeout armed on this thread, then polled to completion on another.
+    async fn a_timeout_polled_on_another_thread() {
+        let dropped = DropCounter::new();
+        let mut t = Box::pin(timeout(10 * MS, pending_forever::<()>(&dropped)));
+        assert!(poll_once(&mut t).is_pending(), "armed here");
+        let start = Instant::now();
+        let result = std::thread::spawn(move || futures::executor::block_on(t))
+            .join()
+            .unwrap();
+        assert_eq!(result, Err(Elapsed));
+        assert!(start.elapsed() >= MS);
+        assert_eq!(dropped.get(), 1);
+        yield_now().await;
+    }
+
+    /// Timeouts armed here and dropped on other threads, racing the firing
+    /// of their neighbours: nothing fires early, nothing crashes, and the
+    /// inner futures are dropped exactly once.
+    async fn timeouts_dropped_on_other_threads() {
+        let dropped = DropCounter::new();
+        let mut armed: Vec<_> = (0..200u64)
+            .map(|i| {
+                Box::pin(timeout(
+                    MS * (i % 4) as u32,
+                    pending_forever::<()>(&dropped),
+                ))
+            })
+            .collect();
+        for t in &mut armed {
+            let _ = poll_once(t);
+        }
+        let handles: Vec<_> = (0..4)
+            .map(|k| {
+                let mine: Vec<_> = armed.drain(..50.min(armed.len())).collect();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_micros(k * 700));
+                    drop(mine);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(dropped.get(), 200);
+        // The shards still work afterwards.
+        assert_eq!(timeout(MS, pending::<()>()).await, Err(Elapsed));
+    }
+
+    on_both_executors!(
+        ready_futures_beat_zero_and_past_deadlines,
+        pending_futures_time_out_never_early,
+        a_future_that_wins_gets_ok,
+        the_inner_future_is_dropped_when_time_is_up,
+        huge_durations_never_fire,
+        the_extension_trait,
+        sleeps_never_wake_early,
+        ten_thousand_spread_timeouts_all_fire,
+        reschedule_before_the_first_poll,
+        reschedule_after_the_first_poll,
+        a_completed_sleep_can_be_reset,
+        a_timeout_polled_on_another_thread,
+        timeouts_dropped_on_other_threads,
+    );
+}
+
+/// Polling a `Timeout` after it completed panics with a clear message.
+#[test]
+#[should_panic(expected = "`Timeout` polled after completion")]
+fn polling_a_completed_timeout_panics() {
+    let mut t = timeout(Duration::ZERO, ready(()));
+    assert!(poll_once(&mut t).is_ready());
+    let _ = poll_once(&mut t);
+}
+
+/// `size_of` stays within one word (plus padding) of the wrapped future.
+#[test]
+fn timeouts_are_one_word_bigger_than_their_future() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<Sleep>(), size_of::<u64>());
+    assert_eq!(size_of::<Timeout<std::future::Ready<()>>>(), 16);
+    assert_eq!(size_of::<Timeout<std::future::Ready<u64>>>(), 24);
+    assert!(size_of::<Timeout<[u8; 100]>>() <= 100 + 2 * size_of::<usize>());
+}
+
+/// `Elapsed` is a well-behaved error.
+#[test]
+fn elapsed_is_an_error() {
+    let e: Box<dyn std::error::Error + Send + Sync> = Box::new(Elapsed);
+    assert_eq!(e.to_string(), "deadline has elapsed");
+    let io: std::io::Error = Elapsed.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+}

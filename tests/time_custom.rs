@@ -1,0 +1,178 @@
+//! A custom `TimerBackend`: a hand-driven clock. With time under the test's
+//! control, the wheel's promise is checked exactly: every timer fires at or
+//! after its deadline and at most one tick (1 ms) after it.
+
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use corral::time::{BackendSleep, TimerBackend};
+
+/// A clock that moves only when the test says so.
+struct ManualClock {
+    base: Instant,
+    offset_ns: AtomicU64,
+    /// Deadlines and wakers of the backend timers polled so far.
+    timers: Mutex<Vec<(Instant, Waker)>>,
+    /// How many backend timers were ever created: one per shard re-arm.
+    created: AtomicU64,
+}
+
+impl ManualClock {
+    fn now(&self) -> Instant {
+        self.base + Duration::from_nanos(self.offset_ns.load(Ordering::SeqCst))
+    }
+
+    /// Moves the clock to `base + ns` and fires the backend timers now due.
+    fn advance_to(&self, ns: u64) {
+        self.offset_ns.store(ns, Ordering::SeqCst);
+        let now = self.now();
+        let due: Vec<Waker> = {
+            let mut timers = self.timers.lock().unwrap();
+            let (due, rest): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(at, _)| *at <= now);
+            *timers = rest;
+            due.into_iter().map(|(_, w)| w).collect()
+        };
+        due.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl TimerBackend for &'static ManualClock {
+    fn now(&self) -> Instant {
+        ManualClock::now(self)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BackendSleep {
+        self.created.fetch_add(1, Ordering::SeqCst);
+        let clock: &'static ManualClock = self;
+        Box::pin(std::future::poll_fn(move |cx| {
+            if clock.now() >= deadline {
+                return Poll::Ready(());
+            }
+            clock
+                .timers
+                .lock()
+                .unwrap()
+                .push((deadline, cx.waker().clone()));
+            Poll::Pending
+        }))
+    }
+}
+
+fn clock() -> &'static ManualClock {
+    static CLOCK: OnceLock<&'static ManualClock> = OnceLock::new();
+    CLOCK.get_or_init(|| {
+        let clock: &'static ManualClock = Box::leak(Box::new(ManualClock {
+            base: Instant::now(),
+            offset_ns: AtomicU64::new(0),
+            timers: Mutex::new(Vec::new()),
+            created: AtomicU64::new(0),
+        }));
+        corral::time::set_backend(clock).expect("the first backend of this test binary");
+        clock
+    })
+}
+
+/// A task waker that raises a flag.
+struct Flag(AtomicBool);
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The only test in this binary: the backend is process-wide.
+#[test]
+fn timers_fire_within_one_tick_of_their_deadline_never_before() {
+    support::watchdog(|| {
+        let clock = clock();
+        let ms = 1_000_000u64;
+        // 2 000 sleeps with deadlines spread over 50 ms at odd sub-tick offsets.
+        let deadlines: Vec<u64> = (0..2_000u64).map(|i| 1 + i * 24_989 % (50 * ms)).collect();
+        let mut sleeps: Vec<_> = deadlines
+            .iter()
+            .map(|&ns| {
+                let flag = Arc::new(Flag(AtomicBool::new(false)));
+                let sleep = Box::pin(corral::time::sleep_until(
+                    clock.base + Duration::from_nanos(ns),
+                ));
+                (sleep, flag, None::<u64>)
+            })
+            .collect();
+        for (sleep, flag, _) in &mut sleeps {
+            let waker = Waker::from(flag.clone());
+            let poll = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+            assert!(poll.is_pending(), "armed, not due");
+        }
+        let created = clock.created.load(Ordering::SeqCst);
+        assert!(
+            created <= 2,
+            "2 000 timers, {created} backend timers: not coalesced"
+        );
+
+        // Step the clock 10 µs at a time to 52 ms, polling whatever was woken.
+        let step = 10_000;
+        let mut now = 0;
+        while now <= 52 * ms {
+            clock.advance_to(now);
+            for (sleep, flag, fired) in &mut sleeps {
+                if fired.is_none() && flag.0.swap(false, Ordering::SeqCst) {
+                    let waker = Waker::from(flag.clone());
+                    if sleep
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_ready()
+                    {
+                        *fired = Some(now);
+                    }
+                }
+            }
+            now += step;
+        }
+        for ((_, _, fired), &deadline) in sleeps.iter().zip(&deadlines) {
+            let fired = fired.unwrap_or_else(|| panic!("deadline {deadline} ns never fired"));
+            assert!(
+                fired >= deadline,
+                "fired at {fired} ns, before its deadline {deadline} ns"
+            );
+            assert!(
+                fired - deadline <= ms + step,
+                "fired at {fired} ns, more than a tick after its deadline {deadline} ns"
+            );
+        }
+
+        // A timeout around a pending future, reset later then earlier, on the
+        // same clock: it fires at the final deadline exactly.
+        let mut t = Box::pin(corral::time::timeout(
+            Duration::from_millis(5),
+            std::future::pending::<()>(),
+        ));
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.as_mut().poll(&mut cx).is_pending());
+        let start = now;
+        t.as_mut()
+            .reset(clock.base + Duration::from_nanos(start + 20 * ms));
+        t.as_mut()
+            .reset(clock.base + Duration::from_nanos(start + 8 * ms));
+        let mut fired = None;
+        while fired.is_none() {
+            now += step;
+            clock.advance_to(now);
+            if flag.0.swap(false, Ordering::SeqCst) && t.as_mut().poll(&mut cx).is_ready() {
+                fired = Some(now);
+            }
+            assert!(now < start + 30 * ms, "the reset timeout never fired");
+        }
+        let fired = fired.unwrap() - start;
+        assert!(
+            (8 * ms..=9 * ms + step).contains(&fired),
+            "fired {fired} ns after the reset"
+        );
+    });
+}
