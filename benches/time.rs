@@ -6,7 +6,8 @@
 //! |-------------|---------------------------------------------------------------------|
 //! | `corral`    | `corral::time::timeout` (default async-io backend behind the wheel)  |
 //! | `tokio`     | `tokio::time::timeout` on a current-thread runtime with time enabled |
-//! | `async_io`  | the future raced with an `async_io::Timer::after` created lazily      |
+//! | `async_io`  | the future raced with an `async_io::Timer::after` created lazily (a   |
+//! |             | hand-written named future, the leanest form)                          |
 //!
 //! Groups:
 //!
@@ -30,7 +31,7 @@
 //! cargo bench --bench time
 //! ```
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::hint::black_box;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
@@ -65,20 +66,39 @@ impl Future for PendingOnce {
     }
 }
 
-/// `fut` raced with an async-io timer, the timer created only when polled
-/// (so a future that is ready at once never reads the clock either).
-async fn async_io_timeout<F: Future>(duration: Duration, fut: F) -> Result<F::Output, ()> {
-    let timer = async move {
-        async_io::Timer::after(duration).await;
-    };
-    let (mut fut, mut timer) = (pin!(fut), pin!(timer));
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+pin_project_lite::pin_project! {
+    /// `fut` raced with an async-io timer that is created only when `fut`
+    /// first returns `Pending` (so a future that is ready at once never reads
+    /// the clock either): the leanest async-io timeout we could write.
+    struct AsyncIoTimeout<F> {
+        #[pin]
+        fut: F,
+        duration: Duration,
+        timer: Option<async_io::Timer>,
+    }
+}
+
+impl<F: Future> Future for AsyncIoTimeout<F> {
+    type Output = Result<F::Output, ()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        timer.as_mut().poll(cx).map(|()| Err(()))
-    })
-    .await
+        let duration = *this.duration;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| async_io::Timer::after(duration));
+        Pin::new(timer).poll(cx).map(|_| Err(()))
+    }
+}
+
+fn async_io_timeout<F: Future>(duration: Duration, fut: F) -> AsyncIoTimeout<F> {
+    AsyncIoTimeout {
+        fut,
+        duration,
+        timer: None,
+    }
 }
 
 fn poll_noop<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {

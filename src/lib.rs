@@ -35,6 +35,9 @@
 //! | `gather` that stops at the first error   | [`try_join_all`]`(aws).await`                   |
 //! | `asyncio.wait(..., FIRST_COMPLETED)`     | [`race`]`(aws).await`                           |
 //! | first success, happy-eyeballs style      | [`race_ok`]`(aws).await`                        |
+//! | `async with asyncio.timeout(d):`         | [`time::timeout`]`(d, fut).await`               |
+//! | `asyncio.timeout_at(when)`, `reschedule` | [`time::timeout_at`], [`time::Timeout::reset`]  |
+//! | `await asyncio.sleep(d)`                 | [`time::sleep`]`(d).await`                      |
 //!
 //! # The guarantees
 //!
@@ -46,7 +49,8 @@
 //!    drops everything else and is returned; a panic drops everything else and
 //!    is resumed in the parent with its original payload.
 //! 3. **Runtime independence.** Scopes and the gather family are ordinary
-//!    futures that need nothing but a waker.
+//!    futures that need nothing but a waker; deadlines ([`time`]) need a clock
+//!    and a timer, from async-io by default, tokio's, or your own.
 //!
 //! # Cost
 //!

@@ -20,6 +20,8 @@ struct ManualClock {
     timers: Mutex<Vec<(Instant, Waker)>>,
     /// How many backend timers were ever created: one per shard re-arm.
     created: AtomicU64,
+    /// Makes the next `sleep_until` panic, like a backend whose runtime is gone.
+    panic_next: AtomicBool,
 }
 
 impl ManualClock {
@@ -48,6 +50,9 @@ impl TimerBackend for &'static ManualClock {
 
     fn sleep_until(&self, deadline: Instant) -> BackendSleep {
         self.created.fetch_add(1, Ordering::SeqCst);
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("backend failure");
+        }
         let clock: &'static ManualClock = self;
         Box::pin(std::future::poll_fn(move |cx| {
             if clock.now() >= deadline {
@@ -71,6 +76,7 @@ fn clock() -> &'static ManualClock {
             offset_ns: AtomicU64::new(0),
             timers: Mutex::new(Vec::new()),
             created: AtomicU64::new(0),
+            panic_next: AtomicBool::new(false),
         }));
         corral::time::set_backend(clock).expect("the first backend of this test binary");
         clock
@@ -174,5 +180,34 @@ fn timers_fire_within_one_tick_of_their_deadline_never_before() {
             (8 * ms..=9 * ms + step).contains(&fired),
             "fired {fired} ns after the reset"
         );
+
+        // A backend that panics while the shard re-arms it: the panic reaches
+        // the poll that armed the timer, and the shard keeps working (that
+        // timer and a new one both fire) instead of silently stopping.
+        clock.panic_next.store(true, Ordering::SeqCst);
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut first = Box::pin(corral::time::sleep(Duration::from_millis(1)));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = first.as_mut().poll(&mut cx);
+        }));
+        assert!(panicked.is_err(), "the backend's panic reaches the caller");
+        let mut second = Box::pin(corral::time::sleep(Duration::from_millis(2)));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        let start = now;
+        let (mut first_done, mut second_done) = (false, false);
+        while !(first_done && second_done) {
+            now += step;
+            clock.advance_to(now);
+            if flag.0.swap(false, Ordering::SeqCst) {
+                first_done |= first.as_mut().poll(&mut cx).is_ready();
+                second_done |= second.as_mut().poll(&mut cx).is_ready();
+            }
+            assert!(
+                now < start + 10 * ms,
+                "timers stopped after a backend panic"
+            );
+        }
     });
 }

@@ -91,6 +91,19 @@ fn shard(now_ms: u64) -> (Arc<Shard>, &'static FakeBackend) {
     (Arc::new(Shard::new(clock)), backend)
 }
 
+/// Arms a timer as `TimerSlot` does: file it, then re-arm the backend.
+fn arm(shard: &Arc<Shard>, deadline_ns: u64, now_ns: u64, waker: &Waker) -> u32 {
+    match shard.arm(deadline_ns, now_ns, waker) {
+        Armed::At { index, kick } => {
+            if kick {
+                shard.kick();
+            }
+            index
+        }
+        Armed::Due => panic!("due at arm"),
+    }
+}
+
 fn ms(backend: &FakeBackend, ms_from_now: u64) -> u64 {
     backend.now_ns.load(StdOrdering::SeqCst) + ms_from_now * TICK_NS
 }
@@ -121,9 +134,7 @@ fn release_on_one_thread_racing_a_fire_on_another() {
         let task = Arc::new(Count(AtomicUsize::new(0)));
         let task_waker = Waker::from(task.clone());
         let now = ms(backend, 0);
-        let Armed::At(index) = shard.arm(ms(backend, 1), now, &task_waker) else {
-            panic!("due at arm");
-        };
+        let index = arm(&shard, ms(backend, 1), now, &task_waker);
         let fire = registered_wakers(backend);
         assert_eq!(fire.len(), 1, "one backend timer for the shard");
         // Time passes the deadline; the backend fires on its own thread.
@@ -142,9 +153,7 @@ fn release_on_one_thread_racing_a_fire_on_another() {
         assert!(task.0.load(Ordering::SeqCst) <= 1, "woken at most once");
         assert!(!shard.has_pending());
         // The slot was freed exactly once: re-arming reuses it.
-        let Armed::At(again) = shard.arm(ms(backend, 5), ms(backend, 0), &task_waker) else {
-            panic!("due at arm");
-        };
+        let again = arm(&shard, ms(backend, 5), ms(backend, 0), &task_waker);
         assert_eq!(again, index);
         shard.release(again);
     });
@@ -156,9 +165,7 @@ fn an_earlier_arm_racing_a_backend_wake_never_loses_the_timer() {
         let (shard, backend) = shard(0);
         let task = Arc::new(Count(AtomicUsize::new(0)));
         let task_waker = Waker::from(task.clone());
-        let Armed::At(late) = shard.arm(ms(backend, 50), ms(backend, 0), &task_waker) else {
-            panic!("due at arm");
-        };
+        let late = arm(&shard, ms(backend, 50), ms(backend, 0), &task_waker);
         let (_, backend_waker) = registered_wakers(backend).into_iter().next().unwrap();
         // A wake-up from the backend (spurious: nothing is due yet) on one
         // thread, while another thread arms an earlier timer, which takes the
@@ -168,10 +175,7 @@ fn an_earlier_arm_racing_a_backend_wake_never_loses_the_timer() {
             let shard = shard.clone();
             let task_waker = task_waker.clone();
             let (at, now) = (ms(backend, 10), ms(backend, 0));
-            thread::spawn(move || match shard.arm(at, now, &task_waker) {
-                Armed::At(index) => index,
-                Armed::Due => panic!("due at arm"),
-            })
+            thread::spawn(move || arm(&shard, at, now, &task_waker))
         };
         waking.join().unwrap();
         let early = arming.join().unwrap();

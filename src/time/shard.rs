@@ -102,8 +102,9 @@ struct State {
 
 /// What [`Shard::arm`] did.
 pub(crate) enum Armed {
-    /// Filed under this index.
-    At(u32),
+    /// Filed under this index; with `kick`, the backend timer must be moved
+    /// earlier ([`Shard::kick`]).
+    At { index: u32, kick: bool },
     /// Already due: the caller treats its timer as fired.
     Due,
 }
@@ -142,17 +143,24 @@ impl Shard {
     }
 
     /// Files a timer due at `deadline_ns` (`now_ns` was read for this arm).
-    pub(crate) fn arm(self: &Arc<Self>, deadline_ns: u64, now_ns: u64, waker: &Waker) -> Armed {
+    /// If the backend timer must move earlier, says so: the caller records
+    /// its handle first and then calls [`kick`](Self::kick), so that a
+    /// backend that panics while re-arming cannot orphan the entry.
+    pub(crate) fn arm(&self, deadline_ns: u64, now_ns: u64, waker: &Waker) -> Armed {
         let mut state = self.lock();
         match state.wheel.insert(deadline_ns, now_ns, waker) {
             Inserted::Due => Armed::Due,
-            Inserted::Armed { index, tick } => {
-                if tick < state.armed_at {
-                    self.drive(state, None);
-                }
-                Armed::At(index)
-            }
+            Inserted::Armed { index, tick } => Armed::At {
+                index,
+                kick: tick < state.armed_at,
+            },
         }
+    }
+
+    /// Re-arms the backend timer if the wheel's earliest slot needs it.
+    pub(crate) fn kick(self: &Arc<Self>) {
+        let state = self.lock();
+        self.drive(state, None);
     }
 
     /// If entry `index` has fired, frees it and returns its deadline (in
@@ -243,6 +251,7 @@ impl Shard {
                 waker.wake();
             }
             let Some(old) = rearm else { break };
+            let out = TimerOut(self);
             drop(old);
             let mut timer = self.clock.sleep_until_tick(want);
             let waker = Waker::from(Arc::clone(self));
@@ -251,6 +260,7 @@ impl Shard {
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready();
             fire = ready.then(|| self.clock.now_ns() / TICK_NS);
+            std::mem::forget(out);
             state = self.lock();
             state.timer_out = false;
             state.timer = Some(timer);
@@ -285,6 +295,19 @@ impl Shard {
     #[cfg(corral_loom)]
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         self.lock().wheel.next_expiration()
+    }
+}
+
+/// Puts a shard back in order if the backend panics while a thread has its
+/// timer out: the next arm then arms afresh instead of leaving a note for a
+/// thread that is gone, so a panicking backend cannot silently stop timers.
+struct TimerOut<'a>(&'a Shard);
+
+impl Drop for TimerOut<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.timer_out = false;
+        state.armed_at = UNARMED;
     }
 }
 

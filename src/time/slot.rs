@@ -76,7 +76,6 @@ impl TimerSlot {
         }
     }
 
-    #[cold]
     fn arm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let timers = Timers::get();
         let now = timers.clock().now_ns();
@@ -93,9 +92,13 @@ impl TimerSlot {
             return Poll::Ready(());
         }
         let shard = timers.local_shard();
-        match timers.shard(shard).arm(deadline, now, cx.waker()) {
-            Armed::At(index) => {
+        let wheel = timers.shard(shard);
+        match wheel.arm(deadline, now, cx.waker()) {
+            Armed::At { index, kick } => {
                 self.0 = ARMED | (shard as u64) << 32 | u64::from(index);
+                if kick {
+                    wheel.kick();
+                }
                 Poll::Pending
             }
             Armed::Due => Poll::Ready(()),
@@ -149,7 +152,6 @@ impl TimerSlot {
         (((self.0 & !TAG) >> 32) as usize, self.0 as u32)
     }
 
-    #[cold]
     fn release(&mut self) {
         let (shard, index) = self.armed();
         self.0 = AT | Timers::get().shard(shard).release(index);
