@@ -31,6 +31,7 @@
 //! | `tg.create_task(coro)`                   | [`Scope::spawn`]`(fut)` → [`JoinHandle`]        |
 //! | `TaskGroup` with `!Send` state           | [`local_scope`] / [`LocalScope::spawn`]         |
 //! | `Semaphore(n)` around every task         | [`Nursery::max_concurrency`]`(n)`               |
+//! | `async with sem:` around a section       | [`Semaphore::acquire`]`().await` → [`Permit`]   |
 //! | `await asyncio.gather(*aws)`             | [`join_all`]`(aws).await`                       |
 //! | `gather` that stops at the first error   | [`try_join_all`]`(aws).await`                   |
 //! | `asyncio.wait(..., FIRST_COMPLETED)`     | [`race`]`(aws).await`                           |
@@ -52,6 +53,16 @@
 //!    futures that need nothing but a waker; deadlines ([`time`]) need a clock
 //!    and a timer, from async-io by default, tokio's, or your own.
 //!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `async-io` | yes | [`time::AsyncIoBackend`], the default timer backend (async-io's reactor; works under any executor) |
+//! | `tokio` | no | `time::TokioBackend`: timers on a tokio runtime's driver, following its paused clock in tests |
+//!
+//! Without `async-io`, pick a backend with [`time::set_backend`] before
+//! arming a timer (see [`time::TimerBackend`]).
+//!
 //! # Cost
 //!
 //! A child is one allocation (its future, its output slot and its waker state
@@ -65,9 +76,12 @@
 mod join;
 mod loom;
 mod scope;
+mod semaphore;
 pub mod time;
+mod wake_list;
 
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
 pub use scope::{
     JoinHandle, LocalScope, LocalScopeFuture, Nursery, Scope, ScopeFuture, local_scope, scope,
 };
+pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};

@@ -248,6 +248,12 @@ impl Nursery {
     /// children do that, the scope never finishes. Await waiting siblings from
     /// the body, or size `n` for the nesting.
     ///
+    /// This is not a [`Semaphore`](crate::Semaphore) inside: a child waiting
+    /// here has not started at all (its future has not been polled), and the
+    /// count lives in the scope's own child set, touched only by the thread
+    /// polling the scope, so it costs no atomics or locks. Use a `Semaphore`
+    /// to bound a section of work shared across scopes or tasks.
+    ///
     /// # Panics
     ///
     /// Panics if `n` is 0, since no child could ever start.

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use super::backend::{self, BackendSleep, TimerBackend};
 use super::wheel::{Inserted, TICK_NS, Wheel};
 use crate::loom::{Mutex, MutexGuard};
+use crate::wake_list::WakeList;
 
 /// Nanosecond counts at or above this mean "never": deadlines and durations
 /// are kept in 62 bits (146 years) so a timer's whole state fits in one word.
@@ -113,12 +114,6 @@ pub(crate) enum Armed {
 pub(crate) struct Shard {
     clock: &'static Clock,
     state: Mutex<State>,
-}
-
-thread_local! {
-    /// Wakers collected under a shard lock, woken after it. Reused so that
-    /// firing does not allocate; `take` leaves an empty Vec for a nested fire.
-    static WAKE_BUF: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
 }
 
 impl Shard {
@@ -229,11 +224,11 @@ impl Shard {
     /// created and polled outside the lock, unless another thread has the
     /// timer out, in which case it is told to look again.
     fn drive<'a>(self: &'a Arc<Self>, mut state: MutexGuard<'a, State>, mut fire: Option<u64>) {
-        let mut wake = WAKE_BUF.with(Cell::take);
+        let mut wake = WakeList::new();
         loop {
             if let Some(now_tick) = fire {
                 state.armed_at = UNARMED;
-                state.wheel.advance(now_tick, &mut wake);
+                state.wheel.advance(now_tick, wake.buf());
             }
             let want = state.wheel.next_expiration().unwrap_or(UNARMED);
             let mut rearm = None;
@@ -247,9 +242,7 @@ impl Shard {
                 }
             }
             drop(state);
-            for waker in wake.drain(..) {
-                waker.wake();
-            }
+            wake.wake_all();
             let Some(old) = rearm else { break };
             let out = TimerOut(self);
             drop(old);
@@ -269,7 +262,6 @@ impl Shard {
                 break;
             }
         }
-        WAKE_BUF.with(|buf| buf.set(wake));
     }
 
     /// Whether any timer is waiting in this shard (for the loom models).
