@@ -133,6 +133,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire(&self) -> Acquire<'_> {
         self.acquire_many(1)
     }
@@ -165,6 +166,7 @@ impl Semaphore {
     /// # });
     /// ```
     #[track_caller]
+    #[inline]
     pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
         check_request(n);
         Acquire {
@@ -184,6 +186,7 @@ impl Semaphore {
     /// drop(permit);
     /// assert!(sem.try_acquire().is_some());
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
         self.try_acquire_many(1)
     }
@@ -205,6 +208,7 @@ impl Semaphore {
     /// assert_eq!(two.num_permits(), 2);
     /// ```
     #[track_caller]
+    #[inline]
     pub fn try_acquire_many(&self, n: usize) -> Option<Permit<'_>> {
         check_request(n);
         // (`then`, not `then_some`: an eagerly built `Permit` would be
@@ -234,6 +238,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire_owned(self: Arc<Self>) -> AcquireOwned {
         self.acquire_many_owned(1)
     }
@@ -262,6 +267,7 @@ impl Semaphore {
     /// # });
     /// ```
     #[track_caller]
+    #[inline]
     pub fn acquire_many_owned(self: Arc<Self>, n: usize) -> AcquireOwned {
         check_request(n);
         AcquireOwned {
@@ -318,11 +324,13 @@ impl Semaphore {
     /// let _one = sem.try_acquire();
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
+    #[inline]
     pub fn available_permits(&self) -> usize {
         self.state.load(Ordering::Acquire) / ONE
     }
 
     /// The lock-free fast path: takes `n` permits if free and nobody queued.
+    #[inline]
     fn try_take(&self, n: usize) -> bool {
         if n == 0 {
             return true; // nothing to take, so nobody to pass
@@ -346,6 +354,7 @@ impl Semaphore {
 
     /// Gives `n` permits back: to the counter, and to the queue if anyone
     /// waits.
+    #[inline]
     fn release(&self, n: usize) {
         if n == 0 {
             return;
@@ -358,7 +367,7 @@ impl Semaphore {
     /// Hands free permits to the queue and wakes the waiters served.
     fn hand_over(&self) {
         let mut wake = WakeList::new();
-        self.lock().hand_over(&self.state, wake.buf());
+        self.lock().hand_over(&self.state, &mut wake);
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
@@ -378,6 +387,7 @@ impl fmt::Debug for Semaphore {
     }
 }
 
+#[inline]
 #[track_caller]
 fn check_request(n: usize) {
     assert!(
@@ -397,22 +407,29 @@ const IDLE: u32 = u32::MAX;
 const DONE: u32 = u32::MAX - 1;
 
 impl Waiter {
+    #[inline]
     const fn new(wanted: usize) -> Self {
         Self { wanted, node: IDLE }
     }
 
+    #[inline]
     fn poll(&mut self, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
+        if self.node == IDLE && semaphore.try_take(self.wanted) {
+            self.node = DONE;
+            return Poll::Ready(self.wanted);
+        }
+        self.poll_slow(semaphore, cx)
+    }
+
+    /// Queues the request, or looks at its node.
+    fn poll_slow(&mut self, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
         match self.node {
             IDLE => {
-                if semaphore.try_take(self.wanted) {
-                    self.node = DONE;
-                    return Poll::Ready(self.wanted);
-                }
                 let mut wake = WakeList::new();
                 let queued =
                     semaphore
                         .lock()
-                        .enqueue(&semaphore.state, self.wanted, cx.waker(), wake.buf());
+                        .enqueue(&semaphore.state, self.wanted, cx.waker(), &mut wake);
                 match queued {
                     Some(node) => {
                         self.node = node;
@@ -439,15 +456,20 @@ impl Waiter {
         }
     }
 
+    #[inline]
     fn cancel(&mut self, semaphore: &Semaphore) {
         if self.node < DONE {
-            let mut wake = WakeList::new();
-            let old = semaphore
-                .lock()
-                .cancel(&semaphore.state, self.node, wake.buf());
-            drop(old);
-            self.node = DONE;
+            self.cancel_queued(semaphore);
         }
+    }
+
+    fn cancel_queued(&mut self, semaphore: &Semaphore) {
+        let mut wake = WakeList::new();
+        let old = semaphore
+            .lock()
+            .cancel(&semaphore.state, self.node, &mut wake);
+        drop(old);
+        self.node = DONE;
     }
 }
 
@@ -466,6 +488,7 @@ pub struct Acquire<'a> {
 impl<'a> Future for Acquire<'a> {
     type Output = Permit<'a>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
         let this = self.get_mut();
         this.waiter.poll(this.semaphore, cx).map(|permits| Permit {
@@ -476,6 +499,7 @@ impl<'a> Future for Acquire<'a> {
 }
 
 impl Drop for Acquire<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.waiter.cancel(self.semaphore);
     }
@@ -497,6 +521,7 @@ pub struct AcquireOwned {
 impl Future for AcquireOwned {
     type Output = OwnedPermit;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedPermit> {
         let this = self.get_mut();
         let semaphore = this
@@ -512,6 +537,7 @@ impl Future for AcquireOwned {
 }
 
 impl Drop for AcquireOwned {
+    #[inline]
     fn drop(&mut self) {
         if let Some(semaphore) = &self.semaphore {
             self.waiter.cancel(semaphore);
@@ -547,6 +573,7 @@ impl Permit<'_> {
     /// let sem = corral::Semaphore::new(5);
     /// assert_eq!(sem.try_acquire_many(3).unwrap().num_permits(), 3);
     /// ```
+    #[inline]
     pub fn num_permits(&self) -> usize {
         self.permits
     }
@@ -561,6 +588,7 @@ impl Permit<'_> {
     /// sem.try_acquire().unwrap().forget();
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
+    #[inline]
     pub fn forget(mut self) {
         self.permits = 0;
     }
@@ -578,6 +606,7 @@ impl Permit<'_> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.semaphore.release(self.permits);
     }
@@ -617,6 +646,7 @@ impl OwnedPermit {
     /// assert_eq!(sem.acquire_many_owned(2).await.num_permits(), 2);
     /// # });
     /// ```
+    #[inline]
     pub fn num_permits(&self) -> usize {
         self.permits
     }
@@ -650,12 +680,14 @@ impl OwnedPermit {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn forget(mut self) {
         self.permits = 0;
     }
 }
 
 impl Drop for OwnedPermit {
+    #[inline]
     fn drop(&mut self) {
         self.semaphore.release(self.permits);
     }

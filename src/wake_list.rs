@@ -2,9 +2,10 @@
 //!
 //! A waker's `wake` and `drop` are foreign code (an executor's), so the timer
 //! shards and the semaphore never run them while holding their locks. They
-//! push the wakers to wake onto a [`WakeList`] and call [`WakeList::wake_all`]
-//! once unlocked. The list's buffer is reused per thread, so waking does not
-//! allocate in steady state.
+//! collect the wakers to wake in a [`WakeList`], which wakes them when it is
+//! dropped, after the lock guard. The first waker is kept inline (the common
+//! case: one waiter served); more go to a buffer reused per thread, so waking
+//! does not allocate in steady state.
 
 use std::cell::Cell;
 use std::task::Waker;
@@ -15,24 +16,56 @@ thread_local! {
     static SPARE: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
 }
 
-/// Wakers to wake once the lock is released.
-pub(crate) struct WakeList(Vec<Waker>);
+/// Wakers to wake once the lock is released (at drop, or [`wake_all`]).
+///
+/// [`wake_all`]: WakeList::wake_all
+pub(crate) struct WakeList {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
 
 impl WakeList {
-    /// An empty list, borrowing this thread's spare buffer.
-    pub(crate) fn new() -> Self {
-        Self(SPARE.with(Cell::take))
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
     }
 
-    /// The buffer, for code that fills it directly.
-    pub(crate) fn buf(&mut self) -> &mut Vec<Waker> {
-        &mut self.0
+    /// Adds a waker to wake later.
+    pub(crate) fn push(&mut self, waker: Waker) {
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            if self.rest.capacity() == 0 {
+                self.rest = SPARE.with(Cell::take);
+            }
+            self.rest.push(waker);
+        }
+    }
+
+    /// How many wakers wait to be woken (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 
     /// Wakes every waker pushed so far, keeping the list for more.
     pub(crate) fn wake_all(&mut self) {
-        for waker in self.0.drain(..) {
+        if let Some(waker) = self.first.take() {
             waker.wake();
+        }
+        for waker in self.rest.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl Extend<Waker> for WakeList {
+    fn extend<I: IntoIterator<Item = Waker>>(&mut self, wakers: I) {
+        for waker in wakers {
+            self.push(waker);
         }
     }
 }
@@ -40,6 +73,8 @@ impl WakeList {
 impl Drop for WakeList {
     fn drop(&mut self) {
         self.wake_all();
-        SPARE.with(|spare| spare.set(std::mem::take(&mut self.0)));
+        if self.rest.capacity() != 0 {
+            SPARE.with(|spare| spare.set(std::mem::take(&mut self.rest)));
+        }
     }
 }

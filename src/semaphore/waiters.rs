@@ -11,6 +11,7 @@
 use std::task::Waker;
 
 use crate::loom::{AtomicUsize, Ordering};
+use crate::wake_list::WakeList;
 
 /// State-word bit: someone is queued; the counter's permits belong to the
 /// queue and only the lock holder may take them.
@@ -75,7 +76,7 @@ impl Waiters {
         state: &AtomicUsize,
         wanted: usize,
         waker: &Waker,
-        wake: &mut Vec<Waker>,
+        wake: &mut WakeList,
     ) -> Option<u32> {
         // From here on the counter is the queue's: fast paths stand aside.
         state.fetch_or(QUEUED, Ordering::AcqRel);
@@ -140,7 +141,7 @@ impl Waiters {
         &mut self,
         state: &AtomicUsize,
         index: u32,
-        wake: &mut Vec<Waker>,
+        wake: &mut WakeList,
     ) -> Option<Waker> {
         let node = &self.nodes[index as usize];
         let give_back = node.assigned;
@@ -157,7 +158,7 @@ impl Waiters {
 
     /// Hands the counter's permits to the queue, head first, waking every
     /// waiter whose request is met; clears `QUEUED` once the queue is empty.
-    pub(super) fn hand_over(&mut self, state: &AtomicUsize, wake: &mut Vec<Waker>) {
+    pub(super) fn hand_over(&mut self, state: &AtomicUsize, wake: &mut WakeList) {
         loop {
             if self.head == NIL {
                 state.fetch_and(!QUEUED, Ordering::AcqRel);

@@ -228,7 +228,7 @@ impl Shard {
         loop {
             if let Some(now_tick) = fire {
                 state.armed_at = UNARMED;
-                state.wheel.advance(now_tick, wake.buf());
+                state.wheel.advance(now_tick, &mut wake);
             }
             let want = state.wheel.next_expiration().unwrap_or(UNARMED);
             let mut rearm = None;

@@ -16,6 +16,8 @@
 
 use std::task::Waker;
 
+use crate::wake_list::WakeList;
+
 /// Nanoseconds per tick: the wheel's resolution. A timer fires at the first
 /// tick boundary at or after its deadline, so it is never early and at most
 /// one tick late (plus whatever the backend timer adds).
@@ -196,7 +198,7 @@ impl Wheel {
 
     /// Processes every slot due at or before `now_tick`, pushing the wakers of
     /// the entries that fire onto `wake`.
-    pub(crate) fn advance(&mut self, now_tick: u64, wake: &mut Vec<Waker>) {
+    pub(crate) fn advance(&mut self, now_tick: u64, wake: &mut WakeList) {
         while let Some((level, slot, tick)) = self.next_slot() {
             if tick > now_tick {
                 break;
@@ -328,7 +330,7 @@ mod tests {
             })
             .collect();
         let mut fired_at = vec![u64::MAX; indices.len()];
-        let mut buf = Vec::new();
+        let mut buf = WakeList::new();
         let mut now = 0;
         while fired_at.contains(&u64::MAX) {
             // Jump straight to the next slot, as the shard's backend timer does.
@@ -336,7 +338,7 @@ mod tests {
                 .next_expiration()
                 .expect("entries left but nothing filed");
             wheel.advance(now, &mut buf);
-            buf.clear();
+            buf.wake_all();
             for (i, &index) in indices.iter().enumerate() {
                 if fired_at[i] == u64::MAX && wheel.fired(index) {
                     fired_at[i] = now;
@@ -401,7 +403,7 @@ mod tests {
             panic!()
         };
         assert_eq!(wheel.reschedule(index, 3 * TICK_NS, 0).ok(), Some(3));
-        let mut buf = Vec::new();
+        let mut buf = WakeList::new();
         wheel.advance(3, &mut buf);
         assert!(wheel.fired(index));
         assert_eq!(buf.len(), 1);
@@ -435,7 +437,7 @@ mod tests {
         // (index, tick) of live, unfired entries.
         let mut model: Vec<(u32, u64)> = Vec::new();
         let mut now = 0u64;
-        let mut buf = Vec::new();
+        let mut buf = WakeList::new();
         for _ in 0..20_000 {
             match next(10) {
                 0..=3 => {
@@ -468,7 +470,7 @@ mod tests {
                         _ => now + next(5_000),
                     };
                     wheel.advance(now, &mut buf);
-                    buf.clear();
+                    buf.wake_all();
                     model.retain(|&(index, tick)| {
                         assert_eq!(
                             wheel.fired(index),
