@@ -77,6 +77,7 @@ mod join;
 mod loom;
 mod scope;
 mod semaphore;
+mod spawn;
 pub mod time;
 mod wake_list;
 
@@ -85,3 +86,4 @@ pub use scope::{
     JoinHandle, LocalScope, LocalScopeFuture, Nursery, Scope, ScopeFuture, local_scope, scope,
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
+pub use spawn::{Spawn, Task};

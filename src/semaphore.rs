@@ -2,18 +2,21 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
+use pin_project_lite::pin_project;
+
+use crate::loom::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::wake_list::WakeList;
 
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
 mod waiters;
 
-use waiters::{Looked, ONE, QUEUED, Waiters};
+use waiters::{ONE, QUEUED, Waiters};
 
 /// A counting semaphore: at most N permits are out at once; the rest wait.
 ///
@@ -396,11 +399,27 @@ fn check_request(n: usize) {
     );
 }
 
-/// Where an acquire is: not yet queued, queued at a node, or done.
+pin_project! {
+    /// Where an acquire is: not yet queued, queued at a node, or done; and
+    /// the flag the queue sets when it grants the request. Pinned, because
+    /// the queue keeps a pointer to the flag while the node is queued.
+    #[project = WaiterProj]
+    #[derive(Debug)]
+    struct Waiter {
+        wanted: usize,
+        node: u32,
+        #[pin]
+        grant: GrantFlag,
+    }
+}
+
+/// The flag the queue sets when it grants a request. `!Unpin`, so that the
+/// `&mut` a poll of the waiting future makes does not claim the flag as unique
+/// while the queue holds a pointer to it.
 #[derive(Debug)]
-struct Waiter {
-    wanted: usize,
-    node: u32,
+struct GrantFlag {
+    granted: AtomicBool,
+    _pinned: PhantomPinned,
 }
 
 const IDLE: u32 = u32::MAX;
@@ -408,81 +427,124 @@ const DONE: u32 = u32::MAX - 1;
 
 impl Waiter {
     #[inline]
-    const fn new(wanted: usize) -> Self {
-        Self { wanted, node: IDLE }
+    fn new(wanted: usize) -> Self {
+        Self {
+            wanted,
+            node: IDLE,
+            grant: GrantFlag {
+                granted: AtomicBool::new(false),
+                _pinned: PhantomPinned,
+            },
+        }
     }
 
     #[inline]
-    fn poll(&mut self, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
-        if self.node == IDLE && semaphore.try_take(self.wanted) {
-            self.node = DONE;
-            return Poll::Ready(self.wanted);
+    fn poll(self: Pin<&mut Self>, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.project();
+        if *this.node == IDLE && semaphore.try_take(*this.wanted) {
+            *this.node = DONE;
+            return Poll::Ready(*this.wanted);
         }
-        self.poll_slow(semaphore, cx)
+        if *this.node < DONE && this.grant.granted.load(Ordering::Acquire) {
+            // Granted while we slept: the queue already freed the node.
+            *this.node = DONE;
+            return Poll::Ready(*this.wanted);
+        }
+        Self::poll_slow(this, semaphore, cx)
     }
 
-    /// Queues the request, or looks at its node.
-    fn poll_slow(&mut self, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
-        match self.node {
+    /// Queues the request, or re-registers the waker of a queued one.
+    fn poll_slow(this: WaiterProj<'_>, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
+        match *this.node {
             IDLE => {
                 let mut wake = WakeList::new();
-                let queued =
-                    semaphore
-                        .lock()
-                        .enqueue(&semaphore.state, self.wanted, cx.waker(), &mut wake);
+                let grant: *const AtomicBool = &this.grant.granted;
+                // SAFETY: `granted` lives in this pinned future, whose drop
+                // (`cancel`) removes the node under the lock unless the grant
+                // already did.
+                let queued = unsafe {
+                    semaphore.lock().enqueue(
+                        &semaphore.state,
+                        *this.wanted,
+                        cx.waker(),
+                        grant,
+                        &mut wake,
+                    )
+                };
                 match queued {
                     Some(node) => {
-                        self.node = node;
+                        *this.node = node;
                         Poll::Pending
                     }
                     None => {
-                        self.node = DONE;
-                        Poll::Ready(self.wanted)
+                        *this.node = DONE;
+                        Poll::Ready(*this.wanted)
                     }
                 }
             }
             DONE => panic!("a semaphore acquire future polled after completion"),
             node => {
-                let (looked, old) = semaphore.lock().look(node, cx.waker());
-                drop(old);
-                match looked {
-                    Looked::Granted => {
-                        self.node = DONE;
-                        Poll::Ready(self.wanted)
-                    }
-                    Looked::Queued => Poll::Pending,
+                let mut waiters = semaphore.lock();
+                // Under the lock the flag is final: a grant happens under it.
+                if this.grant.granted.load(Ordering::Acquire) {
+                    drop(waiters);
+                    *this.node = DONE;
+                    return Poll::Ready(*this.wanted);
                 }
+                let old = waiters.set_waker(node, cx.waker());
+                drop(waiters);
+                drop(old);
+                Poll::Pending
             }
         }
     }
 
+    /// Gives up: leaves the queue, giving back whatever it held or was granted.
     #[inline]
-    fn cancel(&mut self, semaphore: &Semaphore) {
-        if self.node < DONE {
-            self.cancel_queued(semaphore);
+    fn cancel(self: Pin<&mut Self>, semaphore: &Semaphore) {
+        let this = self.project();
+        if *this.node < DONE {
+            Self::cancel_queued(this, semaphore);
         }
     }
 
-    fn cancel_queued(&mut self, semaphore: &Semaphore) {
-        let mut wake = WakeList::new();
-        let old = semaphore
-            .lock()
-            .cancel(&semaphore.state, self.node, &mut wake);
-        drop(old);
-        self.node = DONE;
+    fn cancel_queued(this: WaiterProj<'_>, semaphore: &Semaphore) {
+        let node = std::mem::replace(this.node, DONE);
+        if !this.grant.granted.load(Ordering::Acquire) {
+            let mut wake = WakeList::new();
+            let mut waiters = semaphore.lock();
+            if !this.grant.granted.load(Ordering::Acquire) {
+                let old = waiters.cancel(&semaphore.state, node, &mut wake);
+                drop(waiters);
+                drop(old);
+                return;
+            }
+        }
+        // Granted but never collected: the permits are ours to give back.
+        semaphore.release(*this.wanted);
     }
 }
 
-/// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
-///
-/// # Panics
-///
-/// Polling it again after it completed.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-#[derive(Debug)]
-pub struct Acquire<'a> {
-    semaphore: &'a Semaphore,
-    waiter: Waiter,
+pin_project! {
+    /// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it completed.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Acquire<'a> {
+        semaphore: &'a Semaphore,
+        #[pin]
+        waiter: Waiter,
+    }
+
+    impl<'a> PinnedDrop for Acquire<'a> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.waiter.cancel(this.semaphore);
+        }
+    }
 }
 
 impl<'a> Future for Acquire<'a> {
@@ -490,32 +552,37 @@ impl<'a> Future for Acquire<'a> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
-        let this = self.get_mut();
-        this.waiter.poll(this.semaphore, cx).map(|permits| Permit {
-            semaphore: this.semaphore,
-            permits,
-        })
+        let this = self.project();
+        let semaphore: &'a Semaphore = this.semaphore;
+        this.waiter
+            .poll(semaphore, cx)
+            .map(|permits| Permit { semaphore, permits })
     }
 }
 
-impl Drop for Acquire<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.waiter.cancel(self.semaphore);
+pin_project! {
+    /// The future of [`Semaphore::acquire_owned`] and
+    /// [`Semaphore::acquire_many_owned`].
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it completed.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct AcquireOwned {
+        semaphore: Option<Arc<Semaphore>>,
+        #[pin]
+        waiter: Waiter,
     }
-}
 
-/// The future of [`Semaphore::acquire_owned`] and
-/// [`Semaphore::acquire_many_owned`].
-///
-/// # Panics
-///
-/// Polling it again after it completed.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-#[derive(Debug)]
-pub struct AcquireOwned {
-    semaphore: Option<Arc<Semaphore>>,
-    waiter: Waiter,
+    impl PinnedDrop for AcquireOwned {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(semaphore) = this.semaphore {
+                this.waiter.cancel(semaphore);
+            }
+        }
+    }
 }
 
 impl Future for AcquireOwned {
@@ -523,7 +590,7 @@ impl Future for AcquireOwned {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedPermit> {
-        let this = self.get_mut();
+        let this = self.project();
         let semaphore = this
             .semaphore
             .as_ref()
@@ -533,15 +600,6 @@ impl Future for AcquireOwned {
             semaphore: this.semaphore.take().expect("checked above"),
             permits,
         })
-    }
-}
-
-impl Drop for AcquireOwned {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(semaphore) = &self.semaphore {
-            self.waiter.cancel(semaphore);
-        }
     }
 }
 

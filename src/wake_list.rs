@@ -46,7 +46,7 @@ impl WakeList {
     }
 
     /// How many wakers wait to be woken (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(corral_loom)))]
     pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
     }

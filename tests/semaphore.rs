@@ -44,7 +44,7 @@ behaviour_tests! {
         let done = AtomicUsize::new(0);
         let (sem, held, peak, done) = (&sem, &held, &peak, &done);
         open(|s| async move {
-            for i in 0..500usize {
+            for i in 0..support::scaled(500) {
                 s.spawn(async move {
                     let k = 1 + i % 3;
                     let permit = sem.acquire_many(k).await;
@@ -62,8 +62,10 @@ behaviour_tests! {
         })
         .await
         .unwrap();
-        assert_eq!(done.load(Ordering::SeqCst), 500);
-        assert!(peak.load(Ordering::SeqCst) >= 6, "the permits were shared");
+        assert_eq!(done.load(Ordering::SeqCst), support::scaled(500));
+        if !cfg!(miri) {
+            assert!(peak.load(Ordering::SeqCst) >= 6, "the permits were shared");
+        }
         assert_eq!(sem.available_permits(), 8, "every permit came back");
     }
 }
@@ -165,7 +167,7 @@ mod plain {
     /// permits always reach the next one, which is woken; none are lost.
     async fn dropped_acquires_give_back_every_permit() {
         let sem = Semaphore::new(3);
-        for round in 0..200usize {
+        for round in 0..support::scaled(200) {
             let holder = sem.try_acquire_many(3).unwrap();
             let (_, waker) = counting_waker();
             let want = 1 + round % 3;
@@ -359,7 +361,7 @@ fn owned_permits_on_a_multi_threaded_executor() {
             .collect();
         let sem = Arc::new(Semaphore::new(3));
         let held = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..200)
+        let tasks: Vec<_> = (0..support::scaled(200))
             .map(|i| {
                 let (sem, held) = (sem.clone(), held.clone());
                 ex.spawn(async move {
@@ -426,7 +428,7 @@ fn max_permits_is_usable() {
 #[should_panic(expected = "polled after completion")]
 fn polling_a_completed_acquire_panics() {
     let sem = Semaphore::new(1);
-    let mut acquire = sem.acquire();
+    let mut acquire = pin!(sem.acquire());
     let Poll::Ready(_permit) = poll_once(&mut acquire) else {
         panic!("free permit")
     };

@@ -14,11 +14,15 @@ use super::set::{ChildSet, Failure};
 
 pin_project! {
     /// What `ScopeFuture` and `LocalScopeFuture` share.
+    #[project = CoreProj]
     struct Core<'env, T, E, Fut> {
         #[pin]
         body: Option<Fut>,
         set: ChildSet<'env, E>,
         output: Option<T>,
+        // A failure waiting for the scope's aborted parallel children to be
+        // dropped on their runtimes before it is returned or resumed.
+        failed: Option<Failure<E>>,
         done: bool,
     }
     impl<'env, T, E, Fut> PinnedDrop for Core<'env, T, E, Fut> {
@@ -44,6 +48,7 @@ where
             body: Some(body),
             set,
             output: None,
+            failed: None,
             done: false,
         }
     }
@@ -54,6 +59,9 @@ where
             !*this.done,
             "corral: scope future polled after it completed"
         );
+        if this.failed.is_some() {
+            return Self::fail(this, cx);
+        }
         let flow = {
             let mut body = this.body.as_mut();
             let output = &mut *this.output;
@@ -81,18 +89,14 @@ where
         };
         match flow {
             ControlFlow::Break(failure) => {
-                *this.done = true;
                 let drop_panic = this.set.cancel_all();
                 this.body.set(None);
-                match failure {
-                    Failure::Panic(payload) => panic::resume_unwind(payload),
-                    Failure::Error(error) => {
-                        if let Some(payload) = drop_panic {
-                            panic::resume_unwind(payload);
-                        }
-                        Poll::Ready(Err(error))
-                    }
-                }
+                // A destructor's panic outranks an error, not a first panic.
+                *this.failed = Some(match (failure, drop_panic) {
+                    (Failure::Error(_), Some(payload)) => Failure::Panic(payload),
+                    (failure, _) => failure,
+                });
+                Self::fail(this, cx)
             }
             ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.try_close() => {
                 *this.done = true;
@@ -109,6 +113,23 @@ where
                 Poll::Pending
             }
             ControlFlow::Continue(_) => Poll::Pending,
+        }
+    }
+}
+
+impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
+    /// Returns the scope's failure, once every aborted parallel child has
+    /// been dropped on its runtime (local children are gone already).
+    fn fail(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        if let Some(parallel) = this.set.parallel() {
+            if parallel.poll_all_dropped(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        *this.done = true;
+        match this.failed.take().expect("a failure to report") {
+            Failure::Panic(payload) => panic::resume_unwind(payload),
+            Failure::Error(error) => Poll::Ready(Err(error)),
         }
     }
 }

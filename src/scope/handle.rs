@@ -4,10 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use super::child::{JoinHandle, discard_unspawned, new_child};
 use super::ready::Shared;
 use super::set::push_incoming;
+use crate::spawn::{Spawn, Tracker, split};
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
@@ -51,6 +53,30 @@ impl<'env, E> Handle<'env, E> {
                  (the scope future resolved, failed or was dropped)"
             );
         }
+        handle
+    }
+}
+
+impl<'env, E> Handle<'env, E> {
+    #[track_caller]
+    fn spawn_on<S, F, U>(&self, spawner: &S, future: F) -> JoinHandle<U>
+    where
+        S: Spawn + ?Sized,
+        F: Future<Output = Result<U, E>> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        // SAFETY: our count keeps the shared state alive.
+        let shared = unsafe { self.shared.as_ref() };
+        let tracker = shared.parallel.get_or_init(|| Arc::new(Tracker::default()));
+        let gated = shared
+            .parallel_waits_its_turn
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let (task, proxy) = split(future, tracker, gated);
+        // The proxy first: on a finished scope this panics, and the task,
+        // dropped unpolled on the way out, drops the future with it.
+        let handle = self.spawn(proxy);
+        spawner.spawn_task(task);
         handle
     }
 }
@@ -166,6 +192,53 @@ impl<'env, E> Scope<'env, E> {
     {
         self.handle.spawn(future)
     }
+    /// Spawns a child that runs in parallel, on `spawner`'s runtime, and
+    /// returns a handle to its `Ok` value.
+    ///
+    /// The child stays inside the scope's structure: the scope waits for it,
+    /// its error fails the scope, and its panic is resumed in the parent with
+    /// the original payload. If the scope fails or panics, the child is
+    /// **aborted** (its future dropped on its runtime at its next poll), never
+    /// detached, and the scope does not resolve until that drop has run. If
+    /// the scope future is dropped, the abort is requested and the runtime
+    /// drops the child at its next chance. In a scope with
+    /// [`max_concurrency`](crate::Nursery::max_concurrency), a parallel child
+    /// counts toward the limit and starts when it gets its place.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn), if the scope has finished; and, from the
+    /// scope's poll, if the runtime drops the child unfinished (for example
+    /// because it shut down): the scope fails loudly rather than wait forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = futures::executor::ThreadPool::new().unwrap();
+    /// # futures::executor::block_on(async {
+    /// let sums = corral::scope(|s| async move {
+    ///     let halves = [(0u64..500_000), (500_000..1_000_000)];
+    ///     let handles: Vec<_> = halves
+    ///         .into_iter()
+    ///         .map(|range| s.spawn_on(&pool, async move { Ok::<_, ()>(range.sum::<u64>()) }))
+    ///         .collect();
+    ///     Ok(corral::join_all(handles).await)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(sums.iter().sum::<u64>(), 499_999_500_000);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<S, F, U>(&self, spawner: &S, future: F) -> JoinHandle<U>
+    where
+        S: Spawn + ?Sized,
+        F: Future<Output = Result<U, E>> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        self.handle.spawn_on(spawner, future)
+    }
 }
 
 impl<E> Clone for Scope<'_, E> {
@@ -249,6 +322,53 @@ impl<'env, E> LocalScope<'env, E> {
         E: 'env,
     {
         self.handle.spawn(future)
+    }
+    /// Spawns a child that runs in parallel, on `spawner`'s runtime, and
+    /// returns a handle to its `Ok` value.
+    ///
+    /// The child stays inside the scope's structure: the scope waits for it,
+    /// its error fails the scope, and its panic is resumed in the parent with
+    /// the original payload. If the scope fails or panics, the child is
+    /// **aborted** (its future dropped on its runtime at its next poll), never
+    /// detached, and the scope does not resolve until that drop has run. If
+    /// the scope future is dropped, the abort is requested and the runtime
+    /// drops the child at its next chance. In a scope with
+    /// [`max_concurrency`](crate::Nursery::max_concurrency), a parallel child
+    /// counts toward the limit and starts when it gets its place.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn), if the scope has finished; and, from the
+    /// scope's poll, if the runtime drops the child unfinished (for example
+    /// because it shut down): the scope fails loudly rather than wait forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = futures::executor::ThreadPool::new().unwrap();
+    /// # futures::executor::block_on(async {
+    /// let sums = corral::local_scope(|s| async move {
+    ///     let halves = [(0u64..500_000), (500_000..1_000_000)];
+    ///     let handles: Vec<_> = halves
+    ///         .into_iter()
+    ///         .map(|range| s.spawn_on(&pool, async move { Ok::<_, ()>(range.sum::<u64>()) }))
+    ///         .collect();
+    ///     Ok(corral::join_all(handles).await)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(sums.iter().sum::<u64>(), 499_999_500_000);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<S, F, U>(&self, spawner: &S, future: F) -> JoinHandle<U>
+    where
+        S: Spawn + ?Sized,
+        F: Future<Output = Result<U, E>> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        self.handle.spawn_on(spawner, future)
     }
 }
 

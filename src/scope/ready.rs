@@ -38,11 +38,13 @@ use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::ptr::{self, NonNull};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 use atomic_waker::AtomicWaker;
 
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
+use crate::spawn::Tracker;
 
 /// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
 pub(crate) const BUDGET: usize = 128;
@@ -107,6 +109,12 @@ pub(crate) struct Shared {
     /// A scope's stack of children spawned remotely and not yet moved to
     /// `Local::fresh`, type-erased (see `set.rs`). Unused by the gather family.
     pub(crate) incoming: AtomicPtr<()>,
+    /// A scope's count of live parallel children (`spawn_on`), made on the
+    /// first one. Unused by the gather family.
+    pub(crate) parallel: OnceLock<Arc<Tracker>>,
+    /// Set once, before any handle exists, for a scope with a concurrency
+    /// limit: its parallel children wait for their turn before they start.
+    pub(crate) parallel_waits_its_turn: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
@@ -313,6 +321,8 @@ impl ReadyQueue {
             first_shift: first.trailing_zeros(),
             local: UnsafeCell::new(Local::default()),
             incoming: AtomicPtr::new(ptr::null_mut()),
+            parallel: OnceLock::new(),
+            parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
         });
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.

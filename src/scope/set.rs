@@ -15,11 +15,13 @@ use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::child::{Child, Link, release_scope_ref};
 use super::ready::{Children, Drained, ReadyQueue, Shared};
 use crate::loom::Ordering;
+use crate::spawn::Tracker;
 
 /// Why a scope stops early.
 pub(crate) enum Failure<E> {
@@ -136,8 +138,15 @@ impl<E> Kids<'_, E> {
 
 impl<'env, E> ChildSet<'env, E> {
     pub(crate) fn new(limit: usize) -> Self {
+        let queue = ReadyQueue::new(super::ready::FIRST_CHUNK);
+        if limit != usize::MAX {
+            queue
+                .shared()
+                .parallel_waits_its_turn
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         ChildSet {
-            queue: ReadyQueue::new(super::ready::FIRST_CHUNK),
+            queue,
             kids: Kids {
                 slab: Vec::new(),
                 free: Vec::new(),
@@ -146,6 +155,11 @@ impl<'env, E> ChildSet<'env, E> {
                 _env: PhantomData,
             },
         }
+    }
+
+    /// The scope's count of live parallel children, if it ever had one.
+    pub(crate) fn parallel(&self) -> Option<&Arc<Tracker>> {
+        self.queue.shared().parallel.get()
     }
 
     /// Number of children started and not finished.

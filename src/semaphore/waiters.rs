@@ -7,10 +7,15 @@
 //! is never overtaken by later, smaller ones, and no one takes permits while
 //! anyone is queued: the `QUEUED` bit of the state word keeps the lock-free
 //! fast paths away from the counter until the queue is empty again.
+//!
+//! A node that is granted leaves the slab at once: the grant is announced
+//! through a flag inside the waiting future itself (`grant`), which the future
+//! reads without the lock. That keeps the common wake-up path (granted, woken,
+//! polled) down to one atomic load.
 
 use std::task::Waker;
 
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::wake_list::WakeList;
 
 /// State-word bit: someone is queued; the counter's permits belong to the
@@ -21,33 +26,16 @@ pub(super) const ONE: usize = 2;
 
 const NIL: u32 = u32::MAX;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Place {
-    /// In the queue, waiting for the rest of its permits.
-    Queued,
-    /// Out of the queue with every permit it asked for, not yet collected.
-    Granted,
-    /// On the free list.
-    Free,
-}
-
 struct Node {
     wanted: usize,
     /// Permits handed to it so far (only the head is ever handed any).
     assigned: usize,
     waker: Option<Waker>,
+    /// The waiting future's grant flag; null on the free list.
+    grant: *const AtomicBool,
     prev: u32,
     /// Next in the queue, or in the free list.
     next: u32,
-    place: Place,
-}
-
-/// What a queued acquire finds when it looks at its node.
-pub(super) enum Looked {
-    /// Every permit is its own; the node is freed.
-    Granted,
-    /// Still queued; the waker it passed is the one to wake.
-    Queued,
 }
 
 /// The queue: a slab of nodes linked in arrival order.
@@ -57,6 +45,14 @@ pub(super) struct Waiters {
     head: u32,
     tail: u32,
 }
+
+// SAFETY: the only non-`Send` field is `Node::grant`, a pointer into a pinned
+// acquire future. It is dereferenced only under the semaphore's lock, while
+// the node is queued; the future removes its node under that same lock before
+// it is dropped (`Waiter::cancel`), and a granted node leaves the slab as the
+// flag is set. So every dereference targets a live `AtomicBool`, whichever
+// thread holds the lock.
+unsafe impl Send for Waiters {}
 
 impl Waiters {
     pub(super) const fn new() -> Self {
@@ -70,12 +66,19 @@ impl Waiters {
 
     /// Queues a request for `wanted` permits at the tail, then hands over
     /// whatever the counter holds. Returns the node, or `None` if the request
-    /// was met at once (then nothing stays queued for it).
-    pub(super) fn enqueue(
+    /// was met at once (then `grant` is set and nothing stays queued for it).
+    ///
+    /// # Safety
+    ///
+    /// `grant` must stay valid until the node is granted (the flag is set) or
+    /// [`cancel`](Self::cancel)led: it must point into a pinned future whose
+    /// drop cancels the node first.
+    pub(super) unsafe fn enqueue(
         &mut self,
         state: &AtomicUsize,
         wanted: usize,
         waker: &Waker,
+        grant: *const AtomicBool,
         wake: &mut WakeList,
     ) -> Option<u32> {
         // From here on the counter is the queue's: fast paths stand aside.
@@ -84,9 +87,9 @@ impl Waiters {
             wanted,
             assigned: 0,
             waker: Some(waker.clone()),
+            grant,
             prev: self.tail,
             next: NIL,
-            place: Place::Queued,
         };
         let index = if self.free == NIL {
             let index = u32::try_from(self.nodes.len())
@@ -108,46 +111,38 @@ impl Waiters {
         }
         self.tail = index;
         self.hand_over(state, wake);
-        if self.nodes[index as usize].place == Place::Granted {
-            // Met at once: no one will wake it, so its waker goes unused.
-            self.release_node(index);
+        // SAFETY: `grant` is valid for this call (the caller's contract).
+        if unsafe { (*grant).load(Ordering::Relaxed) } {
+            // Met at once. (Its waker, woken needlessly, is a clone of the
+            // caller's: waking it only re-polls a task that is running.)
             return None;
         }
         Some(index)
     }
 
-    /// Looks at node `index`: collects it if it was granted, otherwise makes
-    /// `waker` the one its grant wakes. Returns the replaced waker too (to be
-    /// dropped after the lock).
-    pub(super) fn look(&mut self, index: u32, waker: &Waker) -> (Looked, Option<Waker>) {
+    /// Makes `waker` the one node `index`'s grant wakes; returns the waker
+    /// it replaces, to drop after the lock. The node must still be queued.
+    pub(super) fn set_waker(&mut self, index: u32, waker: &Waker) -> Option<Waker> {
         let node = &mut self.nodes[index as usize];
-        match node.place {
-            Place::Granted => (Looked::Granted, self.release_node(index)),
-            Place::Queued => {
-                let old = match &node.waker {
-                    Some(w) if w.will_wake(waker) => None,
-                    _ => node.waker.replace(waker.clone()),
-                };
-                (Looked::Queued, old)
-            }
-            Place::Free => unreachable!("a semaphore waiter looked at a freed node"),
+        debug_assert!(!node.grant.is_null(), "set_waker on a freed node");
+        match &node.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => node.waker.replace(waker.clone()),
         }
     }
 
-    /// Abandons node `index` (its acquire was dropped): leaves the queue and
-    /// gives back every permit it held or was granted, which may let the next
-    /// waiters through. Returns its waker, to drop after the lock.
+    /// Abandons node `index` (its acquire was dropped before being granted):
+    /// leaves the queue and gives back the permits handed to it so far, which
+    /// may let the next waiters through. Returns its waker, to drop after the
+    /// lock.
     pub(super) fn cancel(
         &mut self,
         state: &AtomicUsize,
         index: u32,
         wake: &mut WakeList,
     ) -> Option<Waker> {
-        let node = &self.nodes[index as usize];
-        let give_back = node.assigned;
-        if node.place == Place::Queued {
-            self.unlink(index);
-        }
+        let give_back = self.nodes[index as usize].assigned;
+        self.unlink(index);
         let waker = self.release_node(index);
         if give_back > 0 {
             state.fetch_add(give_back * ONE, Ordering::AcqRel);
@@ -177,9 +172,11 @@ impl Waiters {
             if take < missing {
                 return; // the head still waits; FIFO: no one behind it may pass
             }
-            node.place = Place::Granted;
+            // SAFETY: a queued node's flag is live (see `unsafe impl Send`).
+            unsafe { (*node.grant).store(true, Ordering::Release) };
             wake.extend(node.waker.take());
             self.unlink(head);
+            drop(self.release_node(head));
         }
     }
 
@@ -199,7 +196,7 @@ impl Waiters {
 
     fn release_node(&mut self, index: u32) -> Option<Waker> {
         let node = &mut self.nodes[index as usize];
-        node.place = Place::Free;
+        node.grant = std::ptr::null();
         node.assigned = 0;
         node.next = self.free;
         self.free = index;

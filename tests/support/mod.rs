@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod exec;
+pub mod pool;
 
 use std::future::Future;
 use std::pin::Pin;
