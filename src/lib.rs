@@ -51,14 +51,18 @@
 //!    is resumed in the parent with its original payload.
 //! 3. **Runtime independence.** Scopes and the gather family are ordinary
 //!    futures that need nothing but a waker; deadlines ([`time`]) need a clock
-//!    and a timer, from async-io by default, tokio's, or your own.
+//!    and a timer, from async-io by default, tokio's, or your own; parallel
+//!    children ([`Scope::spawn_on`]) need a runtime to run on, through the
+//!    small [`Spawn`] trait.
 //!
 //! # Cargo features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `async-io` | yes | [`time::AsyncIoBackend`], the default timer backend (async-io's reactor; works under any executor) |
-//! | `tokio` | no | `time::TokioBackend`: timers on a tokio runtime's driver, following its paused clock in tests |
+//! | `async-executor` | yes | [`Spawn`] for `async_executor::Executor` (smol's), for [`Scope::spawn_on`] |
+//! | `futures-executor` | yes | [`Spawn`] for `futures::executor::ThreadPool` |
+//! | `tokio` | no | `time::TokioBackend` (timers on a tokio runtime's driver, following its paused clock in tests) and [`Spawn`] for `tokio::runtime::Handle` |
 //!
 //! Without `async-io`, pick a backend with [`time::set_backend`] before
 //! arming a timer (see [`time::TimerBackend`]).

@@ -8,16 +8,14 @@ use super::{Spawn, Task};
 /// itself when its scope gives up on it, and dropping the executor drops it.
 ///
 /// ```
-/// # futures::executor::block_on(async {
 /// let ex = async_executor::Executor::new();
-/// let runner = ex.run(std::future::pending::<()>());
-/// let scope = corral::scope(|s| async move {
-///     Ok::<_, ()>(s.spawn_on(&ex, async { Ok(7) }).await)
-/// });
-/// let answer = futures::future::select(Box::pin(scope), Box::pin(runner)).await;
-/// # let answer = match answer { futures::future::Either::Left((a, _)) => a, _ => unreachable!() };
+/// let ex = &ex;
+/// // `run` drives the executor's tasks while it awaits the scope (smol::block_on
+/// // or threads running `ex.run(..)` work the same way).
+/// let answer = futures::executor::block_on(ex.run(corral::scope(|s| async move {
+///     Ok::<_, ()>(s.spawn_on(ex, async { Ok(7) }).await)
+/// })));
 /// assert_eq!(answer, Ok(7));
-/// # });
 /// ```
 #[cfg(feature = "async-executor")]
 impl Spawn for async_executor::Executor<'_> {

@@ -118,7 +118,6 @@ where
     E: Send,
 {
     fn run(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.task.register(cx.waker());
         let mut future = lock(&self.future);
         let Some(fut) = future.as_mut() else {
             return Poll::Ready(()); // finished or aborted already
@@ -131,14 +130,30 @@ where
         }
         if !self.started.load(Ordering::Acquire) {
             // Waiting for a place under the scope's concurrency limit; the
-            // proxy's first poll wakes us (the waker is registered above).
-            return Poll::Pending;
+            // proxy's first poll wakes us.
+            self.task.register(cx.waker());
+            if !self.started.load(Ordering::Acquire) && !self.abort.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+            if self.abort.load(Ordering::Acquire) {
+                drop(self.drop_future(&mut future));
+                return Poll::Ready(());
+            }
         }
         // SAFETY: the future lives inside the `Arc<Remote>` and is never moved
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                // Only a child that waits can be aborted while it waits: the
+                // waker is registered then, and the flag checked once more.
+                self.task.register(cx.waker());
+                if self.abort.load(Ordering::Acquire) {
+                    drop(self.drop_future(&mut future));
+                    return Poll::Ready(());
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(result)) => match self.drop_future(&mut future) {
                 None => Outcome::Done(result),
                 Some(payload) => Outcome::Panicked(payload),
@@ -210,11 +225,11 @@ impl<F, U, E> Future for Proxy<F, U, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<U, E>> {
         let remote = &self.remote;
-        remote.proxy.register(cx.waker());
         if !remote.started.load(Ordering::Relaxed) {
             remote.started.store(true, Ordering::Release);
             remote.task.wake();
         }
+        remote.proxy.register(cx.waker());
         let mut outcome = lock(&remote.outcome);
         match std::mem::replace(&mut *outcome, Outcome::Taken) {
             Outcome::Running => {
@@ -274,4 +289,114 @@ where
         run: remote.clone(),
     };
     (task, Proxy { remote })
+}
+
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Counts drops.
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn child(
+        drops: &Arc<AtomicUsize>,
+        pending_first: bool,
+    ) -> impl Future<Output = Result<u32, &'static str>> + Send + 'static {
+        let guard = Guard(drops.clone());
+        async move {
+            let _guard = guard;
+            if pending_first {
+                std::future::pending::<()>().await;
+            }
+            Ok(7)
+        }
+    }
+
+    #[test]
+    fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
+        let tracker = Arc::new(Tracker::default());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut task, proxy) = split(child(&drops, false), &tracker, false);
+        let mut proxy = Box::pin(proxy);
+        assert!(poll(&mut task).is_ready());
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "dropped before the outcome"
+        );
+        assert_eq!(poll(&mut proxy), Poll::Ready(Ok(7)));
+        assert!(poll(&mut task).is_ready(), "a finished task stays finished");
+        drop((task, proxy));
+        assert_eq!(tracker.alive.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
+        let tracker = Arc::new(Tracker::default());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut task, proxy) = split(child(&drops, true), &tracker, false);
+        assert!(poll(&mut task).is_pending());
+        drop(proxy);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "dropped on the runtime, not here"
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(tracker.poll_all_dropped(&mut cx).is_pending());
+        assert!(poll(&mut task).is_ready());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(tracker.poll_all_dropped(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
+        let tracker = Arc::new(Tracker::default());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (task, proxy) = split(child(&drops, true), &tracker, false);
+        let mut proxy = Box::pin(proxy);
+        drop(task); // the runtime shut down
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        let lost = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy)));
+        let message = *lost.expect_err("lost child").downcast::<&str>().unwrap();
+        assert!(message.contains("dropped by its runtime"));
+    }
+
+    #[test]
+    fn a_panic_travels_with_its_payload() {
+        let tracker = Arc::new(Tracker::default());
+        let fut = async {
+            if true {
+                panic::panic_any(5_u8);
+            }
+            Ok::<(), ()>(())
+        };
+        let (mut task, proxy) = split(fut, &tracker, false);
+        let mut proxy = Box::pin(proxy);
+        assert!(poll(&mut task).is_ready());
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
+        assert_eq!(payload.downcast_ref::<u8>(), Some(&5));
+    }
+
+    #[test]
+    fn a_gated_task_waits_for_its_proxy() {
+        let tracker = Arc::new(Tracker::default());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut task, proxy) = split(child(&drops, false), &tracker, true);
+        let mut proxy = Box::pin(proxy);
+        assert!(poll(&mut task).is_pending(), "not started before its turn");
+        assert!(poll(&mut proxy).is_pending());
+        assert!(poll(&mut task).is_ready());
+        assert_eq!(poll(&mut proxy), Poll::Ready(Ok(7)));
+    }
 }
