@@ -82,6 +82,7 @@ mod loom;
 mod scope;
 mod semaphore;
 mod spawn;
+pub mod sync;
 pub mod time;
 mod wake_list;
 
@@ -91,3 +92,23 @@ pub use scope::{
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use spawn::{Spawn, Task};
+
+/// Runs blocking code on a thread pool and awaits its result: the way to keep
+/// `std::thread::sleep`, file I/O or heavy computation off the executor's
+/// threads (asyncio's `asyncio.to_thread`). A re-export of
+/// [`blocking::unblock`](https://docs.rs/blocking).
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let sum = corral::unblock(|| (1..=1_000u64).sum::<u64>()).await;
+/// assert_eq!(sum, 500_500);
+/// # });
+/// ```
+pub use blocking::unblock;
+
+// The guide's Rust blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
