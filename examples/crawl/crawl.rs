@@ -57,13 +57,16 @@ fn mix(mut x: u64) -> u64 {
 impl Plan {
     /// `pages` pages: 1 in 25 slow, 1 in 33 failing, 1 in 100 hung, the rest
     /// fast, with latencies drawn from `seed`. `no_delay` makes every answer
-    /// immediate (to measure the client's own cost).
+    /// immediate (to measure the client's own cost): no latency, and the hung
+    /// pages fail at once instead.
     pub fn new(pages: usize, seed: u64, no_delay: bool) -> Plan {
         let pages = (0..pages as u64)
             .map(|i| {
                 let r = mix(seed ^ mix(i));
                 let delay_ms = if no_delay { 0 } else { 1 + (r >> 8) % 20 };
                 match r % 100 {
+                    // With no delay, nothing waits: a hung page answers 503.
+                    0 if no_delay => Page::Error,
                     0 => Page::Hang,
                     1..=3 => Page::Error,
                     4..=7 => Page::Slow {
@@ -472,16 +475,8 @@ pub async fn crawl(
     stop: impl Future<Output = ()>,
 ) -> Report {
     let start = Instant::now();
-    let outcomes: Vec<Mutex<Outcome>> = urls
-        .iter()
-        .map(|_| Mutex::new(Outcome::Cancelled))
-        .collect();
-    // Microseconds, from 1 µs to an hour, 3 significant digits.
-    let latencies = Mutex::new(
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram"),
-    );
-    let hedged = AtomicUsize::new(0);
-    let (outcomes_ref, latencies_ref, hedged_ref) = (&outcomes, &latencies, &hedged);
+    let record = Record::new(urls.len());
+    let record_ref = &record;
 
     // Connections live in their own scope, around the requests' scope, so
     // they outlive every request and end when the idle pool is dropped.
@@ -492,20 +487,7 @@ pub async fn crawl(
                 for (i, url) in urls.iter().enumerate() {
                     let conns = conns.clone();
                     s.spawn(async move {
-                        let _in_flight = InFlight::new(progress);
-                        let began = Instant::now();
-                        let result = fetch(client, &conns, url, config, hedged_ref).await;
-                        let outcome = match result {
-                            Ok(_) => {
-                                let us = began.elapsed().as_micros() as u64;
-                                latencies_ref.lock().unwrap().saturating_record(us);
-                                Outcome::Ok
-                            }
-                            Err(Failure::TimedOut) => Outcome::TimedOut,
-                            Err(_) => Outcome::Failed,
-                        };
-                        *outcomes_ref[i].lock().unwrap() = outcome;
-                        progress.done.fetch_add(1, Ordering::SeqCst);
+                        visit(i, url, client, &conns, config, progress, record_ref).await;
                         Ok::<_, Failure>(())
                     });
                 }
@@ -531,17 +513,68 @@ pub async fn crawl(
         futures::future::Either::Right(((), _)) => false,
     };
     client.close();
-    Report {
-        outcomes: outcomes
-            .into_iter()
-            .map(|o| o.into_inner().unwrap())
-            .collect(),
-        hedged: hedged.load(Ordering::SeqCst),
-        latencies_us: latencies.into_inner().unwrap(),
-        peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
-        wall: start.elapsed(),
-        deadline_hit,
+    record.into_report(progress, start, deadline_hit)
+}
+
+/// Where each URL's outcome, latency and hedge are written.
+pub struct Record {
+    outcomes: Vec<Mutex<Outcome>>,
+    latencies: Mutex<hdrhistogram::Histogram<u64>>,
+    hedged: AtomicUsize,
+}
+
+impl Record {
+    pub fn new(urls: usize) -> Record {
+        Record {
+            outcomes: (0..urls).map(|_| Mutex::new(Outcome::Cancelled)).collect(),
+            // Microseconds, from 1 µs to an hour, 3 significant digits.
+            latencies: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram"),
+            ),
+            hedged: AtomicUsize::new(0),
+        }
     }
+
+    pub fn into_report(self, progress: &Progress, start: Instant, deadline_hit: bool) -> Report {
+        Report {
+            outcomes: self
+                .outcomes
+                .into_iter()
+                .map(|o| o.into_inner().unwrap())
+                .collect(),
+            hedged: self.hedged.load(Ordering::SeqCst),
+            latencies_us: self.latencies.into_inner().unwrap(),
+            peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
+            wall: start.elapsed(),
+            deadline_hit,
+        }
+    }
+}
+
+/// Fetches URL number `i` and records how it ended: the work of one request,
+/// whatever drives it.
+pub async fn visit(
+    i: usize,
+    url: &Url,
+    client: &Client,
+    conns: &corral::Scope<'_, Failure>,
+    config: &Config,
+    progress: &Progress,
+    record: &Record,
+) {
+    let _in_flight = InFlight::new(progress);
+    let began = Instant::now();
+    let outcome = match fetch(client, conns, url, config, &record.hedged).await {
+        Ok(_) => {
+            let us = began.elapsed().as_micros() as u64;
+            record.latencies.lock().unwrap().saturating_record(us);
+            Outcome::Ok
+        }
+        Err(Failure::TimedOut) => Outcome::TimedOut,
+        Err(_) => Outcome::Failed,
+    };
+    *record.outcomes[i].lock().unwrap() = outcome;
+    progress.done.fetch_add(1, Ordering::SeqCst);
 }
 
 /// One URL: a try, and (if it is still running after `hedge_after`) a second

@@ -1,0 +1,126 @@
+//! The crawl example's client against its embedded server with no injected
+//! latency (`--no-delay`), driven two ways in the same run:
+//!
+//! - `corral`: `crawl::crawl`, a scope with `max_concurrency(64)` and a
+//!   `timeout` per request (hedging off);
+//! - `semaphore_futures_unordered`: the same per-request code (`crawl::visit`:
+//!   `Client::get` under `timeout`, plus the same bookkeeping), driven by a
+//!   plain loop: every request in a `FuturesUnordered`, each holding one of 64
+//!   `async_lock::Semaphore` permits.
+//!
+//! So the difference is what corral's structure costs per request. Criterion
+//! reports requests per second.
+//!
+//! Run it with:
+//!
+//! ```text
+//! cargo bench --bench crawl
+//! ```
+
+#[path = "../examples/crawl/crawl.rs"]
+mod crawl;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crawl::{Client, Config, Plan, Progress, Record, ServerStats, Url};
+
+const PAGES: usize = 2_000;
+const LIMIT: usize = 64;
+
+fn config() -> Config {
+    Config {
+        limit: LIMIT,
+        timeout: Duration::from_secs(5),
+        deadline: None,
+        hedge_after: None,
+    }
+}
+
+/// Starts the embedded server on two executor threads; returns its address.
+fn start_server() -> SocketAddr {
+    let ex: Arc<async_executor::Executor<'static>> = Arc::new(async_executor::Executor::new());
+    for _ in 0..2 {
+        let ex = ex.clone();
+        std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
+    }
+    let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+    let plan = Arc::new(Plan::new(PAGES, 1, true));
+    let stats = Arc::new(ServerStats::default());
+    ex.spawn(crawl::serve(listener, plan, stats, ex.clone()))
+        .detach();
+    addr
+}
+
+fn with_corral(urls: &[Url]) -> usize {
+    let client = Client::default();
+    let progress = Progress::default();
+    let report = smol::block_on(crawl::crawl(
+        urls,
+        &config(),
+        &client,
+        &progress,
+        std::future::pending(),
+    ));
+    report.count(crawl::Outcome::Ok)
+}
+
+fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
+    let client = Client::default();
+    let progress = Progress::default();
+    let config = config();
+    let record = Record::new(urls.len());
+    let start = Instant::now();
+    let (client, config, progress_ref, record_ref) = (&client, &config, &progress, &record);
+    let _ = smol::block_on(corral::scope(|conns| async move {
+        let permits = async_lock::Semaphore::new(LIMIT);
+        let permits = &permits;
+        let mut requests: FuturesUnordered<_> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let conns = conns.clone();
+                async move {
+                    let _permit = permits.acquire().await;
+                    crawl::visit(i, url, client, &conns, config, progress_ref, record_ref).await;
+                }
+            })
+            .collect();
+        while requests.next().await.is_some() {}
+        client.close();
+        Ok::<_, crawl::Failure>(())
+    }));
+    record
+        .into_report(&progress, start, false)
+        .count(crawl::Outcome::Ok)
+}
+
+fn main() {
+    let addr = start_server();
+    let urls = crawl::page_urls(addr, PAGES);
+    let (ok, slow, _, _) = Plan::new(PAGES, 1, true).counts();
+    assert_eq!(
+        with_corral(&urls),
+        ok + slow,
+        "sanity: every page the plan serves"
+    );
+    assert_eq!(with_semaphore_and_futures_unordered(&urls), ok + slow);
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group(format!("crawl_no_delay/{PAGES}"));
+    group.throughput(Throughput::Elements(PAGES as u64));
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("corral", |b| b.iter(|| with_corral(&urls)));
+    group.bench_function("semaphore_futures_unordered", |b| {
+        b.iter(|| with_semaphore_and_futures_unordered(&urls))
+    });
+    group.finish();
+    c.final_summary();
+}
