@@ -83,7 +83,7 @@ fn main() {
         .expect("tokio runtime");
     let mut c = Criterion::default().configure_from_args();
     for n in [10_000, 100_000] {
-        let mut group = c.benchmark_group(format!("spawn_join/{n}"));
+        let mut group = c.benchmark_group(format!("spawn_on_join/{n}"));
         group.throughput(Throughput::Elements(n as u64));
         group.sample_size(10);
         group.sampling_mode(SamplingMode::Flat);

@@ -362,6 +362,13 @@ impl Semaphore {
         if n == 0 {
             return;
         }
+        if self.state.load(Ordering::Relaxed) & QUEUED != 0 {
+            // Someone waits: hand the permits over directly, sparing the
+            // counter a round trip.
+            let mut wake = WakeList::new();
+            self.lock().give(&self.state, n, &mut wake);
+            return;
+        }
         if self.state.fetch_add(n * ONE, Ordering::AcqRel) & QUEUED != 0 {
             self.hand_over();
         }

@@ -151,6 +151,27 @@ impl Waiters {
         waker
     }
 
+    /// Gives `n` returned permits straight to the queue, head first (the
+    /// counter is only touched for what the queue does not need), then hands
+    /// over as [`hand_over`](Self::hand_over) does.
+    pub(super) fn give(&mut self, state: &AtomicUsize, mut n: usize, wake: &mut WakeList) {
+        while n > 0 && self.head != NIL {
+            let head = self.head;
+            let node = &mut self.nodes[head as usize];
+            let take = n.min(node.wanted - node.assigned);
+            node.assigned += take;
+            n -= take;
+            if node.assigned < node.wanted {
+                break;
+            }
+            self.grant(head, wake);
+        }
+        if n > 0 {
+            state.fetch_add(n * ONE, Ordering::AcqRel);
+        }
+        self.hand_over(state, wake);
+    }
+
     /// Hands the counter's permits to the queue, head first, waking every
     /// waiter whose request is met; clears `QUEUED` once the queue is empty.
     pub(super) fn hand_over(&mut self, state: &AtomicUsize, wake: &mut WakeList) {
@@ -172,12 +193,18 @@ impl Waiters {
             if take < missing {
                 return; // the head still waits; FIFO: no one behind it may pass
             }
-            // SAFETY: a queued node's flag is live (see `unsafe impl Send`).
-            unsafe { (*node.grant).store(true, Ordering::Release) };
-            wake.extend(node.waker.take());
-            self.unlink(head);
-            drop(self.release_node(head));
+            self.grant(head, wake);
         }
+    }
+
+    /// The head's request is met: tell its future, queue its waker, free it.
+    fn grant(&mut self, head: u32, wake: &mut WakeList) {
+        let node = &mut self.nodes[head as usize];
+        // SAFETY: a queued node's flag is live (see `unsafe impl Send`).
+        unsafe { (*node.grant).store(true, Ordering::Release) };
+        wake.extend(node.waker.take());
+        self.unlink(head);
+        drop(self.release_node(head));
     }
 
     fn unlink(&mut self, index: u32) {
