@@ -52,12 +52,15 @@ impl WakeList {
     }
 
     /// Wakes every waker pushed so far, keeping the list for more.
+    #[inline]
     pub(crate) fn wake_all(&mut self) {
         if let Some(waker) = self.first.take() {
             waker.wake();
         }
-        for waker in self.rest.drain(..) {
-            waker.wake();
+        if !self.rest.is_empty() {
+            for waker in self.rest.drain(..) {
+                waker.wake();
+            }
         }
     }
 }
@@ -71,6 +74,7 @@ impl Extend<Waker> for WakeList {
 }
 
 impl Drop for WakeList {
+    #[inline]
     fn drop(&mut self) {
         self.wake_all();
         if self.rest.capacity() != 0 {
