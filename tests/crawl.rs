@@ -42,7 +42,7 @@ fn runtime() -> Arc<async_executor::Executor<'static>> {
 fn config(limit: usize) -> Config {
     Config {
         limit,
-        timeout: Duration::from_millis(400),
+        timeout: Duration::from_millis(1_000),
         deadline: None,
         hedge_after: Some(Duration::from_millis(60)),
     }
