@@ -20,6 +20,8 @@
 //! - `arm_cancel/N`: with N other timers already armed and pending, arm one
 //!   more (poll a fresh timeout around a pending future once) and cancel it
 //!   (drop it); N in 1 000, 100 000, 1 000 000. Flat is the goal.
+//! - `current_deadline`: the call outside any timeout, and inside one and three
+//!   nested `timeout_at`s (creation and one poll included).
 //!
 //! Before the timing runs, the heap growth per armed timeout is printed, with
 //! each contender's `size_of` (the counting allocator nets the bytes allocated
@@ -123,6 +125,30 @@ fn bench_ready(c: &mut Criterion, rt: &Runtime) {
     group.bench_function("async_io", |b| {
         b.iter(|| {
             let t = pin!(async_io_timeout(black_box(DEADLINE), async { 7u32 }));
+            black_box(poll_noop(t))
+        })
+    });
+    group.finish();
+}
+
+/// What `current_deadline()` costs: outside any timeout, and inside one or
+/// three nested `timeout_at`s (the futures are ready at once, so the figure
+/// includes creating and polling the timeouts; compare with `ready/corral`).
+fn bench_current_deadline(c: &mut Criterion) {
+    use corral::time::{current_deadline, timeout_at};
+    let mut group = c.benchmark_group("current_deadline");
+    let at = std::time::Instant::now() + DEADLINE;
+    group.bench_function("outside", |b| b.iter(|| black_box(current_deadline())));
+    group.bench_function("inside_1", |b| {
+        b.iter(|| {
+            let t = pin!(timeout_at(black_box(at), async { current_deadline() }));
+            black_box(poll_noop(t))
+        })
+    });
+    group.bench_function("inside_3", |b| {
+        b.iter(|| {
+            let inner = timeout_at(at, timeout_at(at, async { current_deadline() }));
+            let t = pin!(timeout_at(black_box(at), inner));
             black_box(poll_noop(t))
         })
     });
@@ -287,6 +313,7 @@ fn main() {
     }
     let mut c = Criterion::default().configure_from_args();
     bench_ready(&mut c, &rt);
+    bench_current_deadline(&mut c);
     bench_pending_once(&mut c, &rt);
     bench_arm_cancel(&mut c, &rt);
     c.final_summary();

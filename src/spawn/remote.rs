@@ -72,6 +72,9 @@ struct Remote<F, U, E> {
     /// The proxy has had its first poll: the scope's concurrency limit lets
     /// the child run. (Set from the start in a scope without a limit.)
     started: AtomicBool,
+    /// The deadline in force where the child was spawned (ns since the timer
+    /// epoch, or never), for `current_deadline` inside it.
+    deadline: u64,
     /// The runtime task's waker, for abort requests and the start.
     task: AtomicWaker,
     /// The proxy's waker, for the outcome.
@@ -143,7 +146,17 @@ where
         // SAFETY: the future lives inside the `Arc<Remote>` and is never moved
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        let deadline = self.deadline;
+        let poll = || {
+            if deadline < crate::time::NEVER_NS {
+                crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
+                    fut.poll(cx)
+                })
+            } else {
+                fut.poll(cx)
+            }
+        };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(poll)) {
             Ok(Poll::Pending) => {
                 // Only a child that waits can be aborted while it waits: the
                 // waker is registered then, and the flag checked once more.
@@ -281,6 +294,7 @@ where
         outcome: Mutex::new(Outcome::Running),
         abort: AtomicBool::new(false),
         started: AtomicBool::new(!gated),
+        deadline: crate::time::current_deadline_ns(),
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),
         tracker: tracker.clone(),

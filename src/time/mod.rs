@@ -41,6 +41,7 @@
 //! drops every child when the deadline passes.
 
 mod backend;
+mod deadline;
 mod error;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
@@ -55,6 +56,9 @@ pub use backend::AsyncIoBackend;
 #[cfg(feature = "tokio")]
 pub use backend::TokioBackend;
 pub use backend::{BackendAlreadySet, BackendSleep, TimerBackend, set_backend};
+pub use deadline::current_deadline;
+pub(crate) use deadline::{Source as DeadlineSource, current_deadline_ns, with_frame};
 pub use error::Elapsed;
+pub(crate) use shard::NEVER_NS;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};

@@ -23,6 +23,15 @@ const AT: u64 = 1 << 62;
 const ARMED: u64 = 2 << 62;
 const NEVER: u64 = u64::MAX;
 
+/// What a timer's deadline is, without arming anything.
+pub(crate) enum Bound {
+    /// Fixed, in nanoseconds since the epoch.
+    At(u64),
+    /// Not started: this many nanoseconds after it starts.
+    After(u64),
+    Never,
+}
+
 /// A lazily armed timer handle. Dropping it cancels the timer.
 #[derive(Debug)]
 pub(crate) struct TimerSlot(u64);
@@ -131,6 +140,19 @@ impl TimerSlot {
             _ => {
                 let (shard, index) = self.armed();
                 Some(from_ns(Timers::get().shard(shard).deadline_ns(index)))
+            }
+        }
+    }
+
+    /// The deadline as it stands: fixed, lazy or none.
+    pub(crate) fn bound(&self) -> Bound {
+        match self.0 & TAG {
+            TAG => Bound::Never,
+            AFTER => Bound::After(self.0 & !TAG),
+            AT => Bound::At(self.0 & !TAG),
+            _ => {
+                let (shard, index) = self.armed();
+                Bound::At(Timers::get().shard(shard).deadline_ns(index))
             }
         }
     }

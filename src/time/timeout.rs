@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+use super::deadline::{Source, with_frame};
 use super::error::Elapsed;
 use super::slot::TimerSlot;
 
@@ -143,7 +144,9 @@ impl<F: Future> Future for Timeout<F> {
         let InnerProj::Running { future } = this.inner.as_mut().project() else {
             panic!("`Timeout` polled after completion");
         };
-        if let Poll::Ready(output) = future.poll(cx) {
+        // The inner future sees this timeout's deadline (`current_deadline`).
+        let slot: *const TimerSlot = &*this.timer;
+        if let Poll::Ready(output) = with_frame(Source::Timer(slot), || future.poll(cx)) {
             this.timer.cancel();
             this.inner.project_replace(Inner::Done);
             return Poll::Ready(Ok(output));

@@ -1,0 +1,171 @@
+//! `current_deadline()`: the tightest deadline of every enclosing `Timeout`,
+//! for the code being polled right now.
+//!
+//! Each `Timeout` pushes a frame (a pointer to its timer word) on a
+//! per-thread stack for the duration of its inner future's poll, and pops it
+//! after: a thread-local swap per poll, nothing else. Local children of a scope
+//! are polled inside their scope's poll, so they see the frames of the
+//! timeouts around the scope. A parallel child is polled on another thread, so
+//! it carries the deadline in force where it was spawned as a fixed frame.
+//! Nothing is computed until someone asks.
+
+use std::cell::Cell;
+use std::ptr;
+use std::time::Instant;
+
+use super::shard::{NEVER_NS, Timers, from_ns};
+use super::slot::{Bound, TimerSlot};
+
+/// What one frame contributes.
+#[derive(Clone, Copy)]
+pub(crate) enum Source {
+    /// A `Timeout` whose inner future is being polled.
+    Timer(*const TimerSlot),
+    /// A deadline (ns since the epoch) carried into a parallel child.
+    Fixed(u64),
+}
+
+struct Frame {
+    source: Source,
+    prev: *const Frame,
+}
+
+thread_local! {
+    /// The innermost frame of this thread, or null.
+    static TOP: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+}
+
+/// Restores the enclosing frame, on return and on unwind alike.
+struct Pop(*const Frame);
+
+impl Drop for Pop {
+    #[inline]
+    fn drop(&mut self) {
+        TOP.set(self.0);
+    }
+}
+
+/// Runs `poll` with `source` as the innermost enclosing deadline.
+#[inline]
+pub(crate) fn with_frame<R>(source: Source, poll: impl FnOnce() -> R) -> R {
+    let frame = Frame {
+        source,
+        prev: TOP.get(),
+    };
+    let _pop = Pop(frame.prev);
+    TOP.set(&frame);
+    poll()
+}
+
+/// The tightest enclosing deadline in nanoseconds since the epoch, or
+/// [`NEVER_NS`].
+pub(crate) fn current_deadline_ns() -> u64 {
+    let mut top = TOP.get();
+    let mut best = NEVER_NS;
+    let mut now = None;
+    while !top.is_null() {
+        // SAFETY: frames live on the stacks of the `with_frame` calls still
+        // running on this thread, innermost first; `Pop` unlinks each before
+        // its call returns or unwinds, so every pointer in the chain is live.
+        let frame = unsafe { &*top };
+        let ns = match frame.source {
+            Source::Fixed(ns) => ns,
+            // SAFETY: the slot belongs to a `Timeout` whose `poll` is running
+            // (it pushed this frame around its inner poll) and does not touch
+            // the slot until the frame is popped.
+            Source::Timer(slot) => match unsafe { (*slot).bound() } {
+                Bound::At(ns) => ns,
+                Bound::After(duration) => {
+                    // Not started yet: it starts now, at the latest.
+                    let now = *now.get_or_insert_with(|| Timers::get().clock().now_ns());
+                    now.saturating_add(duration).min(NEVER_NS)
+                }
+                Bound::Never => NEVER_NS,
+            },
+        };
+        best = best.min(ns);
+        top = frame.prev;
+    }
+    best
+}
+
+/// The tightest deadline of every [`timeout`](super::timeout) and
+/// [`timeout_at`](super::timeout_at) around the code being polled right now,
+/// if there is one.
+///
+/// A scope's children see the deadlines around their scope; a parallel child
+/// ([`Scope::spawn_on`](crate::Scope::spawn_on)) sees the one in force where
+/// it was spawned. So a child can hand its remaining budget to a request or a
+/// query, as gRPC deadlines do. For a `timeout` whose clock has not started
+/// (its future has not yet returned `Pending`), the deadline is counted from
+/// now: never later than the one it will fix.
+///
+/// It costs nothing unless called: each `Timeout` poll pushes and pops one
+/// thread-local pointer. A call walks the enclosing timeouts, reading the
+/// clock if one of them has not started.
+///
+/// # Examples
+///
+/// ```
+/// use corral::time::{current_deadline, timeout_at};
+/// use std::time::{Duration, Instant};
+/// # futures::executor::block_on(async {
+/// assert_eq!(current_deadline(), None);
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// let seen = timeout_at(deadline, async {
+///     corral::scope(|s| async move {
+///         let child = s.spawn(async { Ok::<_, ()>(current_deadline()) });
+///         Ok(child.await)
+///     })
+///     .await
+/// })
+/// .await;
+/// assert_eq!(seen, Ok(Ok(Some(deadline))));
+/// # });
+/// ```
+pub fn current_deadline() -> Option<Instant> {
+    let ns = current_deadline_ns();
+    (ns < NEVER_NS).then(|| from_ns(ns))
+}
+
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use super::*;
+    use crate::time::{timeout, timeout_at};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    /// Polls once; every future here is ready at once, so no timer is armed
+    /// (which keeps this test free of I/O, for Miri).
+    fn once<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("not ready at once"),
+        }
+    }
+
+    #[test]
+    fn frames_nest_and_unwind() {
+        assert_eq!(current_deadline(), None);
+        let near = Instant::now() + Duration::from_secs(10);
+        let far = near + Duration::from_secs(10);
+        let seen = once(timeout_at(
+            far,
+            timeout_at(near, async { current_deadline() }),
+        ));
+        assert_eq!(seen, Ok(Ok(Some(near))));
+        let fixed = with_frame(Source::Fixed(super::super::shard::to_ns(near)), || {
+            once(timeout_at(far, async { current_deadline() }))
+        });
+        assert_eq!(fixed, Ok(Some(near)));
+        let lazy = once(timeout(Duration::from_secs(5), async {
+            current_deadline()
+        }));
+        assert!(lazy.unwrap().is_some());
+        let never = once(timeout(Duration::MAX, async { current_deadline() }));
+        assert_eq!(never, Ok(None));
+        assert_eq!(current_deadline(), None, "every frame was popped");
+    }
+}
