@@ -8,6 +8,7 @@
 //! | name                   | what it uses                                         |
 //! |------------------------|------------------------------------------------------|
 //! | `corral_scope`         | `corral::scope`, handles dropped                      |
+//! | `corral_scope_slow_polls_on` | the same with `Nursery::warn_slow_polls` on      |
 //! | `corral_local_scope`   | `corral::local_scope`, handles dropped                |
 //! | `futures_unordered`    | `futures::stream::FuturesUnordered`, drained          |
 //! | `futures_buffered`     | `futures_buffered::FuturesUnordered`, drained         |
@@ -165,9 +166,29 @@ fn tokio_joinset(rt: &Runtime, n: usize) {
 type Contender<'rt> = (&'static str, Box<dyn Fn(usize) + 'rt>);
 
 /// Every contender.
+/// `corral_scope` with slow-poll warnings on (a threshold no poll reaches,
+/// so the cost is the watch itself: two clock reads per child poll).
+fn corral_scope_slow_polls_on(n: usize) {
+    block_on(
+        corral::Nursery::new()
+            .warn_slow_polls(Duration::from_secs(3600))
+            .scope(|s| async move {
+                for _ in 0..n {
+                    drop(s.spawn(child()));
+                }
+                Ok::<_, ()>(())
+            }),
+    )
+    .unwrap();
+}
+
 fn contenders(rt: &Runtime) -> Vec<Contender<'_>> {
     vec![
         ("corral_scope", Box::new(corral_scope)),
+        (
+            "corral_scope_slow_polls_on",
+            Box::new(corral_scope_slow_polls_on),
+        ),
         ("corral_local_scope", Box::new(corral_local_scope)),
         ("futures_unordered", Box::new(futures_unordered)),
         ("futures_buffered", Box::new(futures_buffered)),

@@ -63,6 +63,7 @@
 //! | `async-executor` | yes | [`Spawn`] for `async_executor::Executor` (smol's), for [`Scope::spawn_on`] |
 //! | `futures-executor` | yes | [`Spawn`] for `futures::executor::ThreadPool` |
 //! | `tokio` | no | `time::TokioBackend` (timers on a tokio runtime's driver, following its paused clock in tests) and [`Spawn`] for `tokio::runtime::Handle` |
+//! | `tracing` | no | slow-poll reports ([`warn_slow_polls`]) as `tracing` warnings |
 //!
 //! Without `async-io`, pick a backend with [`time::set_backend`] before
 //! arming a timer (see [`time::TimerBackend`]).
@@ -81,6 +82,7 @@ mod join;
 mod loom;
 mod scope;
 mod semaphore;
+mod slow_poll;
 mod spawn;
 pub mod sync;
 pub mod time;
@@ -91,6 +93,7 @@ pub use scope::{
     JoinHandle, LocalScope, LocalScopeFuture, Nursery, Scope, ScopeFuture, local_scope, scope,
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
+pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};
 pub use spawn::{Spawn, Task};
 
 /// Runs blocking code on a thread pool and awaits its result: the way to keep

@@ -20,6 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
@@ -58,6 +59,8 @@ pub(crate) struct Link<'env, E> {
     pub(crate) next: StdCell<*mut Link<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
+    /// Where the child was spawned, for slow-poll reports.
+    pub(crate) spawned_at: &'static Location<'static>,
 }
 
 #[repr(C)]
@@ -79,6 +82,9 @@ pub(crate) trait Child<E> {
     /// Only the owning scope calls this, from one thread at a time, and never
     /// after `Ready` or `cancel`.
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<(), E>>;
+
+    /// Where the child was spawned.
+    fn spawned_at(&self) -> &'static Location<'static>;
 
     /// Drops the future if it is still there and publishes the cancellation.
     /// Called after a panic in `poll` too. Idempotent.
@@ -144,6 +150,10 @@ where
         }
     }
 
+    fn spawned_at(&self) -> &'static Location<'static> {
+        self.link.spawned_at
+    }
+
     unsafe fn cancel(&self) {
         // Publish even if the destructor panics: the handle must not wait forever.
         struct PublishOnExit<'a, 'env, E, F, U>(&'a Cell<'env, E, F, U>);
@@ -199,7 +209,10 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
 }
 
 /// Allocates a child cell; returns its spawn link and the handle.
-pub(crate) fn new_child<'env, E, F, U>(future: F) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
+pub(crate) fn new_child<'env, E, F, U>(
+    future: F,
+    spawned_at: &'static Location<'static>,
+) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
 where
     F: Future<Output = Result<U, E>> + 'env,
     U: 'env,
@@ -217,6 +230,7 @@ where
         link: Link {
             next: StdCell::new(ptr::null_mut()),
             this: NonNull::<Cell<'env, E, F, U>>::dangling(),
+            spawned_at,
         },
         live: StdCell::new(true),
         future: UnsafeCell::new(ManuallyDrop::new(future)),

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        let (link, handle) = new_child::<'env, E, F, U>(future);
+        let (link, handle) = new_child::<'env, E, F, U>(future, Location::caller());
         // SAFETY: our count keeps the shared state alive.
         let shared = unsafe { self.shared.as_ref() };
         if !push_incoming(shared, link) {
@@ -72,7 +73,9 @@ impl<'env, E> Handle<'env, E> {
         let gated = shared
             .parallel_waits_its_turn
             .load(std::sync::atomic::Ordering::Relaxed);
-        let (task, proxy) = split(future, tracker, gated);
+        let spawned_at = Location::caller(); // (not inside the closure below)
+        let watch = shared.watch.get().map(|w| (*w, spawned_at));
+        let (task, proxy) = split(future, tracker, gated, watch);
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
         let handle = self.spawn(proxy);

@@ -15,6 +15,8 @@ pub(crate) mod ready;
 mod set;
 
 use std::future::Future;
+use std::panic::Location;
+use std::time::Duration;
 
 pub use child::JoinHandle;
 pub use future::{LocalScopeFuture, ScopeFuture};
@@ -134,6 +136,7 @@ use set::ChildSet;
 /// let _ = escaped.unwrap().spawn(async { Ok(0) });
 /// # });
 /// ```
+#[track_caller]
 pub fn scope<'env, T, E, B, Fut>(body: B) -> ScopeFuture<'env, T, E, Fut>
 where
     B: FnOnce(Scope<'env, E>) -> Fut,
@@ -170,6 +173,7 @@ where
 /// assert_eq!(total.into_inner(), 10);
 /// # });
 /// ```
+#[track_caller]
 pub fn local_scope<'env, T, E, B, Fut>(body: B) -> LocalScopeFuture<'env, T, E, Fut>
 where
     B: FnOnce(LocalScope<'env, E>) -> Fut,
@@ -215,6 +219,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Nursery {
     max_concurrency: usize,
+    slow_poll: Option<Duration>,
 }
 
 impl Default for Nursery {
@@ -237,6 +242,7 @@ impl Nursery {
     pub const fn new() -> Self {
         Nursery {
             max_concurrency: usize::MAX,
+            slow_poll: None,
         }
     }
 
@@ -277,6 +283,24 @@ impl Nursery {
         self
     }
 
+    /// Reports every child poll in this scope that takes longer than
+    /// `threshold`: the mark of a child that blocks its executor (a
+    /// `std::thread::sleep`, blocking I/O, a long computation). See
+    /// [`SlowPoll`](crate::SlowPoll) for what is reported and where.
+    /// Overrides the process-wide [`warn_slow_polls`](crate::warn_slow_polls).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let nursery = corral::Nursery::new()
+    ///     .warn_slow_polls(std::time::Duration::from_millis(10));
+    /// # drop(nursery);
+    /// ```
+    pub const fn warn_slow_polls(mut self, threshold: Duration) -> Self {
+        self.slow_poll = Some(threshold);
+        self
+    }
+
     /// Opens a [`scope`] with this nursery's limits.
     ///
     /// # Examples
@@ -290,6 +314,7 @@ impl Nursery {
     /// assert_eq!(n, Ok(1));
     /// # });
     /// ```
+    #[track_caller]
     pub fn scope<'env, T, E, B, Fut>(self, body: B) -> ScopeFuture<'env, T, E, Fut>
     where
         B: FnOnce(Scope<'env, E>) -> Fut,
@@ -297,7 +322,8 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
-        let set = ChildSet::new(self.max_concurrency);
+        let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
+        let set = ChildSet::new(self.max_concurrency, watch);
         let body = body(Scope::new(set.queue.shared_ptr()));
         ScopeFuture::new(body, set)
     }
@@ -316,6 +342,7 @@ impl Nursery {
     /// assert_eq!(n, Ok(3));
     /// # });
     /// ```
+    #[track_caller]
     pub fn local_scope<'env, T, E, B, Fut>(self, body: B) -> LocalScopeFuture<'env, T, E, Fut>
     where
         B: FnOnce(LocalScope<'env, E>) -> Fut,
@@ -323,7 +350,8 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
-        let set = ChildSet::new(self.max_concurrency);
+        let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
+        let set = ChildSet::new(self.max_concurrency, watch);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
         LocalScopeFuture::new(body, set)
     }

@@ -115,6 +115,9 @@ pub(crate) struct Shared {
     /// Set once, before any handle exists, for a scope with a concurrency
     /// limit: its parallel children wait for their turn before they start.
     pub(crate) parallel_waits_its_turn: std::sync::atomic::AtomicBool,
+    /// A scope's slow-poll watch, set once before any handle exists, for its
+    /// parallel children. Unused by the gather family.
+    pub(crate) watch: OnceLock<crate::slow_poll::Watch>,
 }
 
 // SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
@@ -323,6 +326,7 @@ impl ReadyQueue {
             incoming: AtomicPtr::new(ptr::null_mut()),
             parallel: OnceLock::new(),
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
+            watch: OnceLock::new(),
         });
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.

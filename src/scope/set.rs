@@ -21,6 +21,7 @@ use std::task::{Context, Poll};
 use super::child::{Child, Link, release_scope_ref};
 use super::ready::{Children, Drained, ReadyQueue, Shared};
 use crate::loom::Ordering;
+use crate::slow_poll::Watch;
 use crate::spawn::Tracker;
 
 /// Why a scope stops early.
@@ -124,6 +125,8 @@ struct Kids<'env, E> {
     free: Vec<usize>,
     /// At most this many children run at once.
     limit: usize,
+    /// Slow-poll reporting, if on.
+    watch: Option<Watch>,
     body_started: bool,
     /// `'env` must be invariant: see `Scope`.
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
@@ -137,8 +140,11 @@ impl<E> Kids<'_, E> {
 }
 
 impl<'env, E> ChildSet<'env, E> {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, watch: Option<Watch>) -> Self {
         let queue = ReadyQueue::new(super::ready::FIRST_CHUNK);
+        if let Some(watch) = watch {
+            let _ = queue.shared().watch.set(watch);
+        }
         if limit != usize::MAX {
             queue
                 .shared()
@@ -151,6 +157,7 @@ impl<'env, E> ChildSet<'env, E> {
                 slab: Vec::new(),
                 free: Vec::new(),
                 limit,
+                watch,
                 body_started: false,
                 _env: PhantomData,
             },
@@ -307,7 +314,13 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             return ControlFlow::Continue(());
         };
         // SAFETY: the child is live and only this owner polls it.
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
+        let mut poll =
+            || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
+        let polled = match &kids.watch {
+            None => poll(),
+            // SAFETY: as above; the child is live.
+            Some(watch) => watch.time(unsafe { child.as_ref() }.spawned_at(), false, poll),
+        };
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
             Ok(Poll::Ready(Ok(()))) => None,

@@ -14,13 +14,15 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+
+use crate::slow_poll::Watch;
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
@@ -75,6 +77,8 @@ struct Remote<F, U, E> {
     /// The deadline in force where the child was spawned (ns since the timer
     /// epoch, or never), for `current_deadline` inside it.
     deadline: u64,
+    /// The scope's slow-poll watch and the child's spawn location, if on.
+    watch: Option<(Watch, &'static Location<'static>)>,
     /// The runtime task's waker, for abort requests and the start.
     task: AtomicWaker,
     /// The proxy's waker, for the outcome.
@@ -156,7 +160,12 @@ where
                 fut.poll(cx)
             }
         };
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(poll)) {
+        let caught = || panic::catch_unwind(AssertUnwindSafe(poll));
+        let polled = match &self.watch {
+            None => caught(),
+            Some((watch, spawned_at)) => watch.time(spawned_at, true, caught),
+        };
+        let outcome = match polled {
             Ok(Poll::Pending) => {
                 // Only a child that waits can be aborted while it waits: the
                 // waker is registered then, and the flag checked once more.
@@ -282,6 +291,7 @@ pub(crate) fn split<F, U, E>(
     future: F,
     tracker: &Arc<Tracker>,
     gated: bool,
+    watch: Option<(Watch, &'static Location<'static>)>,
 ) -> (Task, Proxy<F, U, E>)
 where
     F: Future<Output = Result<U, E>> + Send + 'static,
@@ -295,6 +305,7 @@ where
         abort: AtomicBool::new(false),
         started: AtomicBool::new(!gated),
         deadline: crate::time::current_deadline_ns(),
+        watch,
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),
         tracker: tracker.clone(),
@@ -340,7 +351,7 @@ mod tests {
     fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), &tracker, false);
+        let (mut task, proxy) = split(child(&drops, false), &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         assert_eq!(
@@ -358,7 +369,7 @@ mod tests {
     fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, true), &tracker, false);
+        let (mut task, proxy) = split(child(&drops, true), &tracker, false, None);
         assert!(poll(&mut task).is_pending());
         drop(proxy);
         assert_eq!(
@@ -377,7 +388,7 @@ mod tests {
     fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (task, proxy) = split(child(&drops, true), &tracker, false);
+        let (task, proxy) = split(child(&drops, true), &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         drop(task); // the runtime shut down
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -395,7 +406,7 @@ mod tests {
             }
             Ok::<(), ()>(())
         };
-        let (mut task, proxy) = split(fut, &tracker, false);
+        let (mut task, proxy) = split(fut, &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
@@ -406,7 +417,7 @@ mod tests {
     fn a_gated_task_waits_for_its_proxy() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), &tracker, true);
+        let (mut task, proxy) = split(child(&drops, false), &tracker, true, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_pending(), "not started before its turn");
         assert!(poll(&mut proxy).is_pending());

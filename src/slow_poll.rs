@@ -1,0 +1,188 @@
+//! Slow-poll warnings: finding the child that blocks its executor.
+//!
+//! A future that calls `std::thread::sleep`, blocking I/O or a long
+//! computation inside `poll` stalls everything its executor thread runs, the
+//! rest of its scope included. Turn the watch on for one scope
+//! ([`Nursery::warn_slow_polls`](crate::Nursery::warn_slow_polls)) or for every
+//! scope created afterwards ([`warn_slow_polls`]), and every child poll that
+//! takes longer than the threshold is reported: where the child was spawned,
+//! how long the poll took, and which scope it belongs to. Reports go to the
+//! hook set with [`on_slow_poll`], or by default to `tracing` (feature
+//! `tracing`, target `corral::slow_poll`) or standard error.
+//!
+//! Off, the watch costs a branch per child poll. On, it reads the clock twice
+//! per child poll.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One child poll that took longer than its scope's threshold.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// corral::on_slow_poll(move |report: &corral::SlowPoll| {
+///     sink.lock().unwrap().push((report.spawned_at.line(), report.took));
+/// });
+/// # futures::executor::block_on(async {
+/// corral::Nursery::new()
+///     .warn_slow_polls(Duration::from_millis(5))
+///     .scope(|s| async move {
+///         s.spawn(async {
+///             std::thread::sleep(Duration::from_millis(20)); // blocks the executor
+///             Ok::<_, ()>(())
+///         });
+///         Ok(())
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// let seen = seen.lock().unwrap();
+/// assert_eq!(seen.len(), 1);
+/// assert!(seen[0].1 >= Duration::from_millis(20));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SlowPoll {
+    /// Where the child was spawned (`spawn` or `spawn_on`).
+    pub spawned_at: &'static Location<'static>,
+    /// Where its scope was opened.
+    pub scope_at: &'static Location<'static>,
+    /// How long the poll took.
+    pub took: Duration,
+    /// The child runs on a runtime (`spawn_on`), not in its scope's poll.
+    pub parallel: bool,
+}
+
+impl fmt::Display for SlowPoll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "slow poll: {} child spawned at {} (scope opened at {}) took {:?}",
+            if self.parallel { "a parallel" } else { "a" },
+            self.spawned_at,
+            self.scope_at,
+            self.took
+        )
+    }
+}
+
+/// A scope's watch: its threshold and where it was opened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watch {
+    pub(crate) threshold: Duration,
+    pub(crate) scope_at: &'static Location<'static>,
+}
+
+impl Watch {
+    /// Runs `poll`, reporting it if it took longer than the threshold.
+    #[inline]
+    pub(crate) fn time<R>(
+        &self,
+        spawned_at: &'static Location<'static>,
+        parallel: bool,
+        poll: impl FnOnce() -> R,
+    ) -> R {
+        let start = Instant::now();
+        let out = poll();
+        let took = start.elapsed();
+        if took >= self.threshold {
+            report(&SlowPoll {
+                spawned_at,
+                scope_at: self.scope_at,
+                took,
+                parallel,
+            });
+        }
+        out
+    }
+}
+
+/// The process-wide threshold in nanoseconds; 0 means off.
+static DEFAULT_NS: AtomicU64 = AtomicU64::new(0);
+
+type Hook = Box<dyn Fn(&SlowPoll) + Send + Sync>;
+static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+
+/// Watches every scope opened from now on (that does not set its own
+/// threshold) for child polls longer than `threshold`; `None` turns the
+/// process-wide watch off again.
+///
+/// # Examples
+///
+/// ```
+/// corral::warn_slow_polls(Some(std::time::Duration::from_millis(50)));
+/// // ... every scope opened now reports polls over 50 ms ...
+/// corral::warn_slow_polls(None);
+/// ```
+pub fn warn_slow_polls(threshold: Option<Duration>) {
+    let ns = threshold.map_or(0, |t| t.as_nanos().clamp(1, u128::from(u64::MAX)) as u64);
+    DEFAULT_NS.store(ns, Ordering::Relaxed);
+}
+
+/// Sends every slow-poll report to `hook` instead of the default (`tracing`
+/// with the `tracing` feature, else standard error). The hook runs on the
+/// thread that made the slow poll, right after it: keep it short.
+///
+/// # Examples
+///
+/// ```
+/// corral::on_slow_poll(|report| eprintln!("corral: {report}"));
+/// ```
+pub fn on_slow_poll(hook: impl Fn(&SlowPoll) + Send + Sync + 'static) {
+    *HOOK
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(hook));
+}
+
+/// The watch for a scope opened at `scope_at`: its own threshold, or the
+/// process-wide one.
+pub(crate) fn watch_for(
+    own: Option<Duration>,
+    scope_at: &'static Location<'static>,
+) -> Option<Watch> {
+    let threshold = own.or_else(|| match DEFAULT_NS.load(Ordering::Relaxed) {
+        0 => None,
+        ns => Some(Duration::from_nanos(ns)),
+    })?;
+    Some(Watch {
+        threshold,
+        scope_at,
+    })
+}
+
+#[cold]
+fn report(slow: &SlowPoll) {
+    let hook = HOOK
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*hook {
+        Some(hook) => hook(slow),
+        None => default_report(slow),
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn default_report(slow: &SlowPoll) {
+    tracing::warn!(
+        target: "corral::slow_poll",
+        spawned_at = %slow.spawned_at,
+        scope_at = %slow.scope_at,
+        took = ?slow.took,
+        parallel = slow.parallel,
+        "slow poll: a child blocked its executor"
+    );
+}
+
+#[cfg(not(feature = "tracing"))]
+fn default_report(slow: &SlowPoll) {
+    eprintln!("corral: {slow}");
+}
