@@ -10,8 +10,9 @@
 //! hook set with [`on_slow_poll`], or by default to `tracing` (feature
 //! `tracing`, target `corral::slow_poll`) or standard error.
 //!
-//! Off, the watch costs a branch per child poll. On, it reads the clock twice
-//! per child poll.
+//! Off, the watch costs a branch per child poll. On, it reads the clock once
+//! per child poll (a poll's end is the next one's start within one turn of
+//! the scope), plus once per turn.
 
 use std::fmt;
 use std::panic::Location;
@@ -91,9 +92,26 @@ impl Watch {
         parallel: bool,
         poll: impl FnOnce() -> R,
     ) -> R {
-        let start = Instant::now();
+        let mut clock = None;
+        self.time_from(&mut clock, spawned_at, parallel, poll)
+    }
+
+    /// As [`time`](Self::time), for a run of polls back to back: `clock`
+    /// holds the end of the previous poll (or `None`), taken as this one's
+    /// start, and receives this one's end. One clock read per poll.
+    #[inline]
+    pub(crate) fn time_from<R>(
+        &self,
+        clock: &mut Option<Instant>,
+        spawned_at: &'static Location<'static>,
+        parallel: bool,
+        poll: impl FnOnce() -> R,
+    ) -> R {
+        let start = clock.unwrap_or_else(Instant::now);
         let out = poll();
-        let took = start.elapsed();
+        let end = Instant::now();
+        *clock = Some(end);
+        let took = end.saturating_duration_since(start);
         if took >= self.threshold {
             report(&SlowPoll {
                 spawned_at,

@@ -127,6 +127,8 @@ struct Kids<'env, E> {
     limit: usize,
     /// Slow-poll reporting, if on.
     watch: Option<Watch>,
+    /// With a watch, the end of the last child poll of this turn.
+    clock: Option<std::time::Instant>,
     body_started: bool,
     /// `'env` must be invariant: see `Scope`.
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
@@ -158,6 +160,7 @@ impl<'env, E> ChildSet<'env, E> {
                 free: Vec::new(),
                 limit,
                 watch,
+                clock: None,
                 body_started: false,
                 _env: PhantomData,
             },
@@ -180,6 +183,9 @@ impl<'env, E> ChildSet<'env, E> {
         poll_body: &mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
         cx: &mut Context<'_>,
     ) -> ControlFlow<Failure<E>, Drained> {
+        // A new turn: the time since the last one was the executor's, not a
+        // child's.
+        self.kids.clock = None;
         let mut driver = Driver {
             kids: &mut self.kids,
             poll_body,
@@ -305,6 +311,8 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
 
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Failure<E>> {
         if index == 0 {
+            // The body's time is its own: the next child starts its clock anew.
+            self.kids.clock = None;
             return (self.poll_body)(cx);
         }
         let kids = &mut *self.kids;
@@ -318,8 +326,11 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
         let polled = match &kids.watch {
             None => poll(),
-            // SAFETY: as above; the child is live.
-            Some(watch) => watch.time(unsafe { child.as_ref() }.spawned_at(), false, poll),
+            Some(watch) => {
+                // SAFETY: as above; the child is live.
+                let spawned_at = unsafe { child.as_ref() }.spawned_at();
+                watch.time_from(&mut kids.clock, spawned_at, false, poll)
+            }
         };
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
