@@ -39,6 +39,7 @@ fn config() -> Config {
         timeout: Duration::from_secs(5),
         deadline: None,
         hedge_after: None,
+        warn_slow_polls: None,
     }
 }
 

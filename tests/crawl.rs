@@ -45,6 +45,7 @@ fn config(limit: usize) -> Config {
         timeout: Duration::from_millis(1_000),
         deadline: None,
         hedge_after: Some(Duration::from_millis(60)),
+        warn_slow_polls: None,
     }
 }
 

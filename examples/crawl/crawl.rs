@@ -406,6 +406,8 @@ pub struct Config {
     pub deadline: Option<Duration>,
     /// Start a second try of a request still running after this long.
     pub hedge_after: Option<Duration>,
+    /// Report every request poll that blocks the executor this long.
+    pub warn_slow_polls: Option<Duration>,
 }
 
 /// How each URL ended.
@@ -481,8 +483,11 @@ pub async fn crawl(
     // Connections live in their own scope, around the requests' scope, so
     // they outlive every request and end when the idle pool is dropped.
     let work = corral::scope(|conns| async move {
-        let requests = corral::Nursery::new()
-            .max_concurrency(config.limit)
+        let mut nursery = corral::Nursery::new().max_concurrency(config.limit);
+        if let Some(threshold) = config.warn_slow_polls {
+            nursery = nursery.warn_slow_polls(threshold);
+        }
+        let requests = nursery
             .scope(|s| async move {
                 for (i, url) in urls.iter().enumerate() {
                     let conns = conns.clone();

@@ -37,6 +37,9 @@ usage: crawl [options]
                      (default 100ms; 'off' to disable)
   --seed N           the embedded server's plan (default 1)
   --no-delay         the embedded server answers at once (measures the client)
+  --warn-slow-polls DUR
+                     report every request poll that blocks the executor for DUR
+                     (where the request was spawned, how long it took)
   --url-file FILE    crawl the http:// URLs in FILE (one per line) instead
   --json             print the summary as one JSON object on stdout
   -h, --help         this text
@@ -78,6 +81,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             timeout: Duration::from_millis(500),
             deadline: None,
             hedge_after: Some(Duration::from_millis(100)),
+            warn_slow_polls: None,
         },
         seed: 1,
         no_delay: false,
@@ -116,6 +120,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.seed = v
                     .parse()
                     .map_err(|_| format!("--seed: {v:?} is not a number"))?;
+            }
+            "--warn-slow-polls" => {
+                parsed.config.warn_slow_polls =
+                    Some(parse_duration("--warn-slow-polls", &value()?)?);
             }
             "--no-delay" => parsed.no_delay = true,
             "--url-file" => parsed.url_file = Some(value()?),
