@@ -13,8 +13,8 @@ mod crawl;
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crawl::{Client, Config, Outcome, Plan, Progress, Report, ServerStats};
@@ -23,20 +23,10 @@ use futures::future::{Either, select};
 const PAGES: usize = 300;
 const SEED: u64 = 7;
 
-/// The server's handlers run here (two threads), as parallel children.
+/// The server's handlers run on smol's executor (two threads), as parallel
+/// children.
 fn runtime() -> Arc<async_executor::Executor<'static>> {
-    static EX: OnceLock<Arc<async_executor::Executor<'static>>> = OnceLock::new();
-    EX.get_or_init(|| {
-        let ex = Arc::new(async_executor::Executor::new());
-        for _ in 0..2 {
-            let ex = ex.clone();
-            std::thread::spawn(move || {
-                futures::executor::block_on(ex.run(std::future::pending::<()>()))
-            });
-        }
-        ex
-    })
-    .clone()
+    support::smol_executor().clone()
 }
 
 fn config(limit: usize) -> Config {

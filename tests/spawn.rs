@@ -13,22 +13,7 @@ use std::time::Duration;
 
 use corral::{Semaphore, Spawn};
 use support::pool::Pool;
-use support::{DropCounter, pending_forever, yield_now};
-
-/// smol's executor, run by two threads for the whole test binary.
-fn smol_executor() -> &'static Arc<async_executor::Executor<'static>> {
-    static EX: OnceLock<Arc<async_executor::Executor<'static>>> = OnceLock::new();
-    EX.get_or_init(|| {
-        let ex = Arc::new(async_executor::Executor::new());
-        for _ in 0..2 {
-            let ex = ex.clone();
-            std::thread::spawn(move || {
-                futures::executor::block_on(ex.run(std::future::pending::<()>()))
-            });
-        }
-        ex
-    })
-}
+use support::{DropCounter, pending_forever, smol_executor, yield_now};
 
 fn thread_pool() -> &'static futures::executor::ThreadPool {
     static POOL: OnceLock<futures::executor::ThreadPool> = OnceLock::new();

@@ -54,6 +54,23 @@ pub fn on_minimal<F: Future>(fut: F) -> F::Output {
     watchdog(|| exec::block_on(fut))
 }
 
+/// smol's executor, run by two threads for the whole test binary: a runtime
+/// for parallel children.
+pub fn smol_executor() -> &'static Arc<async_executor::Executor<'static>> {
+    static EX: std::sync::OnceLock<Arc<async_executor::Executor<'static>>> =
+        std::sync::OnceLock::new();
+    EX.get_or_init(|| {
+        let ex = Arc::new(async_executor::Executor::new());
+        for _ in 0..2 {
+            let ex = ex.clone();
+            std::thread::spawn(move || {
+                futures::executor::block_on(ex.run(std::future::pending::<()>()))
+            });
+        }
+        ex
+    })
+}
+
 /// `n`, or a hundredth of it under Miri, which runs tests ~1000x slower.
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) { (n / 100).max(2) } else { n }
