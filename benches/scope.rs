@@ -31,10 +31,7 @@
 //! (append `-- --quick`, or e.g. `-- --warm-up-time 1 --measurement-time 3`,
 //! for a shorter run).
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -50,7 +47,10 @@ const ALLOC_N: usize = 100_000;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/yield_once.rs"]
+mod yield_once;
 use counting_alloc::{Counting, count_allocs};
+use yield_once::yield_once;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -58,32 +58,6 @@ static GLOBAL: Counting = Counting;
 // ---------------------------------------------------------------------------
 // The child
 // ---------------------------------------------------------------------------
-
-/// Returns `Pending` once (after asking to be polled again), then `Ready`.
-///
-/// Hand-written rather than `tokio::task::yield_now`, whose cooperative budget
-/// makes it behave differently from executor to executor.
-struct YieldOnce {
-    yielded: bool,
-}
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            Poll::Ready(())
-        } else {
-            self.yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn yield_once() -> YieldOnce {
-    YieldOnce { yielded: false }
-}
 
 /// The one child every contender runs N of.
 async fn child() -> Result<(), ()> {

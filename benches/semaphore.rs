@@ -17,13 +17,17 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_executor::{Executor, LocalExecutor};
 use criterion::{Criterion, SamplingMode, Throughput};
+
+#[path = "support/yield_once.rs"]
+mod yield_once;
+use yield_once::yield_once;
 
 const TASKS: usize = 1_000;
 const PERMITS: usize = 10;
@@ -34,21 +38,6 @@ fn ready<F: Future>(fut: F) -> F::Output {
     match fut.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("an uncontended acquire waited"),
-    }
-}
-
-/// Returns `Pending` once (after asking to be polled again), then `Ready`.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
@@ -122,7 +111,7 @@ fn bench_contended_local(c: &mut Criterion) {
             run_local(|| async move {
                 for _ in 0..ROUNDS {
                     let _p = sem.acquire().await;
-                    YieldOnce(false).await;
+                    yield_once().await;
                 }
             })
         })
@@ -134,7 +123,7 @@ fn bench_contended_local(c: &mut Criterion) {
             run_local(|| async move {
                 for _ in 0..ROUNDS {
                     let _p = sem.acquire().await.unwrap();
-                    YieldOnce(false).await;
+                    yield_once().await;
                 }
             })
         })
@@ -146,7 +135,7 @@ fn bench_contended_local(c: &mut Criterion) {
             run_local(|| async move {
                 for _ in 0..ROUNDS {
                     let _p = sem.acquire().await;
-                    YieldOnce(false).await;
+                    yield_once().await;
                 }
             })
         })
@@ -165,7 +154,7 @@ fn bench_contended_two_threads(c: &mut Criterion) {
                 async move {
                     for _ in 0..ROUNDS {
                         let _p = sem.clone().acquire_owned().await;
-                        YieldOnce(false).await;
+                        yield_once().await;
                     }
                 }
             })
@@ -179,7 +168,7 @@ fn bench_contended_two_threads(c: &mut Criterion) {
                 async move {
                     for _ in 0..ROUNDS {
                         let _p = sem.clone().acquire_owned().await.unwrap();
-                        YieldOnce(false).await;
+                        yield_once().await;
                     }
                 }
             })
@@ -193,7 +182,7 @@ fn bench_contended_two_threads(c: &mut Criterion) {
                 async move {
                     for _ in 0..ROUNDS {
                         let _p = sem.acquire_arc().await;
-                        YieldOnce(false).await;
+                        yield_once().await;
                     }
                 }
             })

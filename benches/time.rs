@@ -46,27 +46,15 @@ use tokio::runtime::Runtime;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/yield_once.rs"]
+mod yield_once;
 use counting_alloc::{Counting, net_heap};
+use yield_once::yield_once;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Returns `Pending` once (after asking to be polled again), then `Ready`.
-struct PendingOnce(bool);
-
-impl Future for PendingOnce {
-    type Output = u32;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
-        if self.0 {
-            return Poll::Ready(7);
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 pin_project_lite::pin_project! {
     /// `fut` raced with an async-io timer that is created only when `fut`
@@ -169,13 +157,13 @@ fn bench_pending_once(c: &mut Criterion, rt: &Runtime) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
     group.bench_function("futures_unordered_alone", |b| {
-        b.iter(|| drain((0..PENDING_N).map(|_| PendingOnce(false)).collect()))
+        b.iter(|| drain((0..PENDING_N).map(|_| yield_once()).collect()))
     });
     group.bench_function("corral", |b| {
         b.iter(|| {
             drain(
                 (0..PENDING_N)
-                    .map(|_| corral::time::timeout(DEADLINE, PendingOnce(false)))
+                    .map(|_| corral::time::timeout(DEADLINE, yield_once()))
                     .collect(),
             )
         })
@@ -184,7 +172,7 @@ fn bench_pending_once(c: &mut Criterion, rt: &Runtime) {
         b.iter(|| {
             rt.block_on(async {
                 let futs: FuturesUnordered<_> = (0..PENDING_N)
-                    .map(|_| tokio::time::timeout(DEADLINE, PendingOnce(false)))
+                    .map(|_| tokio::time::timeout(DEADLINE, yield_once()))
                     .collect();
                 futs.count().await
             })
@@ -194,7 +182,7 @@ fn bench_pending_once(c: &mut Criterion, rt: &Runtime) {
         b.iter(|| {
             drain(
                 (0..PENDING_N)
-                    .map(|_| async_io_timeout(DEADLINE, PendingOnce(false)))
+                    .map(|_| async_io_timeout(DEADLINE, yield_once()))
                     .collect(),
             )
         })
