@@ -105,6 +105,13 @@ where
         panicked
     }
 
+    /// The scope gave up on this child: drop it here, on its runtime, and
+    /// end the task. (A panic in its destructor has nobody left to go to.)
+    fn drop_aborted(&self, future: &mut Option<F>) -> Poll<()> {
+        drop(self.drop_future(future));
+        Poll::Ready(())
+    }
+
     fn finish(&self, outcome: Outcome<U, E>) {
         *lock(&self.outcome) = outcome;
         self.proxy.wake();
@@ -130,21 +137,17 @@ where
             return Poll::Ready(()); // finished or aborted already
         };
         if self.abort.load(Ordering::Acquire) {
-            // The scope gave up on this child: drop it here, on its runtime.
-            // (A panic in its destructor has nobody left to go to.)
-            drop(self.drop_future(&mut future));
-            return Poll::Ready(());
+            return self.drop_aborted(&mut future);
         }
         if !self.started.load(Ordering::Acquire) {
             // Waiting for a place under the scope's concurrency limit; the
-            // proxy's first poll wakes us.
+            // proxy's first poll (or its drop) wakes us.
             self.task.register(cx.waker());
-            if !self.started.load(Ordering::Acquire) && !self.abort.load(Ordering::Acquire) {
-                return Poll::Pending;
-            }
             if self.abort.load(Ordering::Acquire) {
-                drop(self.drop_future(&mut future));
-                return Poll::Ready(());
+                return self.drop_aborted(&mut future);
+            }
+            if !self.started.load(Ordering::Acquire) {
+                return Poll::Pending;
             }
         }
         // SAFETY: the future lives inside the `Arc<Remote>` and is never moved
@@ -171,8 +174,7 @@ where
                 // waker is registered then, and the flag checked once more.
                 self.task.register(cx.waker());
                 if self.abort.load(Ordering::Acquire) {
-                    drop(self.drop_future(&mut future));
-                    return Poll::Ready(());
+                    return self.drop_aborted(&mut future);
                 }
                 return Poll::Pending;
             }

@@ -134,13 +134,9 @@ impl TimerSlot {
     /// The deadline, once fixed; `None` while a duration waits for its first
     /// poll and when there is none.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        match self.0 & TAG {
-            AFTER | TAG => None,
-            AT => Some(from_ns(self.0 & !TAG)),
-            _ => {
-                let (shard, index) = self.armed();
-                Some(from_ns(Timers::get().shard(shard).deadline_ns(index)))
-            }
+        match self.bound() {
+            Bound::At(ns) => Some(from_ns(ns)),
+            Bound::After(_) | Bound::Never => None,
         }
     }
 
