@@ -146,6 +146,7 @@ pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
     let Ok(()) = result;
 }
 
+/// Takes one off a counter when dropped: a live connection, an open one.
 struct Decrement<'a>(&'a AtomicUsize);
 
 impl Drop for Decrement<'_> {
@@ -370,7 +371,7 @@ impl Client {
         // answers), or with the crawl.
         let closed = self.closed.clone();
         conns.spawn(async move {
-            let _open = OpenConnection(open);
+            let _open = Decrement(&open);
             let connection = pin!(connection);
             let closed = pin!(closed.recv());
             let _ = futures::future::select(connection, closed).await;
@@ -383,14 +384,6 @@ impl Client {
     pub fn close(&self) {
         self.idle.lock().unwrap().clear();
         self.closing.lock().unwrap().take();
-    }
-}
-
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
