@@ -271,10 +271,12 @@ pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<Link<'_, E>>) {
 ///
 /// # Panics
 ///
-/// Polling the handle panics if its child was cancelled, which can only be
-/// observed from outside the scope (a handle returned from the body of a scope
-/// that then failed or was dropped), and if it is polled again after it returned
-/// its value.
+/// Polling the handle panics if its child was dropped before it finished, and
+/// if it is polled again after it returned its value. A dropped child is seen
+/// from outside the scope (a handle returned from the body of a scope that then
+/// failed or was dropped), or inside it after a stop request's
+/// [`grace`](crate::Nursery::grace) ran out; [`or_dropped`](Self::or_dropped)
+/// yields `None` in those cases instead.
 ///
 /// # Examples
 ///
@@ -326,12 +328,37 @@ impl<U> JoinHandle<U> {
     pub fn is_finished(&self) -> bool {
         self.part().header.state.load(Ordering::Acquire) & COMPLETE != 0
     }
-}
 
-impl<U> Future for JoinHandle<U> {
-    type Output = U;
+    /// Waits for the child like the handle itself does, but yields `None`
+    /// instead of panicking if the child was dropped before it finished: at
+    /// the end of a stop request's [`grace`](crate::Nursery::grace), or
+    /// because its scope failed or was dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let outcome = corral::Nursery::new()
+    ///     .grace(Duration::ZERO)
+    ///     .scope(|s| async move {
+    ///         let quick = s.spawn(async { Ok::<_, ()>(1) });
+    ///         let stuck = s.spawn(std::future::pending::<Result<u32, ()>>());
+    ///         assert_eq!(quick.await, 1);
+    ///         s.stop(); // no grace: `stuck` is dropped at once
+    ///         Ok(stuck.or_dropped().await)
+    ///     })
+    ///     .await;
+    /// assert_eq!(outcome, Ok(None));
+    /// # });
+    /// ```
+    pub fn or_dropped(self) -> OrDropped<U> {
+        OrDropped { handle: self }
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
+    /// The child's outcome: `Some(value)`, `None` if it was dropped unfinished.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let part = self.part();
         let mut state = part.header.state.load(Ordering::Acquire);
         if state & COMPLETE == 0 {
@@ -342,18 +369,46 @@ impl<U> Future for JoinHandle<U> {
             }
         }
         if state & CANCELLED != 0 {
-            panic!(
-                "corral: awaited the JoinHandle of a child that was cancelled \
-                 (its scope failed or was dropped before the child finished)"
-            );
+            return Poll::Ready(None);
         }
         // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote `output`
         // before its release of `COMPLETE`, which our acquire load saw; the scope
         // never touches it again, and `&mut self` makes us its only reader.
         match unsafe { (*part.output.get()).take() } {
-            Some(value) => Poll::Ready(value),
+            Some(value) => Poll::Ready(Some(value)),
             None => panic!("corral: JoinHandle polled again after it returned its value"),
         }
+    }
+}
+
+impl<U> Future for JoinHandle<U> {
+    type Output = U;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
+        match std::task::ready!(self.get_mut().poll_outcome(cx)) {
+            Some(value) => Poll::Ready(value),
+            None => panic!(
+                "corral: awaited the JoinHandle of a child that was dropped before it \
+                 finished (its scope failed or was dropped, or a stop's grace ran out); \
+                 JoinHandle::or_dropped yields None instead"
+            ),
+        }
+    }
+}
+
+/// The future [`JoinHandle::or_dropped`] returns: the child's value, or
+/// `None` if the child was dropped before it finished.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct OrDropped<U> {
+    handle: JoinHandle<U>,
+}
+
+impl<U> Future for OrDropped<U> {
+    type Output = Option<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        self.get_mut().handle.poll_outcome(cx)
     }
 }
 

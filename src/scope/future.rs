@@ -11,6 +11,7 @@ use pin_project_lite::pin_project;
 
 use super::ready::Drained;
 use super::set::{ChildSet, Failure};
+use crate::time::Sleep;
 
 pin_project! {
     /// What `ScopeFuture` and `LocalScopeFuture` share.
@@ -23,6 +24,14 @@ pin_project! {
         // A failure waiting for the scope's aborted parallel children to be
         // dropped on their runtimes before it is returned or resumed.
         failed: Option<Failure<E>>,
+        // The stop-request epoch this future has acted on (0: none yet).
+        stop_seen: usize,
+        // A stop request's grace, running: when it fires, the children still
+        // running are dropped.
+        grace: Option<Sleep>,
+        // Everything finished; waiting for parallel children dropped at the
+        // grace to be gone from their runtimes before returning the output.
+        closed: bool,
         done: bool,
     }
     impl<'env, T, E, Fut> PinnedDrop for Core<'env, T, E, Fut> {
@@ -49,6 +58,9 @@ where
             set,
             output: None,
             failed: None,
+            stop_seen: 0,
+            grace: None,
+            closed: false,
             done: false,
         }
     }
@@ -61,6 +73,18 @@ where
         );
         if this.failed.is_some() {
             return Self::fail(this, cx);
+        }
+        if *this.closed {
+            return Self::close(this, cx);
+        }
+        Self::watch_stop(&mut this);
+        if let Some(grace) = this.grace.as_mut() {
+            if Pin::new(grace).poll(cx).is_ready() {
+                *this.grace = None;
+                if let Some(payload) = this.set.expire() {
+                    return Self::fail_with(this, Failure::Panic(payload), cx);
+                }
+            }
         }
         let flow = {
             let mut body = this.body.as_mut();
@@ -87,23 +111,15 @@ where
             };
             this.set.drive(&mut poll_body, cx)
         };
+        if this.set.stop_epoch() != *this.stop_seen {
+            // A request arrived while the children ran: act on it next turn.
+            cx.waker().wake_by_ref();
+        }
         match flow {
-            ControlFlow::Break(failure) => {
-                let drop_panic = this.set.cancel_all();
-                this.body.set(None);
-                // A destructor's panic outranks an error, not a first panic.
-                *this.failed = Some(match (failure, drop_panic) {
-                    (Failure::Error(_), Some(payload)) => Failure::Panic(payload),
-                    (failure, _) => failure,
-                });
-                Self::fail(this, cx)
-            }
+            ControlFlow::Break(failure) => Self::fail_with(this, failure, cx),
             ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.try_close() => {
-                *this.done = true;
-                Poll::Ready(Ok(this
-                    .output
-                    .take()
-                    .expect("body output is set when it finishes")))
+                *this.closed = true;
+                Self::close(this, cx)
             }
             ControlFlow::Continue(Drained::Idle)
                 if this.body.is_none() && this.set.running() == 0 =>
@@ -118,6 +134,54 @@ where
 }
 
 impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
+    /// Acts on a new stop request: starts (or moves earlier) the grace timer.
+    fn watch_stop(this: &mut CoreProj<'_, 'env, T, E, Fut>) {
+        let epoch = this.set.stop_epoch();
+        if epoch == *this.stop_seen {
+            return;
+        }
+        *this.stop_seen = epoch;
+        if let Some(end) = this.set.grace_end() {
+            match this.grace.as_mut() {
+                Some(grace) => Pin::new(grace).reset(end),
+                None => *this.grace = Some(crate::time::sleep_until(end)),
+            }
+        }
+    }
+
+    /// Drops every child and the body, then returns `failure` (see `fail`).
+    fn fail_with(
+        mut this: CoreProj<'_, 'env, T, E, Fut>,
+        failure: Failure<E>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, E>> {
+        let drop_panic = this.set.cancel_all();
+        this.body.set(None);
+        *this.grace = None;
+        // A destructor's panic outranks an error, not a first panic.
+        *this.failed = Some(match (failure, drop_panic) {
+            (Failure::Error(_), Some(payload)) => Failure::Panic(payload),
+            (failure, _) => failure,
+        });
+        Self::fail(this, cx)
+    }
+
+    /// Returns the body's output once every parallel child is gone from its
+    /// runtime (only those dropped at a grace can still be there).
+    fn close(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        if let Some(parallel) = this.set.parallel() {
+            if parallel.poll_all_dropped(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        *this.done = true;
+        *this.grace = None;
+        Poll::Ready(Ok(this
+            .output
+            .take()
+            .expect("body output is set when it finishes")))
+    }
+
     /// Returns the scope's failure, once every aborted parallel child has
     /// been dropped on its runtime (local children are gone already).
     fn fail(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {

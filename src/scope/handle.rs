@@ -4,17 +4,17 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::child::{JoinHandle, discard_unspawned, new_child};
-use super::ready::Shared;
+use super::ready::{Shared, SharedRef};
 use super::set::push_incoming;
+use super::stop::{self, StopHandle, Stopped};
 use crate::spawn::{Spawn, Tracker, split};
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
-    shared: NonNull<Shared>,
+    shared: SharedRef,
     /// Invariant in `'env`: a handle for a long `'env` must not pass for one with
     /// a shorter `'env`, or a child could borrow something that dies while the
     /// scope still polls it.
@@ -24,12 +24,10 @@ struct Handle<'env, E> {
 
 impl<'env, E> Handle<'env, E> {
     fn new(shared: *const Shared) -> Self {
-        // SAFETY: the caller (the scope's constructor) holds a count, so the
-        // pointer is live; we take our own.
-        unsafe { (*shared).acquire() };
         Handle {
-            // SAFETY: the shared state is heap-allocated, hence non-null.
-            shared: unsafe { NonNull::new_unchecked(shared as *mut Shared) },
+            // SAFETY: the caller (the scope's constructor) holds a count, so
+            // the pointer is live.
+            shared: unsafe { SharedRef::new(shared) },
             _env: PhantomData,
             _error: PhantomData,
         }
@@ -43,9 +41,7 @@ impl<'env, E> Handle<'env, E> {
         E: 'env,
     {
         let (link, handle) = new_child::<'env, E, F, U>(future, Location::caller());
-        // SAFETY: our count keeps the shared state alive.
-        let shared = unsafe { self.shared.as_ref() };
-        if !push_incoming(shared, link) {
+        if !push_incoming(&self.shared, link) {
             // SAFETY: the push failed, so the child never reached the scope.
             unsafe { discard_unspawned(link) };
             drop(handle);
@@ -55,6 +51,22 @@ impl<'env, E> Handle<'env, E> {
             );
         }
         handle
+    }
+
+    fn stop_handle(&self) -> StopHandle {
+        StopHandle::new(self.shared.clone())
+    }
+
+    fn stop(&self) {
+        stop::request(&self.shared);
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.shared.stop.is_stopping()
+    }
+
+    fn stopped(&self) -> Stopped {
+        Stopped::new(self.shared.clone())
     }
 }
 
@@ -67,15 +79,14 @@ impl<'env, E> Handle<'env, E> {
         U: Send + 'static,
         E: Send + 'static,
     {
-        // SAFETY: our count keeps the shared state alive.
-        let shared = unsafe { self.shared.as_ref() };
+        let shared = &self.shared;
         let tracker = shared.parallel.get_or_init(|| Arc::new(Tracker::default()));
         let gated = shared
             .parallel_waits_its_turn
             .load(std::sync::atomic::Ordering::Relaxed);
         let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.watch.get().map(|w| (*w, spawned_at));
-        let (task, proxy) = split(future, tracker, gated, watch);
+        let (task, proxy) = split(future, self.shared.clone(), tracker, gated, watch);
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
         let handle = self.spawn(proxy);
@@ -87,13 +98,6 @@ impl<'env, E> Handle<'env, E> {
 impl<E> Clone for Handle<'_, E> {
     fn clone(&self) -> Self {
         Handle::new(self.shared.as_ptr())
-    }
-}
-
-impl<E> Drop for Handle<'_, E> {
-    fn drop(&mut self) {
-        // SAFETY: each handle owns one count.
-        unsafe { Shared::release(self.shared.as_ptr()) }
     }
 }
 
@@ -242,6 +246,133 @@ impl<'env, E> Scope<'env, E> {
     {
         self.handle.spawn_on(spawner, future)
     }
+
+    /// Asks the scope to stop, gracefully: the first phase of a shutdown.
+    ///
+    /// From now on [`is_stopping`](Self::is_stopping) is true and
+    /// [`stopped`](Self::stopped) resolves, for this scope and every scope
+    /// nested in it (in its body, its children, or its parallel children), so
+    /// the body and the children can finish what they are doing and return.
+    /// Nothing is cancelled yet, and children spawned from now on still start
+    /// (they see the request at once). If the nursery has a
+    /// [`grace`](crate::Nursery::grace), the second phase comes when it has
+    /// passed: every child still running is dropped, and children spawned
+    /// after that are dropped unstarted. The body is never dropped by a stop:
+    /// it is what gives the scope its value, so it should end when asked
+    /// (typically by selecting on [`stopped`](Self::stopped)).
+    ///
+    /// A stop is not an error: the scope resolves with what the body returns,
+    /// or with the first real error or panic, as usual. Awaiting the
+    /// [`JoinHandle`] of a child dropped at the grace panics; use
+    /// [`JoinHandle::or_dropped`] where that can happen. A second request
+    /// changes nothing, unless it comes from an enclosing scope with an
+    /// earlier grace deadline. Stopping a finished scope does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::FutureExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = corral::sync::channel::unbounded::<u32>();
+    /// let handled = corral::Nursery::new()
+    ///     .grace(Duration::from_secs(10))
+    ///     .scope(|s| async move {
+    ///         let worker = s.clone();
+    ///         let total = s.spawn(async move {
+    ///             let mut total = 0;
+    ///             // Work until asked to stop, then finish cleanly.
+    ///             loop {
+    ///                 futures::select! {
+    ///                     job = rx.recv().fuse() => total += job.unwrap(),
+    ///                     () = worker.stopped().fuse() => break,
+    ///                 }
+    ///             }
+    ///             while let Ok(job) = rx.try_recv() {
+    ///                 total += job; // drain what is queued
+    ///             }
+    ///             Ok::<_, ()>(total)
+    ///         });
+    ///         tx.send(1).await.unwrap();
+    ///         tx.send(2).await.unwrap();
+    ///         s.stop();
+    ///         Ok(total.await)
+    ///     })
+    ///     .await;
+    /// assert_eq!(handled, Ok(3));
+    /// # });
+    /// ```
+    pub fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// True once a stop request has reached this scope (its own, or an
+    /// enclosing scope's): one atomic load, cheap enough for every loop turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     assert!(!s.is_stopping());
+    ///     s.stop();
+    ///     assert!(s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn is_stopping(&self) -> bool {
+        self.handle.is_stopping()
+    }
+
+    /// A future that resolves once a stop request has reached this scope:
+    /// what a child or the body selects on beside its work. It is `'static`
+    /// and `Send`, and does not hold the scope open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let s2 = s.clone();
+    ///     s.spawn(async move {
+    ///         s2.stopped().await;
+    ///         Ok(())
+    ///     });
+    ///     s.stop();
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stopped(&self) -> Stopped {
+        self.handle.stopped()
+    }
+
+    /// A handle that requests or watches a stop of this scope from anywhere:
+    /// another thread, a signal handler, a parallel child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     std::thread::spawn(move || stop.stop()).join().unwrap();
+    ///     assert!(s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        self.handle.stop_handle()
+    }
 }
 
 impl<E> Clone for Scope<'_, E> {
@@ -372,6 +503,85 @@ impl<'env, E> LocalScope<'env, E> {
         E: Send + 'static,
     {
         self.handle.spawn_on(spawner, future)
+    }
+
+    /// Asks the scope to stop, gracefully; see [`Scope::stop`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     s.stop();
+    ///     assert!(s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// True once a stop request has reached this scope; see
+    /// [`Scope::is_stopping`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     assert!(!s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn is_stopping(&self) -> bool {
+        self.handle.is_stopping()
+    }
+
+    /// Resolves once a stop request has reached this scope; see
+    /// [`Scope::stopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     s.stop();
+    ///     s.stopped().await;
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stopped(&self) -> Stopped {
+        self.handle.stopped()
+    }
+
+    /// A `Send + 'static` handle that stops this scope from anywhere; see
+    /// [`Scope::stop_handle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     std::thread::spawn(move || stop.stop()).join().unwrap();
+    ///     assert!(s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        self.handle.stop_handle()
     }
 }
 

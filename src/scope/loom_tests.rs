@@ -6,7 +6,9 @@
 //!   or reaches the parent's waker), and the shared count frees exactly once;
 //! - the scope: a spawn from another thread racing the scope's completion either
 //!   reaches a scope that polls the child, or is refused with a panic; a
-//!   `JoinHandle` dropped on another thread frees the cell exactly once.
+//!   `JoinHandle` dropped on another thread frees the cell exactly once;
+//! - a stop request from another thread racing the poll loop is either seen by
+//!   the scope after its loop or wakes the parent (`stop.rs`).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::task::{Context, Wake, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::ready::{Children, ReadyQueue};
+use super::ready::{Children, ReadyQueue, SharedRef};
 
 /// A parent waker that counts its wakes.
 struct CountingWaker(AtomicUsize);
@@ -144,5 +146,34 @@ fn a_spawn_racing_completion_is_polled_or_refused() {
         let accepted = spawner.join().unwrap();
         let expected = usize::from(accepted);
         assert_eq!(ran.load(Ordering::SeqCst), expected, "accepted: {accepted}");
+    });
+}
+
+#[test]
+fn a_stop_racing_the_poll_loop_is_seen_or_wakes_the_parent() {
+    model(|| {
+        let mut queue = ReadyQueue::new(2);
+        queue.reserve(2);
+        let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let parent_waker = Waker::from(parent.clone());
+        let mut cx = Context::from_waker(&parent_waker);
+        let mut children = TwoChildren {
+            started: 0,
+            polls: [0; 2],
+        };
+        // The first turn registers the parent's waker.
+        let _ = queue.drive(&mut children, &mut cx);
+        // SAFETY: the queue holds a count while we take ours.
+        let shared = unsafe { SharedRef::new(queue.shared_ptr()) };
+        let stopper = thread::spawn(move || super::stop::request_with(&shared, None));
+        // The scope future's order: the loop (which clears `polling` on its
+        // way out), then a look at the epoch.
+        let _ = queue.drive(&mut children, &mut cx);
+        let seen = queue.shared().stop.epoch() != 0;
+        stopper.join().unwrap();
+        assert!(
+            seen || parent.0.load(Ordering::SeqCst) > 0,
+            "a stop request was neither seen nor woke the parent"
+        );
     });
 }

@@ -5,6 +5,7 @@
 //! - `set.rs`: the child set: slab, spawn stack, concurrency limit, teardown.
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
+//! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
 
 mod child;
 mod future;
@@ -13,14 +14,18 @@ mod handle;
 mod loom_tests;
 pub(crate) mod ready;
 mod set;
+mod stop;
 
 use std::future::Future;
 use std::panic::Location;
 use std::time::Duration;
 
-pub use child::JoinHandle;
+pub use child::{JoinHandle, OrDropped};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub use handle::{LocalScope, Scope};
+pub(crate) use ready::SharedRef;
+pub(crate) use stop::Frame;
+pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;
 
@@ -220,6 +225,7 @@ where
 pub struct Nursery {
     max_concurrency: usize,
     slow_poll: Option<Duration>,
+    grace: Option<Duration>,
 }
 
 impl Default for Nursery {
@@ -243,6 +249,7 @@ impl Nursery {
         Nursery {
             max_concurrency: usize::MAX,
             slow_poll: None,
+            grace: None,
         }
     }
 
@@ -301,6 +308,36 @@ impl Nursery {
         self
     }
 
+    /// How long children may run on after a stop request before they are
+    /// dropped: the second phase of a graceful stop (see [`Scope::stop`]).
+    ///
+    /// Without a grace (the default), a stop request only asks: the scope
+    /// waits for its children however long they take. `Duration::ZERO` drops
+    /// them at the scope's next poll. The grace runs on corral's timers
+    /// ([`time`](crate::time)), so it needs a timer backend, like any sleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let finished = corral::Nursery::new()
+    ///     .grace(Duration::from_millis(20))
+    ///     .scope(|s| async move {
+    ///         let stuck = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///         s.stop(); // the child ignores the request...
+    ///         Ok(stuck.or_dropped().await) // ...and is dropped after 20 ms
+    ///     })
+    ///     .await;
+    /// assert_eq!(finished, Ok(None));
+    /// # });
+    /// ```
+    pub const fn grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
     /// Opens a [`scope`] with this nursery's limits.
     ///
     /// # Examples
@@ -323,7 +360,7 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let set = ChildSet::new(self.max_concurrency, watch);
+        let set = ChildSet::new(self.max_concurrency, watch, self.grace);
         let body = body(Scope::new(set.queue.shared_ptr()));
         ScopeFuture::new(body, set)
     }
@@ -351,7 +388,7 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let set = ChildSet::new(self.max_concurrency, watch);
+        let set = ChildSet::new(self.max_concurrency, watch, self.grace);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
         LocalScopeFuture::new(body, set)
     }

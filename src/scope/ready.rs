@@ -118,6 +118,9 @@ pub(crate) struct Shared {
     /// A scope's slow-poll watch, set once before any handle exists, for its
     /// parallel children. Unused by the gather family.
     pub(crate) watch: OnceLock<crate::slow_poll::Watch>,
+    /// A scope's stop request and nested scopes (see `stop.rs`). Unused by
+    /// the gather family.
+    pub(crate) stop: super::stop::StopState,
 }
 
 // SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
@@ -185,6 +188,57 @@ impl Shared {
         // SAFETY: per the contract, accesses are confined to one thread and never
         // overlap (each is a short push or pop with no call-outs).
         unsafe { &mut *self.local.get() }
+    }
+}
+
+/// A counted pointer to a [`Shared`]: what stop handles, nested scopes and
+/// parallel children hold to reach their scope's state after it may have
+/// finished.
+pub(crate) struct SharedRef(NonNull<Shared>);
+
+// SAFETY: `Shared` is `Send + Sync`, and the count is atomic.
+unsafe impl Send for SharedRef {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedRef {}
+
+impl SharedRef {
+    /// Takes a new count on `shared`.
+    ///
+    /// # Safety
+    /// `shared` must be live: the caller holds a count, or a borrow of an
+    /// owner that does.
+    pub(crate) unsafe fn new(shared: *const Shared) -> Self {
+        // SAFETY: live per the contract.
+        unsafe { (*shared).acquire() };
+        // SAFETY: a live pointer is non-null.
+        SharedRef(unsafe { NonNull::new_unchecked(shared as *mut Shared) })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const Shared {
+        self.0.as_ptr()
+    }
+}
+
+impl std::ops::Deref for SharedRef {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        // SAFETY: our count keeps it alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Clone for SharedRef {
+    fn clone(&self) -> Self {
+        // SAFETY: our count keeps it live.
+        unsafe { SharedRef::new(self.as_ptr()) }
+    }
+}
+
+impl Drop for SharedRef {
+    fn drop(&mut self) {
+        // SAFETY: each `SharedRef` owns one count.
+        unsafe { Shared::release(self.as_ptr()) }
     }
 }
 
@@ -327,6 +381,7 @@ impl ReadyQueue {
             parallel: OnceLock::new(),
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
             watch: OnceLock::new(),
+            stop: super::stop::StopState::new(),
         });
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.

@@ -130,6 +130,15 @@ struct Kids<'env, E> {
     /// With a watch, the end of the last child poll of this turn.
     clock: Option<std::time::Instant>,
     body_started: bool,
+    /// The grace of a stop request has passed: children are dropped, and
+    /// children spawned later are dropped instead of started.
+    expired: bool,
+    /// The first panic of a destructor run by `next_fresh` (an expired scope
+    /// dropping a new child), for `drive` to report.
+    drop_panic: Option<Box<dyn Any + Send>>,
+    /// The registration with the enclosing scope, made at the first poll.
+    link: Option<super::stop::Link>,
+    linked: bool,
     /// `'env` must be invariant: see `Scope`.
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
 }
@@ -142,8 +151,15 @@ impl<E> Kids<'_, E> {
 }
 
 impl<'env, E> ChildSet<'env, E> {
-    pub(crate) fn new(limit: usize, watch: Option<Watch>) -> Self {
+    pub(crate) fn new(
+        limit: usize,
+        watch: Option<Watch>,
+        grace: Option<std::time::Duration>,
+    ) -> Self {
         let queue = ReadyQueue::new(super::ready::FIRST_CHUNK);
+        if let Some(grace) = grace {
+            queue.shared().stop.set_grace(grace);
+        }
         if let Some(watch) = watch {
             let _ = queue.shared().watch.set(watch);
         }
@@ -162,6 +178,10 @@ impl<'env, E> ChildSet<'env, E> {
                 watch,
                 clock: None,
                 body_started: false,
+                expired: false,
+                drop_panic: None,
+                link: None,
+                linked: false,
                 _env: PhantomData,
             },
         }
@@ -170,6 +190,16 @@ impl<'env, E> ChildSet<'env, E> {
     /// The scope's count of live parallel children, if it ever had one.
     pub(crate) fn parallel(&self) -> Option<&Arc<Tracker>> {
         self.queue.shared().parallel.get()
+    }
+
+    /// The scope's stop-request epoch (0: none); see `stop.rs`.
+    pub(crate) fn stop_epoch(&self) -> usize {
+        self.queue.shared().stop.epoch()
+    }
+
+    /// When a stop request's grace ends (`None`: never).
+    pub(crate) fn grace_end(&self) -> Option<std::time::Instant> {
+        self.queue.shared().stop.grace_end()
     }
 
     /// Number of children started and not finished.
@@ -183,6 +213,12 @@ impl<'env, E> ChildSet<'env, E> {
         poll_body: &mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
         cx: &mut Context<'_>,
     ) -> ControlFlow<Failure<E>, Drained> {
+        if !self.kids.linked {
+            self.kids.linked = true;
+            self.kids.link = super::stop::link(self.queue.shared_ptr());
+        }
+        // Children (and scopes nested in them) find their scope through this.
+        let _current = super::stop::Frame::enter(self.queue.shared_ptr());
         // A new turn: the time since the last one was the executor's, not a
         // child's.
         self.kids.clock = None;
@@ -190,7 +226,11 @@ impl<'env, E> ChildSet<'env, E> {
             kids: &mut self.kids,
             poll_body,
         };
-        self.queue.drive(&mut driver, cx)
+        let flow = self.queue.drive(&mut driver, cx)?;
+        match self.kids.drop_panic.take() {
+            Some(payload) => ControlFlow::Break(Failure::Panic(payload)),
+            None => ControlFlow::Continue(flow),
+        }
     }
 
     /// If no child is running or waiting, closes the scope to new spawns.
@@ -215,32 +255,50 @@ impl<'env, E> ChildSet<'env, E> {
     /// before it returns. If a destructor panics, the others are still dropped
     /// and the first such panic is returned.
     pub(crate) fn cancel_all(&mut self) -> Option<Box<dyn Any + Send>> {
-        let mut first_panic = None;
-        let mut cancel = |child: NonNull<dyn Child<E> + 'env>| {
-            // SAFETY: the owner cancels each child once, then releases it.
-            let outcome =
-                panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
-            // SAFETY: `cancel` dropped the future even if it panicked.
-            unsafe { release_scope_ref(child) };
-            if let Err(payload) = outcome {
-                first_panic.get_or_insert(payload);
-            }
-        };
         // Close first: a destructor below that spawns is refused (with the
         // documented panic) whether its child had started or not.
-        // SAFETY: `cancel_all` is only called by the owner.
-        unsafe { take_incoming::<E>(self.queue.shared(), closed()) };
+        self.drop_children(closed())
+    }
+
+    /// The end of a stop request's grace: drops every child, running or not,
+    /// and from now on drops new children instead of starting them. The body
+    /// runs on. Returns the first panic of a destructor, as `cancel_all` does.
+    pub(crate) fn expire(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.kids.expired = true;
+        self.drop_children(ptr::null_mut())
+    }
+
+    /// Drops every child, leaving `leave` on the spawn stack.
+    fn drop_children(&mut self, leave: *mut ()) -> Option<Box<dyn Any + Send>> {
+        let mut first_panic = None;
+        // SAFETY: only the owner drops children.
+        unsafe { take_incoming::<E>(self.queue.shared(), leave) };
         let kids = &mut self.kids;
         for child in kids.slab.drain(..).flatten() {
-            cancel(child);
+            cancel_child(child, &mut first_panic);
         }
         kids.free.clear();
         while let Some(link) = self.queue.local().fresh.pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
-            cancel(child);
+            cancel_child(child, &mut first_panic);
         }
         first_panic
+    }
+}
+
+/// Drops a child the owner holds and releases the owner's reference, keeping
+/// the first destructor panic in `first_panic`.
+fn cancel_child<'env, E>(
+    child: NonNull<dyn Child<E> + 'env>,
+    first_panic: &mut Option<Box<dyn Any + Send>>,
+) {
+    // SAFETY: the owner cancels each child once, then releases it.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+    // SAFETY: `cancel` dropped the future even if it panicked.
+    unsafe { release_scope_ref(child) };
+    if let Err(payload) = outcome {
+        first_panic.get_or_insert(payload);
     }
 }
 
@@ -287,6 +345,15 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
             kids.body_started = true;
             queue.reserve(1);
             return Some(0);
+        }
+        if kids.expired {
+            // Past a stop's grace nothing new starts.
+            while let Some(link) = queue.local().fresh.pop_front() {
+                // SAFETY: links on the owner's FIFO are live children it owns.
+                let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
+                cancel_child(child, &mut kids.drop_panic);
+            }
+            return None;
         }
         if kids.running() >= kids.limit {
             return None;

@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
 
+use crate::scope::{Frame, SharedRef};
 use crate::slow_poll::Watch;
 
 /// How many parallel futures of one scope are still alive, and who to wake
@@ -84,6 +85,9 @@ struct Remote<F, U, E> {
     /// The proxy's waker, for the outcome.
     proxy: AtomicWaker,
     tracker: Arc<Tracker>,
+    /// The scope, named current around each poll so that nested scopes and
+    /// `StopHandle::current` find it.
+    scope: SharedRef,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -154,6 +158,7 @@ where
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
         let deadline = self.deadline;
+        let _current = Frame::enter(self.scope.as_ptr());
         let poll = || {
             if deadline < crate::time::NEVER_NS {
                 crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
@@ -291,6 +296,7 @@ impl<F, U, E> Drop for Proxy<F, U, E> {
 /// proxy's first poll (its place under the scope's limit) before it starts.
 pub(crate) fn split<F, U, E>(
     future: F,
+    scope: SharedRef,
     tracker: &Arc<Tracker>,
     gated: bool,
     watch: Option<(Watch, &'static Location<'static>)>,
@@ -311,6 +317,7 @@ where
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),
         tracker: tracker.clone(),
+        scope,
     });
     let task = Task {
         run: remote.clone(),
@@ -322,6 +329,13 @@ where
 mod tests {
     use super::*;
     use std::task::Waker;
+
+    /// A scope's shared state, standing alone.
+    fn scope_ref() -> SharedRef {
+        let queue = crate::scope::ready::ReadyQueue::new(1);
+        // SAFETY: the queue holds a count while we take ours.
+        unsafe { SharedRef::new(queue.shared_ptr()) }
+    }
 
     fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
         Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
@@ -353,7 +367,7 @@ mod tests {
     fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), &tracker, false, None);
+        let (mut task, proxy) = split(child(&drops, false), scope_ref(), &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         assert_eq!(
@@ -371,7 +385,7 @@ mod tests {
     fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, true), &tracker, false, None);
+        let (mut task, proxy) = split(child(&drops, true), scope_ref(), &tracker, false, None);
         assert!(poll(&mut task).is_pending());
         drop(proxy);
         assert_eq!(
@@ -390,7 +404,7 @@ mod tests {
     fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (task, proxy) = split(child(&drops, true), &tracker, false, None);
+        let (task, proxy) = split(child(&drops, true), scope_ref(), &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         drop(task); // the runtime shut down
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -408,7 +422,7 @@ mod tests {
             }
             Ok::<(), ()>(())
         };
-        let (mut task, proxy) = split(fut, &tracker, false, None);
+        let (mut task, proxy) = split(fut, scope_ref(), &tracker, false, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
@@ -419,7 +433,7 @@ mod tests {
     fn a_gated_task_waits_for_its_proxy() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), &tracker, true, None);
+        let (mut task, proxy) = split(child(&drops, false), scope_ref(), &tracker, true, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_pending(), "not started before its turn");
         assert!(poll(&mut proxy).is_pending());

@@ -59,6 +59,11 @@ pub use backend::{BackendAlreadySet, BackendSleep, TimerBackend, set_backend};
 pub use deadline::current_deadline;
 pub(crate) use deadline::{Source as DeadlineSource, current_deadline_ns, with_frame};
 pub use error::Elapsed;
-pub(crate) use shard::NEVER_NS;
+pub(crate) use shard::{NEVER_NS, duration_ns};
+
+/// The time now, by the timer backend's clock (tokio's paused clock, say).
+pub(crate) fn now() -> std::time::Instant {
+    backend::installed().now()
+}
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};

@@ -147,7 +147,8 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 /// Declares behaviour tests once and runs each four times: {`scope`,
 /// `local_scope`} × {smol, minimal executor}. Inside a body, `open` is the
 /// flavour's constructor (`corral::scope` or `corral::local_scope`) and
-/// `open_limited(n, body)` the same through `Nursery::max_concurrency(n)`.
+/// `open_limited(n, body)` the same through `Nursery::max_concurrency(n)`, and
+/// `open_graceful(grace, body)` through `Nursery::grace(grace)`.
 #[allow(unused_macros)]
 macro_rules! behaviour_tests {
     ($( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
@@ -167,6 +168,17 @@ macro_rules! behaviour_tests {
             {
                 corral::Nursery::new().max_concurrency(n).scope(body)
             }
+            /// `open` with `Nursery::grace(grace)`.
+            #[allow(dead_code)]
+            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::ScopeFuture<'env, T, E, Fut>
+            where
+                B: FnOnce(corral::Scope<'env, E>) -> Fut,
+                Fut: std::future::Future<Output = Result<T, E>>,
+                T: 'env,
+                E: 'env,
+            {
+                corral::Nursery::new().grace(grace).scope(body)
+            }
             $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
             behaviour_tests!(@runners $($name)*);
         }
@@ -185,6 +197,17 @@ macro_rules! behaviour_tests {
                 E: 'env,
             {
                 corral::Nursery::new().max_concurrency(n).local_scope(body)
+            }
+            /// `open` with `Nursery::grace(grace)`.
+            #[allow(dead_code)]
+            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::LocalScopeFuture<'env, T, E, Fut>
+            where
+                B: FnOnce(corral::LocalScope<'env, E>) -> Fut,
+                Fut: std::future::Future<Output = Result<T, E>>,
+                T: 'env,
+                E: 'env,
+            {
+                corral::Nursery::new().grace(grace).local_scope(body)
             }
             $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
             behaviour_tests!(@runners $($name)*);

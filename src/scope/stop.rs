@@ -1,0 +1,481 @@
+//! Graceful stop: a scope's stop request, how it reaches nested scopes and
+//! parallel children, and the public handles that make or watch one.
+//!
+//! A request has two phases. Phase one is here: the scope's stop `epoch`
+//! becomes non-zero, `Stopped` futures wake, and the scope future is woken.
+//! Phase two lives in the scope future (`future.rs`): if the request carries
+//! a grace deadline, a timer drops the children still running when it passes.
+//!
+//! Nesting. While a scope polls its body and children, the thread-local
+//! [`CURRENT`] names it; a parallel child's runtime task names its scope the
+//! same way around each poll. A scope polled for the first time registers with
+//! the scope named there (its parent), which keeps it in `subscopes` until it
+//! is dropped. A request walks down that tree, so every nested scope sees it,
+//! with the same grace deadline, as soon as the call returns. A scope that
+//! registers after its parent was stopped inherits the request at once.
+//!
+//! Cost when nobody stops anything: a top-level scope reads one thread-local at
+//! its first poll and swaps it around each poll; a nested scope also takes its
+//! parent's lock twice (register, unregister). Nothing per child.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::{Event, EventListener};
+
+use super::ready::{Shared, SharedRef};
+use crate::loom::{AtomicUsize, Ordering};
+
+std::thread_local! {
+    /// The scope whose body or child is being polled on this thread (innermost).
+    static CURRENT: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+
+/// One scope's stop state, inside its [`Shared`].
+pub(crate) struct StopState {
+    /// 0 until a request reaches the scope; bumped each time the request it
+    /// sees changes (a first one, or an earlier grace deadline).
+    epoch: AtomicUsize,
+    /// The nursery's grace in nanoseconds (`NEVER_NS`: none, wait for ever).
+    grace_ns: AtomicU64,
+    inner: Mutex<Inner>,
+    /// `Stopped` futures wait here.
+    event: Event,
+}
+
+struct Inner {
+    /// When the children still running are dropped (`None`: never). Meaningful
+    /// once `epoch` is non-zero.
+    grace_end: Option<Instant>,
+    /// Nested scopes registered here; `None` marks a free entry.
+    subscopes: Vec<Option<SharedRef>>,
+    free: Vec<usize>,
+}
+
+fn lock(mutex: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // No user code runs under this lock, so a poisoned one is still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// True if `a` is an earlier deadline than `b` (`None` is never).
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+impl StopState {
+    pub(crate) fn new() -> Self {
+        StopState {
+            epoch: AtomicUsize::new(0),
+            grace_ns: AtomicU64::new(crate::time::NEVER_NS),
+            inner: Mutex::new(Inner {
+                grace_end: None,
+                subscopes: Vec::new(),
+                free: Vec::new(),
+            }),
+            event: Event::new(),
+        }
+    }
+
+    /// Sets the grace of requests made on this scope (before any handle exists).
+    pub(crate) fn set_grace(&self, grace: Duration) {
+        let ns = crate::time::duration_ns(grace);
+        self.grace_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// The request epoch: 0 if no stop request has reached the scope. `SeqCst`,
+    /// for the scope future's half of the pairing described in `request_with`.
+    pub(crate) fn epoch(&self) -> usize {
+        // loom models `SeqCst` loads as acquire loads, too weak for the pairing;
+        // a read-modify-write reads the latest value, which a `SeqCst` load
+        // after a `SeqCst` store does as well in the real memory model.
+        #[cfg(corral_loom)]
+        return self.epoch.fetch_add(0, Ordering::SeqCst);
+        #[cfg(not(corral_loom))]
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.epoch.load(Ordering::Acquire) != 0
+    }
+
+    /// When the children still running are dropped, for the request seen now.
+    pub(crate) fn grace_end(&self) -> Option<Instant> {
+        lock(&self.inner).grace_end
+    }
+}
+
+/// Requests a stop of `shared`'s scope with its nursery's grace. Reads the
+/// clock (the timer backend's) only if there is a grace.
+pub(crate) fn request(shared: &Shared) {
+    let grace = shared.stop.grace_ns.load(Ordering::Relaxed);
+    let end = if grace >= crate::time::NEVER_NS {
+        None
+    } else {
+        crate::time::now().checked_add(Duration::from_nanos(grace))
+    };
+    request_with(shared, end);
+}
+
+/// Makes `end` the scope's grace deadline unless it already has an earlier
+/// one, then tells everyone below.
+pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
+    let subscopes: Vec<SharedRef> = {
+        let mut inner = lock(&shared.stop.inner);
+        let first = shared.stop.epoch.load(Ordering::Relaxed) == 0;
+        if !first && !earlier(end, inner.grace_end) {
+            return;
+        }
+        inner.grace_end = end;
+        // SeqCst, then `notify` reads `polling` with SeqCst; the scope future
+        // clears `polling` with SeqCst, then reads the epoch with SeqCst. One
+        // of the two sees the other: the scope is woken or notices by itself.
+        shared.stop.epoch.fetch_add(1, Ordering::SeqCst);
+        inner.subscopes.iter().flatten().cloned().collect()
+    };
+    shared.stop.event.notify(usize::MAX);
+    shared.notify();
+    for sub in subscopes {
+        request_with(&sub, end);
+    }
+}
+
+/// A nested scope's registration with its parent.
+pub(crate) struct Link {
+    parent: SharedRef,
+    index: usize,
+}
+
+/// Registers `shared`'s scope with the scope being polled on this thread, if
+/// any, and inherits its stop request. Called at the scope's first poll,
+/// before it names itself current.
+pub(crate) fn link(shared: *const Shared) -> Option<Link> {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() || ptr::eq(current, shared) {
+        return None;
+    }
+    // SAFETY: the scope named current is inside its own poll (or a parallel
+    // child's runtime task holds a count), so it is live.
+    let parent = unsafe { SharedRef::new(current) };
+    // SAFETY: `shared` comes from its live owner. (A raw pointer, not a
+    // reference: the count we take may be the one that frees the state.)
+    let me = unsafe { SharedRef::new(shared) };
+    let (index, inherited) = {
+        let mut inner = lock(&parent.stop.inner);
+        let index = match inner.free.pop() {
+            Some(index) => {
+                inner.subscopes[index] = Some(me);
+                index
+            }
+            None => {
+                inner.subscopes.push(Some(me));
+                inner.subscopes.len() - 1
+            }
+        };
+        let stopping = parent.stop.epoch.load(Ordering::Relaxed) != 0;
+        (index, stopping.then_some(inner.grace_end))
+    };
+    if let Some(end) = inherited {
+        // SAFETY: as above.
+        request_with(unsafe { &*shared }, end);
+    }
+    Some(Link { parent, index })
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let me = {
+            let mut inner = lock(&self.parent.stop.inner);
+            inner.free.push(self.index);
+            inner.subscopes[self.index].take()
+        };
+        drop(me); // its count, released outside the lock
+    }
+}
+
+/// Names `shared`'s scope current on this thread until the guard drops.
+pub(crate) struct Frame {
+    previous: *const Shared,
+}
+
+impl Frame {
+    pub(crate) fn enter(shared: *const Shared) -> Frame {
+        Frame {
+            previous: CURRENT.with(|current| current.replace(shared)),
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.previous));
+    }
+}
+
+/// A handle that stops a scope from anywhere: `Clone`, `Send`, `Sync` and
+/// `'static`, so a signal-handling task or another thread can hold it.
+///
+/// Get one from [`Scope::stop_handle`](crate::Scope::stop_handle),
+/// [`LocalScope::stop_handle`](crate::LocalScope::stop_handle) or, inside a
+/// scope's body or children (parallel ones included), from
+/// [`StopHandle::current`]. See [`Scope::stop`](crate::Scope::stop) for
+/// what a stop does.
+///
+/// A handle keeps a little shared state alive, not the scope: stopping a
+/// scope that has finished does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # futures::executor::block_on(async {
+/// let served = corral::Nursery::new()
+///     .grace(Duration::from_secs(5))
+///     .scope(|s| async move {
+///         // A signal handler would hold this; here another thread does.
+///         let stop = s.stop_handle();
+///         std::thread::spawn(move || stop.stop());
+///         // The body serves until it is asked to stop.
+///         s.stopped().await;
+///         Ok::<_, ()>("drained")
+///     })
+///     .await;
+/// assert_eq!(served, Ok("drained"));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct StopHandle {
+    scope: SharedRef,
+}
+
+impl StopHandle {
+    pub(crate) fn new(scope: SharedRef) -> Self {
+        StopHandle { scope }
+    }
+
+    /// The handle of the innermost scope whose body or child (local or
+    /// parallel) is being polled on this thread right now, or `None` outside
+    /// any scope. This is how code that was not handed a scope (a library
+    /// call, a parallel child) finds the stop request that concerns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::StopHandle;
+    ///
+    /// assert!(StopHandle::current().is_none());
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     s.stop();
+    ///     s.spawn(async {
+    ///         let stop = StopHandle::current().expect("inside a scope");
+    ///         assert!(stop.is_stopping());
+    ///         Ok(())
+    ///     });
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn current() -> Option<StopHandle> {
+        let current = CURRENT.with(Cell::get);
+        if current.is_null() {
+            return None;
+        }
+        // SAFETY: a scope named current is live (see `link`).
+        Some(StopHandle::new(unsafe { SharedRef::new(current) }))
+    }
+
+    /// Asks the scope to stop, exactly like [`Scope::stop`](crate::Scope::stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     stop.stop();
+    ///     assert!(s.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stop(&self) {
+        request(&self.scope);
+    }
+
+    /// True once a stop request has reached the scope (its own, or an
+    /// enclosing scope's). One atomic load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     assert!(!stop.is_stopping());
+    ///     s.stop();
+    ///     assert!(stop.is_stopping());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn is_stopping(&self) -> bool {
+        self.scope.stop.is_stopping()
+    }
+
+    /// A future that resolves once a stop request has reached the scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     s.spawn(async move {
+    ///         stop.stopped().await; // until the body asks
+    ///         Ok(())
+    ///     });
+    ///     s.stop();
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn stopped(&self) -> Stopped {
+        Stopped::new(self.scope.clone())
+    }
+}
+
+impl fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopHandle")
+            .field("stopping", &self.is_stopping())
+            .finish()
+    }
+}
+
+/// The future [`Scope::stopped`](crate::Scope::stopped) and
+/// [`StopHandle::stopped`] return: resolves once a stop request has reached
+/// the scope. `Send`, `'static` and cancel-safe (dropping it loses nothing).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Stopped {
+    scope: SharedRef,
+    listener: Option<EventListener>,
+}
+
+impl Stopped {
+    pub(crate) fn new(scope: SharedRef) -> Self {
+        Stopped {
+            scope,
+            listener: None,
+        }
+    }
+}
+
+impl Future for Stopped {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if this.scope.stop.is_stopping() {
+                this.listener = None;
+                return Poll::Ready(());
+            }
+            match &mut this.listener {
+                // Listen first, then look again: a request between the two
+                // looks notifies this listener.
+                None => this.listener = Some(this.scope.stop.event.listen()),
+                Some(listener) => {
+                    std::task::ready!(Pin::new(listener).poll(cx));
+                    this.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stopped")
+            .field("stopping", &self.scope.stop.is_stopping())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::task::Waker;
+
+    use super::*;
+
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    /// Under Miri: registration, propagation down two levels, the current
+    /// handle, and unregistration as the nested scopes drop.
+    #[test]
+    fn a_request_reaches_nested_scopes_and_they_unregister() {
+        let reached = AtomicBool::new(false);
+        let reached = &reached;
+        let out = block_on(crate::scope(|s| async move {
+            let inner = s.spawn(crate::scope(|mid| async move {
+                mid.spawn(crate::scope(|deep| async move {
+                    deep.stopped().await;
+                    let current = StopHandle::current().expect("a scope is current");
+                    reached.store(current.is_stopping(), Ordering::SeqCst);
+                    Ok(())
+                }));
+                mid.stopped().await;
+                Ok::<_, ()>(mid.is_stopping())
+            }));
+            // Let both nested scopes register, then stop from the top.
+            for _ in 0..3 {
+                let mut yielded = false;
+                std::future::poll_fn(|cx| {
+                    if yielded {
+                        return Poll::Ready(());
+                    }
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                })
+                .await;
+            }
+            s.stop();
+            Ok(inner.await)
+        }));
+        assert_eq!(out, Ok(true));
+        assert!(reached.load(Ordering::SeqCst));
+        assert!(
+            StopHandle::current().is_none(),
+            "no scope is current outside"
+        );
+    }
+}
