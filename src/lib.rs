@@ -86,6 +86,7 @@ mod slow_poll;
 mod spawn;
 pub mod sync;
 pub mod time;
+mod tree;
 mod wake_list;
 
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
@@ -96,6 +97,7 @@ pub use scope::{
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};
 pub use spawn::{Spawn, Task};
+pub use tree::{TaskTree, task_tree, track_tasks};
 
 /// Runs blocking code on a thread pool and awaits its result: the way to keep
 /// `std::thread::sleep`, file I/O or heavy computation off the executor's

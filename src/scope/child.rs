@@ -26,6 +26,9 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+use std::sync::Arc;
+
+use crate::tree::ChildInfo;
 
 use crate::loom::{AtomicUsize, Ordering};
 
@@ -61,6 +64,8 @@ pub(crate) struct Link<'env, E> {
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
     /// Where the child was spawned, for slow-poll reports.
     pub(crate) spawned_at: &'static Location<'static>,
+    /// The child's task-tree record, if its scope is tracked.
+    pub(crate) info: Option<Arc<ChildInfo>>,
 }
 
 #[repr(C)]
@@ -85,6 +90,9 @@ pub(crate) trait Child<E> {
 
     /// Where the child was spawned.
     fn spawned_at(&self) -> &'static Location<'static>;
+
+    /// The child's task-tree record, if its scope is tracked.
+    fn info(&self) -> Option<&Arc<ChildInfo>>;
 
     /// Drops the future if it is still there and publishes the cancellation.
     /// Called after a panic in `poll` too. Idempotent.
@@ -154,6 +162,10 @@ where
         self.link.spawned_at
     }
 
+    fn info(&self) -> Option<&Arc<ChildInfo>> {
+        self.link.info.as_ref()
+    }
+
     unsafe fn cancel(&self) {
         // Publish even if the destructor panics: the handle must not wait forever.
         struct PublishOnExit<'a, 'env, E, F, U>(&'a Cell<'env, E, F, U>);
@@ -212,6 +224,7 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
 pub(crate) fn new_child<'env, E, F, U>(
     future: F,
     spawned_at: &'static Location<'static>,
+    info: Option<Arc<ChildInfo>>,
 ) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
 where
     F: Future<Output = Result<U, E>> + 'env,
@@ -231,6 +244,7 @@ where
             next: StdCell::new(ptr::null_mut()),
             this: NonNull::<Cell<'env, E, F, U>>::dangling(),
             spawned_at,
+            info,
         },
         live: StdCell::new(true),
         future: UnsafeCell::new(ManuallyDrop::new(future)),

@@ -11,6 +11,7 @@ use super::ready::{Shared, SharedRef};
 use super::set::push_incoming;
 use super::stop::{self, StopHandle, Stopped};
 use crate::spawn::{Spawn, Tracker, split};
+use crate::tree::ChildInfo;
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
@@ -40,7 +41,24 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        let (link, handle) = new_child::<'env, E, F, U>(future, Location::caller());
+        let spawned_at = Location::caller();
+        let info = self.shared.tree.get().map(|t| t.spawned(spawned_at, false));
+        self.spawn_tracked(future, spawned_at, info)
+    }
+
+    /// Spawns with a task-tree record made by the caller (or none).
+    fn spawn_tracked<F, U>(
+        &self,
+        future: F,
+        spawned_at: &'static Location<'static>,
+        info: Option<Arc<ChildInfo>>,
+    ) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        let (link, handle) = new_child::<'env, E, F, U>(future, spawned_at, info);
         if !push_incoming(&self.shared, link) {
             // SAFETY: the push failed, so the child never reached the scope.
             unsafe { discard_unspawned(link) };
@@ -86,10 +104,18 @@ impl<'env, E> Handle<'env, E> {
             .load(std::sync::atomic::Ordering::Relaxed);
         let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.watch.get().map(|w| (*w, spawned_at));
-        let (task, proxy) = split(future, self.shared.clone(), tracker, gated, watch);
+        let info = shared.tree.get().map(|t| t.spawned(spawned_at, true));
+        let (task, proxy) = split(
+            future,
+            self.shared.clone(),
+            tracker,
+            gated,
+            watch,
+            info.clone(),
+        );
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
-        let handle = self.spawn(proxy);
+        let handle = self.spawn_tracked(proxy, spawned_at, info);
         spawner.spawn_task(task);
         handle
     }

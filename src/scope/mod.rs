@@ -338,6 +338,14 @@ impl Nursery {
         self
     }
 
+    /// The task-tree record of a scope opened here now, if tracking is on.
+    #[track_caller]
+    fn tree(&self, local: bool) -> Option<crate::tree::ScopeInfo> {
+        let opened_at = Location::caller(); // (not inside the closure below)
+        crate::tree::tracking()
+            .then(|| crate::tree::ScopeInfo::new(opened_at, local, self.max_concurrency))
+    }
+
     /// Opens a [`scope`] with this nursery's limits.
     ///
     /// # Examples
@@ -360,7 +368,8 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let set = ChildSet::new(self.max_concurrency, watch, self.grace);
+        let tree = self.tree(false);
+        let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(Scope::new(set.queue.shared_ptr()));
         ScopeFuture::new(body, set)
     }
@@ -388,7 +397,8 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let set = ChildSet::new(self.max_concurrency, watch, self.grace);
+        let tree = self.tree(true);
+        let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
         LocalScopeFuture::new(body, set)
     }

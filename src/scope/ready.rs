@@ -121,6 +121,9 @@ pub(crate) struct Shared {
     /// A scope's stop request and nested scopes (see `stop.rs`). Unused by
     /// the gather family.
     pub(crate) stop: super::stop::StopState,
+    /// A scope's task-tree record, if it is tracked. Unused by the gather
+    /// family.
+    pub(crate) tree: OnceLock<crate::tree::ScopeInfo>,
 }
 
 // SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
@@ -382,6 +385,7 @@ impl ReadyQueue {
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
             watch: OnceLock::new(),
             stop: super::stop::StopState::new(),
+            tree: OnceLock::new(),
         });
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.

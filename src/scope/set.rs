@@ -23,6 +23,7 @@ use super::ready::{Children, Drained, ReadyQueue, Shared};
 use crate::loom::Ordering;
 use crate::slow_poll::Watch;
 use crate::spawn::Tracker;
+use crate::tree::{Root, ScopeInfo};
 
 /// Why a scope stops early.
 pub(crate) enum Failure<E> {
@@ -139,6 +140,10 @@ struct Kids<'env, E> {
     /// The registration with the enclosing scope, made at the first poll.
     link: Option<super::stop::Link>,
     linked: bool,
+    /// The scope keeps a task-tree record (`tree.rs`).
+    tracked: bool,
+    /// Its place among the tree's roots, if it has no tracked parent.
+    root: Option<Root>,
     /// `'env` must be invariant: see `Scope`.
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
 }
@@ -155,8 +160,13 @@ impl<'env, E> ChildSet<'env, E> {
         limit: usize,
         watch: Option<Watch>,
         grace: Option<std::time::Duration>,
+        tree: Option<ScopeInfo>,
     ) -> Self {
         let queue = ReadyQueue::new(super::ready::FIRST_CHUNK);
+        let tracked = tree.is_some();
+        if let Some(tree) = tree {
+            let _ = queue.shared().tree.set(tree);
+        }
         if let Some(grace) = grace {
             queue.shared().stop.set_grace(grace);
         }
@@ -182,6 +192,8 @@ impl<'env, E> ChildSet<'env, E> {
                 drop_panic: None,
                 link: None,
                 linked: false,
+                tracked,
+                root: None,
                 _env: PhantomData,
             },
         }
@@ -190,6 +202,26 @@ impl<'env, E> ChildSet<'env, E> {
     /// The scope's count of live parallel children, if it ever had one.
     pub(crate) fn parallel(&self) -> Option<&Arc<Tracker>> {
         self.queue.shared().parallel.get()
+    }
+
+    /// At the first poll: registers with the enclosing scope, if any, and
+    /// with the task tree if tracked.
+    #[cold]
+    fn link(&mut self) {
+        self.kids.linked = true;
+        let (link, in_child) = super::stop::link(self.queue.shared_ptr());
+        if let Some(info) = self.queue.shared().tree.get() {
+            if let Some(child) = &in_child {
+                info.set_in_child(child);
+            }
+            let parent_tracked = link
+                .as_ref()
+                .is_some_and(|l| l.parent().tree.get().is_some());
+            if !parent_tracked {
+                self.kids.root = Some(crate::tree::add_root(self.queue.shared_ptr()));
+            }
+        }
+        self.kids.link = link;
     }
 
     /// The scope's stop-request epoch (0: none); see `stop.rs`.
@@ -214,8 +246,7 @@ impl<'env, E> ChildSet<'env, E> {
         cx: &mut Context<'_>,
     ) -> ControlFlow<Failure<E>, Drained> {
         if !self.kids.linked {
-            self.kids.linked = true;
-            self.kids.link = super::stop::link(self.queue.shared_ptr());
+            self.link();
         }
         // Children (and scopes nested in them) find their scope through this.
         let _current = super::stop::Frame::enter(self.queue.shared_ptr());
@@ -224,6 +255,7 @@ impl<'env, E> ChildSet<'env, E> {
         self.kids.clock = None;
         let mut driver = Driver {
             kids: &mut self.kids,
+            scope: self.queue.shared_ptr(),
             poll_body,
         };
         let flow = self.queue.drive(&mut driver, cx)?;
@@ -295,6 +327,10 @@ fn cancel_child<'env, E>(
 ) {
     // SAFETY: the owner cancels each child once, then releases it.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+    // SAFETY: the child is live until released below.
+    if let Some(info) = unsafe { child.as_ref() }.info() {
+        info.done();
+    }
     // SAFETY: `cancel` dropped the future even if it panicked.
     unsafe { release_scope_ref(child) };
     if let Err(payload) = outcome {
@@ -317,6 +353,8 @@ impl<E> Drop for ChildSet<'_, E> {
 /// The body plus the children, as the ready queue polls them.
 struct Driver<'a, 'env, E> {
     kids: &'a mut Kids<'env, E>,
+    /// The scope's shared state, named current around tracked child polls.
+    scope: *const super::ready::Shared,
     poll_body: &'a mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
 }
 
@@ -388,6 +426,17 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         let Some(child) = kids.slab[entry] else {
             return ControlFlow::Continue(());
         };
+        let info = if kids.tracked {
+            // SAFETY: the child is live until it is released below, after
+            // the last use of `info`.
+            unsafe { child.as_ref() }.info()
+        } else {
+            None
+        };
+        let _current = info.map(|info| {
+            info.polling(false);
+            super::stop::Frame::enter_child(self.scope, Arc::as_ptr(info))
+        });
         // SAFETY: the child is live and only this owner polls it.
         let mut poll =
             || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
@@ -399,6 +448,12 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
                 watch.time_from(&mut kids.clock, spawned_at, false, poll)
             }
         };
+        if let Some(info) = info {
+            match polled {
+                Ok(Poll::Pending) => info.waiting(false),
+                _ => info.done(),
+            }
+        }
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
             Ok(Poll::Ready(Ok(()))) => None,

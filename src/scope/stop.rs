@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,18 @@ use event_listener::{Event, EventListener};
 
 use super::ready::{Shared, SharedRef};
 use crate::loom::{AtomicUsize, Ordering};
+use crate::tree::ChildInfo;
+
+/// What is being polled on this thread: the innermost scope, and which of its
+/// children if the scope's children are tracked for the task tree (else null).
+type Current = (*const Shared, *const ChildInfo);
 
 std::thread_local! {
-    /// The scope whose body or child is being polled on this thread (innermost).
-    static CURRENT: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null())) };
+}
+
+fn current_scope() -> *const Shared {
+    CURRENT.with(Cell::get).0
 }
 
 /// One scope's stop state, inside its [`Shared`].
@@ -109,6 +117,16 @@ impl StopState {
         self.epoch.load(Ordering::Acquire) != 0
     }
 
+    /// The nested scopes registered now (for the task tree).
+    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
+        lock(&self.inner)
+            .subscopes
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// When the children still running are dropped, for the request seen now.
     pub(crate) fn grace_end(&self) -> Option<Instant> {
         lock(&self.inner).grace_end
@@ -156,14 +174,28 @@ pub(crate) struct Link {
     index: usize,
 }
 
+impl Link {
+    /// The scope this one is nested in.
+    pub(crate) fn parent(&self) -> &Shared {
+        &self.parent
+    }
+}
+
 /// Registers `shared`'s scope with the scope being polled on this thread, if
 /// any, and inherits its stop request. Called at the scope's first poll,
-/// before it names itself current.
-pub(crate) fn link(shared: *const Shared) -> Option<Link> {
-    let current = CURRENT.with(Cell::get);
+/// before it names itself current. Also returns the tracked child being
+/// polled, if any: the one the new scope lives in.
+pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<Arc<ChildInfo>>) {
+    let (current, child) = CURRENT.with(Cell::get);
     if current.is_null() || ptr::eq(current, shared) {
-        return None;
+        return (None, None);
     }
+    // SAFETY: a child named current is being polled, and its cell (which
+    // holds this count) outlives the poll.
+    let child = (!child.is_null()).then(|| unsafe {
+        Arc::increment_strong_count(child);
+        Arc::from_raw(child)
+    });
     // SAFETY: the scope named current is inside its own poll (or a parallel
     // child's runtime task holds a count), so it is live.
     let parent = unsafe { SharedRef::new(current) };
@@ -189,7 +221,7 @@ pub(crate) fn link(shared: *const Shared) -> Option<Link> {
         // SAFETY: as above.
         request_with(unsafe { &*shared }, end);
     }
-    Some(Link { parent, index })
+    (Some(Link { parent, index }), child)
 }
 
 impl Drop for Link {
@@ -203,15 +235,22 @@ impl Drop for Link {
     }
 }
 
-/// Names `shared`'s scope current on this thread until the guard drops.
+/// Names a scope (and one of its tracked children) current on this thread
+/// until the guard drops.
 pub(crate) struct Frame {
-    previous: *const Shared,
+    previous: Current,
 }
 
 impl Frame {
+    /// `shared`'s scope is polling its body or children.
     pub(crate) fn enter(shared: *const Shared) -> Frame {
+        Frame::enter_child(shared, ptr::null())
+    }
+
+    /// `shared`'s scope is polling the tracked child `child`.
+    pub(crate) fn enter_child(shared: *const Shared, child: *const ChildInfo) -> Frame {
         Frame {
-            previous: CURRENT.with(|current| current.replace(shared)),
+            previous: CURRENT.with(|current| current.replace((shared, child))),
         }
     }
 }
@@ -290,7 +329,7 @@ impl StopHandle {
     /// # });
     /// ```
     pub fn current() -> Option<StopHandle> {
-        let current = CURRENT.with(Cell::get);
+        let current = current_scope();
         if current.is_null() {
             return None;
         }

@@ -24,6 +24,7 @@ use atomic_waker::AtomicWaker;
 
 use crate::scope::{Frame, SharedRef};
 use crate::slow_poll::Watch;
+use crate::tree::ChildInfo;
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
@@ -88,6 +89,8 @@ struct Remote<F, U, E> {
     /// The scope, named current around each poll so that nested scopes and
     /// `StopHandle::current` find it.
     scope: SharedRef,
+    /// The child's task-tree record, if its scope is tracked.
+    info: Option<Arc<ChildInfo>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,7 +161,13 @@ where
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
         let deadline = self.deadline;
-        let _current = Frame::enter(self.scope.as_ptr());
+        let _current = match &self.info {
+            None => Frame::enter(self.scope.as_ptr()),
+            Some(info) => {
+                info.polling(true);
+                Frame::enter_child(self.scope.as_ptr(), Arc::as_ptr(info))
+            }
+        };
         let poll = || {
             if deadline < crate::time::NEVER_NS {
                 crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
@@ -173,6 +182,12 @@ where
             None => caught(),
             Some((watch, spawned_at)) => watch.time(spawned_at, true, caught),
         };
+        if let Some(info) = &self.info {
+            match polled {
+                Ok(Poll::Pending) => info.waiting(true),
+                _ => info.done(),
+            }
+        }
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 // Only a child that waits can be aborted while it waits: the
@@ -300,6 +315,7 @@ pub(crate) fn split<F, U, E>(
     tracker: &Arc<Tracker>,
     gated: bool,
     watch: Option<(Watch, &'static Location<'static>)>,
+    info: Option<Arc<ChildInfo>>,
 ) -> (Task, Proxy<F, U, E>)
 where
     F: Future<Output = Result<U, E>> + Send + 'static,
@@ -318,6 +334,7 @@ where
         proxy: AtomicWaker::new(),
         tracker: tracker.clone(),
         scope,
+        info,
     });
     let task = Task {
         run: remote.clone(),
@@ -367,7 +384,14 @@ mod tests {
     fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), scope_ref(), &tracker, false, None);
+        let (mut task, proxy) = split(
+            child(&drops, false),
+            scope_ref(),
+            &tracker,
+            false,
+            None,
+            None,
+        );
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         assert_eq!(
@@ -385,7 +409,14 @@ mod tests {
     fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, true), scope_ref(), &tracker, false, None);
+        let (mut task, proxy) = split(
+            child(&drops, true),
+            scope_ref(),
+            &tracker,
+            false,
+            None,
+            None,
+        );
         assert!(poll(&mut task).is_pending());
         drop(proxy);
         assert_eq!(
@@ -404,7 +435,14 @@ mod tests {
     fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (task, proxy) = split(child(&drops, true), scope_ref(), &tracker, false, None);
+        let (task, proxy) = split(
+            child(&drops, true),
+            scope_ref(),
+            &tracker,
+            false,
+            None,
+            None,
+        );
         let mut proxy = Box::pin(proxy);
         drop(task); // the runtime shut down
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -422,7 +460,7 @@ mod tests {
             }
             Ok::<(), ()>(())
         };
-        let (mut task, proxy) = split(fut, scope_ref(), &tracker, false, None);
+        let (mut task, proxy) = split(fut, scope_ref(), &tracker, false, None, None);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
@@ -433,7 +471,14 @@ mod tests {
     fn a_gated_task_waits_for_its_proxy() {
         let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(child(&drops, false), scope_ref(), &tracker, true, None);
+        let (mut task, proxy) = split(
+            child(&drops, false),
+            scope_ref(),
+            &tracker,
+            true,
+            None,
+            None,
+        );
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_pending(), "not started before its turn");
         assert!(poll(&mut proxy).is_pending());

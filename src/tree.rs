@@ -1,0 +1,530 @@
+//! The task tree: what every live scope is running, printable from any thread.
+//!
+//! With tracking on ([`track_tasks`]), each scope opened afterwards keeps a
+//! [`ScopeInfo`] (where it was opened, when, its limit) and gives each child
+//! a [`ChildInfo`] (where it was spawned, when, and whether it is queued,
+//! waiting, being polled right now, or running on a runtime). Top-level
+//! scopes sit in a global list; nested ones hang off their parent scope (the
+//! same registration a stop request travels down, `scope/stop.rs`), under the
+//! child they run in. [`task_tree`] walks all that under short locks that no
+//! user code ever holds, so a watchdog thread can print it while every
+//! executor thread is stuck.
+//!
+//! Off, a spawn costs one load and a branch, and a child poll a branch. On, a
+//! spawn allocates its record, reads the clock and takes its scope's lock
+//! once; a poll stores the child's state twice.
+
+use std::fmt::{self, Write};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crate::scope::SharedRef;
+use crate::scope::ready::Shared;
+
+static TRACKING: AtomicBool = AtomicBool::new(false);
+
+/// Turns task tracking on or off for scopes opened from now on (scopes
+/// already open keep their setting). With it on, [`task_tree`] shows those
+/// scopes, their children and their nested scopes.
+///
+/// Tracking costs each spawn an allocation, a clock read and an uncontended
+/// lock, and each child poll two relaxed stores; off, it costs nothing
+/// measurable. See `docs/benchmarks.md`.
+///
+/// # Examples
+///
+/// ```
+/// corral::track_tasks(true);
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     s.spawn(async { Ok::<_, ()>(()) });
+///     let tree = corral::task_tree().to_string();
+///     assert!(tree.contains("not started yet"), "{tree}");
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// corral::track_tasks(false);
+/// ```
+pub fn track_tasks(on: bool) {
+    TRACKING.store(on, Ordering::Relaxed);
+}
+
+/// True if scopes opened now are tracked.
+pub(crate) fn tracking() -> bool {
+    TRACKING.load(Ordering::Relaxed)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No user code runs under these locks: a poisoned one is still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A child not polled yet.
+const NEW: u8 = 0;
+/// Polled, returned `Pending`.
+const WAITING: u8 = 1;
+/// Being polled right now (by its scope, or by its runtime if parallel).
+const RUNNING: u8 = 2;
+/// Finished or dropped.
+const DONE: u8 = 3;
+
+/// One tracked child.
+#[derive(Debug)]
+pub(crate) struct ChildInfo {
+    spawned_at: &'static Location<'static>,
+    since: Instant,
+    parallel: bool,
+    state: AtomicU8,
+}
+
+impl ChildInfo {
+    /// Marks the start of a poll (by the scope, unless the child is parallel:
+    /// its runtime's polls are the ones that count).
+    pub(crate) fn polling(&self, by_runtime: bool) {
+        if by_runtime || !self.parallel {
+            self.state.store(RUNNING, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the end of a poll that returned `Pending`.
+    pub(crate) fn waiting(&self, by_runtime: bool) {
+        if by_runtime || !self.parallel {
+            self.state.store(WAITING, Ordering::Relaxed);
+        }
+    }
+
+    /// The child finished or was dropped.
+    pub(crate) fn done(&self) {
+        self.state.store(DONE, Ordering::Relaxed);
+    }
+}
+
+/// One tracked scope.
+pub(crate) struct ScopeInfo {
+    opened_at: &'static Location<'static>,
+    since: Instant,
+    local: bool,
+    limit: usize,
+    /// The child of the parent scope this scope runs in, if known.
+    in_child: OnceLock<Weak<ChildInfo>>,
+    children: Mutex<Children>,
+}
+
+struct Children {
+    /// In spawn order; finished ones are pruned as the list grows.
+    list: Vec<Weak<ChildInfo>>,
+    prune_at: usize,
+}
+
+impl ScopeInfo {
+    pub(crate) fn new(opened_at: &'static Location<'static>, local: bool, limit: usize) -> Self {
+        ScopeInfo {
+            opened_at,
+            since: Instant::now(),
+            local,
+            limit,
+            in_child: OnceLock::new(),
+            children: Mutex::new(Children {
+                list: Vec::new(),
+                prune_at: 16,
+            }),
+        }
+    }
+
+    /// Records a new child of this scope.
+    pub(crate) fn spawned(
+        &self,
+        spawned_at: &'static Location<'static>,
+        parallel: bool,
+    ) -> Arc<ChildInfo> {
+        let info = Arc::new(ChildInfo {
+            spawned_at,
+            since: Instant::now(),
+            parallel,
+            state: AtomicU8::new(NEW),
+        });
+        let weak = Arc::downgrade(&info);
+        let mut children = lock(&self.children);
+        if children.list.len() >= children.prune_at {
+            children.list.retain(|child| {
+                child
+                    .upgrade()
+                    .is_some_and(|c| c.state.load(Ordering::Relaxed) != DONE)
+            });
+            children.prune_at = (children.list.len() * 2).max(16);
+        }
+        children.list.push(weak);
+        info
+    }
+
+    /// Notes the parent's child this scope runs in.
+    pub(crate) fn set_in_child(&self, child: &Arc<ChildInfo>) {
+        let _ = self.in_child.set(Arc::downgrade(child));
+    }
+}
+
+/// Top-level tracked scopes (and tracked scopes whose parent is not tracked).
+static ROOTS: Mutex<Roots> = Mutex::new(Roots {
+    list: Vec::new(),
+    free: Vec::new(),
+});
+
+struct Roots {
+    list: Vec<Option<SharedRef>>,
+    free: Vec<usize>,
+}
+
+/// A scope's place in [`ROOTS`], given up when dropped.
+pub(crate) struct Root(usize);
+
+/// Lists `shared`'s scope among the roots of the tree.
+pub(crate) fn add_root(shared: *const Shared) -> Root {
+    // SAFETY: called by the scope's owner, which holds a count.
+    let scope = unsafe { SharedRef::new(shared) };
+    let mut roots = lock(&ROOTS);
+    match roots.free.pop() {
+        Some(index) => {
+            roots.list[index] = Some(scope);
+            Root(index)
+        }
+        None => {
+            roots.list.push(Some(scope));
+            Root(roots.list.len() - 1)
+        }
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let scope = {
+            let mut roots = lock(&ROOTS);
+            roots.free.push(self.0);
+            roots.list[self.0].take()
+        };
+        drop(scope); // released outside the lock
+    }
+}
+
+/// Children shown per scope; the rest are counted by state.
+const SHOWN: usize = 32;
+
+/// A snapshot of every tracked scope: see [`task_tree`]. Print it with `{}`.
+///
+/// # Examples
+///
+/// ```
+/// let tree = corral::task_tree();
+/// println!("{tree}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct TaskTree {
+    text: String,
+    scopes: usize,
+    children: usize,
+}
+
+impl TaskTree {
+    /// How many scopes the snapshot shows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corral::task_tree().scopes(), 0); // nothing tracked yet
+    /// ```
+    pub fn scopes(&self) -> usize {
+        self.scopes
+    }
+
+    /// How many live children the snapshot counted (shown or summarised).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corral::task_tree().children(), 0);
+    /// ```
+    pub fn children(&self) -> usize {
+        self.children
+    }
+}
+
+impl fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Takes a snapshot of the live tracked scopes and their children, from any
+/// thread: asyncio's `python -m asyncio pstree` for corral.
+///
+/// Each scope shows where it was opened, its age, its concurrency limit and
+/// whether it is stopping; each child where it was spawned, its age and its
+/// state: *not started yet*, *queued behind the limit*, *waiting* (its last
+/// poll returned `Pending`), or *running* (being polled right now: a child
+/// that stays running is blocking its thread). Parallel children are marked
+/// and show their runtime's view. Nested scopes appear under the child (or
+/// the body) they run in. At most 32 children are listed per scope; the rest
+/// are counted by state.
+///
+/// Only scopes opened while [`track_tasks`] was on are shown. Taking the
+/// snapshot takes each scope's lock briefly; it never waits for a poll.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corral::track_tasks(true);
+/// # futures::executor::block_on(async {
+/// corral::Nursery::new()
+///     .max_concurrency(1)
+///     .scope(|s| async move {
+///         s.spawn(async {
+///             corral::time::sleep(Duration::from_millis(50)).await;
+///             Ok::<_, ()>(())
+///         });
+///         s.spawn(async { Ok(()) }); // queued behind the limit
+///         corral::time::sleep(Duration::from_millis(10)).await;
+///         let tree = corral::task_tree().to_string();
+///         assert!(tree.contains("waiting") && tree.contains("queued behind the limit"), "{tree}");
+///         Ok(())
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// corral::track_tasks(false);
+/// ```
+pub fn task_tree() -> TaskTree {
+    let roots: Vec<SharedRef> = lock(&ROOTS).list.iter().flatten().cloned().collect();
+    let mut tree = TaskTree {
+        text: String::new(),
+        scopes: 0,
+        children: 0,
+    };
+    let now = Instant::now();
+    for root in &roots {
+        render_scope(&mut tree, root, "", "", now);
+    }
+    if roots.is_empty() {
+        tree.text.push_str("(no tracked scopes)\n");
+    }
+    tree
+}
+
+/// Formats an age compactly: `850µs`, `12ms`, `3.2s`, `4m05s`.
+fn age(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{}ms", us / 1_000)
+    } else if d.as_secs() < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, now: Instant) {
+    tree.scopes += 1;
+    let _ = write!(tree.text, "{first}");
+    let info = scope.tree.get();
+    match info {
+        Some(info) => {
+            let kind = if info.local { "local scope" } else { "scope" };
+            let _ = write!(
+                tree.text,
+                "{kind} opened at {}, age {}",
+                info.opened_at,
+                age(now.saturating_duration_since(info.since))
+            );
+            if info.limit != usize::MAX {
+                let _ = write!(tree.text, ", limit {}", info.limit);
+            }
+        }
+        None => tree.text.push_str("scope (opened while tracking was off)"),
+    }
+    if scope.stop.is_stopping() {
+        tree.text.push_str(", stopping");
+    }
+    tree.text.push('\n');
+
+    let children: Vec<Arc<ChildInfo>> = match info {
+        Some(info) => lock(&info.children)
+            .list
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.state.load(Ordering::Relaxed) != DONE)
+            .collect(),
+        None => Vec::new(),
+    };
+    tree.children += children.len();
+    let limited = info.is_some_and(|i| i.limit != usize::MAX);
+    let mut subscopes: Vec<(SharedRef, Option<Arc<ChildInfo>>)> = scope
+        .stop
+        .subscopes()
+        .into_iter()
+        .map(|sub| {
+            let parent_child = sub
+                .tree
+                .get()
+                .and_then(|i| i.in_child.get())
+                .and_then(Weak::upgrade);
+            (sub, parent_child)
+        })
+        .collect();
+
+    // The lines under this scope: shown children (with their nested scopes),
+    // a summary of the rest, then scopes nested in the body.
+    enum Line {
+        Child(Arc<ChildInfo>),
+        More(String),
+        Body,
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let (shown, hidden) = children.split_at(children.len().min(SHOWN));
+    for child in shown {
+        lines.push(Line::Child(child.clone()));
+    }
+    if !hidden.is_empty() {
+        let mut counts = [0usize; 3];
+        for child in hidden {
+            counts[usize::from(child.state.load(Ordering::Relaxed).min(2))] += 1;
+        }
+        let new = if limited { "queued" } else { "not started" };
+        lines.push(Line::More(format!(
+            "... and {} more ({} {new}, {} waiting, {} running)",
+            hidden.len(),
+            counts[0],
+            counts[1],
+            counts[2]
+        )));
+    }
+    // Scopes nested in a hidden child, or in the body, go under "body".
+    let in_shown = |c: &Option<Arc<ChildInfo>>| {
+        c.as_ref()
+            .is_some_and(|c| shown.iter().any(|s| Arc::ptr_eq(s, c)))
+    };
+    if subscopes.iter().any(|(_, c)| !in_shown(c)) {
+        lines.push(Line::Body);
+    }
+
+    let count = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let last = i + 1 == count;
+        let (branch, indent) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let nested: Vec<SharedRef> = match &line {
+            Line::Child(child) => {
+                let _ = writeln!(
+                    tree.text,
+                    "{rest}{branch}{}child spawned at {}, {}, age {}",
+                    if child.parallel { "parallel " } else { "" },
+                    child.spawned_at,
+                    state_text(child, limited),
+                    age(now.saturating_duration_since(child.since))
+                );
+                take_where(&mut subscopes, |c| {
+                    c.as_ref().is_some_and(|c| Arc::ptr_eq(c, child))
+                })
+            }
+            Line::More(text) => {
+                let _ = writeln!(tree.text, "{rest}{branch}{text}");
+                Vec::new()
+            }
+            Line::Body => {
+                let _ = writeln!(tree.text, "{rest}{branch}(in the body)");
+                std::mem::take(&mut subscopes)
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect()
+            }
+        };
+        let inner_rest = format!("{rest}{indent}");
+        let n = nested.len();
+        for (j, sub) in nested.iter().enumerate() {
+            let (b, ind) = if j + 1 == n {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            render_scope(
+                tree,
+                sub,
+                &format!("{inner_rest}{b}"),
+                &format!("{inner_rest}{ind}"),
+                now,
+            );
+        }
+    }
+}
+
+/// Removes and returns the nested scopes whose child matches.
+fn take_where(
+    subscopes: &mut Vec<(SharedRef, Option<Arc<ChildInfo>>)>,
+    matches: impl Fn(&Option<Arc<ChildInfo>>) -> bool,
+) -> Vec<SharedRef> {
+    let mut taken = Vec::new();
+    let mut i = 0;
+    while i < subscopes.len() {
+        if matches(&subscopes[i].1) {
+            taken.push(subscopes.remove(i).0);
+        } else {
+            i += 1;
+        }
+    }
+    taken
+}
+
+fn state_text(child: &ChildInfo, limited: bool) -> &'static str {
+    match (child.state.load(Ordering::Relaxed), child.parallel) {
+        (NEW, _) if limited => "queued behind the limit",
+        (NEW, true) => "not started yet on its runtime",
+        (NEW, false) => "not started yet",
+        (WAITING, _) => "waiting",
+        (RUNNING, true) => "running on its runtime now",
+        (RUNNING, false) => "running (being polled now)",
+        _ => "done",
+    }
+}
+
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    /// Under Miri: a tracked scope nested in a tracked child, dumped from
+    /// inside, then everything released.
+    #[test]
+    fn a_nested_tracked_scope_is_dumped_and_released() {
+        super::track_tasks(true);
+        let tree = block_on(crate::scope(|s| async move {
+            let h = s.spawn(crate::scope(|inner| async move {
+                let tree = inner.spawn(async { Ok(super::task_tree().to_string()) });
+                Ok::<_, ()>(tree.await)
+            }));
+            Ok(h.await)
+        }))
+        .unwrap();
+        super::track_tasks(false);
+        assert!(tree.contains("running (being polled now)"), "{tree}");
+        assert!(tree.lines().count() >= 4, "{tree}");
+    }
+}

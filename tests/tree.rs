@@ -1,0 +1,285 @@
+//! The task tree: nesting, states, a queued child, parallel children, a dump
+//! taken from another thread while a child blocks its executor, and nothing
+//! shown when tracking is off. Tracking is process-wide, so the tests take
+//! turns. Each test runs on smol and on the minimal executor.
+
+// The `serial` guard is held across awaits on purpose: it only makes the
+// test threads take turns.
+#![allow(clippy::await_holding_lock)]
+#![cfg(feature = "async-io")]
+
+#[macro_use]
+mod support;
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use corral::{JoinHandle, Scope, task_tree, track_tasks};
+use support::yield_now;
+
+/// The tests take turns, each with tracking on; off again afterwards.
+struct Turn(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+fn turn(tracking: bool) -> Turn {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    track_tasks(tracking);
+    Turn(guard)
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        track_tasks(false);
+    }
+}
+
+/// Spawns and returns where: the spawn location the tree should show.
+#[track_caller]
+fn spawn_here<'env, U: Send + 'env>(
+    s: &Scope<'env, ()>,
+    fut: impl Future<Output = Result<U, ()>> + Send + 'env,
+) -> (JoinHandle<U>, String) {
+    let at = Location::caller();
+    (s.spawn(fut), format!("tree.rs:{}:", at.line()))
+}
+
+/// The line of the tree that mentions `needle`.
+fn line_with<'a>(tree: &'a str, needle: &str) -> &'a str {
+    tree.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{tree}"))
+}
+
+/// How deep a line is indented (tree drawing is 4 columns per level).
+fn depth(line: &str) -> usize {
+    let drawing = line
+        .chars()
+        .take_while(|&c| !(c.is_ascii_alphanumeric() || c == '(' || c == '.'))
+        .count();
+    drawing / 4
+}
+
+/// Scopes nest under the child they run in, or under "(in the body)".
+async fn the_tree_shows_nesting() {
+    let _turn = turn(true);
+    corral::scope(|s| async move {
+        let inner_at = Arc::new(Mutex::new(String::new()));
+        let inner_at2 = inner_at.clone();
+        let (outer_child, outer_at) = spawn_here(&s, async move {
+            corral::scope(|inner| async move {
+                let (h, at) = spawn_here(&inner, std::future::pending::<Result<(), ()>>());
+                *inner_at2.lock().unwrap() = at;
+                drop(h);
+                Ok(())
+            })
+            .await
+        });
+        yield_now().await;
+        yield_now().await;
+        let body_scope = corral::local_scope(|b| async move {
+            b.spawn(async {
+                yield_now().await;
+                Ok::<_, ()>(())
+            });
+            let tree = task_tree();
+            Ok::<_, ()>(tree)
+        })
+        .await
+        .unwrap();
+        let text = body_scope.to_string();
+        let inner_at = inner_at.lock().unwrap().clone();
+        let outer = line_with(&text, &outer_at);
+        let inner = line_with(&text, &inner_at);
+        assert!(
+            outer.contains("child spawned at") && outer.contains("waiting"),
+            "{text}"
+        );
+        assert_eq!(
+            depth(inner),
+            depth(outer) + 2,
+            "nested under its child:\n{text}"
+        );
+        let body = line_with(&text, "(in the body)");
+        assert_eq!(depth(body), depth(outer), "{text}");
+        assert!(text.contains("local scope opened at"), "{text}");
+        assert_eq!(body_scope.scopes(), 3, "{text}");
+        drop(outer_child);
+        Err::<(), _>(()) // drops the pending grandchild
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(task_tree().scopes(), 0, "finished scopes leave the tree");
+}
+
+/// Each state: not started, queued behind the limit, waiting, running (a child
+/// sees itself being polled).
+async fn the_tree_shows_states_and_a_queued_child() {
+    let _turn = turn(true);
+    corral::Nursery::new()
+        .max_concurrency(2)
+        .scope(|s| async move {
+            let (waiting, waiting_at) = spawn_here(&s, async {
+                yield_now().await;
+                yield_now().await;
+                Ok(())
+            });
+            let (running, running_at) = spawn_here(&s, async {
+                let tree = task_tree().to_string();
+                Ok(tree)
+            });
+            let (queued, queued_at) = spawn_here(&s, async { Ok(String::new()) });
+            let early = task_tree().to_string();
+            assert!(line_with(&early, &waiting_at).contains("queued behind the limit"));
+            let tree = running.await;
+            assert!(
+                line_with(&tree, &running_at).contains("running (being polled now)"),
+                "{tree}"
+            );
+            assert!(line_with(&tree, &waiting_at).contains("waiting"), "{tree}");
+            assert!(
+                line_with(&tree, &queued_at).contains("queued behind the limit"),
+                "{tree}"
+            );
+            assert!(
+                line_with(&tree, "scope opened at").contains("limit 2"),
+                "{tree}"
+            );
+            waiting.await;
+            queued.await;
+            let after = task_tree().to_string();
+            assert!(
+                !after.contains(&waiting_at),
+                "finished children leave:\n{after}"
+            );
+            Ok::<_, ()>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Parallel children are marked, and show their runtime's view: one blocked
+/// on its runtime is "running" there.
+async fn parallel_children_are_marked() {
+    let _turn = turn(true);
+    let ex = support::smol_executor();
+    let barrier = Arc::new(Barrier::new(2));
+    corral::scope(|s| async move {
+        let b2 = barrier.clone();
+        let at = line!() + 1;
+        let h = s.spawn_on(ex, async move {
+            b2.wait(); // blocks its runtime thread until the dump is taken
+            b2.wait();
+            Ok::<_, ()>(())
+        });
+        let b3 = barrier.clone();
+        let tree = corral::unblock(move || {
+            b3.wait();
+            let tree = task_tree().to_string();
+            b3.wait();
+            tree
+        })
+        .await;
+        let line = line_with(&tree, &format!("tree.rs:{at}:"));
+        assert!(line.contains("parallel child"), "{tree}");
+        assert!(line.contains("running on its runtime now"), "{tree}");
+        h.await;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+/// The point of the tree: a watchdog thread prints it while a child blocks
+/// the executor, and it names the culprit. The stop request shows too.
+async fn a_dump_from_another_thread_finds_the_blocking_child() {
+    let _turn = turn(true);
+    let release = Arc::new(AtomicBool::new(false));
+    let release2 = release.clone();
+    let watchdog = std::thread::spawn(move || {
+        // Wait until the culprit is running, then take the tree.
+        loop {
+            let tree = task_tree().to_string();
+            if tree.contains("running (being polled now)") {
+                release2.store(true, Ordering::SeqCst);
+                return tree;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let culprit_at = corral::scope(|s| async move {
+        s.stop();
+        let (_, at) = spawn_here(&s, async move {
+            // Blocks the executor thread: nothing else here can run.
+            while !release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        });
+        Ok::<_, ()>(at)
+    })
+    .await
+    .unwrap();
+    let tree = watchdog.join().unwrap();
+    assert!(
+        line_with(&tree, &culprit_at).contains("running (being polled now)"),
+        "{tree}"
+    );
+    assert!(
+        line_with(&tree, "scope opened at").contains("stopping"),
+        "{tree}"
+    );
+}
+
+/// Beyond 32 children per scope, the rest are counted by state.
+async fn many_children_are_summarised() {
+    let _turn = turn(true);
+    corral::scope(|s| async move {
+        let handles: Vec<_> = (0..100)
+            .map(|_| {
+                s.spawn(async {
+                    yield_now().await;
+                    Ok::<_, ()>(())
+                })
+            })
+            .collect();
+        yield_now().await;
+        let tree = task_tree();
+        let text = tree.to_string();
+        assert_eq!(tree.children(), 100, "{text}");
+        assert!(text.contains("... and 68 more"), "{text}");
+        corral::join_all(handles).await;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+/// With tracking off, scopes and their children are not shown.
+async fn nothing_is_shown_when_tracking_is_off() {
+    let _turn = turn(false);
+    corral::scope(|s| async move {
+        s.spawn(async {
+            yield_now().await;
+            Ok::<_, ()>(())
+        });
+        let tree = task_tree();
+        assert_eq!(tree.scopes(), 0);
+        assert_eq!(tree.to_string(), "(no tracked scopes)\n");
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+on_both_executors!(
+    the_tree_shows_nesting,
+    the_tree_shows_states_and_a_queued_child,
+    parallel_children_are_marked,
+    a_dump_from_another_thread_finds_the_blocking_child,
+    many_children_are_summarised,
+    nothing_is_shown_when_tracking_is_off,
+);
