@@ -40,6 +40,7 @@ fn config() -> Config {
         deadline: None,
         hedge_after: None,
         warn_slow_polls: None,
+        grace: None,
     }
 }
 

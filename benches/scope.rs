@@ -9,6 +9,7 @@
 //! |------------------------|------------------------------------------------------|
 //! | `corral_scope`         | `corral::scope`, handles dropped                      |
 //! | `corral_scope_slow_polls_on` | the same with `Nursery::warn_slow_polls` on      |
+//! | `corral_scope_task_tree_on` | the same with `corral::track_tasks(true)`         |
 //! | `corral_local_scope`   | `corral::local_scope`, handles dropped                |
 //! | `futures_unordered`    | `futures::stream::FuturesUnordered`, drained          |
 //! | `futures_buffered`     | `futures_buffered::FuturesUnordered`, drained         |
@@ -156,12 +157,29 @@ fn corral_scope_slow_polls_on(n: usize) {
     .unwrap();
 }
 
+/// `corral_scope` with task tracking on: each child gets a task-tree record.
+fn corral_scope_task_tree_on(n: usize) {
+    corral::track_tasks(true);
+    let scope = corral::scope(|s| async move {
+        for _ in 0..n {
+            drop(s.spawn(child()));
+        }
+        Ok::<_, ()>(())
+    });
+    corral::track_tasks(false);
+    block_on(scope).unwrap();
+}
+
 fn contenders(rt: &Runtime) -> Vec<Contender<'_>> {
     vec![
         ("corral_scope", Box::new(corral_scope)),
         (
             "corral_scope_slow_polls_on",
             Box::new(corral_scope_slow_polls_on),
+        ),
+        (
+            "corral_scope_task_tree_on",
+            Box::new(corral_scope_task_tree_on),
         ),
         ("corral_local_scope", Box::new(corral_local_scope)),
         ("futures_unordered", Box::new(futures_unordered)),

@@ -11,12 +11,13 @@
 //! executor thread is stuck.
 //!
 //! Off, a spawn costs one load and a branch, and a child poll a branch. On, a
-//! spawn allocates its record, reads the clock and takes its scope's lock
-//! once; a poll stores the child's state twice.
+//! spawn allocates its record and takes its scope's lock once (its time is
+//! the start of its scope's turn, read once per turn); a poll stores the
+//! child's state twice and names the child current.
 
 use std::fmt::{self, Write};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,9 +30,9 @@ static TRACKING: AtomicBool = AtomicBool::new(false);
 /// already open keep their setting). With it on, [`task_tree`] shows those
 /// scopes, their children and their nested scopes.
 ///
-/// Tracking costs each spawn an allocation, a clock read and an uncontended
-/// lock, and each child poll two relaxed stores; off, it costs nothing
-/// measurable. See `docs/benchmarks.md`.
+/// Tracking costs each spawn an allocation and an uncontended lock, each
+/// scope poll a clock read, and each child poll two relaxed stores; off, it
+/// costs nothing measurable. See `docs/benchmarks.md`.
 ///
 /// # Examples
 ///
@@ -76,6 +77,7 @@ const DONE: u8 = 3;
 #[derive(Debug)]
 pub(crate) struct ChildInfo {
     spawned_at: &'static Location<'static>,
+    /// When it was spawned, to within one turn of its scope.
     since: Instant,
     parallel: bool,
     state: AtomicU8,
@@ -107,6 +109,9 @@ impl ChildInfo {
 pub(crate) struct ScopeInfo {
     opened_at: &'static Location<'static>,
     since: Instant,
+    /// Nanoseconds from `since` to the start of the scope's latest turn: a
+    /// child's spawn time, read without a clock read per spawn.
+    turn: AtomicU64,
     local: bool,
     limit: usize,
     /// The child of the parent scope this scope runs in, if known.
@@ -125,6 +130,7 @@ impl ScopeInfo {
         ScopeInfo {
             opened_at,
             since: Instant::now(),
+            turn: AtomicU64::new(0),
             local,
             limit,
             in_child: OnceLock::new(),
@@ -141,9 +147,10 @@ impl ScopeInfo {
         spawned_at: &'static Location<'static>,
         parallel: bool,
     ) -> Arc<ChildInfo> {
+        let turn = Duration::from_nanos(self.turn.load(Ordering::Relaxed));
         let info = Arc::new(ChildInfo {
             spawned_at,
-            since: Instant::now(),
+            since: self.since + turn,
             parallel,
             state: AtomicU8::new(NEW),
         });
@@ -159,6 +166,13 @@ impl ScopeInfo {
         }
         children.list.push(weak);
         info
+    }
+
+    /// The scope starts a turn (a poll): one clock read dates every child
+    /// spawned during it.
+    pub(crate) fn turn(&self) {
+        let ns = self.since.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.turn.store(ns, Ordering::Relaxed);
     }
 
     /// Notes the parent's child this scope runs in.

@@ -36,6 +36,7 @@ fn config(limit: usize) -> Config {
         deadline: None,
         hedge_after: Some(Duration::from_millis(60)),
         warn_slow_polls: None,
+        grace: Some(Duration::from_millis(50)),
     }
 }
 
@@ -142,8 +143,8 @@ async fn the_deadline_cancels_the_rest() {
     );
 }
 
-/// A stop (what Ctrl-C does) ends the crawl the same way, and is not a
-/// deadline.
+/// A stop (what Ctrl-C does) starts no new request; requests in flight get
+/// the grace, then are dropped; it is not a deadline.
 async fn a_stop_cancels_in_flight_requests() {
     let progress_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = async {
@@ -156,6 +157,25 @@ async fn a_stop_cancels_in_flight_requests() {
     assert!(report.count(Outcome::Cancelled) > 0);
     assert_eq!(progress.in_flight.load(Ordering::SeqCst), 0);
     assert_eq!(client.open_connections.load(Ordering::SeqCst), 0);
+}
+
+/// Without a grace limit, a stop lets every request in flight finish (each
+/// is bounded by its timeout) and starts no new one.
+async fn a_graceful_stop_lets_requests_in_flight_finish() {
+    let stop = corral::time::sleep(Duration::from_millis(100));
+    let config = Config {
+        grace: None,
+        ..config(8)
+    };
+    let (report, _client, progress) = run(config, stop).await;
+    let started = progress.started.load(Ordering::SeqCst);
+    let done = progress.done.load(Ordering::SeqCst);
+    assert_eq!(started, done, "a request in flight was dropped");
+    assert!(
+        report.count(Outcome::Cancelled) > 0,
+        "the stop started everything"
+    );
+    assert_eq!(report.count(Outcome::Cancelled), PAGES - done);
 }
 
 /// A crawl future dropped mid-way leaves no request and no connection.
@@ -203,6 +223,7 @@ on_both_executors!(
     never_more_than_limit_in_flight,
     the_deadline_cancels_the_rest,
     a_stop_cancels_in_flight_requests,
+    a_graceful_stop_lets_requests_in_flight_finish,
     a_crawl_dropped_mid_way_leaves_nothing_behind,
 );
 

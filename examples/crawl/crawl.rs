@@ -102,12 +102,19 @@ impl Plan {
 pub struct ServerStats {
     pub connections: AtomicUsize,
     pub live_connections: AtomicUsize,
+    /// Requests being answered right now.
+    pub in_flight: AtomicUsize,
     pub requests: AtomicUsize,
 }
 
-/// Serves `plan` on `listener` until dropped. Every connection handler is a
-/// parallel child (on `runtime`) of one `corral::scope`, so dropping this
-/// future aborts every handler and closes every connection.
+/// Serves `plan` on `listener` until dropped, or until a stop request reaches
+/// its scope (it is nested in the caller's scope, so the caller's stop
+/// counts): then it stops accepting, lets every connection finish the
+/// request it is answering and closes it (hyper's graceful shutdown), and
+/// returns once all are closed. The grace of the enclosing scope's stop bounds
+/// how long that may take. Every connection handler is a parallel child (on
+/// `runtime`) of one `corral::scope`, so dropping this future aborts every
+/// handler and closes every connection.
 pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
     listener: TcpListener,
     plan: Arc<Plan>,
@@ -119,12 +126,19 @@ pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
         Arc::new((0..plan.pages.len()).map(|_| AtomicU32::new(0)).collect());
     let result = corral::scope(|s| async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let accepted = match futures::future::select(pin!(listener.accept()), s.stopped()).await
+            {
+                futures::future::Either::Left((accepted, _)) => accepted,
+                // Stopping: the scope waits for the handlers to drain.
+                futures::future::Either::Right(((), _)) => return Ok(()),
+            };
+            let Ok((stream, _)) = accepted else {
                 // A failed accept (too many open files, say): back off, go on.
                 sleep(Duration::from_millis(10)).await;
                 continue;
             };
             let (plan, stats, hits) = (plan.clone(), stats.clone(), hits.clone());
+            let stop = s.stop_handle();
             s.spawn_on(runtime, async move {
                 stats.connections.fetch_add(1, Ordering::SeqCst);
                 stats.live_connections.fetch_add(1, Ordering::SeqCst);
@@ -132,15 +146,22 @@ pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
                 let service = hyper::service::service_fn(|req: Request<Incoming>| {
                     answer(req, plan.clone(), hits.clone(), stats.clone())
                 });
+                let mut conn = pin!(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(FuturesIo::new(stream), service)
+                );
                 // A client that goes away mid-request is normal here.
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(FuturesIo::new(stream), service)
-                    .await;
+                match futures::future::select(conn.as_mut(), stop.stopped()).await {
+                    futures::future::Either::Left(_) => {}
+                    futures::future::Either::Right(((), _)) => {
+                        // Finish the request in hand, then close.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
                 Ok::<_, std::convert::Infallible>(())
             });
         }
-        #[allow(unreachable_code)]
-        Ok(())
     })
     .await;
     let Ok(()) = result;
@@ -164,13 +185,18 @@ async fn answer(
     stats.requests.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path();
     if path == "/healthz" {
+        let stopping = corral::StopHandle::current().is_some_and(|s| s.is_stopping());
         let body = format!(
-            "{{\"live_connections\":{},\"requests\":{}}}",
+            "{{\"live_connections\":{},\"in_flight\":{},\"requests\":{},\"stopping\":{}}}",
             stats.live_connections.load(Ordering::SeqCst),
-            stats.requests.load(Ordering::SeqCst)
+            stats.in_flight.load(Ordering::SeqCst),
+            stats.requests.load(Ordering::SeqCst),
+            stopping
         );
         return Ok(Response::new(Full::new(Bytes::from(body))));
     }
+    stats.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = Decrement(&stats.in_flight);
     let page = path
         .strip_prefix("/page/")
         .and_then(|n| n.parse::<usize>().ok())
@@ -401,6 +427,9 @@ pub struct Config {
     pub hedge_after: Option<Duration>,
     /// Report every request poll that blocks the executor this long.
     pub warn_slow_polls: Option<Duration>,
+    /// After a stop, how long requests in flight may run on before they are
+    /// dropped (`None`: as long as they take; their timeout bounds them).
+    pub grace: Option<Duration>,
 }
 
 /// How each URL ended.
@@ -416,6 +445,8 @@ pub enum Outcome {
 /// Live counters, shared with the progress display.
 #[derive(Default)]
 pub struct Progress {
+    /// Requests started (each ends done, or dropped by a deadline or a grace).
+    pub started: AtomicUsize,
     pub done: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub peak_in_flight: AtomicUsize,
@@ -446,6 +477,7 @@ struct InFlight<'a>(&'a Progress);
 
 impl<'a> InFlight<'a> {
     fn new(progress: &'a Progress) -> Self {
+        progress.started.fetch_add(1, Ordering::SeqCst);
         let now = progress.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         progress.peak_in_flight.fetch_max(now, Ordering::SeqCst);
         InFlight(progress)
@@ -460,8 +492,10 @@ impl Drop for InFlight<'_> {
 
 /// Fetches every URL, at most `config.limit` at once, each under
 /// `config.timeout`, hedged after `config.hedge_after`, the whole crawl under
-/// `config.deadline`; `stop` ends it early (Ctrl-C). Every URL is accounted
-/// for exactly once in the report.
+/// `config.deadline`. `stop` (Ctrl-C) ends it early and gracefully: no new
+/// request starts, and those in flight may finish within `config.grace`. A
+/// stop request from an enclosing scope does the same. Every URL is
+/// accounted for exactly once in the report.
 pub async fn crawl(
     urls: &[Url],
     config: &Config,
@@ -480,18 +514,36 @@ pub async fn crawl(
         if let Some(threshold) = config.warn_slow_polls {
             nursery = nursery.warn_slow_polls(threshold);
         }
-        let requests = nursery
-            .scope(|s| async move {
-                for (i, url) in urls.iter().enumerate() {
-                    let conns = conns.clone();
-                    s.spawn(async move {
-                        visit(i, url, client, &conns, config, progress, record_ref).await;
-                        Ok::<_, Failure>(())
-                    });
+        if let Some(grace) = config.grace {
+            nursery = nursery.grace(grace);
+        }
+        let stopper = std::sync::OnceLock::new();
+        let stopper_ref = &stopper;
+        let mut requests = pin!(nursery.scope(|s| async move {
+            let _ = stopper_ref.set(s.stop_handle());
+            for (i, url) in urls.iter().enumerate() {
+                if s.is_stopping() {
+                    break; // no new requests after a stop
                 }
-                Ok(())
-            })
-            .await;
+                let conns = conns.clone();
+                s.spawn(async move {
+                    visit(i, url, client, &conns, config, progress, record_ref).await;
+                    Ok::<_, Failure>(())
+                });
+            }
+            Ok(())
+        }));
+        // A stop lets the requests in flight finish (within the grace); the
+        // scope future is kept, not dropped.
+        let requests = match futures::future::select(requests.as_mut(), pin!(stop)).await {
+            futures::future::Either::Left((done, _)) => done,
+            futures::future::Either::Right(((), _)) => {
+                if let Some(stopper) = stopper.get() {
+                    stopper.stop();
+                }
+                requests.await
+            }
+        };
         client.close();
         requests
     });
@@ -504,12 +556,7 @@ pub async fn crawl(
             }
         }
     };
-    // Ctrl-C (or a test's stop) drops the whole crawl, every request and
-    // every connection, before `select` returns.
-    let deadline_hit = match futures::future::select(pin!(limited), pin!(stop)).await {
-        futures::future::Either::Left((deadline_hit, _)) => deadline_hit,
-        futures::future::Either::Right(((), _)) => false,
-    };
+    let deadline_hit = limited.await;
     client.close();
     record.into_report(progress, start, deadline_hit)
 }
@@ -560,6 +607,10 @@ pub async fn visit(
     progress: &Progress,
     record: &Record,
 ) {
+    // Queued behind the limit when a stop came: never started.
+    if corral::StopHandle::current().is_some_and(|s| s.is_stopping()) {
+        return;
+    }
     let _in_flight = InFlight::new(progress);
     let began = Instant::now();
     let outcome = match fetch(client, conns, url, config, &record.hedged).await {

@@ -7,7 +7,11 @@
 //! keep-alive connections: at most `--limit` at once (`Nursery::max_concurrency`),
 //! each under `--timeout` (`corral::time::timeout`), hedged with a second try
 //! after `--hedge-after` (`corral::race_ok`), the whole crawl under
-//! `--deadline`. Ctrl-C stops it cleanly and still prints the summary.
+//! `--deadline`. Ctrl-C stops it gracefully (`Scope::stop`): no new request
+//! starts, requests in flight and the server's connections get `--grace` to
+//! finish, and the summary is still printed. `--warn-slow-polls` reports
+//! requests that block the executor; if no request completes for `--stall`, a
+//! watchdog thread prints corral's task tree.
 //!
 //! ```text
 //! cargo run --release --example crawl -- --help
@@ -37,9 +41,14 @@ usage: crawl [options]
                      (default 100ms; 'off' to disable)
   --seed N           the embedded server's plan (default 1)
   --no-delay         the embedded server answers at once (measures the client)
+  --grace DUR        after Ctrl-C, how long requests in flight and the server's
+                     connections may run on before they are dropped
+                     (default 2s; 'off' to wait for them however long)
   --warn-slow-polls DUR
                      report every request poll that blocks the executor for DUR
                      (where the request was spawned, how long it took)
+  --stall DUR        if no request completes for DUR, print the task tree
+                     (default 10s; 'off' to disable)
   --url-file FILE    crawl the http:// URLs in FILE (one per line) instead
   --json             print the summary as one JSON object on stdout
   -h, --help         this text
@@ -49,6 +58,7 @@ DUR is a number with a unit: 250ms, 2s, 1.5s, 1m.";
 struct Args {
     urls: usize,
     config: Config,
+    stall: Option<Duration>,
     seed: u64,
     no_delay: bool,
     url_file: Option<String>,
@@ -82,7 +92,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             deadline: None,
             hedge_after: Some(Duration::from_millis(100)),
             warn_slow_polls: None,
+            grace: Some(Duration::from_secs(2)),
         },
+        stall: Some(Duration::from_secs(10)),
         seed: 1,
         no_delay: false,
         url_file: None,
@@ -125,6 +137,23 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.config.warn_slow_polls =
                     Some(parse_duration("--warn-slow-polls", &value()?)?);
             }
+            "--grace" => {
+                let v = value()?;
+                parsed.config.grace = match v.as_str() {
+                    "off" | "none" => None,
+                    _ => Some(parse_duration("--grace", &v)?),
+                };
+            }
+            "--stall" => {
+                let v = value()?;
+                parsed.stall = match v.as_str() {
+                    "off" | "none" => None,
+                    _ => match parse_duration("--stall", &v)? {
+                        d if d.is_zero() => return Err(format!("--stall: {v:?} must be above 0")),
+                        d => Some(d),
+                    },
+                };
+            }
             "--no-delay" => parsed.no_delay = true,
             "--url-file" => parsed.url_file = Some(value()?),
             "--json" => parsed.json = true,
@@ -163,6 +192,35 @@ async fn show_progress(progress: &Progress, total: usize, quiet: bool) {
             start.elapsed().as_secs_f64()
         );
     }
+}
+
+/// A watchdog thread: if no request completes for `stall`, prints corral's
+/// task tree (once per stall). A thread, not a task, so it works even when
+/// something blocks the executor.
+fn watch_for_stalls(
+    stall: Duration,
+    progress: Arc<Progress>,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let tick = (stall / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let mut last = progress.done.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        let mut printed = false;
+        while !finished.load(Ordering::SeqCst) {
+            std::thread::sleep(tick);
+            let done = progress.done.load(Ordering::Relaxed);
+            if done != last {
+                (last, since, printed) = (done, Instant::now(), false);
+            } else if !printed && since.elapsed() >= stall {
+                eprintln!(
+                    "crawl: no request completed for {stall:?}; what is running:\n{}",
+                    corral::task_tree()
+                );
+                printed = true;
+            }
+        }
+    })
 }
 
 fn percentile_ms(report: &Report, q: f64) -> f64 {
@@ -276,9 +334,23 @@ fn main() -> ExitCode {
         std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
     }
 
+    // The task tree is only worth its (small) cost if someone may print it.
+    if args.stall.is_some() {
+        corral::track_tasks(true);
+    }
     let client = Client::default();
-    let progress = Progress::default();
-    let (report, interrupted) = smol::block_on(async {
+    let progress = Arc::new(Progress::default());
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = args
+        .stall
+        .map(|stall| watch_for_stalls(stall, progress.clone(), finished.clone()));
+    let mut top = corral::Nursery::new();
+    if let Some(grace) = args.config.grace {
+        top = top.grace(grace);
+    }
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let (args, client, progress_ref, interrupted_ref) = (&args, &client, &*progress, &interrupted);
+    let report = smol::block_on(top.scope(|top| async move {
         let stats = Arc::new(ServerStats::default());
         let (server, urls): (Either<_, _>, Vec<Url>) = match urls_from_file {
             Some(urls) => (Either::Left(std::future::pending::<()>()), urls),
@@ -295,31 +367,54 @@ fn main() -> ExitCode {
                 (Either::Right(server), crawl::page_urls(addr, args.urls))
             }
         };
-        let interrupted = std::sync::atomic::AtomicBool::new(false);
-        let stop = async {
-            match async_signal::Signals::new([async_signal::Signal::Int]) {
-                Ok(mut signals) => {
-                    signals.next().await;
-                    interrupted.store(true, Ordering::SeqCst);
+        let mut server = pin!(server);
+        // Ctrl-C asks this scope to stop: the crawl's request scope and the
+        // server's scope are nested in it, so both see the request and drain.
+        let signal = async {
+            if let Ok(mut signals) = async_signal::Signals::new([async_signal::Signal::Int]) {
+                signals.next().await;
+                interrupted_ref.store(true, Ordering::SeqCst);
+                top.stop();
+            }
+            std::future::pending::<()>().await
+        };
+        let crawl = crawl::crawl(
+            &urls,
+            &args.config,
+            client,
+            progress_ref,
+            std::future::pending(),
+        );
+        let shown = show_progress(progress_ref, urls.len(), args.json);
+        let report = async {
+            let work = async {
+                match select(pin!(crawl), pin!(shown)).await {
+                    Either::Left((report, _)) => report,
+                    Either::Right(((), _)) => unreachable!("progress never ends"),
                 }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        let crawl = crawl::crawl(&urls, &args.config, &client, &progress, stop);
-        let shown = show_progress(&progress, urls.len(), args.json);
-        let work = async {
-            match select(pin!(crawl), pin!(shown)).await {
+            };
+            // The server lives exactly as long as the crawl needs it.
+            match select(pin!(work), server.as_mut()).await {
                 Either::Left((report, _)) => report,
-                Either::Right(((), _)) => unreachable!("progress never ends"),
+                Either::Right(((), _)) => unreachable!("the server runs until stopped"),
             }
         };
-        // The server lives exactly as long as the crawl needs it.
-        let report = match select(pin!(work), pin!(server)).await {
+        let report = match select(pin!(report), pin!(signal)).await {
             Either::Left((report, _)) => report,
-            Either::Right(((), _)) => unreachable!("the server never ends"),
+            Either::Right(((), _)) => unreachable!("the signal watch never ends"),
         };
-        (report, interrupted.load(Ordering::SeqCst))
-    });
+        if top.is_stopping() {
+            // Let the server close its connections (within the grace).
+            server.await;
+        }
+        Ok::<_, std::convert::Infallible>(report)
+    }));
+    let Ok(report) = report;
+    let interrupted = interrupted.load(Ordering::SeqCst);
+    finished.store(true, Ordering::SeqCst);
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.join();
+    }
     print_summary(
         &report,
         args.config.limit,
@@ -327,7 +422,7 @@ fn main() -> ExitCode {
         client.connections_made.load(Ordering::SeqCst),
     );
     if interrupted {
-        eprintln!("crawl: interrupted; in-flight requests were cancelled");
+        eprintln!("crawl: interrupted; requests in flight were given the --grace to finish");
         ExitCode::from(130)
     } else if report.deadline_hit {
         ExitCode::from(3)

@@ -250,6 +250,11 @@ impl<'env, E> ChildSet<'env, E> {
         }
         // Children (and scopes nested in them) find their scope through this.
         let _current = super::stop::Frame::enter(self.queue.shared_ptr());
+        if self.kids.tracked {
+            if let Some(info) = self.queue.shared().tree.get() {
+                info.turn();
+            }
+        }
         // A new turn: the time since the last one was the executor's, not a
         // child's.
         self.kids.clock = None;
@@ -317,6 +322,55 @@ impl<'env, E> ChildSet<'env, E> {
         }
         first_panic
     }
+}
+
+/// What a child's poll gave: its result, or its panic.
+type Polled<E> = Result<Poll<Result<(), E>>, Box<dyn Any + Send>>;
+
+/// Polls a live child, catching its panic, timed if the scope has a watch.
+#[inline(always)]
+fn poll_watched<'env, E>(
+    child: NonNull<dyn Child<E> + 'env>,
+    kids: &mut Kids<'env, E>,
+    cx: &mut Context<'_>,
+) -> Polled<E> {
+    // SAFETY: the child is live and only its owner polls it.
+    let mut poll = || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
+    match &kids.watch {
+        None => poll(),
+        Some(watch) => {
+            // SAFETY: as above; the child is live.
+            let spawned_at = unsafe { child.as_ref() }.spawned_at();
+            watch.time_from(&mut kids.clock, spawned_at, false, poll)
+        }
+    }
+}
+
+/// `poll_watched` for a scope on the task tree: the child's record shows it
+/// running during the poll, and it is current (for scopes nested in it).
+#[cold]
+#[inline(never)]
+fn poll_tracked<'env, E>(
+    scope: *const super::ready::Shared,
+    child: NonNull<dyn Child<E> + 'env>,
+    kids: &mut Kids<'env, E>,
+    cx: &mut Context<'_>,
+) -> Polled<E> {
+    // SAFETY: the child is live for this whole call (its caller releases it
+    // afterwards, if at all).
+    let Some(info) = (unsafe { child.as_ref() }).info() else {
+        return poll_watched(child, kids, cx);
+    };
+    info.polling(false);
+    let polled = {
+        let _current = super::stop::Frame::enter_child(scope, Arc::as_ptr(info));
+        poll_watched(child, kids, cx)
+    };
+    match polled {
+        Ok(Poll::Pending) => info.waiting(false),
+        _ => info.done(),
+    }
+    polled
 }
 
 /// Drops a child the owner holds and releases the owner's reference, keeping
@@ -426,34 +480,11 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         let Some(child) = kids.slab[entry] else {
             return ControlFlow::Continue(());
         };
-        let info = if kids.tracked {
-            // SAFETY: the child is live until it is released below, after
-            // the last use of `info`.
-            unsafe { child.as_ref() }.info()
+        let polled = if kids.tracked {
+            poll_tracked(self.scope, child, kids, cx)
         } else {
-            None
+            poll_watched(child, kids, cx)
         };
-        let _current = info.map(|info| {
-            info.polling(false);
-            super::stop::Frame::enter_child(self.scope, Arc::as_ptr(info))
-        });
-        // SAFETY: the child is live and only this owner polls it.
-        let mut poll =
-            || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
-        let polled = match &kids.watch {
-            None => poll(),
-            Some(watch) => {
-                // SAFETY: as above; the child is live.
-                let spawned_at = unsafe { child.as_ref() }.spawned_at();
-                watch.time_from(&mut kids.clock, spawned_at, false, poll)
-            }
-        };
-        if let Some(info) = info {
-            match polled {
-                Ok(Poll::Pending) => info.waiting(false),
-                _ => info.done(),
-            }
-        }
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
             Ok(Poll::Ready(Ok(()))) => None,
