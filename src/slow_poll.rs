@@ -12,7 +12,11 @@
 //!
 //! Off, the watch costs a branch per child poll. On, it reads the clock once
 //! per child poll (a poll's end is the next one's start within one turn of
-//! the scope), plus once per turn.
+//! the scope), plus once per turn. For thresholds well above the kernel's tick
+//! (20 times its resolution, so 20 ms or more with a 1 ms tick, 80 ms with a
+//! 4 ms one), on Linux and Android it reads `CLOCK_MONOTONIC_COARSE`, which
+//! costs a few nanoseconds instead of tens; those reports are accurate to the
+//! tick. Smaller thresholds, and other systems, use `Instant`.
 
 use std::fmt;
 use std::panic::Location;
@@ -57,7 +61,9 @@ pub struct SlowPoll {
     pub spawned_at: &'static Location<'static>,
     /// Where its scope was opened.
     pub scope_at: &'static Location<'static>,
-    /// How long the poll took.
+    /// How long the poll took: to the nanosecond for thresholds under 20
+    /// kernel ticks, to within a tick for larger ones (see
+    /// [`warn_slow_polls`]).
     pub took: Duration,
     /// The child runs on a runtime (`spawn_on`), not in its scope's poll.
     pub parallel: bool,
@@ -81,6 +87,41 @@ impl fmt::Display for SlowPoll {
 pub(crate) struct Watch {
     pub(crate) threshold: Duration,
     pub(crate) scope_at: &'static Location<'static>,
+    /// Read the coarse clock (the threshold dwarfs its resolution).
+    coarse: bool,
+}
+
+/// Nanoseconds on a monotonic clock: the kernel's coarse one, or `Instant`'s.
+#[inline]
+fn now_ns(coarse: bool) -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if coarse {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        return (t.tv_sec as u64).wrapping_mul(1_000_000_000) + t.tv_nsec as u64;
+    }
+    let _ = coarse;
+    precise_ns()
+}
+
+/// Nanoseconds since the first call, by `Instant`.
+fn precise_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    start.elapsed().as_nanos() as u64
+}
+
+/// The coarse clock's resolution, if there is one.
+fn coarse_resolution() -> Option<Duration> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        static RES: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+        Some(*RES.get_or_init(|| {
+            let r = rustix::time::clock_getres(rustix::time::ClockId::MonotonicCoarse);
+            Duration::new(r.tv_sec as u64, r.tv_nsec as u32)
+        }))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    None
 }
 
 impl Watch {
@@ -96,22 +137,28 @@ impl Watch {
         self.time_from(&mut clock, spawned_at, parallel, poll)
     }
 
+    /// The clock reading `time_from` takes as a turn's start.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        now_ns(self.coarse)
+    }
+
     /// As [`time`](Self::time), for a run of polls back to back: `clock`
     /// holds the end of the previous poll (or `None`), taken as this one's
     /// start, and receives this one's end. One clock read per poll.
     #[inline]
     pub(crate) fn time_from<R>(
         &self,
-        clock: &mut Option<Instant>,
+        clock: &mut Option<u64>,
         spawned_at: &'static Location<'static>,
         parallel: bool,
         poll: impl FnOnce() -> R,
     ) -> R {
-        let start = clock.unwrap_or_else(Instant::now);
+        let start = clock.unwrap_or_else(|| self.now());
         let out = poll();
-        let end = Instant::now();
+        let end = self.now();
         *clock = Some(end);
-        let took = end.saturating_duration_since(start);
+        let took = Duration::from_nanos(end.saturating_sub(start));
         if took >= self.threshold {
             report(&SlowPoll {
                 spawned_at,
@@ -133,6 +180,12 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 /// Watches every scope opened from now on (that does not set its own
 /// threshold) for child polls longer than `threshold`; `None` turns the
 /// process-wide watch off again.
+///
+/// Each watched child poll reads the clock once. With a threshold of at
+/// least 20 kernel ticks (20 ms with a 1 ms tick, 80 ms with a 4 ms one) on
+/// Linux or Android, that is the kernel's coarse clock (a few nanoseconds a
+/// read, accurate to the tick); otherwise `Instant` (tens of nanoseconds on
+/// some virtual machines).
 ///
 /// # Examples
 ///
@@ -171,9 +224,11 @@ pub(crate) fn watch_for(
         0 => None,
         ns => Some(Duration::from_nanos(ns)),
     })?;
+    let coarse = coarse_resolution().is_some_and(|res| threshold >= res * 20);
     Some(Watch {
         threshold,
         scope_at,
+        coarse,
     })
 }
 

@@ -74,6 +74,38 @@ async fn a_blocking_child_is_reported_where_it_was_spawned() {
     assert!(found[0].to_string().contains("slow poll"));
 }
 
+/// A large threshold is timed with the coarse clock (on Linux): a poll well
+/// over it is still reported, its time accurate to the kernel's tick, and a
+/// fast one is not.
+async fn a_large_threshold_uses_the_cheap_clock_and_still_reports() {
+    let _turn = serial();
+    const LARGE: Duration = Duration::from_millis(100);
+    const LONG: Duration = Duration::from_millis(250);
+    corral::Nursery::new()
+        .warn_slow_polls(LARGE)
+        .scope(|s| async move {
+            s.spawn(async {
+                std::thread::sleep(Duration::from_millis(20)); // under the threshold
+                Ok::<_, ()>(())
+            });
+            s.spawn(async {
+                std::thread::sleep(LONG);
+                Ok(())
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let found = taken();
+    assert_eq!(found.len(), 1, "only the long poll: {found:?}");
+    // The coarse clock lags by at most one tick (4 ms at most on Linux).
+    assert!(
+        found[0].took + Duration::from_millis(10) >= LONG,
+        "{:?}",
+        found[0]
+    );
+}
+
 /// With the watch off (the default), nothing is reported.
 async fn nothing_is_reported_when_off() {
     let _turn = serial();
@@ -118,6 +150,7 @@ async fn a_blocking_parallel_child_is_reported() {
 }
 
 on_both_executors!(
+    a_large_threshold_uses_the_cheap_clock_and_still_reports,
     a_blocking_child_is_reported_where_it_was_spawned,
     nothing_is_reported_when_off,
     a_blocking_parallel_child_is_reported,

@@ -63,6 +63,42 @@ behaviour_tests! {
         assert!(start.elapsed() >= GRACE, "dropped before the grace ended");
     }
 
+    /// Busy children (always woken, always in the ready queue) are dropped at
+    /// the grace too; their stale wakes after that are harmless.
+    async fn busy_children_are_dropped_at_the_grace() {
+        let drops = DropCounter::new();
+        let drops_ref = &drops;
+        let out = open_graceful(Duration::ZERO, |s| async move {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let guard = drops_ref.guard();
+                    s.spawn(async move {
+                        let _guard = guard;
+                        loop {
+                            yield_now().await; // ignores the stop
+                        }
+                        #[allow(unreachable_code)]
+                        Ok::<(), ()>(())
+                    })
+                })
+                .collect();
+            yield_now().await;
+            s.stop();
+            let mut dropped = 0;
+            for h in handles {
+                dropped += usize::from(h.or_dropped().await.is_none());
+            }
+            // A new child after the grace is dropped unstarted, and the scope
+            // carries on with stale wakes of the old ones in its queue.
+            let late = s.spawn(async { Ok(()) });
+            yield_now().await;
+            Ok((dropped, late.or_dropped().await))
+        })
+        .await;
+        assert_eq!(out, Ok((4, None)));
+        assert_eq!(drops.get(), 4);
+    }
+
     /// A stop is not an error, and without a grace the scope simply waits for
     /// its children, however long they take.
     async fn without_a_grace_the_scope_waits() {

@@ -128,8 +128,8 @@ struct Kids<'env, E> {
     limit: usize,
     /// Slow-poll reporting, if on.
     watch: Option<Watch>,
-    /// With a watch, the end of the last child poll of this turn.
-    clock: Option<std::time::Instant>,
+    /// With a watch, the end of the last child poll of this turn (its clock).
+    clock: Option<u64>,
     body_started: bool,
     /// The grace of a stop request has passed: children are dropped, and
     /// children spawned later are dropped instead of started.
@@ -476,8 +476,9 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         }
         let kids = &mut *self.kids;
         let entry = index - 1;
-        // A vacant entry means a stale wake for a child that already finished.
-        let Some(child) = kids.slab[entry] else {
+        // A vacant or missing entry means a stale wake for a child that
+        // already finished, or was dropped at a stop's grace.
+        let Some(Some(child)) = kids.slab.get(entry).copied() else {
             return ControlFlow::Continue(());
         };
         let polled = if kids.tracked {
