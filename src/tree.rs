@@ -2,8 +2,10 @@
 //!
 //! With tracking on ([`track_tasks`]), each scope opened afterwards keeps a
 //! [`ScopeInfo`] (where it was opened, when, its limit) and gives each child
-//! a [`ChildInfo`] (where it was spawned, when, and whether it is queued,
-//! waiting, being polled right now, or running on a runtime). Top-level
+//! a [`ChildInfo`] record (where it was spawned, when, and whether it is
+//! queued, waiting, being polled right now, or running on a runtime). The
+//! records live in chunks owned by the scope that never move, and are reused
+//! once their child is done, so tracking allocates nothing per child. Top-level
 //! scopes sit in a global list; nested ones hang off their parent scope (the
 //! same registration a stop request travels down, `scope/stop.rs`), under the
 //! child they run in. [`task_tree`] walks all that under short locks that no
@@ -11,14 +13,15 @@
 //! executor thread is stuck.
 //!
 //! Off, a spawn costs one load and a branch, and a child poll a branch. On, a
-//! spawn allocates its record and takes its scope's lock once (its time is
-//! the start of its scope's turn, read once per turn); a poll stores the
-//! child's state twice and names the child current.
+//! spawn takes its scope's lock once to fill a record (its time is the start
+//! of its scope's turn, read once per turn); a poll stores the child's state
+//! twice and names the child current.
 
 use std::fmt::{self, Write};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::scope::SharedRef;
@@ -30,9 +33,9 @@ static TRACKING: AtomicBool = AtomicBool::new(false);
 /// already open keep their setting). With it on, [`task_tree`] shows those
 /// scopes, their children and their nested scopes.
 ///
-/// Tracking costs each spawn an allocation and an uncontended lock, each
-/// scope poll a clock read, and each child poll two relaxed stores; off, it
-/// costs nothing measurable. See `docs/benchmarks.md`.
+/// Tracking costs each spawn an uncontended lock, each scope poll a clock
+/// read, and each child poll two relaxed stores and a thread-local swap; off,
+/// it costs nothing measurable. See `docs/benchmarks.md`.
 ///
 /// # Examples
 ///
@@ -70,38 +73,84 @@ const NEW: u8 = 0;
 const WAITING: u8 = 1;
 /// Being polled right now (by its scope, or by its runtime if parallel).
 const RUNNING: u8 = 2;
-/// Finished or dropped.
+/// Finished or dropped: the record may be reused.
 const DONE: u8 = 3;
 
-/// One tracked child.
+/// One tracked child's record. Every field is atomic: the spawner fills it
+/// under its scope's lock, the scope (or the runtime, for a parallel child)
+/// updates `state` without it, and `task_tree` reads it under the lock.
 #[derive(Debug)]
 pub(crate) struct ChildInfo {
-    spawned_at: &'static Location<'static>,
-    /// When it was spawned, to within one turn of its scope.
-    since: Instant,
-    parallel: bool,
+    spawned_at: AtomicPtr<Location<'static>>,
+    /// Nanoseconds from the scope's start to the turn it was spawned in.
+    since_ns: AtomicU64,
+    /// Spawn order in the scope, which also tells a reused record apart.
+    seq: AtomicU64,
+    parallel: AtomicBool,
     state: AtomicU8,
+    /// The record's place in its scope's storage.
+    index: u32,
 }
 
 impl ChildInfo {
+    #[inline]
+    fn parallel(&self) -> bool {
+        self.parallel.load(Ordering::Relaxed)
+    }
+
     /// Marks the start of a poll (by the scope, unless the child is parallel:
     /// its runtime's polls are the ones that count).
+    #[inline]
     pub(crate) fn polling(&self, by_runtime: bool) {
-        if by_runtime || !self.parallel {
+        if by_runtime || !self.parallel() {
             self.state.store(RUNNING, Ordering::Relaxed);
         }
     }
 
     /// Marks the end of a poll that returned `Pending`.
+    #[inline]
     pub(crate) fn waiting(&self, by_runtime: bool) {
-        if by_runtime || !self.parallel {
+        if by_runtime || !self.parallel() {
             self.state.store(WAITING, Ordering::Relaxed);
         }
     }
 
-    /// The child finished or was dropped.
-    pub(crate) fn done(&self) {
-        self.state.store(DONE, Ordering::Relaxed);
+    /// The child finished or was dropped; the record is free from now on.
+    /// A parallel child's record is freed by its runtime task, which may
+    /// still be polling it when its scope lets go.
+    #[inline]
+    pub(crate) fn done(&self, by_runtime: bool) {
+        if by_runtime || !self.parallel() {
+            self.state.store(DONE, Ordering::Release);
+        }
+    }
+
+    /// Which record, and which use of it: what a nested scope remembers of
+    /// the child it runs in.
+    pub(crate) fn id(&self) -> (u32, u64) {
+        (self.index, self.seq.load(Ordering::Relaxed))
+    }
+}
+
+/// A pointer to a [`ChildInfo`] in its scope's storage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordRef(NonNull<ChildInfo>);
+
+// SAFETY: a `ChildInfo` is all atomics.
+unsafe impl Send for RecordRef {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RecordRef {}
+
+impl std::ops::Deref for RecordRef {
+    type Target = ChildInfo;
+
+    #[inline]
+    fn deref(&self) -> &ChildInfo {
+        // SAFETY: records live in chunks that never move and are freed only
+        // with their `ScopeInfo`, inside the scope's shared state; whoever
+        // holds a `RecordRef` (the child's cell, or a parallel child's task)
+        // also holds the scope's state alive (the owner, or a `SharedRef`).
+        unsafe { self.0.as_ref() }
     }
 }
 
@@ -114,15 +163,74 @@ pub(crate) struct ScopeInfo {
     turn: AtomicU64,
     local: bool,
     limit: usize,
-    /// The child of the parent scope this scope runs in, if known.
-    in_child: OnceLock<Weak<ChildInfo>>,
-    children: Mutex<Children>,
+    /// The parent's child this scope runs in (`id()`), if known.
+    in_child: OnceLock<(u32, u64)>,
+    records: Mutex<Records>,
 }
 
-struct Children {
-    /// In spawn order; finished ones are pruned as the list grows.
-    list: Vec<Weak<ChildInfo>>,
-    prune_at: usize,
+/// A scope's child records: chunks of 32, 64, 128... that never move.
+struct Records {
+    chunks: Vec<Box<[ChildInfo]>>,
+    capacity: usize,
+    /// Records never used yet start here.
+    fresh: usize,
+    /// Records given back (found `DONE` by a sweep).
+    free: Vec<u32>,
+    next_seq: u64,
+}
+
+impl Records {
+    fn get(&self, index: u32) -> &ChildInfo {
+        // Chunk k holds 32 << k records and starts at 32 * (2^k - 1).
+        let k = ((index as usize >> 5) + 1).ilog2() as usize;
+        let offset = index as usize - (((1usize << k) - 1) << 5);
+        &self.chunks[k][offset]
+    }
+
+    /// A free record's index: a reused one, a fresh one, or one of a new chunk.
+    fn take(&mut self) -> u32 {
+        if let Some(index) = self.free.pop() {
+            return index;
+        }
+        if self.fresh == self.capacity {
+            // Sweep: records whose child is done go back. Grow instead if
+            // fewer than half come back, so sweeps stay rare (amortised O(1)).
+            for index in 0..self.capacity as u32 {
+                if self.get(index).state.load(Ordering::Acquire) == DONE {
+                    self.free.push(index);
+                }
+            }
+            if self.free.is_empty() || self.free.len() < self.capacity / 2 {
+                self.grow();
+            } else {
+                return self.free.pop().expect("a swept record");
+            }
+        }
+        self.fresh += 1;
+        (self.fresh - 1) as u32
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let len = 32usize << self.chunks.len();
+        let base = self.capacity;
+        assert!(
+            base + len <= u32::MAX as usize,
+            "corral: too many tracked children"
+        );
+        let chunk: Box<[ChildInfo]> = (base..base + len)
+            .map(|index| ChildInfo {
+                spawned_at: AtomicPtr::new(std::ptr::null_mut()),
+                since_ns: AtomicU64::new(0),
+                seq: AtomicU64::new(0),
+                parallel: AtomicBool::new(false),
+                state: AtomicU8::new(DONE),
+                index: index as u32,
+            })
+            .collect();
+        self.chunks.push(chunk);
+        self.capacity += len;
+    }
 }
 
 impl ScopeInfo {
@@ -134,9 +242,12 @@ impl ScopeInfo {
             local,
             limit,
             in_child: OnceLock::new(),
-            children: Mutex::new(Children {
-                list: Vec::new(),
-                prune_at: 16,
+            records: Mutex::new(Records {
+                chunks: Vec::new(),
+                capacity: 0,
+                fresh: 0,
+                free: Vec::new(),
+                next_seq: 0,
             }),
         }
     }
@@ -146,26 +257,21 @@ impl ScopeInfo {
         &self,
         spawned_at: &'static Location<'static>,
         parallel: bool,
-    ) -> Arc<ChildInfo> {
-        let turn = Duration::from_nanos(self.turn.load(Ordering::Relaxed));
-        let info = Arc::new(ChildInfo {
-            spawned_at,
-            since: self.since + turn,
-            parallel,
-            state: AtomicU8::new(NEW),
-        });
-        let weak = Arc::downgrade(&info);
-        let mut children = lock(&self.children);
-        if children.list.len() >= children.prune_at {
-            children.list.retain(|child| {
-                child
-                    .upgrade()
-                    .is_some_and(|c| c.state.load(Ordering::Relaxed) != DONE)
-            });
-            children.prune_at = (children.list.len() * 2).max(16);
-        }
-        children.list.push(weak);
-        info
+    ) -> RecordRef {
+        let turn = self.turn.load(Ordering::Relaxed);
+        let mut records = lock(&self.records);
+        let index = records.take();
+        let seq = records.next_seq;
+        records.next_seq += 1;
+        let record = records.get(index);
+        record
+            .spawned_at
+            .store(spawned_at as *const _ as *mut _, Ordering::Relaxed);
+        record.since_ns.store(turn, Ordering::Relaxed);
+        record.seq.store(seq, Ordering::Relaxed);
+        record.parallel.store(parallel, Ordering::Relaxed);
+        record.state.store(NEW, Ordering::Relaxed);
+        RecordRef(NonNull::from(record))
     }
 
     /// The scope starts a turn (a poll): one clock read dates every child
@@ -176,9 +282,40 @@ impl ScopeInfo {
     }
 
     /// Notes the parent's child this scope runs in.
-    pub(crate) fn set_in_child(&self, child: &Arc<ChildInfo>) {
-        let _ = self.in_child.set(Arc::downgrade(child));
+    pub(crate) fn set_in_child(&self, child: (u32, u64)) {
+        let _ = self.in_child.set(child);
     }
+
+    /// The live children, in spawn order.
+    fn live(&self) -> Vec<Snapshot> {
+        let records = lock(&self.records);
+        let mut live: Vec<Snapshot> = (0..records.fresh as u32)
+            .map(|index| records.get(index))
+            .filter_map(|r| {
+                let state = r.state.load(Ordering::Acquire);
+                (state != DONE).then(|| Snapshot {
+                    id: r.id(),
+                    // SAFETY: set from a `&'static Location` before `state`
+                    // left `DONE`, under the lock we hold.
+                    spawned_at: unsafe { &*r.spawned_at.load(Ordering::Relaxed) },
+                    since: self.since + Duration::from_nanos(r.since_ns.load(Ordering::Relaxed)),
+                    parallel: r.parallel(),
+                    state,
+                })
+            })
+            .collect();
+        live.sort_by_key(|c| c.id.1);
+        live
+    }
+}
+
+/// A child as `task_tree` saw it.
+struct Snapshot {
+    id: (u32, u64),
+    spawned_at: &'static Location<'static>,
+    since: Instant,
+    parallel: bool,
+    state: u8,
 }
 
 /// Top-level tracked scopes (and tracked scopes whose parent is not tracked).
@@ -366,47 +503,35 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
     }
     tree.text.push('\n');
 
-    let children: Vec<Arc<ChildInfo>> = match info {
-        Some(info) => lock(&info.children)
-            .list
-            .iter()
-            .filter_map(Weak::upgrade)
-            .filter(|c| c.state.load(Ordering::Relaxed) != DONE)
-            .collect(),
-        None => Vec::new(),
-    };
+    let children: Vec<Snapshot> = info.map(ScopeInfo::live).unwrap_or_default();
     tree.children += children.len();
     let limited = info.is_some_and(|i| i.limit != usize::MAX);
-    let mut subscopes: Vec<(SharedRef, Option<Arc<ChildInfo>>)> = scope
+    let mut subscopes: Vec<(SharedRef, Option<(u32, u64)>)> = scope
         .stop
         .subscopes()
         .into_iter()
         .map(|sub| {
-            let parent_child = sub
-                .tree
-                .get()
-                .and_then(|i| i.in_child.get())
-                .and_then(Weak::upgrade);
+            let parent_child = sub.tree.get().and_then(|i| i.in_child.get()).copied();
             (sub, parent_child)
         })
         .collect();
 
     // The lines under this scope: shown children (with their nested scopes),
     // a summary of the rest, then scopes nested in the body.
-    enum Line {
-        Child(Arc<ChildInfo>),
+    enum Line<'a> {
+        Child(&'a Snapshot),
         More(String),
         Body,
     }
-    let mut lines: Vec<Line> = Vec::new();
+    let mut lines: Vec<Line<'_>> = Vec::new();
     let (shown, hidden) = children.split_at(children.len().min(SHOWN));
     for child in shown {
-        lines.push(Line::Child(child.clone()));
+        lines.push(Line::Child(child));
     }
     if !hidden.is_empty() {
         let mut counts = [0usize; 3];
         for child in hidden {
-            counts[usize::from(child.state.load(Ordering::Relaxed).min(2))] += 1;
+            counts[usize::from(child.state.min(2))] += 1;
         }
         let new = if limited { "queued" } else { "not started" };
         lines.push(Line::More(format!(
@@ -418,10 +543,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
         )));
     }
     // Scopes nested in a hidden child, or in the body, go under "body".
-    let in_shown = |c: &Option<Arc<ChildInfo>>| {
-        c.as_ref()
-            .is_some_and(|c| shown.iter().any(|s| Arc::ptr_eq(s, c)))
-    };
+    let in_shown = |c: &Option<(u32, u64)>| c.is_some_and(|c| shown.iter().any(|s| s.id == c));
     if subscopes.iter().any(|(_, c)| !in_shown(c)) {
         lines.push(Line::Body);
     }
@@ -444,9 +566,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
                     state_text(child, limited),
                     age(now.saturating_duration_since(child.since))
                 );
-                take_where(&mut subscopes, |c| {
-                    c.as_ref().is_some_and(|c| Arc::ptr_eq(c, child))
-                })
+                take_where(&mut subscopes, |c| *c == Some(child.id))
             }
             Line::More(text) => {
                 let _ = writeln!(tree.text, "{rest}{branch}{text}");
@@ -481,8 +601,8 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
 
 /// Removes and returns the nested scopes whose child matches.
 fn take_where(
-    subscopes: &mut Vec<(SharedRef, Option<Arc<ChildInfo>>)>,
-    matches: impl Fn(&Option<Arc<ChildInfo>>) -> bool,
+    subscopes: &mut Vec<(SharedRef, Option<(u32, u64)>)>,
+    matches: impl Fn(&Option<(u32, u64)>) -> bool,
 ) -> Vec<SharedRef> {
     let mut taken = Vec::new();
     let mut i = 0;
@@ -496,8 +616,8 @@ fn take_where(
     taken
 }
 
-fn state_text(child: &ChildInfo, limited: bool) -> &'static str {
-    match (child.state.load(Ordering::Relaxed), child.parallel) {
+fn state_text(child: &Snapshot, limited: bool) -> &'static str {
+    match (child.state, child.parallel) {
         (NEW, _) if limited => "queued behind the limit",
         (NEW, true) => "not started yet on its runtime",
         (NEW, false) => "not started yet",
@@ -522,6 +642,35 @@ mod tests {
                 return out;
             }
         }
+    }
+
+    /// Records of finished children are reused (the storage stays small),
+    /// live ones never are, and the snapshot lists the live ones in order.
+    #[test]
+    fn records_are_reused_once_done() {
+        let at = std::panic::Location::caller();
+        let info = super::ScopeInfo::new(at, false, usize::MAX);
+        for _ in 0..if cfg!(miri) { 100 } else { 1_000 } {
+            info.spawned(at, false).done(false);
+        }
+        assert!(super::lock(&info.records).capacity <= 64);
+        let live: Vec<_> = (0..40).map(|_| info.spawned(at, false)).collect();
+        let mut indices: Vec<u32> = live.iter().map(|r| r.id().0).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        assert_eq!(indices.len(), 40, "a live record was handed out twice");
+        let snapshot = info.live();
+        assert_eq!(snapshot.len(), 40);
+        assert!(
+            snapshot.windows(2).all(|w| w[0].id.1 < w[1].id.1),
+            "spawn order"
+        );
+        // A parallel record is freed by its runtime's side only.
+        let parallel = info.spawned(at, true);
+        parallel.done(false);
+        assert_eq!(info.live().len(), 41);
+        parallel.done(true);
+        assert_eq!(info.live().len(), 40);
     }
 
     /// Under Miri: a tracked scope nested in a tracked child, dumped from

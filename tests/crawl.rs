@@ -2,7 +2,9 @@
 //! server, with small numbers: every URL is accounted for exactly once, as the
 //! server's seeded plan says; never more than `limit` requests in flight; the
 //! deadline and a stop cut it short cleanly; a crawl dropped mid-way leaves no
-//! request and no connection behind; a malformed URL file is a clear error.
+//! request and no connection behind; a malformed URL file is a clear error;
+//! the server answers `/healthz` and drains its connections when its
+//! enclosing scope is stopped.
 //! Each test runs with the crawl polled by smol and by the minimal executor.
 
 #[macro_use]
@@ -178,6 +180,59 @@ async fn a_graceful_stop_lets_requests_in_flight_finish() {
     assert_eq!(report.count(Outcome::Cancelled), PAGES - done);
 }
 
+/// One raw HTTP/1.1 request on a fresh connection kept open afterwards: the
+/// response's text, and the stream (a live keep-alive connection).
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (String, smol::net::TcpStream) {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = smol::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while !text.contains('}') {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection early: {text:?}");
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    (text, stream)
+}
+
+/// `/healthz` reports live connections and requests in flight; a stop of the
+/// scope the server runs in makes it stop accepting, close its idle
+/// keep-alive connections and return.
+async fn the_server_reports_health_and_drains_on_a_stop() {
+    let (listener, addr) = crawl::bind().await.expect("bind");
+    let stats = Arc::new(ServerStats::default());
+    let plan = Arc::new(Plan::new(PAGES, SEED, false));
+    let stats2 = stats.clone();
+    corral::Nursery::new()
+        .grace(Duration::from_secs(30))
+        .scope(|top| async move {
+            let mut server = pin!(crawl::serve(listener, plan, stats2, runtime()));
+            let probe = async {
+                let (text, stream) = raw_get(addr, "/healthz").await;
+                top.stop();
+                (text, stream)
+            };
+            let (text, stream) = match select(pin!(probe), server.as_mut()).await {
+                Either::Left((out, _)) => out,
+                Either::Right(((), _)) => panic!("the server ended before the stop"),
+            };
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            assert!(text.contains("\"live_connections\":1"), "{text}");
+            assert!(text.contains("\"in_flight\":0"), "{text}");
+            assert!(text.contains("\"stopping\":false"), "{text}");
+            // The stop: the server returns once its idle connection is closed.
+            server.await;
+            drop(stream);
+            Ok::<_, ()>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.live_connections.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.in_flight.load(Ordering::SeqCst), 0);
+}
+
 /// A crawl future dropped mid-way leaves no request and no connection.
 async fn a_crawl_dropped_mid_way_leaves_nothing_behind() {
     let client = Client::default();
@@ -224,6 +279,7 @@ on_both_executors!(
     the_deadline_cancels_the_rest,
     a_stop_cancels_in_flight_requests,
     a_graceful_stop_lets_requests_in_flight_finish,
+    the_server_reports_health_and_drains_on_a_stop,
     a_crawl_dropped_mid_way_leaves_nothing_behind,
 );
 

@@ -26,9 +26,8 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
-use std::sync::Arc;
 
-use crate::tree::ChildInfo;
+use crate::tree::RecordRef;
 
 use crate::loom::{AtomicUsize, Ordering};
 
@@ -65,7 +64,7 @@ pub(crate) struct Link<'env, E> {
     /// Where the child was spawned, for slow-poll reports.
     pub(crate) spawned_at: &'static Location<'static>,
     /// The child's task-tree record, if its scope is tracked.
-    pub(crate) info: Option<Arc<ChildInfo>>,
+    pub(crate) info: Option<RecordRef>,
 }
 
 #[repr(C)]
@@ -92,7 +91,7 @@ pub(crate) trait Child<E> {
     fn spawned_at(&self) -> &'static Location<'static>;
 
     /// The child's task-tree record, if its scope is tracked.
-    fn info(&self) -> Option<&Arc<ChildInfo>>;
+    fn info(&self) -> Option<RecordRef>;
 
     /// Drops the future if it is still there and publishes the cancellation.
     /// Called after a panic in `poll` too. Idempotent.
@@ -162,8 +161,8 @@ where
         self.link.spawned_at
     }
 
-    fn info(&self) -> Option<&Arc<ChildInfo>> {
-        self.link.info.as_ref()
+    fn info(&self) -> Option<RecordRef> {
+        self.link.info
     }
 
     unsafe fn cancel(&self) {
@@ -224,7 +223,7 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
 pub(crate) fn new_child<'env, E, F, U>(
     future: F,
     spawned_at: &'static Location<'static>,
-    info: Option<Arc<ChildInfo>>,
+    info: Option<RecordRef>,
 ) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
 where
     F: Future<Output = Result<U, E>> + 'env,

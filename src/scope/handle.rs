@@ -11,7 +11,7 @@ use super::ready::{Shared, SharedRef};
 use super::set::push_incoming;
 use super::stop::{self, StopHandle, Stopped};
 use crate::spawn::{Spawn, Tracker, split};
-use crate::tree::ChildInfo;
+use crate::tree::RecordRef;
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
@@ -51,7 +51,7 @@ impl<'env, E> Handle<'env, E> {
         &self,
         future: F,
         spawned_at: &'static Location<'static>,
-        info: Option<Arc<ChildInfo>>,
+        info: Option<RecordRef>,
     ) -> JoinHandle<U>
     where
         F: Future<Output = Result<U, E>> + 'env,
@@ -105,14 +105,7 @@ impl<'env, E> Handle<'env, E> {
         let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.watch.get().map(|w| (*w, spawned_at));
         let info = shared.tree.get().map(|t| t.spawned(spawned_at, true));
-        let (task, proxy) = split(
-            future,
-            self.shared.clone(),
-            tracker,
-            gated,
-            watch,
-            info.clone(),
-        );
+        let (task, proxy) = split(future, self.shared.clone(), tracker, gated, watch, info);
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
         let handle = self.spawn_tracked(proxy, spawned_at, info);

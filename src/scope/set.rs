@@ -211,7 +211,7 @@ impl<'env, E> ChildSet<'env, E> {
         self.kids.linked = true;
         let (link, in_child) = super::stop::link(self.queue.shared_ptr());
         if let Some(info) = self.queue.shared().tree.get() {
-            if let Some(child) = &in_child {
+            if let Some(child) = in_child {
                 info.set_in_child(child);
             }
             let parent_tracked = link
@@ -363,12 +363,12 @@ fn poll_tracked<'env, E>(
     };
     info.polling(false);
     let polled = {
-        let _current = super::stop::Frame::enter_child(scope, Arc::as_ptr(info));
+        let _current = super::stop::Frame::enter_child(scope, &*info);
         poll_watched(child, kids, cx)
     };
     match polled {
         Ok(Poll::Pending) => info.waiting(false),
-        _ => info.done(),
+        _ => info.done(false),
     }
     polled
 }
@@ -383,7 +383,7 @@ fn cancel_child<'env, E>(
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
     // SAFETY: the child is live until released below.
     if let Some(info) = unsafe { child.as_ref() }.info() {
-        info.done();
+        info.done(false);
     }
     // SAFETY: `cancel` dropped the future even if it panicked.
     unsafe { release_scope_ref(child) };

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -185,17 +185,13 @@ impl Link {
 /// any, and inherits its stop request. Called at the scope's first poll,
 /// before it names itself current. Also returns the tracked child being
 /// polled, if any: the one the new scope lives in.
-pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<Arc<ChildInfo>>) {
+pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) {
     let (current, child) = CURRENT.with(Cell::get);
     if current.is_null() || ptr::eq(current, shared) {
         return (None, None);
     }
-    // SAFETY: a child named current is being polled, and its cell (which
-    // holds this count) outlives the poll.
-    let child = (!child.is_null()).then(|| unsafe {
-        Arc::increment_strong_count(child);
-        Arc::from_raw(child)
-    });
+    // SAFETY: a child named current is being polled: its record is live.
+    let child = (!child.is_null()).then(|| unsafe { &*child }.id());
     // SAFETY: the scope named current is inside its own poll (or a parallel
     // child's runtime task holds a count), so it is live.
     let parent = unsafe { SharedRef::new(current) };
@@ -243,11 +239,13 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// `shared`'s scope is polling its body or children.
+    #[inline]
     pub(crate) fn enter(shared: *const Shared) -> Frame {
         Frame::enter_child(shared, ptr::null())
     }
 
     /// `shared`'s scope is polling the tracked child `child`.
+    #[inline]
     pub(crate) fn enter_child(shared: *const Shared, child: *const ChildInfo) -> Frame {
         Frame {
             previous: CURRENT.with(|current| current.replace((shared, child))),
@@ -256,6 +254,7 @@ impl Frame {
 }
 
 impl Drop for Frame {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));
     }

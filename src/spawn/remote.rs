@@ -24,7 +24,7 @@ use atomic_waker::AtomicWaker;
 
 use crate::scope::{Frame, SharedRef};
 use crate::slow_poll::Watch;
-use crate::tree::ChildInfo;
+use crate::tree::RecordRef;
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
@@ -90,7 +90,7 @@ struct Remote<F, U, E> {
     /// `StopHandle::current` find it.
     scope: SharedRef,
     /// The child's task-tree record, if its scope is tracked.
-    info: Option<Arc<ChildInfo>>,
+    info: Option<RecordRef>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,6 +108,9 @@ where
     /// Returns the panic of its destructor, if any.
     fn drop_future(&self, future: &mut Option<F>) -> Option<Box<dyn Any + Send>> {
         let panicked = panic::catch_unwind(AssertUnwindSafe(|| *future = None)).err();
+        if let Some(info) = &self.info {
+            info.done(true); // the last touch of the record
+        }
         self.tracker.one_dropped();
         panicked
     }
@@ -165,7 +168,7 @@ where
             None => Frame::enter(self.scope.as_ptr()),
             Some(info) => {
                 info.polling(true);
-                Frame::enter_child(self.scope.as_ptr(), Arc::as_ptr(info))
+                Frame::enter_child(self.scope.as_ptr(), &**info)
             }
         };
         let poll = || {
@@ -182,11 +185,8 @@ where
             None => caught(),
             Some((watch, spawned_at)) => watch.time(spawned_at, true, caught),
         };
-        if let Some(info) = &self.info {
-            match polled {
-                Ok(Poll::Pending) => info.waiting(true),
-                _ => info.done(),
-            }
+        if let (Some(info), Ok(Poll::Pending)) = (&self.info, &polled) {
+            info.waiting(true);
         }
         let outcome = match polled {
             Ok(Poll::Pending) => {
@@ -315,7 +315,7 @@ pub(crate) fn split<F, U, E>(
     tracker: &Arc<Tracker>,
     gated: bool,
     watch: Option<(Watch, &'static Location<'static>)>,
-    info: Option<Arc<ChildInfo>>,
+    info: Option<RecordRef>,
 ) -> (Task, Proxy<F, U, E>)
 where
     F: Future<Output = Result<U, E>> + Send + 'static,
