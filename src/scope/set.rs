@@ -362,10 +362,11 @@ fn poll_tracked<'env, E>(
         return poll_watched(child, kids, cx);
     };
     info.polling(false);
-    let polled = {
-        let _current = super::stop::Frame::enter_child(scope, &*info);
-        poll_watched(child, kids, cx)
-    };
+    // SAFETY: the owner, between child polls; the borrow is one store.
+    unsafe { (*scope).local().polling_child = Some(NonNull::from(&*info)) };
+    let polled = poll_watched(child, kids, cx);
+    // SAFETY: as above.
+    unsafe { (*scope).local().polling_child = None };
     match polled {
         Ok(Poll::Pending) => info.waiting(false),
         _ => info.done(false),

@@ -34,12 +34,14 @@ use super::ready::{Shared, SharedRef};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::tree::ChildInfo;
 
-/// What is being polled on this thread: the innermost scope, and which of its
-/// children if the scope's children are tracked for the task tree (else null).
-type Current = (*const Shared, *const ChildInfo);
+/// What is being polled on this thread: the innermost scope, and, when a
+/// parallel child's runtime task polls it, that child's task-tree record
+/// (null if untracked). A null record with a scope named means the scope's
+/// own poll loop runs here, so its owner-only state may be read.
+type Current = (*const Shared, *const ChildInfo, bool);
 
 std::thread_local! {
-    static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null())) };
+    static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null(), false)) };
 }
 
 fn current_scope() -> *const Shared {
@@ -186,12 +188,20 @@ impl Link {
 /// before it names itself current. Also returns the tracked child being
 /// polled, if any: the one the new scope lives in.
 pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) {
-    let (current, child) = CURRENT.with(Cell::get);
+    let (current, child, remote) = CURRENT.with(Cell::get);
     if current.is_null() || ptr::eq(current, shared) {
         return (None, None);
     }
-    // SAFETY: a child named current is being polled: its record is live.
-    let child = (!child.is_null()).then(|| unsafe { &*child }.id());
+    let child = if remote {
+        // SAFETY: a parallel child named current is being polled: its record
+        // is live.
+        (!child.is_null()).then(|| unsafe { &*child }.id())
+    } else {
+        // SAFETY: `current`'s poll loop runs on this thread (it named itself
+        // current), between child polls of ours: its owner-only state may be
+        // read, and the child being polled has a live record.
+        unsafe { (*current).local().polling_child.map(|c| c.as_ref().id()) }
+    };
     // SAFETY: the scope named current is inside its own poll (or a parallel
     // child's runtime task holds a count), so it is live.
     let parent = unsafe { SharedRef::new(current) };
@@ -238,17 +248,20 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    /// `shared`'s scope is polling its body or children.
+    /// `shared`'s scope is polling its body or children, on this thread.
     #[inline]
     pub(crate) fn enter(shared: *const Shared) -> Frame {
-        Frame::enter_child(shared, ptr::null())
+        Frame {
+            previous: CURRENT.with(|current| current.replace((shared, ptr::null(), false))),
+        }
     }
 
-    /// `shared`'s scope is polling the tracked child `child`.
+    /// A runtime task polls a parallel child of `shared`'s scope (with its
+    /// task-tree record, or null).
     #[inline]
-    pub(crate) fn enter_child(shared: *const Shared, child: *const ChildInfo) -> Frame {
+    pub(crate) fn enter_remote(shared: *const Shared, child: *const ChildInfo) -> Frame {
         Frame {
-            previous: CURRENT.with(|current| current.replace((shared, child))),
+            previous: CURRENT.with(|current| current.replace((shared, child, true))),
         }
     }
 }

@@ -164,13 +164,14 @@ where
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
         let deadline = self.deadline;
-        let _current = match &self.info {
-            None => Frame::enter(self.scope.as_ptr()),
+        let record = match &self.info {
+            None => std::ptr::null(),
             Some(info) => {
                 info.polling(true);
-                Frame::enter_child(self.scope.as_ptr(), &**info)
+                &**info as *const _
             }
         };
+        let _current = Frame::enter_remote(self.scope.as_ptr(), record);
         let poll = || {
             if deadline < crate::time::NEVER_NS {
                 crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
