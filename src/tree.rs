@@ -98,21 +98,31 @@ impl ChildInfo {
         self.parallel.load(Ordering::Relaxed)
     }
 
-    /// Marks the start of a poll (by the scope, unless the child is parallel:
-    /// its runtime's polls are the ones that count).
+    /// True for a parallel child: its state is kept by its runtime task.
     #[inline]
-    pub(crate) fn polling(&self, by_runtime: bool) {
-        if by_runtime || !self.parallel() {
-            self.state.store(RUNNING, Ordering::Relaxed);
+    pub(crate) fn is_parallel(&self) -> bool {
+        self.parallel()
+    }
+
+    /// Its scope starts a (local) child: from now on it is waiting between
+    /// polls, and running while the scope names it as the child it polls.
+    #[inline]
+    pub(crate) fn started(&self) {
+        if !self.parallel() {
+            self.state.store(WAITING, Ordering::Relaxed);
         }
     }
 
-    /// Marks the end of a poll that returned `Pending`.
+    /// A parallel child's runtime starts polling it.
     #[inline]
-    pub(crate) fn waiting(&self, by_runtime: bool) {
-        if by_runtime || !self.parallel() {
-            self.state.store(WAITING, Ordering::Relaxed);
-        }
+    pub(crate) fn running(&self) {
+        self.state.store(RUNNING, Ordering::Relaxed);
+    }
+
+    /// A parallel child's poll returned `Pending`.
+    #[inline]
+    pub(crate) fn waiting(&self) {
+        self.state.store(WAITING, Ordering::Relaxed);
     }
 
     /// The child finished or was dropped; the record is free from now on.
@@ -165,6 +175,9 @@ pub(crate) struct ScopeInfo {
     limit: usize,
     /// The parent's child this scope runs in (`id()`), if known.
     in_child: OnceLock<(u32, u64)>,
+    /// The local child being polled right now (null between polls): one
+    /// store before and after each poll, on the scope's own cache line.
+    polling: AtomicPtr<ChildInfo>,
     records: Mutex<Records>,
 }
 
@@ -242,6 +255,7 @@ impl ScopeInfo {
             local,
             limit,
             in_child: OnceLock::new(),
+            polling: AtomicPtr::new(std::ptr::null_mut()),
             records: Mutex::new(Records {
                 chunks: Vec::new(),
                 capacity: 0,
@@ -281,6 +295,18 @@ impl ScopeInfo {
         self.turn.store(ns, Ordering::Relaxed);
     }
 
+    /// Names the local child being polled (or none).
+    #[inline]
+    pub(crate) fn set_polling(&self, child: Option<RecordRef>) {
+        let ptr = child.map_or(std::ptr::null_mut(), |c| c.0.as_ptr());
+        self.polling.store(ptr, Ordering::Relaxed);
+    }
+
+    /// The local child being polled right now, if any.
+    pub(crate) fn polling(&self) -> Option<RecordRef> {
+        NonNull::new(self.polling.load(Ordering::Relaxed)).map(RecordRef)
+    }
+
     /// Notes the parent's child this scope runs in.
     pub(crate) fn set_in_child(&self, child: (u32, u64)) {
         let _ = self.in_child.set(child);
@@ -289,10 +315,14 @@ impl ScopeInfo {
     /// The live children, in spawn order.
     fn live(&self) -> Vec<Snapshot> {
         let records = lock(&self.records);
+        let polling = self.polling.load(Ordering::Relaxed);
         let mut live: Vec<Snapshot> = (0..records.fresh as u32)
             .map(|index| records.get(index))
             .filter_map(|r| {
-                let state = r.state.load(Ordering::Acquire);
+                let mut state = r.state.load(Ordering::Acquire);
+                if state == WAITING && std::ptr::eq(polling, r) {
+                    state = RUNNING;
+                }
                 (state != DONE).then(|| Snapshot {
                     id: r.id(),
                     // SAFETY: set from a `&'static Location` before `state`

@@ -87,9 +87,6 @@ pub(crate) struct Local {
     /// A scope's children spawned but not started yet, in spawn order
     /// (type-erased `Link` pointers, see `set.rs`).
     pub(crate) fresh: VecDeque<NonNull<()>>,
-    /// A tracked scope's child being polled right now (for the task tree:
-    /// a scope first polled inside it notes which child it runs in).
-    pub(crate) polling_child: Option<NonNull<crate::tree::ChildInfo>>,
 }
 
 /// State shared by the owner and every waker (and, for scopes, every handle).

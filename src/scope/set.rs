@@ -358,18 +358,21 @@ fn poll_tracked<'env, E>(
 ) -> Polled<E> {
     // SAFETY: the child is live for this whole call (its caller releases it
     // afterwards, if at all).
-    let Some(info) = (unsafe { child.as_ref() }).info() else {
+    let info = unsafe { child.as_ref() }.info();
+    // SAFETY: the owner holds its shared state.
+    let tree = unsafe { (*scope).tree.get() };
+    let (Some(info), Some(tree)) = (info, tree) else {
         return poll_watched(child, kids, cx);
     };
-    info.polling(false);
-    // SAFETY: the owner, between child polls; the borrow is one store.
-    unsafe { (*scope).local().polling_child = Some(NonNull::from(&*info)) };
+    // A parallel child's state is its runtime's to keep.
+    if info.is_parallel() {
+        return poll_watched(child, kids, cx);
+    }
+    tree.set_polling(Some(info));
     let polled = poll_watched(child, kids, cx);
-    // SAFETY: as above.
-    unsafe { (*scope).local().polling_child = None };
-    match polled {
-        Ok(Poll::Pending) => info.waiting(false),
-        _ => info.done(false),
+    tree.set_polling(None);
+    if !matches!(polled, Ok(Poll::Pending)) {
+        info.done(false);
     }
     polled
 }
@@ -454,6 +457,9 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         let link = queue.local().fresh.pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.
         let link = unsafe { link.cast::<Link<'env, E>>().as_ref() };
+        if let Some(info) = link.info {
+            info.started();
+        }
         let child = Some(link.this);
         let entry = match kids.free.pop() {
             Some(entry) => {

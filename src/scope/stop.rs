@@ -36,8 +36,8 @@ use crate::tree::ChildInfo;
 
 /// What is being polled on this thread: the innermost scope, and, when a
 /// parallel child's runtime task polls it, that child's task-tree record
-/// (null if untracked). A null record with a scope named means the scope's
-/// own poll loop runs here, so its owner-only state may be read.
+/// (null if untracked) and `true`. Otherwise the scope's own poll loop runs
+/// here, and its task-tree record names the child being polled.
 type Current = (*const Shared, *const ChildInfo, bool);
 
 std::thread_local! {
@@ -198,9 +198,9 @@ pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) 
         (!child.is_null()).then(|| unsafe { &*child }.id())
     } else {
         // SAFETY: `current`'s poll loop runs on this thread (it named itself
-        // current), between child polls of ours: its owner-only state may be
-        // read, and the child being polled has a live record.
-        unsafe { (*current).local().polling_child.map(|c| c.as_ref().id()) }
+        // current), so it is live, and so is the record of the child it is
+        // polling (the one this scope runs in).
+        unsafe { (*current).tree.get().and_then(|tree| tree.polling()) }.map(|c| c.id())
     };
     // SAFETY: the scope named current is inside its own poll (or a parallel
     // child's runtime task holds a count), so it is live.

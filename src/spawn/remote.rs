@@ -167,7 +167,7 @@ where
         let record = match &self.info {
             None => std::ptr::null(),
             Some(info) => {
-                info.polling(true);
+                info.running();
                 &**info as *const _
             }
         };
@@ -187,7 +187,7 @@ where
             Some((watch, spawned_at)) => watch.time(spawned_at, true, caught),
         };
         if let (Some(info), Ok(Poll::Pending)) = (&self.info, &polled) {
-            info.waiting(true);
+            info.waiting();
         }
         let outcome = match polled {
             Ok(Poll::Pending) => {
