@@ -303,6 +303,26 @@ behaviour_tests! {
         handle.stopped().await;
     }
 
+    /// `stop_within` brings the end of the grace earlier (a second Ctrl-C),
+    /// never later.
+    async fn stop_within_shortens_the_grace() {
+        let drops = DropCounter::new();
+        let drops_ref = &drops;
+        let start = Instant::now();
+        let out = open_graceful(Duration::from_secs(3600), |s| async move {
+            let stuck = s.spawn(pending_forever::<Result<(), ()>>(drops_ref));
+            let stop = s.stop_handle();
+            stop.stop(); // an hour of grace
+            stop.stop_within(Duration::from_secs(7200)); // later: ignored
+            stop.stop_within(GRACE); // earlier: wins
+            Ok(stuck.or_dropped().await)
+        })
+        .await;
+        assert_eq!(out, Ok(None));
+        assert_eq!(drops.get(), 1);
+        assert!(start.elapsed() >= GRACE);
+    }
+
     /// A destructor that panics when the grace drops its child: the panic is
     /// resumed from the scope, after the other children are dropped.
     async fn a_destructor_panic_at_the_grace_is_resumed() {

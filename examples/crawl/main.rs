@@ -43,7 +43,8 @@ usage: crawl [options]
   --no-delay         the embedded server answers at once (measures the client)
   --grace DUR        after Ctrl-C, how long requests in flight and the server's
                      connections may run on before they are dropped
-                     (default 2s; 'off' to wait for them however long)
+                     (default 2s; 'off' to wait for them however long);
+                     a second Ctrl-C drops them at once
   --warn-slow-polls DUR
                      report every request poll that blocks the executor for DUR
                      (where the request was spawned, how long it took)
@@ -375,6 +376,10 @@ fn main() -> ExitCode {
                 signals.next().await;
                 interrupted_ref.store(true, Ordering::SeqCst);
                 top.stop();
+                // A second Ctrl-C does not wait for the grace.
+                signals.next().await;
+                eprintln!("crawl: second Ctrl-C: dropping what is still running");
+                top.stop_handle().stop_within(Duration::ZERO);
             }
             std::future::pending::<()>().await
         };

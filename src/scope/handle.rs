@@ -284,8 +284,9 @@ impl<'env, E> Scope<'env, E> {
     /// or with the first real error or panic, as usual. Awaiting the
     /// [`JoinHandle`] of a child dropped at the grace panics; use
     /// [`JoinHandle::or_dropped`] where that can happen. A second request
-    /// changes nothing, unless it comes from an enclosing scope with an
-    /// earlier grace deadline. Stopping a finished scope does nothing.
+    /// changes nothing, unless it brings an earlier grace deadline (from an
+    /// enclosing scope, or [`StopHandle::stop_within`]). Stopping a finished
+    /// scope does nothing.
     ///
     /// # Examples
     ///

@@ -139,10 +139,15 @@ impl StopState {
 /// clock (the timer backend's) only if there is a grace.
 pub(crate) fn request(shared: &Shared) {
     let grace = shared.stop.grace_ns.load(Ordering::Relaxed);
-    let end = if grace >= crate::time::NEVER_NS {
+    request_within(shared, grace);
+}
+
+/// Requests a stop whose grace ends `grace_ns` from now (`NEVER_NS`: never).
+fn request_within(shared: &Shared, grace_ns: u64) {
+    let end = if grace_ns >= crate::time::NEVER_NS {
         None
     } else {
-        crate::time::now().checked_add(Duration::from_nanos(grace))
+        crate::time::now().checked_add(Duration::from_nanos(grace_ns))
     };
     request_with(shared, end);
 }
@@ -367,6 +372,33 @@ impl StopHandle {
     /// ```
     pub fn stop(&self) {
         request(&self.scope);
+    }
+
+    /// Asks the scope to stop with a grace of `grace` from now, whatever its
+    /// nursery's: for example a second Ctrl-C that should not wait. Like any
+    /// request, it can only bring the end of the grace earlier, never later.
+    /// `Duration::ZERO` drops the children at the scope's next turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let out = corral::scope(|s| async move {
+    ///     // No grace in the nursery: a plain stop would wait for this child.
+    ///     let stuck = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///     let stop = s.stop_handle();
+    ///     stop.stop();
+    ///     stop.stop_within(Duration::ZERO); // the second Ctrl-C
+    ///     Ok(stuck.or_dropped().await)
+    /// })
+    /// .await;
+    /// assert_eq!(out, Ok(None));
+    /// # });
+    /// ```
+    pub fn stop_within(&self, grace: Duration) {
+        request_within(&self.scope, crate::time::duration_ns(grace));
     }
 
     /// True once a stop request has reached the scope (its own, or an
