@@ -9,7 +9,7 @@ pub mod pool;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,25 +18,29 @@ pub const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// Runs `f`; if it has not returned within [`WATCHDOG`], prints which test hung
 /// and exits the test binary with a failure, so a hang fails CI instead of
-/// stalling it.
+/// stalling it. The watchdog thread is stopped and joined when `f` returns or
+/// panics, so no thread outlives the test (Miri checks that).
 pub fn watchdog<T>(f: impl FnOnce() -> T) -> T {
-    let done = Arc::new(AtomicBool::new(false));
     let name = std::thread::current().name().unwrap_or("?").to_string();
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        let start = std::time::Instant::now();
-        while start.elapsed() < WATCHDOG {
-            if flag.load(Ordering::Acquire) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WATCHDOG) {
+            eprintln!("watchdog: test `{name}` hung for {WATCHDOG:?}; failing the run");
+            std::process::exit(101);
         }
-        eprintln!("watchdog: test `{name}` hung for {WATCHDOG:?}; failing the run");
-        std::process::exit(101);
     });
-    let out = f();
-    done.store(true, Ordering::Release);
-    out
+    /// Stops the watchdog on every way out of `f`.
+    struct Stop(Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some((done, thread)) = self.0.take() {
+                let _ = done.send(());
+                drop(thread.join());
+            }
+        }
+    }
+    let _stop = Stop(Some((done, thread)));
+    f()
 }
 
 /// Runs a future to completion on smol's `LocalExecutor` (as a spawned task, so
