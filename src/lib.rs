@@ -85,6 +85,8 @@ mod semaphore;
 mod slow_poll;
 mod spawn;
 pub mod sync;
+#[cfg(all(test, not(corral_loom)))]
+mod test_support;
 pub mod time;
 mod tree;
 mod wake_list;

@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::scope::SharedRef;
-use crate::scope::ready::Shared;
+use crate::scope::ready::{Shared, chunk_position};
 
 static TRACKING: AtomicBool = AtomicBool::new(false);
 
@@ -93,22 +93,17 @@ pub(crate) struct ChildInfo {
 }
 
 impl ChildInfo {
-    #[inline]
-    fn parallel(&self) -> bool {
-        self.parallel.load(Ordering::Relaxed)
-    }
-
     /// True for a parallel child: its state is kept by its runtime task.
     #[inline]
     pub(crate) fn is_parallel(&self) -> bool {
-        self.parallel()
+        self.parallel.load(Ordering::Relaxed)
     }
 
     /// Its scope starts a (local) child: from now on it is waiting between
     /// polls, and running while the scope names it as the child it polls.
     #[inline]
     pub(crate) fn started(&self) {
-        if !self.parallel() {
+        if !self.is_parallel() {
             self.state.store(WAITING, Ordering::Relaxed);
         }
     }
@@ -130,7 +125,7 @@ impl ChildInfo {
     /// still be polling it when its scope lets go.
     #[inline]
     pub(crate) fn done(&self, by_runtime: bool) {
-        if by_runtime || !self.parallel() {
+        if by_runtime || !self.is_parallel() {
             self.state.store(DONE, Ordering::Release);
         }
     }
@@ -181,6 +176,9 @@ pub(crate) struct ScopeInfo {
     records: Mutex<Records>,
 }
 
+/// log2 of the first chunk of child records (32).
+const FIRST_CHUNK_SHIFT: u32 = 5;
+
 /// A scope's child records: chunks of 32, 64, 128... that never move.
 struct Records {
     chunks: Vec<Box<[ChildInfo]>>,
@@ -194,9 +192,7 @@ struct Records {
 
 impl Records {
     fn get(&self, index: u32) -> &ChildInfo {
-        // Chunk k holds 32 << k records and starts at 32 * (2^k - 1).
-        let k = ((index as usize >> 5) + 1).ilog2() as usize;
-        let offset = index as usize - (((1usize << k) - 1) << 5);
+        let (k, offset) = chunk_position(index as usize, FIRST_CHUNK_SHIFT);
         &self.chunks[k][offset]
     }
 
@@ -225,7 +221,7 @@ impl Records {
 
     #[cold]
     fn grow(&mut self) {
-        let len = 32usize << self.chunks.len();
+        let len = 1usize << (FIRST_CHUNK_SHIFT as usize + self.chunks.len());
         let base = self.capacity;
         assert!(
             base + len <= u32::MAX as usize,
@@ -329,7 +325,7 @@ impl ScopeInfo {
                     // left `DONE`, under the lock we hold.
                     spawned_at: unsafe { &*r.spawned_at.load(Ordering::Relaxed) },
                     since: self.since + Duration::from_nanos(r.since_ns.load(Ordering::Relaxed)),
-                    parallel: r.parallel(),
+                    parallel: r.is_parallel(),
                     state,
                 })
             })
@@ -580,12 +576,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
 
     let count = lines.len();
     for (i, line) in lines.into_iter().enumerate() {
-        let last = i + 1 == count;
-        let (branch, indent) = if last {
-            ("└── ", "    ")
-        } else {
-            ("├── ", "│   ")
-        };
+        let (branch, indent) = drawing(i + 1 == count);
         let nested: Vec<SharedRef> = match &line {
             Line::Child(child) => {
                 let _ = writeln!(
@@ -604,20 +595,13 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
             }
             Line::Body => {
                 let _ = writeln!(tree.text, "{rest}{branch}(in the body)");
-                std::mem::take(&mut subscopes)
-                    .into_iter()
-                    .map(|(s, _)| s)
-                    .collect()
+                take_where(&mut subscopes, |_| true)
             }
         };
         let inner_rest = format!("{rest}{indent}");
         let n = nested.len();
         for (j, sub) in nested.iter().enumerate() {
-            let (b, ind) = if j + 1 == n {
-                ("└── ", "    ")
-            } else {
-                ("├── ", "│   ")
-            };
+            let (b, ind) = drawing(j + 1 == n);
             render_scope(
                 tree,
                 sub,
@@ -629,21 +613,26 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
     }
 }
 
-/// Removes and returns the nested scopes whose child matches.
+/// The drawing before a line, and the indent under it, for the last line
+/// of a level or another one.
+fn drawing(last: bool) -> (&'static str, &'static str) {
+    if last {
+        ("└── ", "    ")
+    } else {
+        ("├── ", "│   ")
+    }
+}
+
+/// Removes and returns, in order, the nested scopes whose child matches.
 fn take_where(
     subscopes: &mut Vec<(SharedRef, Option<(u32, u64)>)>,
     matches: impl Fn(&Option<(u32, u64)>) -> bool,
 ) -> Vec<SharedRef> {
-    let mut taken = Vec::new();
-    let mut i = 0;
-    while i < subscopes.len() {
-        if matches(&subscopes[i].1) {
-            taken.push(subscopes.remove(i).0);
-        } else {
-            i += 1;
-        }
-    }
-    taken
+    let (taken, rest): (Vec<_>, Vec<_>) = std::mem::take(subscopes)
+        .into_iter()
+        .partition(|(_, c)| matches(c));
+    *subscopes = rest;
+    taken.into_iter().map(|(scope, _)| scope).collect()
 }
 
 fn state_text(child: &Snapshot, limited: bool) -> &'static str {
@@ -660,19 +649,7 @@ fn state_text(child: &Snapshot, limited: bool) -> &'static str {
 
 #[cfg(all(test, not(corral_loom)))]
 mod tests {
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        let mut fut = pin!(fut);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-                return out;
-            }
-        }
-    }
+    use crate::test_support::block_on;
 
     /// Records of finished children are reused (the storage stays small),
     /// live ones never are, and the snapshot lists the live ones in order.

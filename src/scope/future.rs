@@ -169,10 +169,8 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
     /// Returns the body's output once every parallel child is gone from its
     /// runtime (only those dropped at a grace can still be there).
     fn close(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        if let Some(parallel) = this.set.parallel() {
-            if parallel.poll_all_dropped(cx).is_pending() {
-                return Poll::Pending;
-            }
+        if this.set.parallel().poll_all_dropped(cx).is_pending() {
+            return Poll::Pending;
         }
         *this.done = true;
         *this.grace = None;
@@ -185,10 +183,8 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
     /// Returns the scope's failure, once every aborted parallel child has
     /// been dropped on its runtime (local children are gone already).
     fn fail(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        if let Some(parallel) = this.set.parallel() {
-            if parallel.poll_all_dropped(cx).is_pending() {
-                return Poll::Pending;
-            }
+        if this.set.parallel().poll_all_dropped(cx).is_pending() {
+            return Poll::Pending;
         }
         *this.done = true;
         match this.failed.take().expect("a failure to report") {

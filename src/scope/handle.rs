@@ -4,13 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::Arc;
 
 use super::child::{JoinHandle, discard_unspawned, new_child};
 use super::ready::{Shared, SharedRef};
 use super::set::push_incoming;
 use super::stop::{self, StopHandle, Stopped};
-use crate::spawn::{Spawn, Tracker, split};
+use crate::spawn::{Spawn, split};
 use crate::tree::RecordRef;
 
 /// What both handles share: a counted pointer to the scope's shared state.
@@ -98,14 +97,13 @@ impl<'env, E> Handle<'env, E> {
         E: Send + 'static,
     {
         let shared = &self.shared;
-        let tracker = shared.parallel.get_or_init(|| Arc::new(Tracker::default()));
         let gated = shared
             .parallel_waits_its_turn
             .load(std::sync::atomic::Ordering::Relaxed);
         let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.watch.get().map(|w| (*w, spawned_at));
         let info = shared.tree.get().map(|t| t.spawned(spawned_at, true));
-        let (task, proxy) = split(future, self.shared.clone(), tracker, gated, watch, info);
+        let (task, proxy) = split(future, self.shared.clone(), gated, watch, info);
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
         let handle = self.spawn_tracked(proxy, spawned_at, info);

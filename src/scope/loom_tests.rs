@@ -59,22 +59,27 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// A queue of two [`TwoChildren`] after their first turn (each polled once,
+/// the parent's waker registered), with the parent's counting waker.
+fn after_first_turn() -> (ReadyQueue, TwoChildren, Arc<CountingWaker>, Waker) {
+    let mut queue = ReadyQueue::new(2);
+    queue.reserve(2);
+    let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let parent_waker = Waker::from(parent.clone());
+    let mut children = TwoChildren {
+        started: 0,
+        polls: [0; 2],
+    };
+    let _ = queue.drive(&mut children, &mut Context::from_waker(&parent_waker));
+    assert_eq!(children.polls, [1, 1]);
+    (queue, children, parent, parent_waker)
+}
+
 #[test]
 fn wakes_racing_the_poll_loop_are_never_lost() {
     model(|| {
-        let mut queue = ReadyQueue::new(2);
-        queue.reserve(2);
-        let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let parent_waker = Waker::from(parent.clone());
+        let (mut queue, mut children, parent, parent_waker) = after_first_turn();
         let mut cx = Context::from_waker(&parent_waker);
-        let mut children = TwoChildren {
-            started: 0,
-            polls: [0; 2],
-        };
-
-        // First turn: both children get their first poll.
-        let _ = queue.drive(&mut children, &mut cx);
-        assert_eq!(children.polls, [1, 1]);
 
         let waker0 = (*queue.waker(0)).clone();
         let waker1 = (*queue.waker(1)).clone();
@@ -152,17 +157,8 @@ fn a_spawn_racing_completion_is_polled_or_refused() {
 #[test]
 fn a_stop_racing_the_poll_loop_is_seen_or_wakes_the_parent() {
     model(|| {
-        let mut queue = ReadyQueue::new(2);
-        queue.reserve(2);
-        let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let parent_waker = Waker::from(parent.clone());
+        let (mut queue, mut children, parent, parent_waker) = after_first_turn();
         let mut cx = Context::from_waker(&parent_waker);
-        let mut children = TwoChildren {
-            started: 0,
-            polls: [0; 2],
-        };
-        // The first turn registers the parent's waker.
-        let _ = queue.drive(&mut children, &mut cx);
         // SAFETY: the queue holds a count while we take ours.
         let shared = unsafe { SharedRef::new(queue.shared_ptr()) };
         let stopper = thread::spawn(move || super::stop::request_with(&shared, None));

@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::ptr::{self, NonNull};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 use atomic_waker::AtomicWaker;
@@ -109,9 +109,9 @@ pub(crate) struct Shared {
     /// A scope's stack of children spawned remotely and not yet moved to
     /// `Local::fresh`, type-erased (see `set.rs`). Unused by the gather family.
     pub(crate) incoming: AtomicPtr<()>,
-    /// A scope's count of live parallel children (`spawn_on`), made on the
-    /// first one. Unused by the gather family.
-    pub(crate) parallel: OnceLock<Arc<Tracker>>,
+    /// A scope's count of live parallel children (`spawn_on`). Unused by the
+    /// gather family.
+    pub(crate) parallel: Tracker,
     /// Set once, before any handle exists, for a scope with a concurrency
     /// limit: its parallel children wait for their turn before they start.
     pub(crate) parallel_waits_its_turn: std::sync::atomic::AtomicBool,
@@ -192,6 +192,16 @@ impl Shared {
         // overlap (each is a short push or pop with no call-outs).
         unsafe { &mut *self.local.get() }
     }
+}
+
+/// Where item `index` sits in storage made of chunks that never move, chunk
+/// `k` holding `1 << (first_shift + k)` items: `(k, offset in chunk k)`.
+/// (The wake slots here, and the task tree's child records.)
+#[inline]
+pub(crate) fn chunk_position(index: usize, first_shift: u32) -> (usize, usize) {
+    // Chunk k starts at first * (2^k - 1).
+    let k = ((index >> first_shift) + 1).ilog2() as usize;
+    (k, index - (((1usize << k) - 1) << first_shift))
 }
 
 /// A counted pointer to a [`Shared`]: what stop handles, nested scopes and
@@ -381,7 +391,7 @@ impl ReadyQueue {
             first_shift: first.trailing_zeros(),
             local: UnsafeCell::new(Local::default()),
             incoming: AtomicPtr::new(ptr::null_mut()),
-            parallel: OnceLock::new(),
+            parallel: Tracker::default(),
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
             watch: OnceLock::new(),
             stop: super::stop::StopState::new(),
@@ -448,10 +458,7 @@ impl ReadyQueue {
     /// The slot of child `index`, which must be below the reserved capacity.
     fn slot(&self, index: usize) -> &Slot {
         debug_assert!(index < self.capacity);
-        let shift = self.shared().first_shift;
-        // Chunk k starts at first * (2^k - 1).
-        let k = ((index >> shift) + 1).ilog2() as usize;
-        let offset = index - (((1usize << k) - 1) << shift);
+        let (k, offset) = chunk_position(index, self.shared().first_shift);
         // SAFETY: owner-only access to `chunks`; `index < capacity` so chunk `k`
         // exists and `offset` is inside it; slots live as long as the owner.
         unsafe {

@@ -15,7 +15,6 @@ use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::child::{Child, Link, release_scope_ref};
@@ -199,9 +198,9 @@ impl<'env, E> ChildSet<'env, E> {
         }
     }
 
-    /// The scope's count of live parallel children, if it ever had one.
-    pub(crate) fn parallel(&self) -> Option<&Arc<Tracker>> {
-        self.queue.shared().parallel.get()
+    /// The scope's count of live parallel children.
+    pub(crate) fn parallel(&self) -> &Tracker {
+        &self.queue.shared().parallel
     }
 
     /// At the first poll: registers with the enclosing scope, if any, and

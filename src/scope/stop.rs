@@ -507,19 +507,9 @@ impl fmt::Debug for Stopped {
 #[cfg(all(test, not(corral_loom)))]
 mod tests {
     use std::sync::atomic::AtomicBool;
-    use std::task::Waker;
 
     use super::*;
-
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        let mut fut = std::pin::pin!(fut);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-                return out;
-            }
-        }
-    }
+    use crate::test_support::block_on;
 
     /// Under Miri: registration, propagation down two levels, the current
     /// handle, and unregistration as the nested scopes drop.

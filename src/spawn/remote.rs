@@ -8,9 +8,10 @@
 //! toward the scope's completion, and is dropped on teardown, which asks the
 //! runtime task to drop the future (abort, never detach).
 //!
-//! The scope also keeps a [`Tracker`]: how many parallel futures have not been
-//! dropped yet. On the error and panic paths the scope waits for it to reach
-//! zero before it resolves, so every aborted child's destructor has run.
+//! The scope's shared state also holds a [`Tracker`]: how many parallel
+//! futures have not been dropped yet. On the error and panic paths, and after
+//! a stop's grace, the scope waits for it to reach zero before it resolves,
+//! so every aborted child's destructor has run.
 
 use std::any::Any;
 use std::future::Future;
@@ -85,9 +86,9 @@ struct Remote<F, U, E> {
     task: AtomicWaker,
     /// The proxy's waker, for the outcome.
     proxy: AtomicWaker,
-    tracker: Arc<Tracker>,
-    /// The scope, named current around each poll so that nested scopes and
-    /// `StopHandle::current` find it.
+    /// The scope: its count of live parallel futures, and named current
+    /// around each poll so that nested scopes and `StopHandle::current` find
+    /// it.
     scope: SharedRef,
     /// The child's task-tree record, if its scope is tracked.
     info: Option<RecordRef>,
@@ -111,7 +112,7 @@ where
         if let Some(info) = &self.info {
             info.done(true); // the last touch of the record
         }
-        self.tracker.one_dropped();
+        self.scope.parallel.one_dropped();
         panicked
     }
 
@@ -308,12 +309,11 @@ impl<F, U, E> Drop for Proxy<F, U, E> {
 }
 
 /// Splits a parallel child into the runtime's [`Task`] and the scope's
-/// [`Proxy`], counting it alive in `tracker`. A `gated` child waits for its
+/// [`Proxy`], counting it alive in its scope's [`Tracker`]. A `gated` child waits for its
 /// proxy's first poll (its place under the scope's limit) before it starts.
 pub(crate) fn split<F, U, E>(
     future: F,
     scope: SharedRef,
-    tracker: &Arc<Tracker>,
     gated: bool,
     watch: Option<(Watch, &'static Location<'static>)>,
     info: Option<RecordRef>,
@@ -323,7 +323,7 @@ where
     U: Send + 'static,
     E: Send + 'static,
 {
-    tracker.alive.fetch_add(1, Ordering::Relaxed);
+    scope.parallel.alive.fetch_add(1, Ordering::Relaxed);
     let remote = Arc::new(Remote {
         future: Mutex::new(Some(future)),
         outcome: Mutex::new(Outcome::Running),
@@ -333,7 +333,6 @@ where
         watch,
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),
-        tracker: tracker.clone(),
         scope,
         info,
     });
@@ -348,11 +347,19 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
-    /// A scope's shared state, standing alone.
-    fn scope_ref() -> SharedRef {
+    /// Splits `fut` as a child of a scope's shared state standing alone,
+    /// which is returned too (its `parallel` tracker counts the child).
+    fn split_alone<F, U, E>(fut: F, gated: bool) -> (Task, Proxy<F, U, E>, SharedRef)
+    where
+        F: Future<Output = Result<U, E>> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
         let queue = crate::scope::ready::ReadyQueue::new(1);
         // SAFETY: the queue holds a count while we take ours.
-        unsafe { SharedRef::new(queue.shared_ptr()) }
+        let scope = unsafe { SharedRef::new(queue.shared_ptr()) };
+        let (task, proxy) = split(fut, scope.clone(), gated, None, None);
+        (task, proxy, scope)
     }
 
     fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
@@ -383,16 +390,8 @@ mod tests {
 
     #[test]
     fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
-        let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(
-            child(&drops, false),
-            scope_ref(),
-            &tracker,
-            false,
-            None,
-            None,
-        );
+        let (mut task, proxy, scope) = split_alone(child(&drops, false), false);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         assert_eq!(
@@ -403,21 +402,13 @@ mod tests {
         assert_eq!(poll(&mut proxy), Poll::Ready(Ok(7)));
         assert!(poll(&mut task).is_ready(), "a finished task stays finished");
         drop((task, proxy));
-        assert_eq!(tracker.alive.load(Ordering::SeqCst), 0);
+        assert_eq!(scope.parallel.alive.load(Ordering::SeqCst), 0);
     }
 
     #[test]
     fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
-        let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(
-            child(&drops, true),
-            scope_ref(),
-            &tracker,
-            false,
-            None,
-            None,
-        );
+        let (mut task, proxy, scope) = split_alone(child(&drops, true), false);
         assert!(poll(&mut task).is_pending());
         drop(proxy);
         assert_eq!(
@@ -426,24 +417,16 @@ mod tests {
             "dropped on the runtime, not here"
         );
         let mut cx = Context::from_waker(Waker::noop());
-        assert!(tracker.poll_all_dropped(&mut cx).is_pending());
+        assert!(scope.parallel.poll_all_dropped(&mut cx).is_pending());
         assert!(poll(&mut task).is_ready());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
-        assert!(tracker.poll_all_dropped(&mut cx).is_ready());
+        assert!(scope.parallel.poll_all_dropped(&mut cx).is_ready());
     }
 
     #[test]
     fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
-        let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (task, proxy) = split(
-            child(&drops, true),
-            scope_ref(),
-            &tracker,
-            false,
-            None,
-            None,
-        );
+        let (task, proxy, _scope) = split_alone(child(&drops, true), false);
         let mut proxy = Box::pin(proxy);
         drop(task); // the runtime shut down
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -454,14 +437,13 @@ mod tests {
 
     #[test]
     fn a_panic_travels_with_its_payload() {
-        let tracker = Arc::new(Tracker::default());
         let fut = async {
             if true {
                 panic::panic_any(5_u8);
             }
             Ok::<(), ()>(())
         };
-        let (mut task, proxy) = split(fut, scope_ref(), &tracker, false, None, None);
+        let (mut task, proxy, _scope) = split_alone(fut, false);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
@@ -470,16 +452,8 @@ mod tests {
 
     #[test]
     fn a_gated_task_waits_for_its_proxy() {
-        let tracker = Arc::new(Tracker::default());
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy) = split(
-            child(&drops, false),
-            scope_ref(),
-            &tracker,
-            true,
-            None,
-            None,
-        );
+        let (mut task, proxy, _scope) = split_alone(child(&drops, false), true);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_pending(), "not started before its turn");
         assert!(poll(&mut proxy).is_pending());
