@@ -155,63 +155,34 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 /// `open_graceful(grace, body)` through `Nursery::grace(grace)`.
 #[allow(unused_macros)]
 macro_rules! behaviour_tests {
-    ($( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
-        mod scope_flavour {
+    (@flavour $module:ident, $open:ident, $Future:ident, $Handle:ident,
+     $( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use corral::scope as open;
+            use corral::$open as open;
             /// `open` with `Nursery::max_concurrency(n)`.
             #[allow(dead_code)]
-            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::ScopeFuture<'env, T, E, Fut>
+            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::$Future<'env, T, E, Fut>
             where
-                B: FnOnce(corral::Scope<'env, E>) -> Fut,
+                B: FnOnce(corral::$Handle<'env, E>) -> Fut,
                 Fut: std::future::Future<Output = Result<T, E>>,
                 T: 'env,
                 E: 'env,
             {
-                corral::Nursery::new().max_concurrency(n).scope(body)
+                corral::Nursery::new().max_concurrency(n).$open(body)
             }
             /// `open` with `Nursery::grace(grace)`.
             #[allow(dead_code)]
-            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::ScopeFuture<'env, T, E, Fut>
+            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::$Future<'env, T, E, Fut>
             where
-                B: FnOnce(corral::Scope<'env, E>) -> Fut,
+                B: FnOnce(corral::$Handle<'env, E>) -> Fut,
                 Fut: std::future::Future<Output = Result<T, E>>,
                 T: 'env,
                 E: 'env,
             {
-                corral::Nursery::new().grace(grace).scope(body)
-            }
-            $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
-            behaviour_tests!(@runners $($name)*);
-        }
-        mod local_flavour {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use corral::local_scope as open;
-            /// `open` with `Nursery::max_concurrency(n)`.
-            #[allow(dead_code)]
-            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::LocalScopeFuture<'env, T, E, Fut>
-            where
-                B: FnOnce(corral::LocalScope<'env, E>) -> Fut,
-                Fut: std::future::Future<Output = Result<T, E>>,
-                T: 'env,
-                E: 'env,
-            {
-                corral::Nursery::new().max_concurrency(n).local_scope(body)
-            }
-            /// `open` with `Nursery::grace(grace)`.
-            #[allow(dead_code)]
-            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::LocalScopeFuture<'env, T, E, Fut>
-            where
-                B: FnOnce(corral::LocalScope<'env, E>) -> Fut,
-                Fut: std::future::Future<Output = Result<T, E>>,
-                T: 'env,
-                E: 'env,
-            {
-                corral::Nursery::new().grace(grace).local_scope(body)
+                corral::Nursery::new().grace(grace).$open(body)
             }
             $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
             behaviour_tests!(@runners $($name)*);
@@ -224,6 +195,10 @@ macro_rules! behaviour_tests {
         mod on_minimal {
             $( #[test] fn $name() { crate::support::on_minimal(super::$name()) } )*
         }
+    };
+    ($($tests:tt)*) => {
+        behaviour_tests!(@flavour scope_flavour, scope, ScopeFuture, Scope, $($tests)*);
+        behaviour_tests!(@flavour local_flavour, local_scope, LocalScopeFuture, LocalScope, $($tests)*);
     };
 }
 
