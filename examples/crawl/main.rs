@@ -84,6 +84,14 @@ fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(number * scale).map_err(|_| bad())
 }
 
+/// A duration, or `off` / `none` for none.
+fn parse_duration_or_off(flag: &str, value: &str) -> Result<Option<Duration>, String> {
+    match value {
+        "off" | "none" => Ok(None),
+        _ => parse_duration(flag, value).map(Some),
+    }
+}
+
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         urls: 5_000,
@@ -122,11 +130,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--timeout" => parsed.config.timeout = parse_duration("--timeout", &value()?)?,
             "--deadline" => parsed.config.deadline = Some(parse_duration("--deadline", &value()?)?),
             "--hedge-after" => {
-                let v = value()?;
-                parsed.config.hedge_after = match v.as_str() {
-                    "off" | "none" => None,
-                    _ => Some(parse_duration("--hedge-after", &v)?),
-                };
+                parsed.config.hedge_after = parse_duration_or_off("--hedge-after", &value()?)?;
             }
             "--seed" => {
                 let v = value()?;
@@ -138,22 +142,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.config.warn_slow_polls =
                     Some(parse_duration("--warn-slow-polls", &value()?)?);
             }
-            "--grace" => {
-                let v = value()?;
-                parsed.config.grace = match v.as_str() {
-                    "off" | "none" => None,
-                    _ => Some(parse_duration("--grace", &v)?),
-                };
-            }
+            "--grace" => parsed.config.grace = parse_duration_or_off("--grace", &value()?)?,
             "--stall" => {
                 let v = value()?;
-                parsed.stall = match v.as_str() {
-                    "off" | "none" => None,
-                    _ => match parse_duration("--stall", &v)? {
-                        d if d.is_zero() => return Err(format!("--stall: {v:?} must be above 0")),
-                        d => Some(d),
-                    },
-                };
+                parsed.stall = parse_duration_or_off("--stall", &v)?;
+                if parsed.stall.is_some_and(|d| d.is_zero()) {
+                    return Err(format!("--stall: {v:?} must be above 0"));
+                }
             }
             "--no-delay" => parsed.no_delay = true,
             "--url-file" => parsed.url_file = Some(value()?),
