@@ -497,6 +497,51 @@ behaviour_tests! {
         assert_eq!(dropped.get(), 1);
     }
 
+    /// A scope future dropped while a child's destructor and the body's
+    /// destructor both panic: each destructor runs, and the drop resumes the
+    /// first panic (the child's: children are dropped first) instead of
+    /// aborting the process on a panic during unwinding.
+    async fn a_dropped_scope_runs_every_destructor_and_resumes_the_first_panic() {
+        let body_dropped = DropCounter::new();
+        let b = body_dropped.clone();
+        let mut fut = Box::pin(open(move |s| async move {
+            s.spawn(async {
+                let _bomb = OnDrop(Some(|| panic!("first: a child's destructor")));
+                std::future::pending::<Result<(), ()>>().await
+            });
+            let _count = b.guard();
+            let _bomb = OnDrop(Some(|| panic!("second: the body's destructor")));
+            std::future::pending::<Result<(), ()>>().await
+        }));
+        assert!(support::poll_once(&mut fut).is_pending());
+        yield_now().await;
+        assert!(support::poll_once(&mut fut).is_pending());
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        let payload = caught.expect_err("the drop resumes a panic");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"first: a child's destructor")
+        );
+        assert_eq!(body_dropped.get(), 1, "the body was dropped too");
+    }
+
+    /// A child fails with an error and the body's destructor panics as the
+    /// scope tears down: the panic outranks the error (as any destructor
+    /// panic does), and it comes out of the scope's poll, not early.
+    async fn a_body_destructor_panic_on_the_error_path_outranks_the_error() {
+        let fut = open(|s| async move {
+            s.spawn(async {
+                yield_now().await;
+                Err::<(), _>("a child's error")
+            });
+            let _bomb = OnDrop(Some(|| panic!("the body's destructor")));
+            std::future::pending::<Result<(), &str>>().await
+        });
+        let caught = AssertUnwindSafe(fut).catch_unwind().await;
+        let payload = caught.expect_err("the destructor's panic");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"the body's destructor"));
+    }
+
     /// While a scope tears down, a destructor that spawns is refused with the
     /// documented panic, and its child never runs.
     async fn spawning_from_a_destructor_during_teardown_is_refused() {

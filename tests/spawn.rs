@@ -7,7 +7,7 @@
 #[macro_use]
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -159,6 +159,74 @@ async fn a_parallel_panic_reaches_the_parent<S: Spawn + Sync>(rt: &S) {
     assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
 }
 
+/// Records, after a pause, that its destructor ran: a parallel child that
+/// takes a while to be dropped on its runtime.
+struct SlowDrop(Arc<AtomicBool>);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(50));
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Panics when dropped.
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// A child panics; as the scope tears down, the body's destructor panics
+/// too. The caller gets the first panic, and only once the parallel child
+/// has been dropped on its runtime: no child outlives its scope. Declared
+/// once per scope flavour.
+macro_rules! first_panic_after_parallel_children {
+    ($($name:ident: $open:path;)*) => {$(
+        async fn $name<S: Spawn + Sync>(rt: &S) {
+            use futures::FutureExt;
+            let dropped = Arc::new(AtomicBool::new(false));
+            let started = Arc::new(AtomicBool::new(false));
+            let (dropped_ref, started_ref) = (&dropped, &started);
+            let scope = $open(|s| async move {
+                let (guard, started) = (SlowDrop(dropped_ref.clone()), started_ref.clone());
+                s.spawn_on(rt, async move {
+                    let _guard = guard;
+                    started.store(true, Ordering::SeqCst);
+                    std::future::pending::<Result<(), ()>>().await
+                });
+                s.spawn(async move {
+                    while !started_ref.load(Ordering::SeqCst) {
+                        yield_now().await;
+                    }
+                    if true {
+                        panic!("first: a child");
+                    }
+                    Ok(())
+                });
+                let _bomb = PanicOnDrop("second: the body's destructor");
+                std::future::pending::<Result<(), ()>>().await
+            });
+            let payload = std::panic::AssertUnwindSafe(scope)
+                .catch_unwind()
+                .await
+                .expect_err("the scope panics");
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"first: a child"));
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the parallel child was dropped on its runtime before the panic reached the caller"
+            );
+        }
+    )*};
+}
+
+first_panic_after_parallel_children! {
+    a_teardown_panic_waits_for_parallel_children_scope: corral::scope;
+    a_teardown_panic_waits_for_parallel_children_local_scope: corral::local_scope;
+}
+
 /// Owned semaphore permits bound the parallel children.
 async fn owned_permits_bound_parallel_children<S: Spawn + Sync>(rt: &S) {
     let sem = Arc::new(Semaphore::new(3));
@@ -276,6 +344,8 @@ on_every_runtime!(
     a_parallel_error_fails_the_scope,
     dropping_the_scope_aborts_parallel_children,
     a_parallel_panic_reaches_the_parent,
+    a_teardown_panic_waits_for_parallel_children_scope,
+    a_teardown_panic_waits_for_parallel_children_local_scope,
     owned_permits_bound_parallel_children,
     ten_thousand_parallel_children_complete,
     the_limit_holds_for_parallel_children,

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::ready::Drained;
-use super::set::{ChildSet, Failure};
+use super::set::{ChildSet, Failure, Payload, catch_drop, discard, keep_first};
 use crate::time::Sleep;
 
 pin_project! {
@@ -36,11 +36,27 @@ pin_project! {
     }
     impl<'env, T, E, Fut> PinnedDrop for Core<'env, T, E, Fut> {
         fn drop(this: Pin<&mut Self>) {
-            // Children first, then (as the fields drop) the body: every child is
-            // gone before the scope's drop returns, on every executor.
-            let this = this.project();
-            if let Some(payload) = this.set.cancel_all() {
-                if !std::thread::panicking() {
+            // Children first, then the body and its output: every child is
+            // gone before the scope's drop returns, on every executor. Each
+            // destructor runs even if an earlier one panicked (a panic let
+            // out between them would drop the rest during unwinding, where a
+            // second panic aborts); the first panic is resumed at the end.
+            let mut this = this.project();
+            let mut first = this.set.cancel_all();
+            keep_first(&mut first, Core::drop_body_and_output(&mut this));
+            match this.failed.take() {
+                // A failure still waiting for parallel children: it came first.
+                Some(Failure::Panic(payload)) => {
+                    let later = first.replace(payload);
+                    keep_first(&mut first, later);
+                }
+                Some(Failure::Error(error)) => discard(error),
+                None => {}
+            }
+            if let Some(payload) = first {
+                if std::thread::panicking() {
+                    discard(payload);
+                } else {
                     panic::resume_unwind(payload);
                 }
             }
@@ -155,15 +171,33 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
         failure: Failure<E>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, E>> {
-        let drop_panic = this.set.cancel_all();
-        this.body.set(None);
+        // Every destructor runs, and none lets its panic out before the
+        // parallel children are gone: `fail` resumes the first panic only
+        // after that wait.
+        let mut drop_panic = this.set.cancel_all();
+        keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
         *this.grace = None;
         // A destructor's panic outranks an error, not a first panic.
         *this.failed = Some(match (failure, drop_panic) {
-            (Failure::Error(_), Some(payload)) => Failure::Panic(payload),
-            (failure, _) => failure,
+            (Failure::Error(error), Some(payload)) => {
+                discard(error);
+                Failure::Panic(payload)
+            }
+            (failure, later) => {
+                discard(later);
+                failure
+            }
         });
         Self::fail(this, cx)
+    }
+
+    /// Drops the body and any output it gave, catching their destructors'
+    /// panics (the first one is returned).
+    fn drop_body_and_output(this: &mut CoreProj<'_, 'env, T, E, Fut>) -> Option<Payload> {
+        let mut first = catch_drop(|| this.body.set(None));
+        let output = this.output.take();
+        keep_first(&mut first, catch_drop(|| drop(output)));
+        first
     }
 
     /// Returns the body's output once every parallel child is gone from its

@@ -29,7 +29,34 @@ pub(crate) enum Failure<E> {
     /// A child or the body returned `Err`.
     Error(E),
     /// A child or the body panicked; the payload is resumed in the parent.
-    Panic(Box<dyn Any + Send>),
+    Panic(Payload),
+}
+
+/// A panic's payload, caught to be resumed later.
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// Runs `f` (a drop), catching its panic.
+pub(crate) fn catch_drop(f: impl FnOnce()) -> Option<Payload> {
+    panic::catch_unwind(AssertUnwindSafe(f)).err()
+}
+
+/// Keeps the first panic of a teardown: `later` is discarded when one is
+/// already kept. Discarding runs the payload's destructor, which may itself
+/// panic; that third panic is leaked rather than let out early (a payload's
+/// destructor is user code too).
+pub(crate) fn keep_first(first: &mut Option<Payload>, later: Option<Payload>) {
+    match (first.is_some(), later) {
+        (_, None) => {}
+        (false, later) => *first = later,
+        (true, Some(later)) => discard(later),
+    }
+}
+
+/// Drops a value nobody will see, never letting its destructor's panic out.
+pub(crate) fn discard<X>(value: X) {
+    if let Some(payload) = catch_drop(|| drop(value)) {
+        std::mem::forget(payload);
+    }
 }
 
 /// The `incoming` value of a scope that has finished: pushes fail.
@@ -135,7 +162,7 @@ struct Kids<'env, E> {
     expired: bool,
     /// The first panic of a destructor run by `next_fresh` (an expired scope
     /// dropping a new child), for `drive` to report.
-    drop_panic: Option<Box<dyn Any + Send>>,
+    drop_panic: Option<Payload>,
     /// The registration with the enclosing scope, made at the first poll.
     link: Option<super::stop::Link>,
     linked: bool,
@@ -290,7 +317,7 @@ impl<'env, E> ChildSet<'env, E> {
     /// Closes the scope to new spawns and drops every child, running or not,
     /// before it returns. If a destructor panics, the others are still dropped
     /// and the first such panic is returned.
-    pub(crate) fn cancel_all(&mut self) -> Option<Box<dyn Any + Send>> {
+    pub(crate) fn cancel_all(&mut self) -> Option<Payload> {
         // Close first: a destructor below that spawns is refused (with the
         // documented panic) whether its child had started or not.
         self.drop_children(closed())
@@ -299,13 +326,13 @@ impl<'env, E> ChildSet<'env, E> {
     /// The end of a stop request's grace: drops every child, running or not,
     /// and from now on drops new children instead of starting them. The body
     /// runs on. Returns the first panic of a destructor, as `cancel_all` does.
-    pub(crate) fn expire(&mut self) -> Option<Box<dyn Any + Send>> {
+    pub(crate) fn expire(&mut self) -> Option<Payload> {
         self.kids.expired = true;
         self.drop_children(ptr::null_mut())
     }
 
     /// Drops every child, leaving `leave` on the spawn stack.
-    fn drop_children(&mut self, leave: *mut ()) -> Option<Box<dyn Any + Send>> {
+    fn drop_children(&mut self, leave: *mut ()) -> Option<Payload> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
@@ -324,7 +351,7 @@ impl<'env, E> ChildSet<'env, E> {
 }
 
 /// What a child's poll gave: its result, or its panic.
-type Polled<E> = Result<Poll<Result<(), E>>, Box<dyn Any + Send>>;
+type Polled<E> = Result<Poll<Result<(), E>>, Payload>;
 
 /// Polls a live child, catching its panic, timed if the scope has a watch.
 #[inline(always)]
@@ -378,10 +405,7 @@ fn poll_tracked<'env, E>(
 
 /// Drops a child the owner holds and releases the owner's reference, keeping
 /// the first destructor panic in `first_panic`.
-fn cancel_child<'env, E>(
-    child: NonNull<dyn Child<E> + 'env>,
-    first_panic: &mut Option<Box<dyn Any + Send>>,
-) {
+fn cancel_child<'env, E>(child: NonNull<dyn Child<E> + 'env>, first_panic: &mut Option<Payload>) {
     // SAFETY: the owner cancels each child once, then releases it.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
     // SAFETY: the child is live until released below.
@@ -390,9 +414,7 @@ fn cancel_child<'env, E>(
     }
     // SAFETY: `cancel` dropped the future even if it panicked.
     unsafe { release_scope_ref(child) };
-    if let Err(payload) = outcome {
-        first_panic.get_or_insert(payload);
-    }
+    keep_first(first_panic, outcome.err());
 }
 
 impl<E> Drop for ChildSet<'_, E> {
