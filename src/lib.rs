@@ -39,6 +39,31 @@
 //! | `async with asyncio.timeout(d):`         | [`time::timeout`]`(d, fut).await`               |
 //! | `asyncio.timeout_at(when)`, `reschedule` | [`time::timeout_at`], [`time::Timeout::reset`]  |
 //! | `await asyncio.sleep(d)`                 | [`time::sleep`]`(d).await`                      |
+//! | `await asyncio.sleep(0)` (a checkpoint)  | [`yield_now`]`().await`                         |
+//!
+//! # Naming the error type
+//!
+//! Every scope has an error type `E`: children and the body return
+//! `Result<_, E>`. When nothing in the body fixes it (a body that ends in
+//! `Ok(())` and spawns children that cannot fail), the compiler stops with
+//! E0282 or E0283 ("type annotations needed") and may suggest annotating the
+//! closure as `|s: corral::Scope<'_, E>|`. The short fix is a turbofish on
+//! the body's last `Ok`:
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let n = corral::scope(|s| async move {
+//!     let h = s.spawn(async { Ok(21) });
+//!     Ok::<_, std::io::Error>(h.await * 2) // `E` is `std::io::Error`
+//! })
+//! .await?;
+//! assert_eq!(n, 42);
+//! # Ok::<_, std::io::Error>(()) }).unwrap();
+//! ```
+//!
+//! Any other place that names `E` works as well: a `?` on an error of a known
+//! type, a typed `let` for the scope's result, or
+//! [`std::convert::Infallible`] for a scope that cannot fail.
 //!
 //! # The guarantees
 //!
@@ -90,6 +115,7 @@ mod test_support;
 pub mod time;
 mod tree;
 mod wake_list;
+mod yield_now;
 
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
 pub use scope::{
@@ -100,6 +126,7 @@ pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};
 pub use spawn::{Spawn, Task};
 pub use tree::{TaskTree, task_tree, track_tasks};
+pub use yield_now::{YieldNow, yield_now};
 
 /// Runs blocking code on a thread pool and awaits its result: the way to keep
 /// `std::thread::sleep`, file I/O or heavy computation off the executor's
@@ -120,3 +147,8 @@ pub use blocking::unblock;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideDoctests;
+
+// The negative auto-trait cases (`compile_fail`, E0277) run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/threads.md")]
+pub struct ThreadsDoctests;

@@ -10,16 +10,18 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::ready::Drained;
-use super::set::{ChildSet, Failure, Payload, catch_drop, discard, keep_first};
+use super::set::{
+    ChildSet, Failure, LocalChildren, Payload, SendChildren, catch_drop, discard, keep_first,
+};
 use crate::time::Sleep;
 
 pin_project! {
     /// What `ScopeFuture` and `LocalScopeFuture` share.
     #[project = CoreProj]
-    struct Core<'env, T, E, Fut> {
+    struct Core<'env, T, E, Fut, K> {
         #[pin]
         body: Option<Fut>,
-        set: ChildSet<'env, E>,
+        set: ChildSet<'env, E, K>,
         output: Option<T>,
         // A failure waiting for the scope's aborted parallel children to be
         // dropped on their runtimes before it is returned or resumed.
@@ -34,7 +36,7 @@ pin_project! {
         closed: bool,
         done: bool,
     }
-    impl<'env, T, E, Fut> PinnedDrop for Core<'env, T, E, Fut> {
+    impl<'env, T, E, Fut, K> PinnedDrop for Core<'env, T, E, Fut, K> {
         fn drop(this: Pin<&mut Self>) {
             // Children first, then the body and its output: every child is
             // gone before the scope's drop returns, on every executor. Each
@@ -64,11 +66,11 @@ pin_project! {
     }
 }
 
-impl<'env, T, E, Fut> Core<'env, T, E, Fut>
+impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+    fn new(body: Fut, set: ChildSet<'env, E, K>) -> Self {
         Core {
             body: Some(body),
             set,
@@ -149,9 +151,9 @@ where
     }
 }
 
-impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
+impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
     /// Acts on a new stop request: starts (or moves earlier) the grace timer.
-    fn watch_stop(this: &mut CoreProj<'_, 'env, T, E, Fut>) {
+    fn watch_stop(this: &mut CoreProj<'_, 'env, T, E, Fut, K>) {
         let epoch = this.set.stop_epoch();
         if epoch == *this.stop_seen {
             return;
@@ -167,7 +169,7 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
 
     /// Drops every child and the body, then returns `failure` (see `fail`).
     fn fail_with(
-        mut this: CoreProj<'_, 'env, T, E, Fut>,
+        mut this: CoreProj<'_, 'env, T, E, Fut, K>,
         failure: Failure<E>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, E>> {
@@ -193,7 +195,7 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
 
     /// Drops the body and any output it gave, catching their destructors'
     /// panics (the first one is returned).
-    fn drop_body_and_output(this: &mut CoreProj<'_, 'env, T, E, Fut>) -> Option<Payload> {
+    fn drop_body_and_output(this: &mut CoreProj<'_, 'env, T, E, Fut, K>) -> Option<Payload> {
         let mut first = catch_drop(|| this.body.set(None));
         let output = this.output.take();
         keep_first(&mut first, catch_drop(|| drop(output)));
@@ -202,7 +204,7 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
 
     /// Returns the body's output once every parallel child is gone from its
     /// runtime (only those dropped at a grace can still be there).
-    fn close(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+    fn close(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }
@@ -216,7 +218,7 @@ impl<'env, T, E, Fut> Core<'env, T, E, Fut> {
 
     /// Returns the scope's failure, once every aborted parallel child has
     /// been dropped on its runtime (local children are gone already).
-    fn fail(this: CoreProj<'_, 'env, T, E, Fut>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+    fn fail(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }
@@ -246,21 +248,19 @@ pin_project! {
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct ScopeFuture<'env, T, E, Fut> {
         #[pin]
-        core: Core<'env, T, E, Fut>,
+        core: Core<'env, T, E, Fut, SendChildren>,
     }
 }
 
-// SAFETY: a `ScopeFuture` owns its body, its outputs and its children. The
-// children came through `Scope::spawn`, which demands `Send` futures, outputs and
-// errors; the ready queue and the child cells are thread-safe. So moving the
-// whole scope to another thread moves only `Send` values.
-unsafe impl<T: Send, E: Send, Fut: Send> Send for ScopeFuture<'_, T, E, Fut> {}
+// No `unsafe impl`: a `ScopeFuture` is `Send` exactly when its body future, `T`
+// and `E` are, because its child set is (`ChildSet<_, _, SendChildren>`, whose
+// `unsafe impl Send` in `set.rs` carries the argument).
 
 impl<'env, T, E, Fut> ScopeFuture<'env, T, E, Fut>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    pub(crate) fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+    pub(crate) fn new(body: Fut, set: ChildSet<'env, E, SendChildren>) -> Self {
         ScopeFuture {
             core: Core::new(body, set),
         }
@@ -294,7 +294,7 @@ pin_project! {
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct LocalScopeFuture<'env, T, E, Fut> {
         #[pin]
-        core: Core<'env, T, E, Fut>,
+        core: Core<'env, T, E, Fut, LocalChildren>,
     }
 }
 
@@ -302,7 +302,7 @@ impl<'env, T, E, Fut> LocalScopeFuture<'env, T, E, Fut>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    pub(crate) fn new(body: Fut, set: ChildSet<'env, E>) -> Self {
+    pub(crate) fn new(body: Fut, set: ChildSet<'env, E, LocalChildren>) -> Self {
         LocalScopeFuture {
             core: Core::new(body, set),
         }

@@ -121,9 +121,10 @@ impl<E> Clone for Handle<'_, E> {
 /// A handle to a running [`scope`](crate::scope): spawns children that may
 /// borrow from the environment (`'env`) and run concurrently with the body.
 ///
-/// `Scope` is cheap to clone (one atomic increment) and is `Send + Sync` when
-/// `E: Send`, so a child that spawns siblings captures its own clone. Its children must be
-/// `Send`; use [`local_scope`](crate::local_scope) for `!Send` children.
+/// `Scope` is cheap to clone (one atomic increment) and is `Send + Sync`, so
+/// a child that spawns siblings captures its own clone, on any thread. Its
+/// children (their futures, outputs and errors) must be `Send`; use
+/// [`local_scope`](crate::local_scope) for `!Send` children.
 ///
 /// `'env` is the lifetime of everything the children may borrow: it outlives the
 /// scope future, and the scope does not resolve (nor does its drop return) before
@@ -156,12 +157,11 @@ pub struct Scope<'env, E> {
     handle: Handle<'env, E>,
 }
 
-// SAFETY: the handle's shared state is thread-safe (atomics and a lock-free
-// stack), and `Scope::spawn` only accepts `Send` children and outputs, so
-// moving or sharing the handle never moves a `!Send` value across threads.
-unsafe impl<E: Send> Send for Scope<'_, E> {}
-// SAFETY: as for `Send`: every method takes `&self` and is thread-safe.
-unsafe impl<E: Send> Sync for Scope<'_, E> {}
+// No `unsafe impl`: `Scope` is `Send + Sync` because `Handle` is (a counted
+// pointer to `Send + Sync` shared state, and markers). That is sound because
+// `Scope::spawn` takes only `Send` children, outputs and errors, so moving or
+// sharing the handle never moves a `!Send` value across threads. `LocalScope`,
+// whose `spawn` does take `!Send` children, opts out with a marker.
 
 impl<'env, E> Scope<'env, E> {
     pub(crate) fn new(shared: *const Shared) -> Self {
@@ -433,14 +433,43 @@ impl<E> fmt::Debug for Scope<'_, E> {
 /// .unwrap();
 /// # });
 /// ```
+///
+/// # Threads
+///
+/// A `LocalScope` is neither `Send` nor `Sync`: its children may hold
+/// `!Send` values, so spawning one from another thread would move such a
+/// value across threads. Like async-executor's `LocalExecutor`, the handle
+/// cannot leave the thread it was made on (a `Scope`, whose children must be
+/// `Send`, can):
+///
+/// ```compile_fail,E0277
+/// # futures::executor::block_on(async {
+/// corral::local_scope(|s| async move {
+///     let s2 = s.clone();
+///     std::thread::spawn(move || {
+///         s2.spawn(async { Ok(()) }); // error: `LocalScope` cannot be sent
+///     })
+///     .join()
+///     .unwrap();
+///     Ok::<_, ()>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
 pub struct LocalScope<'env, E> {
     handle: Handle<'env, E>,
+    /// `!Send + !Sync`: `spawn` below accepts `!Send` children, which the
+    /// scope polls on the thread that owns it, so the handle must stay there
+    /// (`Handle` alone is `Send + Sync`; see `Scope`).
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<'env, E> LocalScope<'env, E> {
     pub(crate) fn new(shared: *const Shared) -> Self {
         LocalScope {
             handle: Handle::new(shared),
+            _not_send: PhantomData,
         }
     }
 
@@ -607,6 +636,7 @@ impl<E> Clone for LocalScope<'_, E> {
     fn clone(&self) -> Self {
         LocalScope {
             handle: self.handle.clone(),
+            _not_send: PhantomData,
         }
     }
 }

@@ -101,11 +101,11 @@ pub(crate) struct Shared {
     parent: AtomicWaker,
     /// The chunks of slots: `(pointer, len)`. Touched only by the owner (while it
     /// holds its count) and by the final release, which cannot overlap the owner.
-    chunks: UnsafeCell<Vec<(NonNull<Slot>, usize)>>,
+    chunks: OwnerOnly<Vec<(NonNull<Slot>, usize)>>,
     /// log2 of the first chunk's length.
     first_shift: u32,
     /// The owner's queues; see [`Shared::local`].
-    local: UnsafeCell<Local>,
+    local: OwnerOnly<Local>,
     /// A scope's stack of children spawned remotely and not yet moved to
     /// `Local::fresh`, type-erased (see `set.rs`). Unused by the gather family.
     pub(crate) incoming: AtomicPtr<()>,
@@ -126,14 +126,57 @@ pub(crate) struct Shared {
     pub(crate) tree: OnceLock<crate::tree::ScopeInfo>,
 }
 
-// SAFETY: every field but `chunks` and `local` is a thread-safe primitive.
-// `chunks` is only accessed by the owner of the queue (one thread at a time,
-// since the owner is `&mut`-accessed) or by the final `release`, which runs after
-// every other count has been given up. `local` is only accessed on the thread
-// whose poll loop owns it, while that loop runs (`owned_here`), or by the owner.
-unsafe impl Send for Shared {}
-// SAFETY: see `Send`.
-unsafe impl Sync for Shared {}
+/// A field of [`Shared`] that only the queue's owner touches.
+///
+/// # Ground rules
+///
+/// Every other field of `Shared` is a thread-safe primitive, so `Shared` is
+/// `Send + Sync` by itself; these rules are what make that true of the two
+/// `OwnerOnly` fields as well:
+///
+/// - `chunks` is read and written only through the [`ReadyQueue`] (the
+///   owner, reached through `&mut` or `&` of that unique value, so one thread
+///   at a time), and by the final [`Shared::release`], which runs after every
+///   other count, the owner's included, has been given up.
+/// - `local` is used only by the owner or, while the owner's poll loop runs,
+///   on that loop's thread ([`Shared::owned_here`]), for a short push or pop
+///   that never spans a child poll; never from two threads at once.
+///
+/// Wakers, handles and stop requests on other threads never read either
+/// field: they use the atomics. The values inside are indices, chunk pointers
+/// and type-erased child links; whether the children behind those links may
+/// cross threads is decided by the child set's flavour (`set.rs`), not here.
+struct OwnerOnly<T>(UnsafeCell<T>);
+
+impl<T> OwnerOnly<T> {
+    fn new(value: T) -> Self {
+        OwnerOnly(UnsafeCell::new(value))
+    }
+
+    /// The value, for the owner (see the ground rules).
+    fn get(&self) -> *mut T {
+        self.0.get()
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+// SAFETY: by the ground rules above, one thread at a time uses the value, and
+// a move of the whole `Shared` (its final release) happens after every other
+// user is gone.
+unsafe impl<T> Send for OwnerOnly<T> {}
+// SAFETY: as for `Send`: sharing `&OwnerOnly` across threads gives no thread
+// but the owner's access to the value.
+unsafe impl<T> Sync for OwnerOnly<T> {}
+
+/// `Shared` is `Send + Sync` from its fields alone (the `unsafe impl`s of
+/// [`SharedRef`] and [`ReadyQueue`] rely on it).
+const _: () = {
+    const fn thread_safe<T: Send + Sync>() {}
+    thread_safe::<Shared>();
+};
 
 impl Shared {
     /// Gives up one count; the last one frees the chunks and the shared state.
@@ -387,9 +430,9 @@ impl ReadyQueue {
             head: AtomicPtr::new(ptr::null_mut()),
             polling: AtomicBool::new(false),
             parent: AtomicWaker::new(),
-            chunks: UnsafeCell::new(Vec::new()),
+            chunks: OwnerOnly::new(Vec::new()),
             first_shift: first.trailing_zeros(),
-            local: UnsafeCell::new(Local::default()),
+            local: OwnerOnly::new(Local::default()),
             incoming: AtomicPtr::new(ptr::null_mut()),
             parallel: Tracker::default(),
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),

@@ -139,11 +139,31 @@ fn reverse<'env, E>(mut top: *mut Link<'env, E>) -> *mut Link<'env, E> {
     fifo
 }
 
-/// The children of one scope, as seen by its owner.
-pub(crate) struct ChildSet<'env, E> {
+/// The children of one scope, as seen by its owner. `K` says which handle
+/// spawned them: [`SendChildren`] or [`LocalChildren`].
+pub(crate) struct ChildSet<'env, E, K> {
     pub(crate) queue: ReadyQueue,
     kids: Kids<'env, E>,
+    _flavour: PhantomData<K>,
 }
+
+/// The flavour of a [`Scope`](crate::Scope)'s child set: every child came
+/// through `Scope::spawn`, which demands a `Send` future, output and error.
+pub(crate) struct SendChildren;
+
+/// The flavour of a [`LocalScope`](crate::LocalScope)'s child set: children
+/// may be `!Send`, so the set stays on its thread (it holds raw pointers, so
+/// it is `!Send` without further ado).
+pub(crate) struct LocalChildren;
+
+// SAFETY: the set owns its children (type-erased pointers to their cells) and
+// its ready queue (whose shared state is `Send + Sync`, see `ready.rs`). A
+// `SendChildren` set is only ever filled through a `Scope`, whose `spawn`
+// takes `F: Send, U: Send, E: Send` (and `spawn_on`, whose children live on
+// their runtime), so moving the set to another thread moves only `Send`
+// values. `Nursery::scope` is the one place that pairs a `SendChildren` set
+// with a `Scope` handle.
+unsafe impl<E: Send> Send for ChildSet<'_, E, SendChildren> {}
 
 struct Kids<'env, E> {
     /// Running children; `None` marks a free entry.
@@ -181,7 +201,7 @@ impl<E> Kids<'_, E> {
     }
 }
 
-impl<'env, E> ChildSet<'env, E> {
+impl<'env, E, K> ChildSet<'env, E, K> {
     pub(crate) fn new(
         limit: usize,
         watch: Option<Watch>,
@@ -222,6 +242,7 @@ impl<'env, E> ChildSet<'env, E> {
                 root: None,
                 _env: PhantomData,
             },
+            _flavour: PhantomData,
         }
     }
 
@@ -417,7 +438,7 @@ fn cancel_child<'env, E>(child: NonNull<dyn Child<E> + 'env>, first_panic: &mut 
     keep_first(first_panic, outcome.err());
 }
 
-impl<E> Drop for ChildSet<'_, E> {
+impl<E, K> Drop for ChildSet<'_, E, K> {
     fn drop(&mut self) {
         // Normally a no-op (the scope cancelled or finished everything); this
         // keeps the "no child outlives its set" promise on every path.

@@ -1,0 +1,129 @@
+//! The auto traits of every public type, pinned at compile time (the positive
+//! cases; the negative ones are `compile_fail` doctests in
+//! `docs/threads.md`, checked for error E0277 on nightly). A change that
+//! makes one of these types lose `Send` or `Sync` fails to compile here.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn send<T: Send>(_: &T) {}
+fn send_sync<T: Send + Sync>(_: &T) {}
+fn send_static<T: Send + 'static>(_: &T) {}
+fn send_sync_static<T: Send + Sync + 'static>(_: &T) {}
+fn send_sync_type<T: Send + Sync>() {}
+
+/// A future that is `Send` but not `Sync`.
+fn send_only_future() -> impl Future<Output = Result<u8, String>> + Send {
+    let cell = std::cell::Cell::new(1u8);
+    async move { Ok(cell.get()) }
+}
+
+#[test]
+fn scope_types_are_send_and_sync_where_their_parts_are() {
+    // `Scope` itself, for any error type (it only spawns `Send` children).
+    send_sync_type::<corral::Scope<'static, String>>();
+    send_sync_type::<corral::Scope<'static, std::rc::Rc<u8>>>();
+    // `ScopeFuture` is `Send` when its body, value and error are; a body that
+    // holds the handle and spawns `Send` children counts.
+    let fut = corral::scope(|s| async move {
+        let h = s.spawn(send_only_future());
+        let s2 = s.clone();
+        s.spawn(async move {
+            s2.spawn(async { Ok(1u8) });
+            Ok(2)
+        });
+        Ok::<_, String>(h.await)
+    });
+    send(&fut);
+    let limited = corral::Nursery::new()
+        .max_concurrency(2)
+        .grace(Duration::from_secs(1))
+        .scope(|_s| async { Ok::<_, String>(()) });
+    send_static(&limited);
+    // `JoinHandle<U>` and `OrDropped<U>` for `U: Send`.
+    let done = futures::executor::block_on(corral::scope(|s| async move {
+        let h = s.spawn(async { Ok::<_, ()>(String::new()) });
+        send_sync(&h);
+        let o = s.spawn(async { Ok(1u32) }).or_dropped();
+        send_sync(&o);
+        h.await;
+        o.await;
+        Ok(())
+    }));
+    assert_eq!(done, Ok(()));
+    // The builder, stop handles and stop futures.
+    send_sync_static(&corral::Nursery::new());
+    let done = futures::executor::block_on(corral::scope(|s| async move {
+        let stop = s.stop_handle();
+        send_sync_static(&stop);
+        let stopped = s.stopped();
+        send_sync_static(&stopped);
+        Ok::<_, ()>(())
+    }));
+    assert_eq!(done, Ok(()));
+}
+
+#[test]
+fn a_local_scope_future_with_send_parts_is_still_local() {
+    // Nothing to assert positively: `LocalScopeFuture` and `LocalScope` are
+    // `!Send + !Sync` whatever their parts (see `docs/threads.md`). Its
+    // `JoinHandle`s and stop handles may still cross threads.
+    let done = futures::executor::block_on(corral::local_scope(|s| async move {
+        let h = s.spawn(async { Ok::<_, ()>(1u32) });
+        send_sync(&h);
+        send_sync_static(&s.stop_handle());
+        send_sync_static(&s.stopped());
+        Ok(h.await)
+    }));
+    assert_eq!(done, Ok(1));
+}
+
+#[test]
+fn semaphore_types_are_send_and_sync() {
+    let sem = Arc::new(corral::Semaphore::new(2));
+    send_sync_static(&*sem);
+    let acquire = sem.acquire();
+    send_sync(&acquire);
+    drop(acquire);
+    let permit = sem.try_acquire().unwrap();
+    send_sync(&permit);
+    drop(permit);
+    let owned = sem.clone().acquire_owned();
+    send_sync_static(&owned);
+    drop(owned);
+    let owned_permit = futures::executor::block_on(sem.clone().acquire_owned());
+    send_sync_static(&owned_permit);
+}
+
+#[test]
+fn time_types_are_send_and_sync_where_their_parts_are() {
+    use corral::time::{Elapsed, TimeoutExt, sleep, sleep_until, timeout};
+    send_sync_static(&sleep(Duration::from_millis(1)));
+    send_sync_static(&sleep_until(Instant::now()));
+    send_sync_static(&Elapsed);
+    // `Timeout<F>` is `Send` when `F` is (and `Sync` when `F` is).
+    send(&timeout(Duration::from_secs(1), send_only_future()));
+    send_sync(&async { 1 }.timeout(Duration::from_secs(1)));
+    send_sync_type::<corral::time::AsyncIoBackend>();
+    #[cfg(feature = "tokio")]
+    send_sync_type::<corral::time::TokioBackend>();
+    send_sync_type::<corral::time::BackendAlreadySet>();
+    send_static(&(Box::pin(async {}) as corral::time::BackendSleep));
+}
+
+#[test]
+fn gather_family_futures_are_send_when_their_inputs_are() {
+    send(&corral::join_all(vec![send_only_future()]));
+    send(&corral::try_join_all(vec![send_only_future()]));
+    send(&corral::race(vec![send_only_future()]));
+    send(&corral::race_ok(vec![send_only_future()]));
+}
+
+#[test]
+fn the_rest_is_send_and_sync() {
+    send_sync_static(&corral::yield_now());
+    send_sync_static(&corral::task_tree());
+    send_sync_type::<corral::SlowPoll>();
+    send_sync_type::<corral::Task>();
+}
