@@ -9,9 +9,12 @@ use std::task::{Context, Poll};
 /// `await asyncio.sleep(0)` and tokio's `task::yield_now()`.
 ///
 /// The first poll wakes the task and returns `Pending`; the second returns
-/// `Ready`. Inside a scope, the child goes to the back of its scope's ready
-/// queue, so every sibling that was ready runs first; the scope itself goes
-/// to the back of its executor's queue the same way.
+/// `Ready`. A task polled by an executor goes to the back of its queue. A
+/// child polled by a scope goes to the back of its scope's ready queue, so
+/// every sibling that is ready runs first; the scope polls it again in the
+/// same turn unless its budget (128 child polls a turn) is spent, and only
+/// then yields to its executor. So a child's `yield_now` is a checkpoint for
+/// its siblings at once, and for the rest of the program within 128 polls.
 ///
 /// In corral, cancellation is drop, so every `Pending` is a point where a
 /// child can be cancelled; a loop that never returns `Pending` is never
