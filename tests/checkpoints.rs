@@ -74,7 +74,7 @@ behaviour_tests! {
             past,
             open(|s| async move {
                 let h = s.spawn(async { Ok::<_, ()>(20) });
-                let _ = h;
+                drop(h);
                 Ok(22)
             }),
         )
