@@ -4,10 +4,10 @@
 //! interleaving of their protocols.
 
 #[cfg(corral_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(corral_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(corral_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(not(corral_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
