@@ -105,7 +105,7 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
         Ok::<_, crawl::Failure>(())
     }));
     record
-        .into_report(&progress, &client, start, false)
+        .into_report(&progress, client, start, false)
         .count(crawl::Outcome::Ok)
 }
 

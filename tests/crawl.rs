@@ -67,7 +67,9 @@ struct Run {
 }
 
 /// Crawls `paths` (URL paths such as `/page/3`) on a fresh embedded server
-/// serving `plan`, with `stop` as the crawl's stop signal.
+/// serving `plan`, with `stop` as the crawl's stop signal. A path may start
+/// with `//localhost`: then its URL names the server `localhost:port` (a
+/// second host, with its own connection pool).
 async fn crawl_plan(
     plan: Plan,
     paths: &[String],
@@ -79,7 +81,10 @@ async fn crawl_plan(
     let serving = crawl::serve(listener, Arc::new(plan), server.clone(), runtime());
     let urls: Vec<Url> = paths
         .iter()
-        .map(|path| Url::parse(&format!("http://{addr}{path}")).unwrap())
+        .map(|path| match path.strip_prefix("//localhost") {
+            Some(path) => Url::parse(&format!("http://localhost:{}{path}", addr.port())).unwrap(),
+            None => Url::parse(&format!("http://{addr}{path}")).unwrap(),
+        })
         .collect();
     let (client, progress) = (Client::default(), Progress::default());
     let work = crawl::crawl(&urls, &config, &client, &progress, stop);
@@ -157,8 +162,8 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
 }
 
 /// `limit` bounds the HTTP requests in flight and the connections open, first
-/// tries and hedges together, as the server counts them; the crawl does use
-/// its concurrency, and hedges do happen.
+/// tries and hedges together, to two hosts, as the server counts them; the
+/// crawl does use its concurrency, and hedges do happen.
 async fn the_limit_bounds_requests_and_connections_at_the_server_hedges_included() {
     for limit in [3, 8] {
         // No page hangs (a timed-out request's connection is closed at
@@ -180,6 +185,11 @@ async fn the_limit_bounds_requests_and_connections_at_the_server_hedges_included
         }
         let mut paths = pages(150);
         paths.extend((0..10).map(|i| format!("/missing/{i}")));
+        // Every 4th URL on a second host: idle connections to one host make
+        // room for new ones to the other.
+        for path in paths.iter_mut().step_by(4) {
+            *path = format!("//localhost{path}");
+        }
         let mut cfg = config(limit);
         cfg.timeout = NEVER;
         cfg.hedge_after = Some(Duration::from_millis(20));

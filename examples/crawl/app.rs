@@ -471,10 +471,8 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         ("connections opened", connections.to_string()),
         ("wall time", format!("{wall_s:.2} s")),
         ("requests sent per second", format!("{rps:.0}")),
-        (
-            "latency of answered URLs",
-            format!("{answered} (ok + HTTP errors)"),
-        ),
+    ];
+    let latency = [
         ("  p50", ms(percentile_ms(report, 0.5))),
         ("  p90", ms(percentile_ms(report, 0.9))),
         ("  p99", ms(percentile_ms(report, 0.99))),
@@ -482,6 +480,13 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
     ];
     println!("{:-<48}", "");
     for (name, value) in rows {
+        println!("{name:<26}{value:>22}");
+    }
+    println!(
+        "latency of the {} answered (ok + HTTP errors),\nfrom the first try to the answer:",
+        plural(answered as usize, "URL")
+    );
+    for (name, value) in latency {
         println!("{name:<26}{value:>22}");
     }
     println!("{:-<48}", "");

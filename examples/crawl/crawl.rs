@@ -183,15 +183,6 @@ fn count_up(count: &AtomicUsize, peak: &AtomicUsize) {
     peak.fetch_max(now, Ordering::SeqCst);
 }
 
-/// Takes one off a counter when dropped: a live connection, an open one.
-struct Decrement<'a>(&'a AtomicUsize);
-
-impl Drop for Decrement<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// A server connection's stream, holding its place in the counts: the
 /// connection and the requests it is still answering are taken off them
 /// *before* the socket closes, so a client that waits for the close before
@@ -202,6 +193,7 @@ struct Counted {
     stats: Arc<ServerStats>,
     /// Requests on this connection being answered now.
     in_flight_here: Arc<AtomicUsize>,
+    released: bool,
 }
 
 impl Counted {
@@ -211,16 +203,26 @@ impl Counted {
             stream,
             stats,
             in_flight_here: Arc::new(AtomicUsize::new(0)),
+            released: false,
+        }
+    }
+
+    /// Takes the connection and its unanswered requests off the counts, once:
+    /// before hyper shuts the stream down or it is dropped, whichever comes
+    /// first (the client may see either as the end).
+    fn release(&mut self) {
+        if !std::mem::replace(&mut self.released, true) {
+            let abandoned = self.in_flight_here.swap(0, Ordering::SeqCst);
+            self.stats.in_flight.fetch_sub(abandoned, Ordering::SeqCst);
+            self.stats.live_connections.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        let abandoned = self.in_flight_here.swap(0, Ordering::SeqCst);
-        self.stats.in_flight.fetch_sub(abandoned, Ordering::SeqCst);
-        self.stats.live_connections.fetch_sub(1, Ordering::SeqCst);
         // The stream closes after this, when the fields are dropped.
+        self.release();
     }
 }
 
@@ -248,6 +250,7 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.release();
         Pin::new(&mut self.stream).poll_close(cx)
     }
 }
@@ -405,19 +408,22 @@ impl Url {
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
-/// A keep-alive connection: the way to send on it, and the way to hand its
-/// driver a request abandoned mid-way.
+/// A keep-alive connection: the way to send on it, the way to hand its
+/// driver a request abandoned mid-way, and the way to see the driver end.
 struct Conn {
     sender: Sender,
     abandon: smol::channel::Sender<Lease>,
+    /// Closed (never sent on) when the driver ends.
+    gone: smol::channel::Receiver<()>,
 }
 
 /// What a request abandoned mid-way (a hedge's loser, a timeout, a stop)
 /// leaves to its connection's driver: its slot, to free once the server has
 /// closed the connection (so the server, too, has let go of the request), and
-/// the latest it may wait for that.
+/// the latest it may wait for that. An idle connection closed to make room
+/// for another leaves no slot.
 struct Lease {
-    slot: Slot,
+    slot: Option<Slot>,
     until: Instant,
 }
 
@@ -430,8 +436,10 @@ pub struct Client {
     pub open_connections: Arc<AtomicUsize>,
     pub connections_made: Arc<AtomicUsize>,
     /// HTTP requests sent (a request never written to a stale pooled
-    /// connection and sent again on another counts once).
+    /// connection and sent again on another counts once), and how many of
+    /// them were second tries.
     pub requests_sent: AtomicUsize,
+    pub hedges_sent: AtomicUsize,
 }
 
 impl Default for Client {
@@ -444,6 +452,7 @@ impl Default for Client {
             open_connections: Arc::new(AtomicUsize::new(0)),
             connections_made: Arc::new(AtomicUsize::new(0)),
             requests_sent: AtomicUsize::new(0),
+            hedges_sent: AtomicUsize::new(0),
         }
     }
 }
@@ -475,7 +484,8 @@ impl Abandon {
     /// The exchange is over (answered, or the connection broke): the slot
     /// comes back to the caller.
     fn disarm(&mut self) -> Slot {
-        self.lease.take().expect("disarmed once").slot
+        let lease = self.lease.take().expect("disarmed once");
+        lease.slot.expect("a request's lease holds its slot")
     }
 }
 
@@ -492,7 +502,7 @@ impl Client {
     /// GETs `url` over an idle connection to its host, or a new one whose
     /// driver runs as a child of `conns`, holding `slot` until the exchange is
     /// over. Returns the body's length; a status of 400 or above is a
-    /// failure.
+    /// failure. `hedge`: this is a second try (counted as such once sent).
     ///
     /// # Cancel safety
     ///
@@ -507,12 +517,14 @@ impl Client {
         url: &Url,
         slot: Slot,
         until: Instant,
+        hedge: bool,
     ) -> Result<usize, Failure> {
         let mut slot = slot;
         loop {
             let (mut conn, reused) = match self.take_idle(&url.authority) {
                 Some(conn) => (conn, true),
                 None => {
+                    self.make_room(slot.limit, until).await;
                     let (conn, returned) = self.connect(conns, &url.authority, slot, until).await?;
                     slot = returned;
                     (conn, false)
@@ -528,10 +540,17 @@ impl Client {
             // From here until the exchange is over, dropping this future
             // hands the slot to the connection's driver.
             let mut abandon = Abandon {
-                lease: Some(Lease { slot, until }),
+                lease: Some(Lease {
+                    slot: Some(slot),
+                    until,
+                }),
                 to: conn.abandon.clone(),
             };
-            self.requests_sent.fetch_add(1, Ordering::SeqCst);
+            let counters = || {
+                let hedges = hedge.then_some(&self.hedges_sent);
+                [Some(&self.requests_sent), hedges].into_iter().flatten()
+            };
+            counters().for_each(|n| _ = n.fetch_add(1, Ordering::SeqCst));
             let response = match conn.sender.try_send_request(request).await {
                 Ok(response) => response,
                 Err(mut e) => {
@@ -539,7 +558,7 @@ impl Client {
                     if reused && e.take_message().is_some() {
                         // Never written: the server had closed this
                         // keep-alive connection. Not a new request.
-                        self.requests_sent.fetch_sub(1, Ordering::SeqCst);
+                        counters().for_each(|n| _ = n.fetch_sub(1, Ordering::SeqCst));
                         continue;
                     }
                     return Err(Failure::Io(e.into_error().to_string()));
@@ -562,6 +581,22 @@ impl Client {
                 return Err(Failure::Status(code));
             }
             return Ok(body.len());
+        }
+    }
+
+    /// Before a new connection is opened: while `limit` are open, closes an
+    /// idle one (to another host: this host has none idle) the polite way,
+    /// and waits until it is closed.
+    async fn make_room(&self, limit: usize, until: Instant) {
+        while self.open_connections.load(Ordering::SeqCst) >= limit {
+            let idle = {
+                let mut idle = self.idle.lock().unwrap();
+                idle.values_mut().find_map(|list| list.pop())
+            };
+            let Some(conn) = idle else { return };
+            let Conn { abandon, gone, .. } = conn; // its sender is dropped
+            let _ = abandon.try_send(Lease { slot: None, until });
+            let _ = gone.recv().await;
         }
     }
 
@@ -590,12 +625,19 @@ impl Client {
     ) -> Result<(Conn, Slot), Failure> {
         let (give, take) = smol::channel::bounded::<Result<Fresh, Failure>>(1);
         let closed = self.closed.clone();
-        let (open, made) = (self.open_connections.clone(), self.connections_made.clone());
+        // Counted from now (no await since `make_room` looked), so that two
+        // callers opening at once both count; uncounted when the driver ends,
+        // or is dropped unstarted.
+        let open = Open::new(&self.open_connections);
+        let made = self.connections_made.clone();
         let authority = authority.to_string();
         // The driver is a child of the crawl: it cannot outlive it. It ends
         // when the connection's sender is dropped, when the client closes,
         // with the crawl, or once a request on it is abandoned mid-way.
         conns.spawn(async move {
+            // Dropped last: `gone` closes once the count is down.
+            let (_alive, gone) = smol::channel::bounded::<()>(1);
+            let _open = open;
             let connected = async {
                 let stream = TcpStream::connect(&authority)
                     .await
@@ -620,14 +662,19 @@ impl Client {
                     Either::Right(_) => return Ok(()),
                 };
             made.fetch_add(1, Ordering::SeqCst);
-            open.fetch_add(1, Ordering::SeqCst);
-            let _open = Decrement(&open);
             let (abandon, abandoned) = smol::channel::bounded::<Lease>(1);
             // A caller gone meanwhile never takes it: then `Fresh`'s drop
             // sends the slot back through `abandon`, to the wait below.
             let _ = give.try_send(Ok(Fresh {
-                conn: Some(Conn { sender, abandon }),
-                lease: Some(Lease { slot, until }),
+                conn: Some(Conn {
+                    sender,
+                    abandon,
+                    gone,
+                }),
+                lease: Some(Lease {
+                    slot: Some(slot),
+                    until,
+                }),
             }));
             drop(give);
             let lease = {
@@ -659,7 +706,12 @@ impl Client {
             Ok(Ok(mut fresh)) => {
                 let conn = fresh.conn.take().expect("taken once");
                 let lease = fresh.lease.take().expect("taken once");
-                Ok((conn, lease.slot))
+                Ok((
+                    conn,
+                    lease
+                        .slot
+                        .expect("a fresh connection's lease holds its slot"),
+                ))
             }
             Ok(Err(failure)) => Err(failure),
             Err(_) => Err(Failure::Io("the client closed".to_string())),
@@ -670,6 +722,23 @@ impl Client {
     pub fn close(&self) {
         self.idle.lock().unwrap().clear();
         self.closing.lock().unwrap().take();
+    }
+}
+
+/// One connection in `Client::open_connections`, from the moment it is being
+/// opened.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn new(count: &Arc<AtomicUsize>) -> Open {
+        count.fetch_add(1, Ordering::SeqCst);
+        Open(count.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -757,8 +826,7 @@ pub struct Progress {
     /// HTTP requests in flight (slots taken), and the most at once.
     pub in_flight: Arc<AtomicUsize>,
     pub peak_in_flight: AtomicUsize,
-    /// Second tries sent, and those whose answer came first.
-    pub hedges_sent: AtomicUsize,
+    /// Second tries whose answer came first.
     pub hedges_won: AtomicUsize,
 }
 
@@ -766,6 +834,8 @@ pub struct Progress {
 /// the server too: answered, or abandoned and its connection closed.
 pub struct Slot {
     in_flight: Arc<AtomicUsize>,
+    /// How many slots there are: the connections open at once, too.
+    limit: usize,
     _permit: corral::OwnedPermit,
 }
 
@@ -798,6 +868,7 @@ impl Slots {
         count_up(&progress.in_flight, &progress.peak_in_flight);
         Slot {
             in_flight: progress.in_flight.clone(),
+            limit: self.limit,
             _permit: permit,
         }
     }
@@ -957,7 +1028,7 @@ impl Record {
             latencies_us: self.latencies.into_inner().unwrap(),
             peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
             requests_sent: client.requests_sent.load(Ordering::SeqCst),
-            hedges_sent: progress.hedges_sent.load(Ordering::SeqCst),
+            hedges_sent: client.hedges_sent.load(Ordering::SeqCst),
             hedges_won: progress.hedges_won.load(Ordering::SeqCst),
             wall: start.elapsed(),
             deadline_hit,
@@ -1013,7 +1084,7 @@ impl Job<'_, '_> {
     /// and the other is dropped (abandoned). A first try that ends before
     /// `hedge_after`, answered or failed, is never sent again.
     async fn fetch(&self, url: &Url, slot: Slot, until: Instant) -> Result<usize, Failure> {
-        let mut first = pin!(self.client.get(self.conns, url, slot, until));
+        let mut first = pin!(self.client.get(self.conns, url, slot, until, false));
         let Some(after) = self.config.hedge_after else {
             return first.await;
         };
@@ -1034,8 +1105,7 @@ impl Job<'_, '_> {
                 drop(slot);
                 return std::future::pending().await;
             }
-            self.progress.hedges_sent.fetch_add(1, Ordering::SeqCst);
-            self.client.get(self.conns, url, slot, until).await
+            self.client.get(self.conns, url, slot, until, true).await
         };
         let tries = [
             Either::Left(first.map(|done| (done, false))),
