@@ -1,12 +1,13 @@
 //! The crawl example's client against its embedded server with no injected
 //! latency (`--no-delay`), driven two ways in the same run:
 //!
-//! - `corral`: `crawl::crawl`, a scope with `max_concurrency(64)` and a
-//!   `timeout` per request (hedging off);
-//! - `semaphore_futures_unordered`: the same per-request code (`crawl::visit`:
-//!   `Client::get` under `timeout`, plus the same bookkeeping), driven by a
-//!   plain loop: every request in a `FuturesUnordered`, each holding one of 64
-//!   `async_lock::Semaphore` permits.
+//! - `corral`: `crawl::crawl`, a scope whose body spawns each URL as a child
+//!   once one of 64 slots is free, each under a timeout (hedging off);
+//! - `semaphore_futures_unordered`: the same per-URL code (`Job::visit`:
+//!   `Client::get` under a timeout, plus the same bookkeeping), driven by a
+//!   plain loop: every URL in a `FuturesUnordered`, each waiting for one of
+//!   the same 64 slots (`crawl::Slots`, a `corral::Semaphore`) the crawl
+//!   uses.
 //!
 //! So the difference is what corral's structure costs per request. Criterion
 //! reports requests per second.
@@ -28,7 +29,7 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crawl::{Client, Config, Plan, Progress, Record, ServerStats, Url};
+use crawl::{Client, Config, Job, Plan, Progress, Record, ServerStats, Slots, Url};
 
 const PAGES: usize = 2_000;
 const LIMIT: usize = 64;
@@ -78,19 +79,25 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
     let config = config();
     let record = Record::new(urls.len());
     let start = Instant::now();
+    let slots = Slots::new(LIMIT);
     let (client, config, progress_ref, record_ref) = (&client, &config, &progress, &record);
+    let slots = &slots;
     let _ = smol::block_on(corral::scope(|conns| async move {
-        let permits = async_lock::Semaphore::new(LIMIT);
-        let permits = &permits;
+        let conns = &conns;
         let mut requests: FuturesUnordered<_> = urls
             .iter()
             .enumerate()
-            .map(|(i, url)| {
-                let conns = conns.clone();
-                async move {
-                    let _permit = permits.acquire().await;
-                    crawl::visit(i, url, client, &conns, config, progress_ref, record_ref).await;
-                }
+            .map(|(i, url)| async move {
+                let slot = slots.take(progress_ref).await;
+                let job = Job {
+                    client,
+                    conns,
+                    config,
+                    slots,
+                    progress: progress_ref,
+                    record: record_ref,
+                };
+                job.visit(i, url, slot).await;
             })
             .collect();
         while requests.next().await.is_some() {}
@@ -98,7 +105,7 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
         Ok::<_, crawl::Failure>(())
     }));
     record
-        .into_report(&progress, start, false)
+        .into_report(&progress, client, start, false)
         .count(crawl::Outcome::Ok)
 }
 

@@ -1,15 +1,27 @@
-//! The crawl example's logic (`examples/crawl/crawl.rs`) against its embedded
-//! server, with small numbers: every URL is accounted for exactly once, as the
-//! server's seeded plan says; never more than `limit` requests in flight; the
-//! deadline and a stop cut it short cleanly; a crawl dropped mid-way leaves no
-//! request and no connection behind; a malformed URL file is a clear error;
-//! the server answers `/healthz` and drains its connections when its
-//! enclosing scope is stopped.
-//! Each test runs with the crawl polled by smol and by the minimal executor.
+//! The crawl example (`examples/crawl/`) against its embedded server, with
+//! small numbers: every URL is accounted for exactly once, as the server's
+//! seeded plan says; `limit` bounds the HTTP requests in flight and the
+//! connections open, hedges included, counted by the server itself; a try
+//! that fails is never sent again, and only a slow one is hedged, its loser
+//! dropped; the deadline and a stop cut the crawl short cleanly; a crawl
+//! dropped mid-way leaves no request and no connection behind. Then the
+//! program around it: flags and URL files, the summary's numbers, the
+//! progress bar, the exit status, and Ctrl-C (once and twice, with the
+//! embedded server and with `--url-file`) sent as a real signal to the
+//! program running in a child process.
+//! Each crawl test runs with the crawl polled by smol and by the minimal
+//! executor.
 
 #[macro_use]
 mod support;
 
+#[path = "support/crawl_child.rs"]
+mod crawl_child;
+
+#[path = "../examples/crawl/app.rs"]
+mod app;
+#[path = "../examples/crawl/args.rs"]
+mod args;
 #[path = "../examples/crawl/crawl.rs"]
 mod crawl;
 
@@ -19,11 +31,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crawl::{Client, Config, Outcome, Plan, Progress, Report, ServerStats};
+use crawl::{Client, Config, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
 use futures::future::{Either, select};
 
 const PAGES: usize = 300;
 const SEED: u64 = 7;
+
+/// Longer than any test runs: "never", for a hedge or a slow page.
+const NEVER: Duration = Duration::from_secs(3_600);
 
 /// The server's handlers run on smol's executor (two threads), as parallel
 /// children.
@@ -42,38 +57,72 @@ fn config(limit: usize) -> Config {
     }
 }
 
-/// Runs `crawl` against a fresh embedded server with `PAGES` pages, for as
-/// long as the crawl runs.
-async fn with_server<'a, T>(
-    crawl: impl FnOnce(Vec<crawl::Url>) -> std::pin::Pin<Box<dyn Future<Output = T> + 'a>>,
-) -> (T, Arc<ServerStats>) {
+/// What a crawl left: its report, the client and progress it used, and what
+/// the server counted.
+struct Run {
+    report: Report,
+    client: Client,
+    progress: Progress,
+    server: Arc<ServerStats>,
+}
+
+/// Crawls `paths` (URL paths such as `/page/3`) on a fresh embedded server
+/// serving `plan`, with `stop` as the crawl's stop signal. A path may start
+/// with `//localhost`: then its URL names the server `localhost:port` (a
+/// second host, with its own connection pool).
+async fn crawl_plan(
+    plan: Plan,
+    paths: &[String],
+    config: Config,
+    stop: impl Future<Output = ()>,
+) -> Run {
     let (listener, addr) = crawl::bind().await.expect("bind");
-    let stats = Arc::new(ServerStats::default());
-    let plan = Arc::new(Plan::new(PAGES, SEED, false));
-    let server = crawl::serve(listener, plan, stats.clone(), runtime());
-    let work = crawl(crawl::page_urls(addr, PAGES));
-    match select(pin!(work), pin!(server)).await {
-        Either::Left((out, _)) => (out, stats),
+    let server = Arc::new(ServerStats::default());
+    let serving = crawl::serve(listener, Arc::new(plan), server.clone(), runtime());
+    let urls: Vec<Url> = paths
+        .iter()
+        .map(|path| match path.strip_prefix("//localhost") {
+            Some(path) => Url::parse(&format!("http://localhost:{}{path}", addr.port())).unwrap(),
+            None => Url::parse(&format!("http://{addr}{path}")).unwrap(),
+        })
+        .collect();
+    let (client, progress) = (Client::default(), Progress::default());
+    let work = crawl::crawl(&urls, &config, &client, &progress, stop);
+    let report = match select(pin!(work), pin!(serving)).await {
+        Either::Left((report, _)) => report,
         Either::Right(((), _)) => unreachable!("the server never ends"),
+    };
+    Run {
+        report,
+        client,
+        progress,
+        server,
     }
 }
 
-async fn run(config: Config, stop: impl Future<Output = ()>) -> (Report, Client, Progress) {
-    let client = Client::default();
-    let progress = Progress::default();
-    let (report, _) = {
-        let (config, client, progress) = (&config, &client, &progress);
-        with_server(|urls| {
-            Box::pin(async move { crawl::crawl(&urls, config, client, progress, stop).await })
-        })
-        .await
-    };
-    (report, client, progress)
+/// `/page/0` .. `/page/{n - 1}`.
+fn pages(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("/page/{i}")).collect()
+}
+
+/// The seeded plan's `PAGES` pages.
+async fn run(config: Config, stop: impl Future<Output = ()>) -> Run {
+    crawl_plan(Plan::new(PAGES, SEED, false), &pages(PAGES), config, stop).await
 }
 
 /// Every URL ends exactly once, as the seeded plan says it must.
 async fn every_url_is_accounted_for_as_the_plan_says() {
-    let (report, client, progress) = run(config(16), std::future::pending()).await;
+    // Slow first tries and hung requests hold a slot each; with fewer of them
+    // than slots, a slow page's hedge always finds one.
+    const LIMIT: usize = 32;
+    let (_, slow, _, hang) = Plan::new(PAGES, SEED, false).counts();
+    assert!(slow + hang < LIMIT, "{slow} slow and {hang} hung pages");
+    let Run {
+        report,
+        client,
+        progress,
+        server,
+    } = run(config(LIMIT), std::future::pending()).await;
     let (ok, slow, error, hang) = Plan::new(PAGES, SEED, false).counts();
     assert!(
         slow > 0 && error > 0 && hang > 0,
@@ -85,12 +134,23 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
         ok + slow,
         "slow pages are won by the hedge"
     );
-    assert_eq!(report.count(Outcome::Failed), error);
+    assert_eq!(report.count(Outcome::HttpError), error);
     assert_eq!(report.count(Outcome::TimedOut), hang);
-    assert_eq!(report.count(Outcome::Cancelled), 0);
+    assert_eq!(report.count(Outcome::Failed), 0);
+    assert_eq!(report.count(Outcome::Dropped), 0);
+    assert_eq!(report.count(Outcome::NotStarted), 0);
     assert!(
-        report.hedged >= slow,
+        report.hedges_won >= slow,
         "every slow page needed its second try"
+    );
+    assert_eq!(report.requests_sent, PAGES + report.hedges_sent);
+    // A hedge dropped before hyper wrote it never reaches the server.
+    let at_server = server.requests.load(Ordering::SeqCst);
+    assert!((PAGES..=report.requests_sent).contains(&at_server));
+    assert_eq!(
+        report.latencies_us.len() as usize,
+        ok + slow + error,
+        "latency covers the answered URLs"
     );
     assert!(!report.deadline_hit);
     assert_eq!(progress.done.load(Ordering::SeqCst), PAGES);
@@ -101,27 +161,187 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
     );
 }
 
-/// The limit holds: never more than `limit` requests in flight, and the
-/// crawl does use its concurrency.
-async fn never_more_than_limit_in_flight() {
-    for limit in [1, 4, 32] {
-        let mut cfg = config(limit);
-        cfg.hedge_after = None;
-        cfg.timeout = Duration::from_millis(100);
-        let (report, _, _) = run(cfg, std::future::pending()).await;
-        assert!(
-            report.peak_in_flight <= limit,
-            "{} in flight, limit {limit}",
-            report.peak_in_flight
-        );
-        if limit > 1 {
-            assert!(
-                report.peak_in_flight > 1,
-                "the crawl ran requests concurrently"
-            );
+/// `limit` bounds the HTTP requests in flight and the connections open, first
+/// tries and hedges together, to two hosts, as the server counts them; the
+/// crawl does use its concurrency, and hedges do happen.
+async fn the_limit_bounds_requests_and_connections_at_the_server_hedges_included() {
+    for limit in [3, 8] {
+        // No page hangs (a timed-out request's connection is closed at
+        // once, and the server sees that a moment later); a slow page's first
+        // try never answers, so only its hedge can win and the first try must
+        // be dropped. Fewer slow pages than slots: a hedge always finds one.
+        let mut plan = Plan::new(150, SEED, false);
+        for page in plan.pages.iter_mut() {
+            if matches!(page, Page::Slow { .. } | Page::Hang) {
+                *page = Page::Ok { delay_ms: 1 };
+            }
         }
-        assert_eq!(report.outcomes.len(), PAGES);
+        let slow = limit - 1;
+        for i in 0..slow {
+            plan.pages[10 + 20 * i] = Page::Slow {
+                slow_ms: NEVER.as_millis() as u64,
+                delay_ms: 1,
+            };
+        }
+        let mut paths = pages(150);
+        paths.extend((0..10).map(|i| format!("/missing/{i}")));
+        // Every 4th URL on a second host: idle connections to one host make
+        // room for new ones to the other.
+        for path in paths.iter_mut().step_by(4) {
+            *path = format!("//localhost{path}");
+        }
+        let mut cfg = config(limit);
+        cfg.timeout = NEVER;
+        cfg.hedge_after = Some(Duration::from_millis(20));
+        let Run { report, server, .. } =
+            crawl_plan(plan, &paths, cfg, std::future::pending()).await;
+        let at_server = server.peak_in_flight.load(Ordering::SeqCst);
+        let connections = server.peak_live_connections.load(Ordering::SeqCst);
+        assert!(
+            at_server <= limit,
+            "{at_server} requests in flight at the server, limit {limit}"
+        );
+        assert!(
+            connections <= limit,
+            "{connections} connections open at the server, limit {limit}"
+        );
+        assert!(report.peak_in_flight <= limit);
+        assert!(at_server > 1, "the crawl ran requests concurrently");
+        assert!(
+            report.hedges_won >= slow,
+            "every slow page was won by its hedge"
+        );
+        assert_eq!(report.count(Outcome::TimedOut), 0);
+        assert_eq!(
+            report.count(Outcome::Ok) + report.count(Outcome::HttpError),
+            paths.len()
+        );
+        assert_eq!(report.requests_sent, paths.len() + report.hedges_sent);
+        let requests = server.requests.load(Ordering::SeqCst);
+        assert!((paths.len()..=report.requests_sent).contains(&requests));
+        assert_eq!(
+            server.in_flight.load(Ordering::SeqCst),
+            0,
+            "every dropped try ended at the server before the crawl did"
+        );
     }
+}
+
+/// At `limit` 1 there is never room for a hedge: the slow request keeps its
+/// only slot and times out, and no second request is sent.
+async fn at_limit_one_no_hedge_is_sent() {
+    let plan = Plan {
+        pages: vec![Page::Slow {
+            slow_ms: NEVER.as_millis() as u64,
+            delay_ms: 0,
+        }],
+    };
+    let mut cfg = config(1);
+    cfg.timeout = Duration::from_millis(200);
+    cfg.hedge_after = Some(Duration::from_millis(10));
+    let Run { report, server, .. } = crawl_plan(plan, &pages(1), cfg, std::future::pending()).await;
+    assert_eq!(report.outcomes, [Outcome::TimedOut]);
+    assert_eq!(report.hedges_sent, 0);
+    assert_eq!(report.requests_sent, 1);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+}
+
+/// N URLs that answer 404 send exactly N requests: a try that fails is
+/// never sent again. With a hedge delay of an hour the crawl still ends as
+/// soon as the answers are in.
+async fn failing_urls_are_sent_once_and_never_wait_for_the_hedge_delay() {
+    const N: usize = 40;
+    let paths: Vec<String> = (0..N).map(|i| format!("/missing/{i}")).collect();
+    let mut cfg = config(4);
+    cfg.hedge_after = Some(NEVER);
+    cfg.timeout = NEVER;
+    // A hang detector: the report says if it fired.
+    cfg.deadline = Some(Duration::from_secs(30));
+    let Run { report, server, .. } = crawl_plan(
+        Plan::new(0, SEED, false),
+        &paths,
+        cfg,
+        std::future::pending(),
+    )
+    .await;
+    assert!(!report.deadline_hit, "the crawl waited for the hedge delay");
+    assert_eq!(report.count(Outcome::HttpError), N);
+    assert_eq!(server.requests.load(Ordering::SeqCst), N);
+    assert_eq!(report.requests_sent, N);
+    assert_eq!(report.hedges_sent, 0);
+}
+
+/// Every kind of failure (503, 404, refused, timed out) returns at once with
+/// a huge hedge delay, and none is sent twice.
+async fn no_kind_of_failure_is_hedged() {
+    // A port nobody listens on: bound, then closed.
+    let refused = {
+        let (listener, addr) = crawl::bind().await.expect("bind");
+        drop(listener);
+        addr
+    };
+    let plan = Plan {
+        pages: vec![Page::Error, Page::Hang],
+    };
+    let (listener, addr) = crawl::bind().await.expect("bind");
+    let server = Arc::new(ServerStats::default());
+    let serving = crawl::serve(listener, Arc::new(plan), server.clone(), runtime());
+    let urls = [
+        format!("http://{addr}/page/0"),
+        format!("http://{addr}/page/1"),
+        format!("http://{addr}/missing"),
+        format!("http://{refused}/page/0"),
+    ]
+    .map(|u| Url::parse(&u).unwrap());
+    let mut cfg = config(4);
+    cfg.hedge_after = Some(NEVER);
+    cfg.timeout = Duration::from_millis(100);
+    cfg.deadline = Some(Duration::from_secs(30));
+    let (client, progress) = (Client::default(), Progress::default());
+    let work = crawl::crawl(&urls, &cfg, &client, &progress, std::future::pending());
+    let report = match select(pin!(work), pin!(serving)).await {
+        Either::Left((report, _)) => report,
+        Either::Right(((), _)) => unreachable!("the server never ends"),
+    };
+    assert!(!report.deadline_hit, "the crawl waited for the hedge delay");
+    assert_eq!(
+        report.outcomes,
+        [
+            Outcome::HttpError,
+            Outcome::TimedOut,
+            Outcome::HttpError,
+            Outcome::Failed
+        ]
+    );
+    assert_eq!(report.hedges_sent, 0);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(report.requests_sent, 3);
+}
+
+/// A first try still running after `hedge_after` gets a second try; the
+/// second answers, wins, and the first is dropped: the server sees its
+/// request end (its connection closed) before the crawl returns.
+async fn a_slow_first_try_is_hedged_and_the_loser_dropped() {
+    let plan = Plan {
+        pages: vec![Page::Slow {
+            slow_ms: NEVER.as_millis() as u64,
+            delay_ms: 0,
+        }],
+    };
+    let mut cfg = config(2);
+    cfg.timeout = NEVER;
+    cfg.hedge_after = Some(Duration::from_millis(20));
+    cfg.deadline = Some(Duration::from_secs(30));
+    let Run { report, server, .. } = crawl_plan(plan, &pages(1), cfg, std::future::pending()).await;
+    assert!(!report.deadline_hit, "the loser was waited for");
+    assert_eq!(report.outcomes, [Outcome::Ok]);
+    assert_eq!((report.hedges_sent, report.hedges_won), (1, 1));
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        server.in_flight.load(Ordering::SeqCst),
+        0,
+        "the losing first try still runs at the server"
+    );
 }
 
 /// The overall deadline cuts the crawl short: the rest are cancelled, every
@@ -129,9 +349,14 @@ async fn never_more_than_limit_in_flight() {
 async fn the_deadline_cancels_the_rest() {
     let mut cfg = config(4);
     cfg.deadline = Some(Duration::from_millis(150));
-    let (report, client, progress) = run(cfg, std::future::pending()).await;
+    let Run {
+        report,
+        client,
+        progress,
+        ..
+    } = run(cfg, std::future::pending()).await;
     assert!(report.deadline_hit);
-    assert!(report.count(Outcome::Cancelled) > 0);
+    assert!(report.count(Outcome::NotStarted) > 0);
     assert_eq!(report.outcomes.len(), PAGES);
     assert_eq!(
         progress.in_flight.load(Ordering::SeqCst),
@@ -153,10 +378,15 @@ async fn a_stop_cancels_in_flight_requests() {
         corral::time::sleep(Duration::from_millis(100)).await;
         progress_seen.store(true, Ordering::SeqCst);
     };
-    let (report, client, progress) = run(config(8), stop).await;
+    let Run {
+        report,
+        client,
+        progress,
+        ..
+    } = run(config(8), stop).await;
     assert!(progress_seen.load(Ordering::SeqCst));
     assert!(!report.deadline_hit);
-    assert!(report.count(Outcome::Cancelled) > 0);
+    assert!(report.count(Outcome::NotStarted) > 0);
     assert_eq!(progress.in_flight.load(Ordering::SeqCst), 0);
     assert_eq!(client.open_connections.load(Ordering::SeqCst), 0);
 }
@@ -169,15 +399,18 @@ async fn a_graceful_stop_lets_requests_in_flight_finish() {
         grace: None,
         ..config(8)
     };
-    let (report, _client, progress) = run(config, stop).await;
+    let Run {
+        report, progress, ..
+    } = run(config, stop).await;
     let started = progress.started.load(Ordering::SeqCst);
     let done = progress.done.load(Ordering::SeqCst);
     assert_eq!(started, done, "a request in flight was dropped");
+    assert_eq!(report.count(Outcome::Dropped), 0);
     assert!(
-        report.count(Outcome::Cancelled) > 0,
+        report.count(Outcome::NotStarted) > 0,
         "the stop started everything"
     );
-    assert_eq!(report.count(Outcome::Cancelled), PAGES - done);
+    assert_eq!(report.count(Outcome::NotStarted), PAGES - done);
 }
 
 /// One raw HTTP/1.1 request on a fresh connection kept open afterwards: the
@@ -235,47 +468,57 @@ async fn the_server_reports_health_and_drains_on_a_stop() {
 
 /// A crawl future dropped mid-way leaves no request and no connection.
 async fn a_crawl_dropped_mid_way_leaves_nothing_behind() {
+    let (listener, addr) = crawl::bind().await.expect("bind");
+    let stats = Arc::new(ServerStats::default());
+    let plan = Arc::new(Plan::new(PAGES, SEED, false));
+    let serving = crawl::serve(listener, plan, stats.clone(), runtime());
     let client = Client::default();
     let progress = Progress::default();
     let cfg = config(16);
-    let (client, progress, cfg) = (&client, &progress, &cfg);
-    let (_, stats) = with_server(|urls| {
-        Box::pin(async move {
-            let crawl = crawl::crawl(&urls, cfg, client, progress, std::future::pending());
-            let mut crawl = Box::pin(crawl);
-            // Run it until a few pages are done and connections are open...
-            let wait = async {
-                while progress.done.load(Ordering::SeqCst) < 20 {
-                    corral::time::sleep(Duration::from_millis(2)).await;
-                }
-            };
-            match select(crawl.as_mut(), pin!(wait)).await {
-                Either::Left(_) => panic!("the crawl finished before it could be dropped"),
-                Either::Right(_) => {}
+    let urls = crawl::page_urls(addr, PAGES);
+    let (client, progress, cfg, urls) = (&client, &progress, &cfg, &urls);
+    let test = async move {
+        let crawl = crawl::crawl(urls, cfg, client, progress, std::future::pending());
+        let mut crawl = Box::pin(crawl);
+        // Run it until a few pages are done and connections are open...
+        let wait = async {
+            while progress.done.load(Ordering::SeqCst) < 20 {
+                corral::time::sleep(Duration::from_millis(2)).await;
             }
-            assert!(client.open_connections.load(Ordering::SeqCst) > 0);
-            assert!(progress.in_flight.load(Ordering::SeqCst) > 0);
-            // ... then drop it: every request and connection goes with it.
-            drop(crawl);
-            assert_eq!(
-                progress.in_flight.load(Ordering::SeqCst),
-                0,
-                "a request survived"
-            );
-            assert_eq!(
-                client.open_connections.load(Ordering::SeqCst),
-                0,
-                "a connection survived"
-            );
-        })
-    })
-    .await;
+        };
+        match select(crawl.as_mut(), pin!(wait)).await {
+            Either::Left(_) => panic!("the crawl finished before it could be dropped"),
+            Either::Right(_) => {}
+        }
+        assert!(client.open_connections.load(Ordering::SeqCst) > 0);
+        assert!(progress.in_flight.load(Ordering::SeqCst) > 0);
+        // ... then drop it: every request and connection goes with it.
+        drop(crawl);
+        assert_eq!(
+            progress.in_flight.load(Ordering::SeqCst),
+            0,
+            "a request survived"
+        );
+        assert_eq!(
+            client.open_connections.load(Ordering::SeqCst),
+            0,
+            "a connection survived"
+        );
+    };
+    match select(pin!(test), pin!(serving)).await {
+        Either::Left(((), _)) => {}
+        Either::Right(((), _)) => unreachable!("the server never ends"),
+    }
     assert!(stats.requests.load(Ordering::SeqCst) >= 20);
 }
 
 on_both_executors!(
     every_url_is_accounted_for_as_the_plan_says,
-    never_more_than_limit_in_flight,
+    the_limit_bounds_requests_and_connections_at_the_server_hedges_included,
+    at_limit_one_no_hedge_is_sent,
+    failing_urls_are_sent_once_and_never_wait_for_the_hedge_delay,
+    no_kind_of_failure_is_hedged,
+    a_slow_first_try_is_hedged_and_the_loser_dropped,
     the_deadline_cancels_the_rest,
     a_stop_cancels_in_flight_requests,
     a_graceful_stop_lets_requests_in_flight_finish,
@@ -283,29 +526,552 @@ on_both_executors!(
     a_crawl_dropped_mid_way_leaves_nothing_behind,
 );
 
+// ---------------------------------------------------------------------------
+// Flags and URL files
+// ---------------------------------------------------------------------------
+
+fn parse(args: &[&str]) -> Result<Option<args::Args>, String> {
+    args::parse_args(args.iter().map(|s| s.to_string()))
+}
+
+/// Durations take the usual units, fractions and compounds, wherever a flag
+/// takes one; `off` turns the optional ones off.
+#[test]
+fn durations_take_hours_fractions_and_compounds() {
+    let a = parse(&[
+        "--timeout",
+        "1h",
+        "--deadline",
+        "1m 30s",
+        "--hedge-after",
+        "1.5s",
+        "--grace",
+        "off",
+        "--stall",
+        "250ms",
+        "--warn-slow-polls",
+        "2ms",
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(a.config.timeout, Duration::from_secs(3_600));
+    assert_eq!(a.config.deadline, Some(Duration::from_secs(90)));
+    assert_eq!(a.config.hedge_after, Some(Duration::from_millis(1_500)));
+    assert_eq!(a.config.grace, None);
+    assert_eq!(a.stall, Some(Duration::from_millis(250)));
+    assert_eq!(a.config.warn_slow_polls, Some(Duration::from_millis(2)));
+    assert_eq!(
+        parse(&["--hedge-after", "off"])
+            .unwrap()
+            .unwrap()
+            .config
+            .hedge_after,
+        None
+    );
+    for bad in ["5", "fast", "-1s", "1 parsec"] {
+        let e = parse(&["--timeout", bad]).unwrap_err();
+        assert!(e.starts_with("--timeout: "), "{e}");
+        assert!(
+            e.contains("is not a duration like 250ms, 1.5s, 2m or 1h"),
+            "{e}"
+        );
+    }
+    assert!(parse(&["--stall", "0s"]).unwrap_err().contains("above 0"));
+}
+
+/// The embedded server's flags with `--url-file` are an error naming them,
+/// not silently ignored.
+#[test]
+fn server_flags_with_a_url_file_are_an_error() {
+    assert!(parse(&["--url-file", "u.txt", "--limit", "3", "--json"]).is_ok());
+    for (flags, named) in [
+        (&["--urls", "10"][..], "--urls only applies to"),
+        (&["--seed", "3"][..], "--seed only applies to"),
+        (&["--no-delay"][..], "--no-delay only applies to"),
+        (
+            &["--seed", "3", "--no-delay"][..],
+            "--seed, --no-delay only apply to",
+        ),
+    ] {
+        let mut args = vec!["--url-file", "u.txt"];
+        args.extend_from_slice(flags);
+        let e = parse(&args).unwrap_err();
+        assert!(e.starts_with(named), "{e}");
+        assert!(e.contains("the embedded server"), "{e}");
+        // In either order.
+        let mut args = flags.to_vec();
+        args.extend(["--url-file", "u.txt"]);
+        assert_eq!(parse(&args).unwrap_err(), e);
+    }
+    // The program refuses them with the usage status.
+    let args = ["--url-file", "u.txt", "--urls", "5"].map(String::from);
+    assert_eq!(app::run(args.into_iter()), app::EXIT_USAGE);
+}
+
+/// A URL file may start with a byte-order mark and carry comments, whole
+/// lines or trailing; IPv6 hosts and default ports work; `#` inside a URL is
+/// its fragment, never sent.
+#[test]
+fn url_files_take_a_bom_comments_and_ipv6_hosts() {
+    let text = "\u{feff}# pages\r\n\
+                http://127.0.0.1:8080/a   # the first\r\n\
+                \n\
+                http://[::1]:8080/x?q=1\n\
+                \thttp://example.com\t#no path\n\
+                http://[fe80::1]/y#top\n\
+                HTTP://Example.com:81/Z\n";
+    let urls = args::parse_url_list(text).unwrap();
+    let seen: Vec<_> = urls
+        .iter()
+        .map(|u| (u.authority.as_str(), u.host.as_str(), u.path.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1:8080", "127.0.0.1:8080", "/a"),
+            ("[::1]:8080", "[::1]:8080", "/x?q=1"),
+            ("example.com:80", "example.com", "/"),
+            ("[fe80::1]:80", "[fe80::1]", "/y"),
+            ("Example.com:81", "Example.com:81", "/Z"),
+        ]
+    );
+    // The IPv6 authority is what a socket address parses.
+    use std::net::ToSocketAddrs;
+    let addr = urls[1].authority.to_socket_addrs().unwrap().next().unwrap();
+    assert_eq!(addr, "[::1]:8080".parse().unwrap());
+}
+
 /// A URL file with a bad line is refused with the line and the reason.
 #[test]
 fn a_malformed_url_file_is_a_clear_error() {
-    let good = "# pages\nhttp://127.0.0.1:8080/a\n\nhttp://example.com\n";
-    let urls = crawl::parse_url_list(good).unwrap();
-    assert_eq!(urls.len(), 2);
-    assert_eq!(urls[1].authority, "example.com:80");
-    assert_eq!(urls[1].path, "/");
     for (text, why) in [
         (
             "http://ok/\nftp://x/y\n",
             "line 2: bad URL \"ftp://x/y\": only http:// URLs are supported",
         ),
-        ("http:///path", "line 1: bad URL \"http:///path\": no host"),
+        (
+            "https://x/y",
+            "line 1: bad URL \"https://x/y\": only http:// URLs are supported",
+        ),
         (
             "http://host:99999/",
             "line 1: bad URL \"http://host:99999/\": the port is not a number from 0 to 65535",
         ),
         (
+            "http://host:http/",
+            "line 1: bad URL \"http://host:http/\": the port is not a number from 0 to 65535",
+        ),
+        (
+            "http://me@host/",
+            "line 1: bad URL \"http://me@host/\": user info (user@host) is not supported",
+        ),
+        (
             "http://host/a b",
-            "line 1: bad URL \"http://host/a b\": whitespace in the path",
+            "line 1: one URL per line, but \"b\" follows \"http://host/a\" \
+             (a comment starts with \" #\")",
         ),
     ] {
-        assert_eq!(crawl::parse_url_list(text).unwrap_err(), why);
+        assert_eq!(args::parse_url_list(text).unwrap_err(), why, "{text:?}");
+    }
+    for text in [
+        "http:///path",
+        "http://[::1/x",
+        "http://ho\"st/",
+        "http://h\u{e9}/",
+    ] {
+        let e = args::parse_url_list(text).unwrap_err();
+        assert!(e.starts_with("line 1: bad URL"), "{text:?}: {e}");
+    }
+    // Comments only: nothing to crawl, which the program refuses.
+    assert!(
+        args::parse_url_list("\u{feff}# nothing\n  # here\n")
+            .unwrap()
+            .is_empty()
+    );
+    let empty = url_file("# nothing\n");
+    let e = args::read_url_file(empty.to_str().unwrap()).unwrap_err();
+    assert!(e.ends_with(": no URLs"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// What the program shows
+// ---------------------------------------------------------------------------
+
+/// Rates show the digits worth reading, never a long fraction.
+#[test]
+fn rates_show_a_sensible_number_of_digits() {
+    let s = Duration::from_secs(1);
+    assert_eq!(app::rate(2_345, s), "2345 requests/s");
+    assert_eq!(
+        app::rate(2_345, Duration::from_millis(333)),
+        "7042 requests/s"
+    );
+    assert_eq!(app::rate(7, Duration::from_secs(3)), "2.3 requests/s");
+    assert_eq!(app::rate(0, s), "0.0 requests/s");
+    assert_eq!(app::rate(5, Duration::ZERO), "- requests/s");
+    assert_eq!(app::plural(1, "URL"), "1 URL");
+    assert_eq!(app::plural(2, "URL"), "2 URLs");
+}
+
+/// A terminal, as far as a progress bar uses one: rows of text, a cursor,
+/// and the automatic wrap at the right margin that indicatif relies on (a
+/// full row moves the next character to the next row).
+#[derive(Debug, Clone, Default)]
+struct Screen(Arc<std::sync::Mutex<Cursor>>);
+
+#[derive(Debug, Default)]
+struct Cursor {
+    rows: Vec<Vec<char>>,
+    row: usize,
+    col: usize,
+    wrap_next: bool,
+}
+
+const SCREEN_WIDTH: usize = 120;
+
+impl Screen {
+    /// The rows with text on them.
+    fn text(&self) -> Vec<String> {
+        let screen = self.0.lock().unwrap();
+        screen
+            .rows
+            .iter()
+            .map(|row| row.iter().collect::<String>().trim_end().to_string())
+            .filter(|row| !row.is_empty())
+            .collect()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Cursor) -> T) -> T {
+        let mut screen = self.0.lock().unwrap();
+        let out = f(&mut screen);
+        let row = screen.row;
+        while screen.rows.len() <= row {
+            screen.rows.push(Vec::new());
+        }
+        out
+    }
+}
+
+impl indicatif::TermLike for Screen {
+    fn width(&self) -> u16 {
+        SCREEN_WIDTH as u16
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.with(|c| (c.row, c.wrap_next) = (c.row.saturating_sub(n), false));
+        Ok(())
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.with(|c| (c.row, c.wrap_next) = (c.row + n, false));
+        Ok(())
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.with(|c| c.col = (c.col + n).min(SCREEN_WIDTH - 1));
+        Ok(())
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.with(|c| c.col = c.col.saturating_sub(n));
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.write_str(s)?;
+        self.write_str("\n")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        for ch in s.chars() {
+            self.with(|c| match ch {
+                '\r' => (c.col, c.wrap_next) = (0, false),
+                '\n' => (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false),
+                ch => {
+                    if c.wrap_next {
+                        (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false);
+                    }
+                    while c.rows.len() <= c.row {
+                        c.rows.push(Vec::new());
+                    }
+                    let (row, col) = (c.row, c.col);
+                    let line = &mut c.rows[row];
+                    line.resize(line.len().max(col + 1), ' ');
+                    line[col] = ch;
+                    if col + 1 == SCREEN_WIDTH {
+                        c.wrap_next = true;
+                    } else {
+                        c.col += 1;
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.with(|c| {
+            while c.rows.len() <= c.row {
+                c.rows.push(Vec::new());
+            }
+            let row = c.row;
+            c.rows[row].clear();
+            (c.col, c.wrap_next) = (0, false);
+        });
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bar shows URLs done, requests in flight and a readable rate; what is
+/// said meanwhile goes above it; once the crawl ends (a Ctrl-C included) no
+/// line of the bar is left behind.
+#[test]
+fn the_progress_bar_leaves_no_line_behind() {
+    let screen = Screen::default();
+    let target = indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone()));
+    let display = app::Display::on(target, 10);
+    let (progress, client) = (Progress::default(), Client::default());
+    progress.done.store(4, Ordering::SeqCst);
+    progress.in_flight.store(3, Ordering::SeqCst);
+    client.requests_sent.store(6, Ordering::SeqCst);
+    display.update(&progress, &client, std::time::Instant::now());
+    display.say("crawl: Ctrl-C: stopping");
+    let text = screen.text();
+    assert_eq!(text[0], "crawl: Ctrl-C: stopping");
+    assert!(
+        text.iter().any(|l| l.contains("4/10 URLs, 3 in flight, ")),
+        "the bar is drawn: {text:?}"
+    );
+    display.finish();
+    assert_eq!(screen.text(), ["crawl: Ctrl-C: stopping"]);
+}
+
+/// A crawl in which every URL failed exits with status 1; one with any
+/// success, with 0.
+#[test]
+fn a_crawl_where_every_url_failed_exits_non_zero() {
+    support::watchdog(|| {
+        let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+        let plan = Arc::new(Plan {
+            pages: vec![Page::Ok { delay_ms: 0 }],
+        });
+        support::smol_executor()
+            .spawn(crawl::serve(
+                listener,
+                plan,
+                Arc::new(ServerStats::default()),
+                runtime(),
+            ))
+            .detach();
+        let failing = url_file(&format!(
+            "http://{addr}/missing/1\nhttp://{addr}/missing/2\n"
+        ));
+        let mixed = url_file(&format!("http://{addr}/page/0\nhttp://{addr}/missing/1\n"));
+        let crawl_file = |file: &std::path::Path| {
+            let args = [
+                "--url-file",
+                file.to_str().unwrap(),
+                "--stall",
+                "off",
+                "--json",
+            ];
+            app::run(args.map(String::from).into_iter())
+        };
+        assert_eq!(crawl_file(&failing), app::EXIT_ALL_FAILED);
+        assert_eq!(crawl_file(&mixed), app::EXIT_OK);
+    })
+}
+
+/// A fresh file holding `text`, removed at the end of the test binary's run
+/// by nobody: it lives in the temp directory under a unique name.
+fn url_file(text: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "corral-crawl-test-{}-{}.txt",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(&path, text).expect("write the URL file");
+    path
+}
+
+// ---------------------------------------------------------------------------
+// Ctrl-C, sent as SIGINT to the program in a child process
+// ---------------------------------------------------------------------------
+
+/// Not a test: the program's entry point when this binary runs as a child
+/// crawl (see `support/crawl_child.rs`); without the child's variable it
+/// does nothing. Ignored so it runs only when asked for by name.
+#[test]
+#[ignore = "the child process's entry point, run by the Ctrl-C tests"]
+fn crawl_child_process() {
+    crawl_child::run_if_child(|args| app::run(args.into_iter()));
+}
+
+#[cfg(unix)]
+mod ctrl_c {
+    use super::*;
+
+    const ENTRY: &str = "crawl_child_process";
+
+    /// A seed whose plan's first page hangs: a request that stays in flight.
+    fn seed_with_a_hung_first_page() -> u64 {
+        (0..)
+            .find(|&seed| Plan::new(1, seed, false).pages[0] == Page::Hang)
+            .unwrap()
+    }
+
+    /// The embedded server's address, from the line that says it started.
+    fn address_in(line: &str) -> std::net::SocketAddr {
+        let rest = &line[line.find("http://").expect("an address") + 7..];
+        rest[..rest.find('/').unwrap()].parse().unwrap()
+    }
+
+    /// Waits until the server at `addr` is answering a page request.
+    fn until_a_request_is_in_flight(addr: std::net::SocketAddr) {
+        smol::block_on(async {
+            loop {
+                let (text, _) = raw_get(addr, "/healthz").await;
+                if text.contains("\"in_flight\":1") {
+                    return;
+                }
+                corral::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    }
+
+    /// A server of one hung page, for `--url-file` crawls: its URL file, and
+    /// its counts.
+    fn hung_server() -> (std::path::PathBuf, Arc<ServerStats>) {
+        let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+        let stats = Arc::new(ServerStats::default());
+        let plan = Arc::new(Plan {
+            pages: vec![Page::Hang],
+        });
+        support::smol_executor()
+            .spawn(crawl::serve(listener, plan, stats.clone(), runtime()))
+            .detach();
+        let file = url_file(&format!(
+            "\u{feff}# one page that never answers\nhttp://{addr}/page/0  # hangs\n"
+        ));
+        (file, stats)
+    }
+
+    fn until_in_flight(stats: &ServerStats) {
+        while stats.in_flight.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts a crawl of one hung page; returns once its request is in
+    /// flight.
+    fn start(mode: &str, grace: &str) -> (crawl_child::Crawl, Option<Arc<ServerStats>>) {
+        let common = [
+            "--timeout",
+            "1h",
+            "--hedge-after",
+            "off",
+            "--stall",
+            "off",
+            "--json",
+            "--grace",
+            grace,
+        ];
+        if mode == "embedded" {
+            let seed = seed_with_a_hung_first_page().to_string();
+            let mut args = vec!["--urls", "1", "--seed", &seed];
+            args.extend(common);
+            let mut child = crawl_child::spawn(ENTRY, &args);
+            let started = child.wait_for("on the embedded server at");
+            until_a_request_is_in_flight(address_in(&started));
+            (child, None)
+        } else {
+            let (file, stats) = hung_server();
+            let mut args = vec!["--url-file", file.to_str().unwrap()];
+            args.extend(common);
+            let mut child = crawl_child::spawn(ENTRY, &args);
+            child.wait_for("1 URL from");
+            until_in_flight(&stats);
+            (child, Some(stats))
+        }
+    }
+
+    /// One Ctrl-C: no new request; the request in flight gets the grace,
+    /// then is dropped; the summary is printed and the status is 130. The
+    /// server (embedded or not) sees the request end.
+    fn one_ctrl_c(mode: &str) {
+        support::watchdog(|| {
+            let (mut child, stats) = start(mode, "50ms");
+            child.interrupt();
+            child.wait_for("crawl: Ctrl-C: stopping; no new requests; the 1 request in flight");
+            let ended = child.wait();
+            assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+            let json = ended.json();
+            assert!(json.contains("\"dropped\":1"), "{json}");
+            assert!(json.contains("\"interrupts\":1"), "{json}");
+            assert!(
+                ended.stderr.contains(
+                    "crawl: stopped by Ctrl-C: requests in flight were given the --grace \
+                     of 50ms (1 URL dropped in flight, 0 never started)"
+                ),
+                "{}",
+                ended.stderr
+            );
+            if let Some(stats) = stats {
+                // The child's exit closed its connection: the server's
+                // handler ends (a moment later).
+                until_nothing_in_flight(&stats);
+            }
+        })
+    }
+
+    fn until_nothing_in_flight(stats: &ServerStats) {
+        while stats.in_flight.load(Ordering::SeqCst) != 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Two Ctrl-Cs: with no grace limit the first waits for the hung request
+    /// however long; the second drops it at once, and the closing line says
+    /// so.
+    fn two_ctrl_cs(mode: &str) {
+        support::watchdog(|| {
+            let (mut child, _stats) = start(mode, "off");
+            child.interrupt();
+            child.wait_for("crawl: Ctrl-C: stopping");
+            assert!(child.running(), "no grace limit: the first Ctrl-C waits");
+            child.interrupt();
+            child.wait_for("crawl: second Ctrl-C: dropping what is still in flight");
+            let ended = child.wait();
+            assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+            let json = ended.json();
+            assert!(json.contains("\"dropped\":1"), "{json}");
+            assert!(json.contains("\"interrupts\":2"), "{json}");
+            assert!(
+                ended.stderr.contains(
+                    "crawl: stopped by a second Ctrl-C: what was still in flight was dropped \
+                     at once, without the rest of the grace (1 URL dropped in flight, \
+                     0 never started)"
+                ),
+                "{}",
+                ended.stderr
+            );
+        })
+    }
+
+    #[test]
+    fn one_ctrl_c_with_the_embedded_server() {
+        one_ctrl_c("embedded");
+    }
+
+    #[test]
+    fn one_ctrl_c_with_a_url_file() {
+        one_ctrl_c("url-file");
+    }
+
+    #[test]
+    fn two_ctrl_cs_with_the_embedded_server() {
+        two_ctrl_cs("embedded");
+    }
+
+    #[test]
+    fn two_ctrl_cs_with_a_url_file() {
+        two_ctrl_cs("url-file");
     }
 }

@@ -1,0 +1,493 @@
+//! The crawl program: the embedded server or a URL file, Ctrl-C, progress,
+//! the summary and the exit status. `main.rs` calls [`run`]; `tests/crawl.rs`
+//! runs it in a child process to send it real signals.
+#![allow(dead_code)] // each includer uses a different part
+
+use std::convert::Infallible;
+use std::io::IsTerminal;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::future::{Either, select};
+
+use crate::args::{self, Args, USAGE};
+use crate::crawl::{self, Client, Config, Outcome, Plan, Progress, Report, ServerStats};
+
+/// Exit statuses (also in `USAGE`).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ALL_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_DEADLINE: u8 = 3;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs the crawl program with `args` (without the program name); returns
+/// its exit status.
+pub fn run(args: impl Iterator<Item = String>) -> u8 {
+    let args = match args::parse_args(args) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return EXIT_OK;
+        }
+        Err(message) => {
+            eprintln!("crawl: {message}\n\n{USAGE}");
+            return EXIT_USAGE;
+        }
+    };
+    let file_urls = match &args.url_file {
+        None => None,
+        Some(path) => match args::read_url_file(path) {
+            Ok(urls) => Some(urls),
+            Err(message) => {
+                eprintln!("crawl: {message}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    // Ctrl-C is caught from here on (before anything is said about the
+    // crawl, so whoever waits for that may send it).
+    let signals = match async_signal::Signals::new([async_signal::Signal::Int]) {
+        Ok(signals) => Some(signals),
+        Err(e) => {
+            eprintln!("crawl: cannot catch Ctrl-C ({e}); it will end the crawl without a summary");
+            None
+        }
+    };
+
+    // The task tree is only worth its (small) cost if someone may print it.
+    if args.stall.is_some() {
+        corral::track_tasks(true);
+    }
+    let client = Client::default();
+    let progress = Arc::new(Progress::default());
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = args
+        .stall
+        .map(|stall| watch_for_stalls(stall, progress.clone(), finished.clone()));
+    let total = file_urls.as_ref().map_or(args.urls, Vec::len);
+    let display = Display::new(args.json, total);
+    let interrupts = AtomicUsize::new(0);
+    let mut top = corral::Nursery::new();
+    if let Some(grace) = args.config.grace {
+        top = top.grace(grace);
+    }
+    let (args_ref, client_ref, progress_ref) = (&args, &client, &*progress);
+    let (display_ref, interrupts_ref) = (&display, &interrupts);
+    let outcome = smol::block_on(top.scope(|top| async move {
+        let (urls, server) = match file_urls {
+            Some(urls) => {
+                let path = args_ref.url_file.as_deref().unwrap_or_default();
+                display_ref.say(&format!(
+                    "crawl: {} from {path}, at most {} requests in flight; Ctrl-C stops",
+                    plural(urls.len(), "URL"),
+                    args_ref.config.limit,
+                ));
+                (urls, None)
+            }
+            None => {
+                let (listener, addr) = crawl::bind().await?;
+                let plan = Arc::new(Plan::new(args_ref.urls, args_ref.seed, args_ref.no_delay));
+                let server = crawl::serve(
+                    listener,
+                    plan,
+                    Arc::new(ServerStats::default()),
+                    server_executor(),
+                );
+                display_ref.say(&format!(
+                    "crawl: {} on the embedded server at http://{addr}/ (seed {}), \
+                     at most {} requests in flight; Ctrl-C stops",
+                    plural(args_ref.urls, "page"),
+                    args_ref.seed,
+                    args_ref.config.limit,
+                ));
+                (crawl::page_urls(addr, args_ref.urls), Some(server))
+            }
+        };
+        let crawl = crawl::crawl(
+            &urls,
+            &args_ref.config,
+            client_ref,
+            progress_ref,
+            std::future::pending(),
+        );
+        let shown = display_ref.run(progress_ref, client_ref, urls.len());
+        let work = async {
+            match select(pin!(crawl), pin!(shown)).await {
+                Either::Left((report, _)) => report,
+                Either::Right((never, _)) => match never {},
+            }
+        };
+        let job = async {
+            let Some(server) = server else {
+                return work.await;
+            };
+            let mut server = pin!(server);
+            let report = match select(pin!(work), server.as_mut()).await {
+                Either::Left((report, _)) => report,
+                Either::Right(((), _)) => unreachable!("the server runs until stopped"),
+            };
+            // After a stop the server closes its connections (within the
+            // grace); otherwise it ends with the crawl.
+            if top.is_stopping() {
+                server.await;
+            }
+            report
+        };
+        // Watched for as long as anything runs: the server's drain included.
+        let watch = watch_signals(
+            signals,
+            top.stop_handle(),
+            display_ref,
+            interrupts_ref,
+            progress_ref,
+            &args_ref.config,
+        );
+        match select(pin!(job), pin!(watch)).await {
+            Either::Left((report, _)) => Ok::<_, std::io::Error>(report),
+            Either::Right((never, _)) => match never {},
+        }
+    }));
+    display.finish();
+    finished.store(true, Ordering::SeqCst);
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.join();
+    }
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("crawl: cannot start the embedded server: {e}");
+            return EXIT_ALL_FAILED;
+        }
+    };
+    let interrupts = interrupts.load(Ordering::SeqCst);
+    print_summary(
+        &report,
+        &args,
+        client.connections_made.load(Ordering::SeqCst),
+        interrupts,
+    );
+    let (dropped, not_started) = (
+        report.count(Outcome::Dropped),
+        report.count(Outcome::NotStarted),
+    );
+    let cut = format!(
+        "{} dropped in flight, {} never started",
+        plural(dropped, "URL"),
+        not_started
+    );
+    if interrupts >= 2 {
+        eprintln!(
+            "crawl: stopped by a second Ctrl-C: what was still in flight was dropped at once, \
+             without the rest of the grace ({cut})"
+        );
+        EXIT_INTERRUPTED
+    } else if interrupts == 1 {
+        let grace = match args.config.grace {
+            Some(grace) => format!("the --grace of {}", humantime::format_duration(grace)),
+            None => "as long as they needed (no --grace)".to_string(),
+        };
+        eprintln!("crawl: stopped by Ctrl-C: requests in flight were given {grace} ({cut})");
+        EXIT_INTERRUPTED
+    } else if report.deadline_hit {
+        eprintln!("crawl: the --deadline cut the crawl short ({cut})");
+        EXIT_DEADLINE
+    } else if !report.outcomes.is_empty() && report.count(Outcome::Ok) == 0 {
+        eprintln!("crawl: every URL failed");
+        EXIT_ALL_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// smol's executor on two threads: the embedded server's connection handlers
+/// run there, as parallel children of the server's scope.
+fn server_executor() -> Arc<smol::Executor<'static>> {
+    let ex: Arc<smol::Executor<'static>> = Arc::new(smol::Executor::new());
+    for _ in 0..2 {
+        let ex = ex.clone();
+        std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
+    }
+    ex
+}
+
+/// The first Ctrl-C asks `stop`'s scope to stop: the crawl's scopes and the
+/// server's are nested in it, so all of them drain within the grace. The
+/// second drops what is left at once. Never returns.
+async fn watch_signals(
+    signals: Option<async_signal::Signals>,
+    stop: corral::StopHandle,
+    display: &Display,
+    interrupts: &AtomicUsize,
+    progress: &Progress,
+    config: &Config,
+) -> Infallible {
+    if let Some(mut signals) = signals {
+        signals.next().await;
+        interrupts.store(1, Ordering::SeqCst);
+        let in_flight = progress.in_flight.load(Ordering::SeqCst);
+        let grace = match config.grace {
+            Some(grace) => format!("may finish within {}", humantime::format_duration(grace)),
+            None => "may finish (no --grace)".to_string(),
+        };
+        display.say(&format!(
+            "crawl: Ctrl-C: stopping; no new requests; the {} in flight {grace}; \
+             Ctrl-C again drops them",
+            plural(in_flight, "request"),
+        ));
+        stop.stop();
+        signals.next().await;
+        interrupts.store(2, Ordering::SeqCst);
+        display.say("crawl: second Ctrl-C: dropping what is still in flight");
+        stop.stop_within(Duration::ZERO);
+    }
+    std::future::pending().await
+}
+
+/// `1 URL`, `2 URLs`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A rate with as many digits as are worth reading.
+pub fn rate(count: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs < 1e-3 {
+        return "- requests/s".to_string();
+    }
+    let per_sec = count as f64 / secs;
+    if per_sec >= 100.0 {
+        format!("{per_sec:.0} requests/s")
+    } else {
+        format!("{per_sec:.1} requests/s")
+    }
+}
+
+/// What the user sees while the crawl runs: a bar on a terminal, a plain
+/// line every 2 s elsewhere, nothing with `--json`. Lines said meanwhile go
+/// above the bar; the bar is cleared before the summary, however the crawl
+/// ended.
+pub struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Display {
+    pub fn new(json: bool, total: usize) -> Display {
+        let on_terminal = !json && std::io::stderr().is_terminal();
+        let target = indicatif::ProgressDrawTarget::stderr();
+        Display {
+            bar: on_terminal.then(|| Display::bar(target, total)),
+            quiet: json,
+        }
+    }
+
+    /// A display whose bar draws on `target`.
+    pub fn on(target: indicatif::ProgressDrawTarget, total: usize) -> Display {
+        Display {
+            bar: Some(Display::bar(target, total)),
+            quiet: false,
+        }
+    }
+
+    fn bar(target: indicatif::ProgressDrawTarget, total: usize) -> indicatif::ProgressBar {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} URLs, {msg}, eta {eta}")
+                .expect("progress template"),
+        );
+        bar
+    }
+
+    /// Prints `line` on stderr, above the bar if there is one.
+    pub fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Draws the bar once from `progress`.
+    pub fn update(&self, progress: &Progress, client: &Client, started: Instant) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(progress.done.load(Ordering::Relaxed) as u64);
+            bar.set_message(format!(
+                "{} in flight, {}",
+                progress.in_flight.load(Ordering::Relaxed),
+                rate(
+                    client.requests_sent.load(Ordering::Relaxed),
+                    started.elapsed()
+                )
+            ));
+        }
+    }
+
+    /// Shows progress until dropped.
+    pub async fn run(&self, progress: &Progress, client: &Client, total: usize) -> Infallible {
+        let started = Instant::now();
+        if self.bar.is_some() {
+            loop {
+                self.update(progress, client, started);
+                corral::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        if self.quiet {
+            return std::future::pending().await;
+        }
+        loop {
+            corral::time::sleep(Duration::from_secs(2)).await;
+            eprintln!(
+                "crawl: {}/{total} URLs done, {} requests in flight, {}, {:.1} s",
+                progress.done.load(Ordering::Relaxed),
+                progress.in_flight.load(Ordering::Relaxed),
+                rate(
+                    client.requests_sent.load(Ordering::Relaxed),
+                    started.elapsed()
+                ),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// Clears the bar, leaving no line of it behind.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A watchdog thread: if no request completes for `stall`, prints corral's
+/// task tree (once per stall). A thread, not a task, so it works even when
+/// something blocks the executor.
+fn watch_for_stalls(
+    stall: Duration,
+    progress: Arc<Progress>,
+    finished: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let tick = (stall / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let mut last = progress.done.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        let mut printed = false;
+        while !finished.load(Ordering::SeqCst) {
+            std::thread::sleep(tick);
+            let done = progress.done.load(Ordering::Relaxed);
+            if done != last {
+                (last, since, printed) = (done, Instant::now(), false);
+            } else if !printed && since.elapsed() >= stall {
+                eprintln!(
+                    "crawl: no request completed for {stall:?}; what is running:\n{}",
+                    corral::task_tree()
+                );
+                printed = true;
+            }
+        }
+    })
+}
+
+fn percentile_ms(report: &Report, q: f64) -> f64 {
+    if report.latencies_us.is_empty() {
+        return 0.0;
+    }
+    report.latencies_us.value_at_quantile(q) as f64 / 1_000.0
+}
+
+/// The summary on stdout: a table, or one JSON object with `--json`.
+fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: usize) {
+    let limit = args.config.limit;
+    let urls = report.outcomes.len();
+    let wall_s = report.wall.as_secs_f64();
+    let rps = report.requests_sent as f64 / wall_s.max(1e-9);
+    let max_ms = report.latencies_us.max() as f64 / 1_000.0;
+    let answered = report.latencies_us.len();
+    if args.json {
+        println!(
+            "{{\"urls\":{urls},\"ok\":{},\"http_errors\":{},\"timed_out\":{},\"failed\":{},\
+             \"dropped\":{},\"not_started\":{},\"requests_sent\":{},\"hedges_sent\":{},\
+             \"hedges_won\":{},\"peak_in_flight\":{},\"limit\":{limit},\
+             \"connections\":{connections},\"wall_ms\":{:.1},\"requests_per_s\":{rps:.1},\
+             \"latency_of\":\"answered URLs (ok + HTTP errors)\",\"answered\":{answered},\
+             \"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{max_ms:.2},\
+             \"deadline_hit\":{},\"interrupts\":{interrupts}}}",
+            report.count(Outcome::Ok),
+            report.count(Outcome::HttpError),
+            report.count(Outcome::TimedOut),
+            report.count(Outcome::Failed),
+            report.count(Outcome::Dropped),
+            report.count(Outcome::NotStarted),
+            report.requests_sent,
+            report.hedges_sent,
+            report.hedges_won,
+            report.peak_in_flight,
+            wall_s * 1_000.0,
+            percentile_ms(report, 0.5),
+            percentile_ms(report, 0.9),
+            percentile_ms(report, 0.99),
+            report.deadline_hit,
+        );
+        return;
+    }
+    let ms = |v: f64| format!("{v:.2} ms");
+    let rows = [
+        ("URLs", urls.to_string()),
+        ("  ok", report.count(Outcome::Ok).to_string()),
+        (
+            "  HTTP errors",
+            report.count(Outcome::HttpError).to_string(),
+        ),
+        ("  timed out", report.count(Outcome::TimedOut).to_string()),
+        (
+            "  failed (no answer)",
+            report.count(Outcome::Failed).to_string(),
+        ),
+        (
+            "  dropped in flight",
+            report.count(Outcome::Dropped).to_string(),
+        ),
+        (
+            "  never started",
+            report.count(Outcome::NotStarted).to_string(),
+        ),
+        ("requests sent", report.requests_sent.to_string()),
+        ("  hedges sent", report.hedges_sent.to_string()),
+        ("  hedges won", report.hedges_won.to_string()),
+        (
+            "peak requests in flight",
+            format!("{} (limit {limit})", report.peak_in_flight),
+        ),
+        ("connections opened", connections.to_string()),
+        ("wall time", format!("{wall_s:.2} s")),
+        ("requests sent per second", format!("{rps:.0}")),
+    ];
+    let latency = [
+        ("  p50", ms(percentile_ms(report, 0.5))),
+        ("  p90", ms(percentile_ms(report, 0.9))),
+        ("  p99", ms(percentile_ms(report, 0.99))),
+        ("  max", ms(max_ms)),
+    ];
+    println!("{:-<48}", "");
+    for (name, value) in rows {
+        println!("{name:<26}{value:>22}");
+    }
+    println!(
+        "latency of the {} answered (ok + HTTP errors),\nfrom the first try to the answer:",
+        plural(answered as usize, "URL")
+    );
+    for (name, value) in latency {
+        println!("{name:<26}{value:>22}");
+    }
+    println!("{:-<48}", "");
+}

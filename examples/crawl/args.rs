@@ -1,0 +1,200 @@
+//! The crawl's command line and its URL files: parsing only, so that
+//! `tests/crawl.rs` can check every rule without running a crawl.
+#![allow(dead_code)] // each includer uses a different part
+
+use std::time::Duration;
+
+use crate::crawl::{Config, Url};
+
+pub const USAGE: &str = "\
+usage: crawl [options]
+
+  --urls N           pages to crawl on the embedded server (default 5000)
+  --limit N          HTTP requests in flight at most, hedges included
+                     (default 64)
+  --timeout DUR      how long one URL may take, its hedge included
+                     (default 500ms)
+  --deadline DUR     give up on the whole crawl after DUR (default: none)
+  --hedge-after DUR  send a second try of a request still running after DUR;
+                     the first answer wins and the other is dropped; a request
+                     that fails sooner is not tried again
+                     (default 100ms; 'off' to disable)
+  --seed N           the embedded server's plan (default 1)
+  --no-delay         the embedded server answers at once (measures the client)
+  --grace DUR        after Ctrl-C, how long requests in flight and the server's
+                     connections may run on before they are dropped
+                     (default 2s; 'off' to wait for them however long);
+                     a second Ctrl-C drops them at once
+  --warn-slow-polls DUR
+                     report every request poll that blocks the executor for DUR
+                     (where the request was spawned, how long it took)
+  --stall DUR        if no request completes for DUR, print the task tree
+                     (default 10s; 'off' to disable)
+  --url-file FILE    crawl the http:// URLs in FILE instead of the embedded
+                     server (one per line; '#' starts a comment; not with
+                     --urls, --seed or --no-delay)
+  --json             print the summary as one JSON object on stdout
+  -h, --help         this text
+
+DUR is a number with a unit: 250ms, 1.5s, 2m, 1h (or several: 1m 30s).
+Exit status: 0 done, 1 every URL failed, 2 bad usage, 3 the --deadline cut
+the crawl short, 130 stopped by Ctrl-C.";
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub struct Args {
+    pub urls: usize,
+    pub config: Config,
+    pub stall: Option<Duration>,
+    pub seed: u64,
+    pub no_delay: bool,
+    pub url_file: Option<String>,
+    pub json: bool,
+}
+
+/// A duration with a unit, as `humantime` reads it: `250ms`, `1.5s`, `2m`,
+/// `1h`, `1m 30s`.
+pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value.trim()).map_err(|e| {
+        format!("{flag}: {value:?} is not a duration like 250ms, 1.5s, 2m or 1h ({e})")
+    })
+}
+
+/// A duration, or `off` / `none` for none.
+pub fn parse_duration_or_off(flag: &str, value: &str) -> Result<Option<Duration>, String> {
+    match value {
+        "off" | "none" => Ok(None),
+        _ => parse_duration(flag, value).map(Some),
+    }
+}
+
+/// `Ok(None)` for `--help`.
+pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        urls: 5_000,
+        config: Config {
+            limit: 64,
+            timeout: Duration::from_millis(500),
+            deadline: None,
+            hedge_after: Some(Duration::from_millis(100)),
+            warn_slow_polls: None,
+            grace: Some(Duration::from_secs(2)),
+        },
+        stall: Some(Duration::from_secs(10)),
+        seed: 1,
+        no_delay: false,
+        url_file: None,
+        json: false,
+    };
+    // The embedded server's flags, as given: they mean nothing with a file.
+    let mut server_flags = Vec::new();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--urls" => {
+                let v = value()?;
+                parsed.urls = v
+                    .parse()
+                    .map_err(|_| format!("--urls: {v:?} is not a count"))?;
+                server_flags.push("--urls");
+            }
+            "--limit" => {
+                let v = value()?;
+                parsed.config.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--limit: {v:?} is not a count of at least 1"))?;
+            }
+            "--timeout" => parsed.config.timeout = parse_duration("--timeout", &value()?)?,
+            "--deadline" => parsed.config.deadline = Some(parse_duration("--deadline", &value()?)?),
+            "--hedge-after" => {
+                parsed.config.hedge_after = parse_duration_or_off("--hedge-after", &value()?)?;
+            }
+            "--seed" => {
+                let v = value()?;
+                parsed.seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed: {v:?} is not a number"))?;
+                server_flags.push("--seed");
+            }
+            "--warn-slow-polls" => {
+                parsed.config.warn_slow_polls =
+                    Some(parse_duration("--warn-slow-polls", &value()?)?);
+            }
+            "--grace" => parsed.config.grace = parse_duration_or_off("--grace", &value()?)?,
+            "--stall" => {
+                let v = value()?;
+                parsed.stall = parse_duration_or_off("--stall", &v)?;
+                if parsed.stall.is_some_and(|d| d.is_zero()) {
+                    return Err(format!("--stall: {v:?} must be above 0"));
+                }
+            }
+            "--no-delay" => {
+                parsed.no_delay = true;
+                server_flags.push("--no-delay");
+            }
+            "--url-file" => parsed.url_file = Some(value()?),
+            "--json" => parsed.json = true,
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if parsed.url_file.is_some() && !server_flags.is_empty() {
+        return Err(format!(
+            "{} only {} the embedded server; --url-file crawls your URLs instead",
+            server_flags.join(", "),
+            if server_flags.len() == 1 {
+                "applies to"
+            } else {
+                "apply to"
+            }
+        ));
+    }
+    Ok(Some(parsed))
+}
+
+/// The part of a URL-file line before its comment: a `#` at the start of the
+/// line or after a space or tab starts one (a `#` inside a URL is its
+/// fragment).
+fn without_comment(line: &str) -> &str {
+    let mut prev_blank = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && prev_blank {
+            return &line[..i];
+        }
+        prev_blank = c.is_whitespace();
+    }
+    line
+}
+
+/// Reads `http://` URLs from `text`, one per line: a UTF-8 byte-order mark,
+/// blank lines and `#` comments (whole-line or trailing) are skipped. The
+/// first bad line is an error naming its number.
+pub fn parse_url_list(text: &str) -> Result<Vec<Url>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut urls = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut words = without_comment(line).split_whitespace();
+        let Some(url) = words.next() else { continue };
+        if let Some(extra) = words.next() {
+            return Err(format!(
+                "line {}: one URL per line, but {extra:?} follows {url:?} \
+                 (a comment starts with \" #\")",
+                n + 1
+            ));
+        }
+        urls.push(Url::parse(url).map_err(|e| format!("line {}: {e}", n + 1))?);
+    }
+    Ok(urls)
+}
+
+/// Reads and parses a URL file; an empty one is an error too.
+pub fn read_url_file(path: &str) -> Result<Vec<Url>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    match parse_url_list(&text) {
+        Err(e) => Err(format!("{path}: {e}")),
+        Ok(urls) if urls.is_empty() => Err(format!("{path}: no URLs")),
+        Ok(urls) => Ok(urls),
+    }
+}
