@@ -49,6 +49,8 @@ mod shard;
 mod sleep;
 mod slot;
 mod timeout;
+#[cfg(feature = "tokio")]
+mod tokio_backend;
 mod wheel;
 
 #[cfg(feature = "async-io")]
@@ -61,9 +63,10 @@ pub(crate) use deadline::{Source as DeadlineSource, current_deadline_ns, with_fr
 pub use error::Elapsed;
 pub(crate) use shard::{NEVER_NS, duration_ns};
 
-/// The time now, by the timer backend's clock (tokio's paused clock, say).
+/// The time now, by the clock a timer armed here would use (a paused tokio
+/// runtime's, say).
 pub(crate) fn now() -> std::time::Instant {
-    backend::installed().now()
+    shard::now()
 }
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};
