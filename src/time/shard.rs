@@ -478,11 +478,13 @@ impl Wake for Shard {
 const CHUNK: usize = 64;
 const CHUNKS: usize = 4096;
 
+/// [`CHUNK`] slots of the shard table.
+type Chunk = [OnceLock<Arc<Shard>>; CHUNK];
+
 /// Every shard ever made, by id, in chunks made as needed. A slot is filled
 /// once and never emptied (a closed shard serves its next owner under the
 /// same id), so a timer's id always finds its shard without a lock.
-static TABLE: [OnceLock<Box<[OnceLock<Arc<Shard>>; CHUNK]>>; CHUNKS] =
-    [const { OnceLock::new() }; CHUNKS];
+static TABLE: [OnceLock<Box<Chunk>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
 
 /// Ids handed out so far, and the closed shards waiting for an owner.
 struct Pool {
@@ -521,6 +523,12 @@ pub(crate) fn open_shard(clock: Clock, owner: u64) -> Option<u32> {
     let shard = Arc::new(Shard::build(fixed, id, clock, owner));
     assert!(chunk[id as usize % CHUNK].set(shard).is_ok(), "a fresh id");
     Some(id)
+}
+
+/// How many shard ids were ever handed out (for tests).
+#[cfg(all(test, not(corral_loom)))]
+pub(crate) fn pool_size() -> u32 {
+    pool().next
 }
 
 /// Puts closed shard `id` in the pool.
@@ -607,6 +615,12 @@ pub(crate) enum Now {
 impl Local {
     pub(crate) fn new(shard: u32, owner: u64, now: Now) -> Self {
         Self { shard, owner, now }
+    }
+
+    /// The id of the shard picked (for tests).
+    #[cfg(all(test, not(corral_loom)))]
+    pub(crate) fn shard(&self) -> u32 {
+        self.shard
     }
 
     /// The process-wide backend's shard for this thread.

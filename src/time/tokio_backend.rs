@@ -317,3 +317,104 @@ fn outside() -> Option<Local> {
 fn outside() -> Option<Local> {
     None
 }
+
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use super::*;
+    use crate::time::shard::{Timers, pool_size};
+    use std::sync::Mutex as StdMutex;
+    use std::task::{Wake, Waker};
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn paused() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    /// Records the virtual time of each wake.
+    struct Record(StdMutex<Vec<tokio::time::Instant>>);
+    impl Wake for Record {
+        fn wake(self: Arc<Self>) {
+            self.0.lock().unwrap().push(tokio::time::Instant::now());
+        }
+    }
+
+    /// A shard's backend timer is polled from whichever task armed a corral
+    /// timer. Polled by a task that has spent its co-operative budget, it is
+    /// still registered with the driver: it wakes at its deadline, not only
+    /// spuriously when the task yields.
+    #[test]
+    fn a_runtime_sleep_registers_with_the_task_budget_spent() {
+        paused().block_on(async {
+            let start = tokio::time::Instant::now();
+            let domain = domain_of(&Handle::current(), Handle::current().id());
+            let record = Arc::new(Record(StdMutex::new(Vec::new())));
+            let waker = Waker::from(record.clone());
+            let mut sleep = domain.clock.sleep_until(start.into_std() + HOUR);
+            std::future::poll_fn(|cx| {
+                while std::pin::pin!(tokio::task::coop::consume_budget())
+                    .poll(cx)
+                    .is_ready()
+                {}
+                let polled = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+                assert!(polled.is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            tokio::time::sleep(2 * HOUR).await;
+            let wakes = record.0.lock().unwrap().clone();
+            assert!(
+                wakes.iter().any(|&at| at - start >= HOUR),
+                "never woken by the driver: {wakes:?}"
+            );
+        });
+    }
+
+    /// A shard of a runtime that shut down while one of its timers was still
+    /// held stays open until that timer goes, then waits in the pool, and the
+    /// next runtimes take shards from the pool rather than making new ones.
+    #[test]
+    fn shards_of_runtimes_that_are_gone_are_closed_and_reused() {
+        let rt = paused();
+        let (mut held, shard) = rt.block_on(async {
+            let mut held = Box::pin(crate::time::sleep(HOUR));
+            let noop = &mut Context::from_waker(Waker::noop());
+            assert!(held.as_mut().poll(noop).is_pending(), "armed");
+            let shard = route().expect("inside a runtime").shard();
+            (held, shard)
+        });
+        let shard = Timers::get().shard(shard as usize);
+        drop(rt);
+        assert!(!shard.is_closed(), "a timer still holds it");
+        // The timer fires on the default backend's clock now: an hour off.
+        let noop = &mut Context::from_waker(Waker::noop());
+        assert!(held.as_mut().poll(noop).is_pending());
+        drop(held);
+        assert!(shard.is_closed(), "its last timer is gone");
+
+        let before = pool_size();
+        for i in 0..40 {
+            let rt = if i % 2 == 0 {
+                paused()
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap()
+            };
+            rt.block_on(crate::time::sleep(Duration::from_millis(1)));
+        }
+        // Other tests may hold a few shards meanwhile; without reuse this
+        // would have made forty.
+        assert!(
+            pool_size() - before < 8,
+            "{} new shards for 40 runtimes in turn",
+            pool_size() - before
+        );
+    }
+}
