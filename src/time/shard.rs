@@ -390,6 +390,9 @@ impl Shard {
         state.owner = CLOSED;
         Some(Closed {
             timer: state.timer.take(),
+            // Let the runtime's handle go (it keeps the runtime's drivers'
+            // resources) while the shard waits in the pool.
+            _clock: std::mem::replace(&mut state.clock, Clock::Backend(&Idle)),
             id: self.id,
         })
     }
@@ -438,10 +441,11 @@ impl Shard {
     }
 }
 
-/// A shard just closed: its last backend timer, dropped outside the lock,
-/// and its id, given back to the pool after that.
+/// A shard just closed: its last backend timer and its old clock, dropped
+/// outside the lock, and its id, given back to the pool after that.
 struct Closed {
     timer: Option<BackendSleep>,
+    _clock: Clock,
     id: u32,
 }
 
@@ -449,6 +453,20 @@ impl Drop for Closed {
     fn drop(&mut self) {
         drop(self.timer.take());
         give_back(self.id);
+    }
+}
+
+/// The clock of a shard in the pool: only a stray wake-up from a backend
+/// timer it had can reach it, and finds its wheel empty.
+struct Idle;
+
+impl TimerBackend for Idle {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, _: Instant) -> BackendSleep {
+        Box::pin(std::future::ready(()))
     }
 }
 
