@@ -87,11 +87,12 @@
 //! | `async-io` | yes | [`time::AsyncIoBackend`], the default timer backend (async-io's reactor; works under any executor) |
 //! | `async-executor` | yes | [`Spawn`] for `async_executor::Executor` (smol's), for [`Scope::spawn_on`] |
 //! | `futures-executor` | yes | [`Spawn`] for `futures::executor::ThreadPool` |
-//! | `tokio` | no | `time::TokioBackend` (timers on a tokio runtime's driver, following its paused clock in tests) and [`Spawn`] for `tokio::runtime::Handle` |
+//! | `tokio` | no | timers armed inside a tokio runtime ride its driver and follow its clock (paused in tests), with no set-up; [`Spawn`] for `tokio::runtime::Handle` |
 //! | `tracing` | no | slow-poll reports ([`warn_slow_polls`]) as `tracing` warnings |
 //!
-//! Without `async-io`, pick a backend with [`time::set_backend`] before
-//! arming a timer (see [`time::TimerBackend`]).
+//! Without `async-io`, timers armed outside any tokio runtime need a backend
+//! from [`time::set_backend`], chosen before the first timer (see
+//! [`time::TimerBackend`]).
 //!
 //! # Cost
 //!

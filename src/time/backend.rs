@@ -22,18 +22,37 @@ pub type BackendSleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// handful of timers however many timeouts a program has armed, and its timer
 /// needs to be neither cheap nor cancellable in O(1).
 ///
-/// # Picking a backend
+/// # Where timers come from
 ///
-/// The backend is chosen once per process, the first time a timer is armed:
+/// Each timer is placed when it is armed (its first `Pending`), on the thread
+/// that arms it:
 ///
-/// - with the default `async-io` feature, [`AsyncIoBackend`]: async-io's
-///   timers work under any executor, including a hand-written `block_on`;
-/// - with the `tokio` feature, call
-///   [`set_backend`]`(`[`TokioBackend::current()`]`)` at start-up (inside the
-///   runtime) so timers ride tokio's own driver, and follow its paused clock
-///   in tests;
-/// - for anything else (an embedded clock, a simulator), implement this trait
-///   and pass it to [`set_backend`].
+/// - **Inside a tokio runtime** (with the `tokio` feature, which needs no
+///   set-up): that runtime's own timer driver, found with
+///   [`tokio::runtime::Handle::try_current`]. So timers follow a paused
+///   runtime's clock (`start_paused`, `tokio::time::pause`), each runtime its
+///   own, and `#[tokio::test]`s with runtimes of their own do not disturb
+///   each other. The runtime needs its time driver (`enable_time` or
+///   `enable_all`; `#[tokio::main]` and `#[tokio::test]` have it): in one
+///   without it, arming panics as `tokio::time::sleep` does.
+/// - **Anywhere else**, [`AsyncIoBackend`] (the default `async-io` feature):
+///   async-io's timers work under any executor, including a hand-written
+///   `block_on`.
+/// - **Your own clock** (an embedded clock, a simulator): implement this trait
+///   and pass it to [`set_backend`] before the first timer is armed. It then
+///   serves every timer of the process, inside tokio runtimes too.
+///
+/// A timer keeps the clock it was armed on, wherever it is polled later. When
+/// a tokio runtime shuts down, the timers still pending on it move to the
+/// default backend and keep their deadlines, read from then on by its clock
+/// (for a runtime with a real clock, the same one). Nothing panics, aborts or
+/// hangs: a timer left on a runtime that is gone still fires, never early.
+/// Without the `async-io` feature there is no default backend to move to, and
+/// such timers fire at once instead.
+///
+/// To notice a shutdown, corral spawns one idle task on each runtime it arms
+/// a timer in; the runtime drops it when it shuts down, before its timer
+/// driver stops. (It shows in the runtime's task count.)
 ///
 /// # Contract
 ///
@@ -95,18 +114,57 @@ pub trait TimerBackend: Send + Sync + 'static {
     fn sleep_until(&self, deadline: Instant) -> BackendSleep;
 }
 
-static BACKEND: OnceLock<Box<dyn TimerBackend>> = OnceLock::new();
+/// What the process chose, once: by [`set_backend`], or at the first timer.
+pub(crate) enum Choice {
+    /// Nothing set: each tokio runtime's timers inside it, the default
+    /// backend elsewhere.
+    Default,
+    /// `set_backend` with a clock of the program's own: it serves everything.
+    Custom(Box<dyn TimerBackend>),
+    /// `set_backend(TokioBackend::..)`, the old advice: the same as
+    /// `Default`, except that without the `async-io` feature this runtime
+    /// also serves timers armed outside any runtime.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(feature = "async-io", allow(dead_code))]
+    Tokio(TokioBackend),
+}
 
-/// Makes `backend` the process's timer backend.
+impl Choice {
+    fn of<B: TimerBackend>(backend: B) -> Self {
+        #[cfg(feature = "tokio")]
+        {
+            let mut slot = Some(backend);
+            let any: &mut dyn std::any::Any = &mut slot;
+            if let Some(tokio) = any.downcast_mut::<Option<TokioBackend>>() {
+                return Self::Tokio(tokio.take().expect("just put there"));
+            }
+            Self::Custom(Box::new(slot.take().expect("still there")))
+        }
+        #[cfg(not(feature = "tokio"))]
+        Self::Custom(Box::new(backend))
+    }
+}
+
+static CHOICE: OnceLock<Choice> = OnceLock::new();
+
+/// Chooses the process's timer backend: `backend` serves every timer, inside
+/// tokio runtimes too.
 ///
 /// Call it at start-up, before any [`Sleep`](super::Sleep) or
-/// [`Timeout`](super::Timeout) is armed; see [`TimerBackend`] for the choice.
+/// [`Timeout`](super::Timeout) is armed; see [`TimerBackend`] for when you
+/// need it (a clock of your own; the defaults need no call).
+///
+/// A [`TokioBackend`] is the exception, accepted so that programs written
+/// when corral asked for it keep working: timers already ride the tokio
+/// runtime they are armed in, so it changes nothing, except that without the
+/// `async-io` feature its runtime also serves timers armed outside any
+/// runtime.
 ///
 /// # Errors
 ///
 /// [`BackendAlreadySet`] if a backend was already chosen, by an earlier call
-/// or because a timer was already armed with the default one. The backend in
-/// use is left as it was.
+/// or because a timer was already armed. The backend in use is left as it
+/// was.
 ///
 /// # Examples
 ///
@@ -114,32 +172,55 @@ static BACKEND: OnceLock<Box<dyn TimerBackend>> = OnceLock::new();
 /// # #[cfg(feature = "async-io")] {
 /// use corral::time::{AsyncIoBackend, set_backend};
 ///
+/// // async-io's timers everywhere, even inside tokio runtimes.
 /// set_backend(AsyncIoBackend).unwrap();
 /// assert!(set_backend(AsyncIoBackend).is_err(), "chosen once per process");
 /// # }
 /// ```
 pub fn set_backend(backend: impl TimerBackend) -> Result<(), BackendAlreadySet> {
-    BACKEND
-        .set(Box::new(backend))
+    CHOICE
+        .set(Choice::of(backend))
         .map_err(|_| BackendAlreadySet(()))
 }
 
-/// The backend in use, choosing the default on first use.
-pub(crate) fn installed() -> &'static dyn TimerBackend {
-    &**BACKEND.get_or_init(default_backend)
+/// The process's choice, fixing it as `Default` on first use.
+#[inline]
+pub(crate) fn choice() -> &'static Choice {
+    CHOICE.get_or_init(|| Choice::Default)
+}
+
+/// The backend for timers outside tokio runtimes, and for those a runtime
+/// left behind: the custom one, else the default, if there is one.
+pub(crate) fn fallback() -> Option<&'static dyn TimerBackend> {
+    match choice() {
+        Choice::Custom(backend) => Some(&**backend),
+        _ => default_backend(),
+    }
+}
+
+/// [`fallback`], which a timer armed outside any runtime needs.
+///
+/// # Panics
+///
+/// Without the `async-io` feature and without `set_backend`.
+pub(crate) fn global() -> &'static dyn TimerBackend {
+    fallback().unwrap_or_else(|| {
+        panic!(
+            "corral::time: no timer backend for a timer armed outside any tokio runtime: \
+             enable corral's `async-io` feature, or call corral::time::set_backend before \
+             arming a timer"
+        )
+    })
 }
 
 #[cfg(feature = "async-io")]
-fn default_backend() -> Box<dyn TimerBackend> {
-    Box::new(AsyncIoBackend)
+fn default_backend() -> Option<&'static dyn TimerBackend> {
+    Some(&AsyncIoBackend)
 }
 
 #[cfg(not(feature = "async-io"))]
-fn default_backend() -> Box<dyn TimerBackend> {
-    panic!(
-        "corral::time: no timer backend: enable corral's `async-io` feature, or call \
-         corral::time::set_backend before arming a timer"
-    )
+fn default_backend() -> Option<&'static dyn TimerBackend> {
+    None
 }
 
 /// The error [`set_backend`] returns when the backend was already chosen.
@@ -199,30 +280,52 @@ impl TimerBackend for AsyncIoBackend {
     }
 }
 
-/// Timers from a tokio runtime's time driver, behind the `tokio` feature.
+/// Timers from one tokio runtime's time driver, behind the `tokio` feature.
 ///
-/// The clock is tokio's, so under a paused runtime (`tokio::time::pause`,
-/// `start_paused`) corral's timers follow tokio's virtual time. The runtime
-/// must have its time driver enabled (`enable_time` / `enable_all`) and must
-/// outlive every corral timer in the program.
+/// You rarely need this type: with the `tokio` feature, a timer armed inside
+/// a tokio runtime already rides that runtime's driver and follows its clock
+/// (paused or not), and moves to the default backend if the runtime shuts
+/// down first (see [`TimerBackend`]). Passing one to [`set_backend`], as
+/// corral once asked, is accepted and changes nothing (except that without
+/// the `async-io` feature, its runtime also serves timers armed outside any
+/// runtime).
+///
+/// Used as a [`TimerBackend`] of its own (inside a backend you write, say),
+/// it is bound to the one runtime: its timers panic if polled after that
+/// runtime shuts down, as tokio's do. Its timers are exempt from tokio's
+/// co-operative budget, so arming one in a task that has spent its budget
+/// still registers it.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[cfg(feature = "tokio")] {
-/// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-/// # rt.block_on(async {
-/// use corral::time::{TokioBackend, set_backend};
+/// use corral::time::{TimerBackend, TokioBackend};
+/// use std::time::Duration;
 ///
-/// set_backend(TokioBackend::current()).expect("first timer of the process");
-/// corral::time::sleep(std::time::Duration::from_millis(1)).await;
-/// # });
+/// let rt = tokio::runtime::Builder::new_current_thread()
+///     .enable_time()
+///     .start_paused(true)
+///     .build()
+///     .unwrap();
+/// rt.block_on(async {
+///     // No set-up: an hour of corral sleep passes at once on the paused clock.
+///     let start = tokio::time::Instant::now();
+///     corral::time::sleep(Duration::from_secs(3600)).await;
+///     assert!(start.elapsed() >= Duration::from_secs(3600));
+///
+///     // The type itself reads (and sleeps on) the runtime's clock.
+///     let clock = TokioBackend::current();
+///     let deadline = clock.now() + Duration::from_secs(60);
+///     clock.sleep_until(deadline).await;
+///     assert!(tokio::time::Instant::now().into_std() >= deadline);
+/// });
 /// # }
 /// ```
 #[cfg(feature = "tokio")]
 #[derive(Debug, Clone)]
 pub struct TokioBackend {
-    handle: tokio::runtime::Handle,
+    pub(crate) handle: tokio::runtime::Handle,
 }
 
 #[cfg(feature = "tokio")]
@@ -267,6 +370,11 @@ impl TimerBackend for TokioBackend {
 
     fn sleep_until(&self, deadline: Instant) -> BackendSleep {
         let _in_runtime = self.handle.enter();
-        Box::pin(tokio::time::sleep_until(deadline.into()))
+        // Unconstrained: the shard polls this timer once, from whichever task
+        // armed a corral timer; a task out of budget would get `Pending`
+        // without the timer being registered, and it would never fire.
+        Box::pin(tokio::task::coop::unconstrained(tokio::time::sleep_until(
+            deadline.into(),
+        )))
     }
 }

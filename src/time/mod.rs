@@ -19,8 +19,8 @@
 //!   its first poll, no clock is read and no timer armed. A duration starts
 //!   counting at the first `Pending` (for [`Sleep`], at the first poll).
 //! - **Coalesced.** Armed timers go into a hierarchical timing wheel owned by
-//!   the arming thread's shard (one shard per core, at most 64), not into the
-//!   runtime's timer map. Arming and cancelling are O(1) under an uncontended
+//!   the arming thread's shard of its clock (one shard per core, at most 64),
+//!   not into the runtime's timer map. Arming and cancelling are O(1) under an uncontended
 //!   lock, however many timers are pending; each shard keeps one backend timer
 //!   armed, for its earliest deadline. A cancelled timer's entry is freed at
 //!   once (and a shard with no timers left frees its table).
@@ -32,9 +32,12 @@
 //! - **Small.** A [`Sleep`] is one word; a [`Timeout`] adds one word (plus
 //!   alignment) to the future it wraps.
 //!
-//! The clock and the one-shot timers come from a [`TimerBackend`]: async-io's
-//! by default, tokio's with the `tokio` feature, or one of your own; see
-//! [`TimerBackend`] for how to pick one.
+//! The clock and the one-shot timers come from where the timer is armed, with
+//! no set-up: inside a tokio runtime (with the `tokio` feature), that
+//! runtime's driver and clock, paused or not; anywhere else, async-io's; or,
+//! after [`set_backend`], a clock of your own everywhere. A runtime that shuts
+//! down hands the timers still pending on it to the default backend. See
+//! [`TimerBackend`].
 //!
 //! Inside a scope, a child's `timeout(..).await?` fails the scope like any
 //! other error (given `E: From<Elapsed>`), and a whole scope under `timeout`
@@ -49,6 +52,8 @@ mod shard;
 mod sleep;
 mod slot;
 mod timeout;
+#[cfg(feature = "tokio")]
+mod tokio_backend;
 mod wheel;
 
 #[cfg(feature = "async-io")]
@@ -61,9 +66,10 @@ pub(crate) use deadline::{Source as DeadlineSource, current_deadline_ns, with_fr
 pub use error::Elapsed;
 pub(crate) use shard::{NEVER_NS, duration_ns};
 
-/// The time now, by the timer backend's clock (tokio's paused clock, say).
+/// The time now, by the clock a timer armed here would use (a paused tokio
+/// runtime's, say).
 pub(crate) fn now() -> std::time::Instant {
-    backend::installed().now()
+    shard::now()
 }
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};

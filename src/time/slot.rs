@@ -86,8 +86,10 @@ impl TimerSlot {
     }
 
     fn arm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timers = Timers::get();
-        let now = timers.clock().now_ns();
+        // The clock and shards of the tokio runtime this thread is in, or the
+        // process-wide backend's.
+        let local = Timers::get().local();
+        let now = local.now_ns();
         let deadline = match self.0 & TAG {
             AFTER => now + (self.0 & !TAG), // both < 2^62: no overflow
             _ => self.0 & !TAG,
@@ -100,17 +102,15 @@ impl TimerSlot {
         if deadline <= now {
             return Poll::Ready(());
         }
-        let shard = timers.local_shard();
-        let wheel = timers.shard(shard);
-        match wheel.arm(deadline, now, cx.waker()) {
-            Armed::At { index, kick } => {
-                self.0 = ARMED | (shard as u64) << 32 | u64::from(index);
+        match local.arm(deadline, now, cx.waker()) {
+            (shard, Armed::At { index, kick }) => {
+                self.0 = ARMED | u64::from(shard) << 32 | u64::from(index);
                 if kick {
-                    wheel.kick();
+                    Timers::get().shard(shard as usize).kick();
                 }
                 Poll::Pending
             }
-            Armed::Due => Poll::Ready(()),
+            (_, Armed::Due) => Poll::Ready(()),
         }
     }
 
