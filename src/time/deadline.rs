@@ -58,10 +58,17 @@ pub(crate) fn with_frame<R>(source: Source, poll: impl FnOnce() -> R) -> R {
 }
 
 /// The tightest enclosing deadline in nanoseconds since the epoch, or
-/// [`NEVER_NS`].
+/// [`NEVER_NS`]; one before the epoch counts as 0.
 pub(crate) fn current_deadline_ns() -> u64 {
+    tightest().0
+}
+
+/// The tightest enclosing deadline: nanoseconds since the epoch (or
+/// [`NEVER_NS`]), and, when it lies before the epoch, the exact instant.
+fn tightest() -> (u64, Option<Instant>) {
     let mut top = TOP.get();
     let mut best = NEVER_NS;
+    let mut before_epoch: Option<Instant> = None;
     let mut now = None;
     while !top.is_null() {
         // SAFETY: frames live on the stacks of the `with_frame` calls still
@@ -75,6 +82,10 @@ pub(crate) fn current_deadline_ns() -> u64 {
             // the slot until the frame is popped.
             Source::Timer(slot) => match unsafe { (*slot).bound() } {
                 Bound::At(ns) => ns,
+                Bound::Before(deadline) => {
+                    before_epoch = Some(before_epoch.map_or(deadline, |b| b.min(deadline)));
+                    0
+                }
                 Bound::After(duration) => {
                     // Not started yet: it starts now, at the latest.
                     let now = *now.get_or_insert_with(|| Timers::get().clock().now_ns());
@@ -86,7 +97,7 @@ pub(crate) fn current_deadline_ns() -> u64 {
         best = best.min(ns);
         top = frame.prev;
     }
-    best
+    (best, before_epoch)
 }
 
 /// The tightest deadline of every [`timeout`](super::timeout) and
@@ -124,8 +135,11 @@ pub(crate) fn current_deadline_ns() -> u64 {
 /// # });
 /// ```
 pub fn current_deadline() -> Option<Instant> {
-    let ns = current_deadline_ns();
-    (ns < NEVER_NS).then(|| from_ns(ns))
+    match tightest() {
+        // Before the epoch, so before any other: exact, as `deadline()` is.
+        (_, Some(before_epoch)) => Some(before_epoch),
+        (ns, None) => (ns < NEVER_NS).then(|| from_ns(ns)),
+    }
 }
 
 #[cfg(all(test, not(corral_loom)))]
@@ -167,5 +181,31 @@ mod tests {
         let never = once(timeout(Duration::MAX, async { current_deadline() }));
         assert_eq!(never, Ok(None));
         assert_eq!(current_deadline(), None, "every frame was popped");
+    }
+
+    /// A deadline before the epoch is kept exactly, through resets away from
+    /// it and back, and its box is freed (Miri checks both).
+    #[test]
+    fn deadlines_before_the_epoch_are_exact_and_freed() {
+        // Linux's `Instant` can go back centuries; elsewhere nothing lies
+        // before the epoch.
+        let Some(ancient) = Instant::now().checked_sub(Duration::from_secs(300 * 365 * 86_400))
+        else {
+            return;
+        };
+        let seen = once(timeout_at(ancient, async { current_deadline() }));
+        assert_eq!(seen, Ok(Some(ancient)));
+        let mut t = pin!(timeout_at(ancient, async {}));
+        assert_eq!(t.deadline(), Some(ancient));
+        let later = ancient + Duration::from_secs(1);
+        t.as_mut().reset(later);
+        assert_eq!(t.deadline(), Some(later), "from one box to another");
+        let soon = Instant::now() + Duration::from_secs(5);
+        t.as_mut().reset(soon);
+        assert_eq!(t.deadline(), Some(soon), "out of the box");
+        t.as_mut().reset(ancient);
+        assert_eq!(t.deadline(), Some(ancient), "back into one");
+        assert_eq!(once(t), Ok(()));
+        drop(timeout_at(ancient, async {}));
     }
 }

@@ -147,9 +147,12 @@ impl<F: Future> Future for Timeout<F> {
         // The inner future sees this timeout's deadline (`current_deadline`).
         let slot: *const TimerSlot = &*this.timer;
         if let Poll::Ready(output) = with_frame(Source::Timer(slot), || future.poll(cx)) {
-            this.timer.cancel();
+            // Finished, but perhaps late: an enclosing timeout whose deadline
+            // passed while its future ran reports, even if an inner one
+            // already turned its own expiry into a value.
+            let late = this.timer.finish();
             this.inner.project_replace(Inner::Done);
-            return Poll::Ready(Ok(output));
+            return Poll::Ready(if late { Err(Elapsed) } else { Ok(output) });
         }
         match this.timer.poll_elapsed(cx) {
             Poll::Ready(()) => {
