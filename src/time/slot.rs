@@ -8,11 +8,10 @@
 //! | `AT`     | a deadline in ns since the epoch    | deadline fixed, nothing armed          |
 //! | `ARMED`  | shard index << 32 \| entry index    | filed in a shard's wheel               |
 //! | `NEVER`  | all ones                            | no deadline (too far off to represent) |
-//! | `BEFORE` | a boxed `Instant`'s address >> 2    | a deadline before the epoch, kept exact |
+//! | `BEFORE` | an index into `BEFORE_EPOCH`        | a deadline before the epoch, kept exact |
 //!
 //! `NEVER` and `BEFORE` share the tag: `NEVER` is the one word with all 62
-//! low bits set, which no `BEFORE` word has (its box is 8-aligned, so the
-//! shifted address is even).
+//! low bits set, which no `BEFORE` word has (its index is a `u32`).
 //!
 //! So a timer that is never armed costs one word and no clock read, and an
 //! armed one points at its wheel entry, which lives in the shard's slab.
@@ -20,16 +19,17 @@
 //! # The window
 //!
 //! Nanoseconds in 62 bits span 146 years: from the epoch (73 years before
-//! the first timer use, or the platform's earliest `Instant` if that is
-//! later) to about 73 years after the first timer use. A deadline past the
-//! window's end is `NEVER`. A deadline before the epoch has certainly passed
-//! (every clock reading comes after the epoch), so it only needs keeping for
-//! `deadline()`: it is boxed, a heap allocation that only a program naming an
-//! instant decades in the past ever makes. A clock that reads past the
-//! window's end (a paused tokio clock advanced that far) reads as the end: a
-//! timer armed then has no representable deadline and never fires (pinned in
-//! `tests/time_custom.rs`). Lifting that would take a second word per timer
-//! or coarser deadlines; see docs/semantics.md.
+//! the first timer use, or less far back where the platform's `Instant`
+//! cannot go back so far; see `shard::epoch`) to at least 73 years after
+//! the first timer use. A deadline past the window's end is `NEVER`. A
+//! deadline before the epoch has certainly passed (every clock reading comes
+//! after the epoch), so it only needs keeping for `deadline()`: it goes into
+//! a side table, whose lock only a program naming an instant decades in the
+//! past ever takes. A clock that reads past the window's end (a paused tokio
+//! clock advanced that far) reads as the end: a timer armed then has no
+//! representable deadline and never fires (pinned in `tests/time_custom.rs`).
+//! Lifting that would take a second word per timer or coarser deadlines; see
+//! docs/semantics.md.
 
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -42,10 +42,37 @@ const AT: u64 = 1 << 62;
 const ARMED: u64 = 2 << 62;
 const NEVER: u64 = u64::MAX;
 
-/// What a `BEFORE` word points at. The alignment keeps the shifted address
-/// even (so never `NEVER`) and lossless on every target.
-#[repr(align(8))]
-struct BeforeEpoch(Instant);
+/// The deadlines of `BEFORE` words, each at the index its word holds.
+///
+/// std's lock, not the loom facade's: no protocol lives here for loom to
+/// explore (a slot takes the lock alone, for one short step), and a loom
+/// lock cannot be a `static`.
+static BEFORE_EPOCH: std::sync::Mutex<BeforeEpoch> = std::sync::Mutex::new(BeforeEpoch {
+    deadlines: Vec::new(),
+    free: Vec::new(),
+});
+
+/// A slab of instants; `free` lists the indices not in use.
+struct BeforeEpoch {
+    deadlines: Vec<Instant>,
+    free: Vec<u32>,
+}
+
+/// Whether every `BEFORE` entry has been given back (for tests).
+#[cfg(all(test, not(corral_loom)))]
+pub(crate) fn before_epoch_is_empty() -> bool {
+    BeforeEpoch::lock().deadlines.is_empty()
+}
+
+impl BeforeEpoch {
+    fn lock() -> std::sync::MutexGuard<'static, Self> {
+        // Whatever panics under the lock (an index overflow, before any
+        // change) leaves the slab consistent.
+        BEFORE_EPOCH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// What a timer's deadline is, without arming anything.
 pub(crate) enum Bound {
@@ -84,16 +111,30 @@ impl TimerSlot {
     /// A `BEFORE` word for `deadline`, which precedes the epoch.
     #[cold]
     fn before_epoch(deadline: Instant) -> Self {
-        let addr = Box::into_raw(Box::new(BeforeEpoch(deadline))).expose_provenance();
-        // An 8-aligned address shifted right by 2 fits in 62 bits and is even,
-        // so the word is neither `NEVER` nor any other state.
-        Self(TAG | (addr as u64 >> 2))
+        let mut table = BeforeEpoch::lock();
+        let index = match table.free.pop() {
+            Some(index) => {
+                table.deadlines[index as usize] = deadline;
+                index
+            }
+            None => {
+                let index = u32::try_from(table.deadlines.len())
+                    .expect("corral::time: more than 4 billion deadlines before the epoch");
+                table.deadlines.push(deadline);
+                index
+            }
+        };
+        Self(TAG | u64::from(index))
     }
 
-    /// The boxed deadline of a `BEFORE` word.
-    fn boxed(&self) -> *mut BeforeEpoch {
+    /// The deadline of a `BEFORE` word.
+    fn before_epoch_deadline(&self) -> Instant {
+        BeforeEpoch::lock().deadlines[self.before_epoch_index()]
+    }
+
+    fn before_epoch_index(&self) -> usize {
         debug_assert!(self.is_before_epoch());
-        std::ptr::with_exposed_provenance_mut(((self.0 & !TAG) << 2) as usize)
+        (self.0 & !TAG) as usize
     }
 
     #[inline]
@@ -101,13 +142,21 @@ impl TimerSlot {
         self.0 & TAG == TAG && self.0 != NEVER
     }
 
-    /// Frees the box of a `BEFORE` word; the caller overwrites the word next.
-    fn free_boxed(&mut self) {
-        // SAFETY: a `BEFORE` word is only made by `before_epoch`, from
-        // `Box::into_raw` with its provenance exposed, and owns that box
-        // alone: `TimerSlot` is neither `Clone` nor `Copy`, and every path that
-        // leaves the `BEFORE` state (`reset`, `drop`) calls this once, first.
-        drop(unsafe { Box::from_raw(self.boxed()) });
+    /// Gives a `BEFORE` word's index back; the caller overwrites the word
+    /// next. (Each `BEFORE` word owns its index alone: `TimerSlot` is neither
+    /// `Clone` nor `Copy`, and every path out of the state calls this once.)
+    #[cold]
+    fn free_before_epoch(&mut self) {
+        let index = self.before_epoch_index();
+        let mut table = BeforeEpoch::lock();
+        table.free.push(index as u32);
+        if table.free.len() == table.deadlines.len() {
+            // All given back: free the memory, as an idle wheel does.
+            *table = BeforeEpoch {
+                deadlines: Vec::new(),
+                free: Vec::new(),
+            };
+        }
     }
 
     fn at_ns(ns: u64) -> Self {
@@ -188,7 +237,7 @@ impl TimerSlot {
             }
             shard.release(index);
         } else if self.is_before_epoch() {
-            self.free_boxed();
+            self.free_before_epoch();
         }
         // (Not `*self = ..`: that would drop, and so release, the old value.)
         self.0 = match ns {
@@ -212,9 +261,7 @@ impl TimerSlot {
     pub(crate) fn bound(&self) -> Bound {
         match self.0 & TAG {
             TAG if self.0 == NEVER => Bound::Never,
-            // SAFETY: a `BEFORE` word owns a live box (see `free_boxed`), and
-            // `&self` keeps the word from changing while it is read.
-            TAG => Bound::Before(unsafe { (*self.boxed()).0 }),
+            TAG => Bound::Before(self.before_epoch_deadline()),
             AFTER => Bound::After(self.0 & !TAG),
             AT => Bound::At(self.0 & !TAG),
             _ => {
@@ -270,7 +317,7 @@ impl Drop for TimerSlot {
             let (shard, index) = self.armed();
             Timers::get().shard(shard).release(index);
         } else if self.is_before_epoch() {
-            self.free_boxed();
+            self.free_before_epoch();
         }
     }
 }
