@@ -59,16 +59,10 @@ pub(crate) fn with_frame<R>(source: Source, poll: impl FnOnce() -> R) -> R {
 
 /// The tightest enclosing deadline in nanoseconds since the epoch, or
 /// [`NEVER_NS`]; one before the epoch counts as 0.
+#[inline]
 pub(crate) fn current_deadline_ns() -> u64 {
-    tightest().0
-}
-
-/// The tightest enclosing deadline: nanoseconds since the epoch (or
-/// [`NEVER_NS`]), and, when it lies before the epoch, the exact instant.
-fn tightest() -> (u64, Option<Instant>) {
     let mut top = TOP.get();
     let mut best = NEVER_NS;
-    let mut before_epoch: Option<Instant> = None;
     let mut now = None;
     while !top.is_null() {
         // SAFETY: frames live on the stacks of the `with_frame` calls still
@@ -82,10 +76,7 @@ fn tightest() -> (u64, Option<Instant>) {
             // the slot until the frame is popped.
             Source::Timer(slot) => match unsafe { (*slot).bound() } {
                 Bound::At(ns) => ns,
-                Bound::Before(deadline) => {
-                    before_epoch = Some(before_epoch.map_or(deadline, |b| b.min(deadline)));
-                    0
-                }
+                Bound::Before(_) => 0,
                 Bound::After(duration) => {
                     // Not started yet: it starts now, at the latest.
                     let now = *now.get_or_insert_with(|| Timers::get().clock().now_ns());
@@ -97,7 +88,28 @@ fn tightest() -> (u64, Option<Instant>) {
         best = best.min(ns);
         top = frame.prev;
     }
-    (best, before_epoch)
+    best
+}
+
+/// The earliest enclosing deadline from before the epoch, exactly, if any.
+/// (Walked again only when the tightest deadline counts as 0, which it does
+/// only at or before the epoch, decades ago: the common walk stays lean.)
+#[cold]
+fn current_deadline_before_epoch() -> Option<Instant> {
+    let mut top = TOP.get();
+    let mut earliest: Option<Instant> = None;
+    while !top.is_null() {
+        // SAFETY: as in `current_deadline_ns`.
+        let frame = unsafe { &*top };
+        if let Source::Timer(slot) = frame.source {
+            // SAFETY: as in `current_deadline_ns`.
+            if let Bound::Before(deadline) = unsafe { (*slot).bound() } {
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+            }
+        }
+        top = frame.prev;
+    }
+    earliest
 }
 
 /// The tightest deadline of every [`timeout`](super::timeout) and
@@ -135,11 +147,16 @@ fn tightest() -> (u64, Option<Instant>) {
 /// # });
 /// ```
 pub fn current_deadline() -> Option<Instant> {
-    match tightest() {
-        // Before the epoch, so before any other: exact, as `deadline()` is.
-        (_, Some(before_epoch)) => Some(before_epoch),
-        (ns, None) => (ns < NEVER_NS).then(|| from_ns(ns)),
+    let ns = current_deadline_ns();
+    if ns >= NEVER_NS {
+        return None;
     }
+    if ns == 0 {
+        // At the epoch, or before it: report one from before it exactly, as
+        // `deadline()` does.
+        return current_deadline_before_epoch().or(Some(from_ns(0)));
+    }
+    Some(from_ns(ns))
 }
 
 #[cfg(all(test, not(corral_loom)))]

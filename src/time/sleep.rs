@@ -41,13 +41,12 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// before the first timer of the process (less far back where the
 /// platform's `Instant` cannot go back so far): 146 years in all, reaching
 /// at least 73 years past the first timer. A past deadline is kept exactly,
-/// however long ago it was. A later deadline than the range holds never
-/// fires, like [`Duration::MAX`], and `deadline()` is `None`. The same holds for a clock that
-/// reads past the range, which only a paused or hand-driven clock can (a
-/// tokio clock paused and advanced that far, a custom
-/// [`TimerBackend`](super::TimerBackend)): timers armed before the clock
-/// got there fire, as their deadlines have passed, but every timer armed
-/// afterwards never fires.
+/// however long ago it was. A deadline beyond the range never fires, like
+/// [`Duration::MAX`], and `deadline()` is `None`. So does every timer armed
+/// while the clock reads beyond the range, which only a paused or
+/// hand-driven clock can (a paused tokio clock advanced that far, a custom
+/// [`TimerBackend`](super::TimerBackend)); timers armed before the clock
+/// got there fire, their deadlines having passed.
 ///
 /// # Examples
 ///

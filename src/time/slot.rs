@@ -128,6 +128,7 @@ impl TimerSlot {
     }
 
     /// The deadline of a `BEFORE` word.
+    #[cold]
     fn before_epoch_deadline(&self) -> Instant {
         BeforeEpoch::lock().deadlines[self.before_epoch_index()]
     }

@@ -28,7 +28,10 @@ use super::slot::TimerSlot;
 /// `Err(Elapsed)` and the output is dropped. So when timeouts nest and
 /// several have expired, the outermost one reports, whatever the inner ones
 /// made of their own expiry, as with asyncio's `timeout` and Trio's cancel
-/// scopes. Judging costs one clock read, on completion, and only for a
+/// scopes. (Those look at deadlines only where a task suspends, so a block
+/// that runs past its deadline and ends without suspending keeps its result
+/// there; a `Timeout` sees only the poll in which its future completes, and
+/// judges that.) Judging costs one clock read, on completion, and only for a
 /// timeout whose clock has started: a future ready on its first poll is
 /// never late.
 ///
@@ -136,7 +139,9 @@ impl<F> Timeout<F> {
 
     /// Moves the deadline, earlier or later, before or after the first poll
     /// (asyncio's `Timeout.reschedule`). A deadline already past makes the
-    /// next poll that finds the future pending return `Err(Elapsed)`.
+    /// next poll return `Err(Elapsed)` if it finds the future pending, or
+    /// finished once the clock had started ([late
+    /// completion](timeout#late-completion)).
     ///
     /// # Examples
     ///
