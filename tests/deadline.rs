@@ -120,6 +120,29 @@ async fn a_never_firing_timeout_is_no_deadline() {
     assert_eq!(seen, Ok(None));
 }
 
+/// Zero and past deadlines are seen as they are: a zero timeout's is now
+/// (its clock starts at once), a past one's is that instant, and one from
+/// before corral's time epoch (decades before the first timer) is exact too.
+async fn zero_and_past_deadlines_are_seen_exactly() {
+    let before = Instant::now();
+    let zero = timeout(Duration::ZERO, async { current_deadline() }).await;
+    let zero = zero.unwrap().expect("a deadline");
+    assert!(before <= zero && zero <= Instant::now());
+    let past = Instant::now() - SEC;
+    assert_eq!(
+        timeout_at(past, async { current_deadline() }).await,
+        Ok(Some(past))
+    );
+    // Linux's `Instant` can go back centuries; elsewhere nothing lies before
+    // the epoch.
+    if let Some(ancient) = Instant::now().checked_sub(Duration::from_secs(300 * 365 * 86_400)) {
+        let seen = timeout_at(past, timeout_at(ancient, async { current_deadline() })).await;
+        assert_eq!(seen, Ok(Ok(Some(ancient))));
+        let seen = timeout_at(ancient, timeout_at(past, async { current_deadline() })).await;
+        assert_eq!(seen, Ok(Ok(Some(ancient))), "the tightest, wherever it is");
+    }
+}
+
 on_both_executors!(
     the_enclosing_deadline_is_seen_on_every_poll,
     nested_timeouts_give_the_tightest,
@@ -127,6 +150,7 @@ on_both_executors!(
     scope_children_inherit_the_deadline,
     parallel_children_carry_the_deadline,
     a_never_firing_timeout_is_no_deadline,
+    zero_and_past_deadlines_are_seen_exactly,
 );
 
 /// A panic inside a timeout's future does not leave its deadline behind.

@@ -13,9 +13,29 @@ use std::time::{Duration, Instant};
 
 use corral::time::{Elapsed, Sleep, Timeout, TimeoutExt, sleep, sleep_until, timeout, timeout_at};
 
+use futures::FutureExt;
 use support::{DropCounter, pending_forever, poll_once, yield_now};
 
 const MS: Duration = Duration::from_millis(1);
+
+/// What the nested-timeout tests fall back to when an inner timeout fires.
+const FALLBACK: u32 = 7;
+
+/// Yields once (so the clocks of the timeouts around it start), blocks its
+/// thread for `block` (every deadline shorter than that passes), then waits
+/// for ever: the shape of the nested-timeout scenario in issue 12.
+async fn blocks_then_waits(block: Duration) -> u32 {
+    yield_now().await;
+    std::thread::sleep(block);
+    pending::<u32>().await
+}
+
+/// As [`blocks_then_waits`], but returns `1` after the blocking step.
+async fn blocks_then_returns(block: Duration) -> u32 {
+    yield_now().await;
+    std::thread::sleep(block);
+    1
+}
 
 /// A scope error that a child's `timeout(..).await?` converts into.
 #[derive(Debug, PartialEq)]
@@ -89,6 +109,29 @@ behaviour_tests! {
         )
         .await;
         assert_eq!(result, Ok(Ok(45)));
+    }
+
+    /// An expired timeout around a scope wins over a child's own fallback:
+    /// the child's inner timeout fired and it fell back, but by the time the
+    /// scope finished, the outer deadline had passed too.
+    async fn an_expired_timeout_around_a_scope_wins_over_a_childs_fallback() {
+        let result = timeout(
+            10 * MS,
+            open(|s| async move {
+                // The sleep makes the scope return `Pending`, which starts the
+                // outer clock; a scope re-polls a child that merely yields
+                // within the same poll.
+                let op = async {
+                    sleep(MS).await;
+                    blocks_then_waits(60 * MS).await
+                };
+                let child =
+                    s.spawn(timeout(20 * MS, op).map(|r| Ok::<_, ()>(r.unwrap_or(FALLBACK))));
+                Ok(child.await)
+            }),
+        )
+        .await;
+        assert_eq!(result, Err(Elapsed));
     }
 }
 
@@ -330,6 +373,126 @@ mod plain {
         assert_eq!(timeout(MS, pending::<()>()).await, Err(Elapsed));
     }
 
+    /// A zero timeout that fires has a deadline: the instant its clock
+    /// started, which is also when it fired. So does a zero sleep.
+    async fn a_zero_timeout_that_fires_reports_its_deadline() {
+        let before = Instant::now();
+        let mut t = pin!(timeout(Duration::ZERO, pending::<()>()));
+        assert_eq!(poll_fn(|cx| t.as_mut().poll(cx)).await, Err(Elapsed));
+        let at = Timeout::deadline(&t).expect("it fired, so its clock started");
+        assert!(before <= at && at <= Instant::now(), "{at:?}");
+        let mut s = pin!(sleep(Duration::ZERO));
+        s.as_mut().await;
+        let at = Sleep::deadline(&s).expect("it elapsed, so its clock started");
+        assert!(before <= at && at <= Instant::now(), "{at:?}");
+    }
+
+    /// Issue 12's scenario: `timeout(10ms, timeout(20ms, op).map(fallback))`
+    /// around a 60 ms blocking step. Both deadlines have passed when the inner
+    /// timeout reports; its fallback reaches the outer one late, and the
+    /// outer, expired, reports `Elapsed` (asyncio and Trio agree).
+    async fn the_outermost_expired_timeout_wins() {
+        let inner = timeout(20 * MS, blocks_then_waits(60 * MS)).map(|r| r.unwrap_or(FALLBACK));
+        assert_eq!(timeout(10 * MS, inner).await, Err(Elapsed));
+        // The same with the tighter deadline inside.
+        let inner = timeout(10 * MS, blocks_then_waits(60 * MS)).map(|r| r.unwrap_or(FALLBACK));
+        assert_eq!(timeout(20 * MS, inner).await, Err(Elapsed));
+    }
+
+    /// Only the outer deadline has passed when the inner future completes:
+    /// the inner timeout passes the value on, the outer reports `Elapsed`.
+    async fn an_expired_outer_timeout_reports_when_its_future_completes_late() {
+        let inner = timeout(Duration::from_secs(30), blocks_then_returns(30 * MS));
+        assert_eq!(timeout(10 * MS, inner).await, Err(Elapsed));
+    }
+
+    /// Only the inner deadline has passed: its fallback stands.
+    async fn an_expired_inner_timeout_alone_passes_its_fallback_on() {
+        let inner = timeout(10 * MS, blocks_then_waits(30 * MS)).map(|r| r.unwrap_or(FALLBACK));
+        assert_eq!(timeout(Duration::from_secs(30), inner).await, Ok(FALLBACK));
+        // The inner future completes late rather than waiting: the same.
+        let inner = timeout(10 * MS, blocks_then_returns(30 * MS)).map(|r| r.unwrap_or(FALLBACK));
+        assert_eq!(timeout(Duration::from_secs(30), inner).await, Ok(FALLBACK));
+    }
+
+    /// Once its clock has started, a timeout whose future completes after the
+    /// deadline reports `Elapsed`, and the late output is dropped.
+    async fn a_future_that_completes_after_its_deadline_is_elapsed() {
+        let dropped = DropCounter::new();
+        let guard = dropped.guard();
+        let late = async move {
+            yield_now().await;
+            std::thread::sleep(20 * MS);
+            guard
+        };
+        assert!(timeout(5 * MS, late).await.is_err());
+        assert_eq!(dropped.get(), 1, "the late output was dropped");
+        // One that completes in time is untouched.
+        assert_eq!(
+            timeout(Duration::from_secs(30), blocks_then_returns(MS)).await,
+            Ok(1)
+        );
+    }
+
+    /// A future ready on its first poll is `Ok` under zero and past
+    /// deadlines, nested too, however long that first poll takes: no clock
+    /// is read, so nothing can be late.
+    async fn ready_futures_beat_expired_deadlines_when_nested() {
+        let past = Instant::now() - Duration::from_millis(50);
+        let slow_ready = async {
+            std::thread::sleep(20 * MS);
+            3
+        };
+        assert_eq!(
+            timeout_at(past, timeout_at(past, slow_ready)).await,
+            Ok(Ok(3))
+        );
+        let slow_ready = async {
+            std::thread::sleep(20 * MS);
+            4
+        };
+        let nested = timeout(Duration::ZERO, timeout(Duration::ZERO, slow_ready));
+        assert_eq!(nested.await, Ok(Ok(4)));
+    }
+
+    /// A deadline from before corral's time epoch (which lies decades before
+    /// the first timer, where the platform allows) is reported exactly, by
+    /// `deadline()` and `current_deadline()`, and has passed.
+    async fn deadlines_before_the_epoch_are_reported_exactly() {
+        for years in [200u64, 10_000] {
+            // Linux's `Instant` can go back that far; on a platform whose
+            // clock cannot, nothing lies before the epoch to test.
+            let Some(ancient) =
+                Instant::now().checked_sub(Duration::from_secs(years * 365 * 86_400))
+            else {
+                continue;
+            };
+            let t = timeout_at(ancient, pending::<()>());
+            assert_eq!(Timeout::deadline(&t), Some(ancient));
+            assert_eq!(t.await, Err(Elapsed), "long past: fires at once");
+            let s = sleep_until(ancient);
+            assert_eq!(Sleep::deadline(&s), Some(ancient));
+            s.await;
+            let seen = timeout_at(ancient, async { corral::time::current_deadline() }).await;
+            assert_eq!(seen, Ok(Some(ancient)));
+            // Reset to it, armed and not.
+            let mut t = pin!(timeout(Duration::from_secs(3600), pending::<()>()));
+            assert!(poll_once(&mut t).is_pending());
+            t.as_mut().reset(ancient);
+            assert_eq!(Timeout::deadline(&t), Some(ancient));
+            assert_eq!(t.await, Err(Elapsed));
+            let mut s = pin!(sleep(Duration::from_secs(3600)));
+            s.as_mut().reset(ancient);
+            assert_eq!(Sleep::deadline(&s), Some(ancient));
+            s.as_mut().await;
+            // And away from it again.
+            let soon = Instant::now() + MS;
+            s.as_mut().reset(soon);
+            assert_eq!(Sleep::deadline(&s), Some(soon));
+            s.await;
+        }
+    }
+
     on_both_executors!(
         ready_futures_beat_zero_and_past_deadlines,
         pending_futures_time_out_never_early,
@@ -344,6 +507,13 @@ mod plain {
         a_completed_sleep_can_be_reset,
         a_timeout_polled_on_another_thread,
         timeouts_dropped_on_other_threads,
+        a_zero_timeout_that_fires_reports_its_deadline,
+        the_outermost_expired_timeout_wins,
+        an_expired_outer_timeout_reports_when_its_future_completes_late,
+        an_expired_inner_timeout_alone_passes_its_fallback_on,
+        a_future_that_completes_after_its_deadline_is_elapsed,
+        ready_futures_beat_expired_deadlines_when_nested,
+        deadlines_before_the_epoch_are_reported_exactly,
     );
 }
 

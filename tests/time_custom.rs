@@ -22,6 +22,8 @@ struct ManualClock {
     created: AtomicU64,
     /// Makes the next `sleep_until` panic, like a backend whose runtime is gone.
     panic_next: AtomicBool,
+    /// How many times corral read the clock.
+    reads: AtomicU64,
 }
 
 impl ManualClock {
@@ -45,6 +47,7 @@ impl ManualClock {
 
 impl TimerBackend for &'static ManualClock {
     fn now(&self) -> Instant {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         ManualClock::now(self)
     }
 
@@ -77,6 +80,7 @@ fn clock() -> &'static ManualClock {
             timers: Mutex::new(Vec::new()),
             created: AtomicU64::new(0),
             panic_next: AtomicBool::new(false),
+            reads: AtomicU64::new(0),
         }));
         corral::time::set_backend(clock).expect("the first backend of this test binary");
         clock
@@ -89,6 +93,14 @@ impl Wake for Flag {
     fn wake(self: Arc<Self>) {
         self.0.store(true, Ordering::SeqCst);
     }
+}
+
+/// Polls `fut` once with `cx`.
+fn poll<F: Future + ?Sized>(
+    fut: &mut std::pin::Pin<Box<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    fut.as_mut().poll(cx)
 }
 
 /// The only test in this binary: the backend is process-wide.
@@ -209,5 +221,99 @@ fn timers_fire_within_one_tick_of_their_deadline_never_before() {
                 "timers stopped after a backend panic"
             );
         }
+
+        ready_futures_never_read_the_clock(clock);
+        a_zero_timeout_that_fires_reports_the_instant_it_fired(clock);
+        lateness_is_judged_by_the_clock_at_completion(clock, &mut now);
+        past_the_horizon_timers_armed_later_never_fire(clock, &mut now);
     });
+}
+
+/// A future ready on its first poll never reads the clock, nested or not,
+/// under a zero or past deadline.
+fn ready_futures_never_read_the_clock(clock: &ManualClock) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let reads = clock.reads.load(Ordering::SeqCst);
+    let past = clock.base;
+    let mut t = Box::pin(corral::time::timeout(Duration::ZERO, async { 1 }));
+    assert_eq!(poll(&mut t, &mut cx), Poll::Ready(Ok(1)));
+    let mut t = Box::pin(corral::time::timeout_at(
+        past,
+        corral::time::timeout_at(past, async { 2 }),
+    ));
+    assert_eq!(poll(&mut t, &mut cx), Poll::Ready(Ok(Ok(2))));
+    assert_eq!(
+        clock.reads.load(Ordering::SeqCst),
+        reads,
+        "the clock was read"
+    );
+}
+
+/// A zero timeout that fires reports the instant it fired at.
+fn a_zero_timeout_that_fires_reports_the_instant_it_fired(clock: &ManualClock) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut t = Box::pin(corral::time::timeout(
+        Duration::ZERO,
+        std::future::pending::<()>(),
+    ));
+    assert!(poll(&mut t, &mut cx).is_ready());
+    assert_eq!(corral::time::Timeout::deadline(&t), Some(clock.now()));
+}
+
+/// Lateness is judged by the clock at completion, not by the wheel: the
+/// clock is moved without firing any backend timer, and a timeout whose
+/// future completes at its deadline exactly reports `Elapsed`, one whose
+/// future completes a nanosecond before it, `Ok`.
+fn lateness_is_judged_by_the_clock_at_completion(clock: &ManualClock, now: &mut u64) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let ms = 1_000_000;
+    for (at, expected) in [(5 * ms - 1, Ok(())), (5 * ms, Err(corral::time::Elapsed))] {
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = done.clone();
+        let mut t = Box::pin(corral::time::timeout(
+            Duration::from_millis(5),
+            std::future::poll_fn(move |_| {
+                if finished.load(Ordering::SeqCst) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }),
+        ));
+        assert!(poll(&mut t, &mut cx).is_pending(), "the clock starts");
+        *now += at;
+        clock.offset_ns.store(*now, Ordering::SeqCst);
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(poll(&mut t, &mut cx), Poll::Ready(expected), "at {at} ns");
+    }
+}
+
+/// corral's horizon: nanoseconds in 62 bits from an epoch 73 years before
+/// the first timer reach about 73 years after it. A clock that reads past
+/// that (a paused tokio clock advanced so far, this one): timers armed before
+/// the jump fire, their deadlines having passed; a timer armed after it never
+/// fires, and has no deadline. (Documented on `sleep_until`; docs/semantics.md
+/// says why the range is not lifted.)
+fn past_the_horizon_timers_armed_later_never_fire(clock: &ManualClock, now: &mut u64) {
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut before = Box::pin(corral::time::sleep(Duration::from_secs(3600)));
+    assert!(poll(&mut before, &mut cx).is_pending());
+    let year = 365 * 86_400 * 1_000_000_000;
+    *now += 80 * year;
+    clock.advance_to(*now);
+    assert!(flag.0.swap(false, Ordering::SeqCst), "woken by the jump");
+    assert!(poll(&mut before, &mut cx).is_ready());
+    let mut after = Box::pin(corral::time::sleep(Duration::from_millis(1)));
+    assert!(poll(&mut after, &mut cx).is_pending());
+    assert_eq!(corral::time::Sleep::deadline(&after), None);
+    for _ in 0..3 {
+        *now += year;
+        clock.advance_to(*now);
+        assert!(
+            poll(&mut after, &mut cx).is_pending(),
+            "past the horizon: never"
+        );
+    }
 }

@@ -58,7 +58,8 @@ pub(crate) fn with_frame<R>(source: Source, poll: impl FnOnce() -> R) -> R {
 }
 
 /// The tightest enclosing deadline in nanoseconds since the epoch, or
-/// [`NEVER_NS`].
+/// [`NEVER_NS`]; one before the epoch counts as 0.
+#[inline]
 pub(crate) fn current_deadline_ns() -> u64 {
     let mut top = TOP.get();
     let mut best = NEVER_NS;
@@ -75,6 +76,7 @@ pub(crate) fn current_deadline_ns() -> u64 {
             // the slot until the frame is popped.
             Source::Timer(slot) => match unsafe { (*slot).bound() } {
                 Bound::At(ns) => ns,
+                Bound::Before(_) => 0,
                 Bound::After(duration) => {
                     // Not started yet: it starts now, at the latest.
                     let now = *now.get_or_insert_with(|| Timers::get().clock().now_ns());
@@ -87,6 +89,27 @@ pub(crate) fn current_deadline_ns() -> u64 {
         top = frame.prev;
     }
     best
+}
+
+/// The earliest enclosing deadline from before the epoch, exactly, if any.
+/// (Walked again only when the tightest deadline counts as 0, which it does
+/// only at or before the epoch, decades ago: the common walk stays lean.)
+#[cold]
+fn current_deadline_before_epoch() -> Option<Instant> {
+    let mut top = TOP.get();
+    let mut earliest: Option<Instant> = None;
+    while !top.is_null() {
+        // SAFETY: as in `current_deadline_ns`.
+        let frame = unsafe { &*top };
+        if let Source::Timer(slot) = frame.source {
+            // SAFETY: as in `current_deadline_ns`.
+            if let Bound::Before(deadline) = unsafe { (*slot).bound() } {
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+            }
+        }
+        top = frame.prev;
+    }
+    earliest
 }
 
 /// The tightest deadline of every [`timeout`](super::timeout) and
@@ -125,7 +148,15 @@ pub(crate) fn current_deadline_ns() -> u64 {
 /// ```
 pub fn current_deadline() -> Option<Instant> {
     let ns = current_deadline_ns();
-    (ns < NEVER_NS).then(|| from_ns(ns))
+    if ns >= NEVER_NS {
+        return None;
+    }
+    if ns == 0 {
+        // At the epoch, or before it: report one from before it exactly, as
+        // `deadline()` does.
+        return current_deadline_before_epoch().or(Some(from_ns(0)));
+    }
+    Some(from_ns(ns))
 }
 
 #[cfg(all(test, not(corral_loom)))]
@@ -167,5 +198,38 @@ mod tests {
         let never = once(timeout(Duration::MAX, async { current_deadline() }));
         assert_eq!(never, Ok(None));
         assert_eq!(current_deadline(), None, "every frame was popped");
+    }
+
+    /// A deadline before the epoch is kept exactly, through resets away from
+    /// it and back, and its table entry is given back.
+    #[test]
+    fn deadlines_before_the_epoch_are_exact_and_freed() {
+        // Linux's `Instant` can go back centuries; elsewhere nothing lies
+        // before the epoch.
+        let Some(ancient) = Instant::now().checked_sub(Duration::from_secs(300 * 365 * 86_400))
+        else {
+            return;
+        };
+        let seen = once(timeout_at(ancient, async { current_deadline() }));
+        assert_eq!(seen, Ok(Some(ancient)));
+        {
+            let mut t = pin!(timeout_at(ancient, async {}));
+            assert_eq!(t.deadline(), Some(ancient));
+            let later = ancient + Duration::from_secs(1);
+            t.as_mut().reset(later);
+            assert_eq!(t.deadline(), Some(later), "from one entry to another");
+            let soon = Instant::now() + Duration::from_secs(5);
+            t.as_mut().reset(soon);
+            assert_eq!(t.deadline(), Some(soon), "out of the table");
+            t.as_mut().reset(ancient);
+            assert_eq!(t.deadline(), Some(ancient), "back into it");
+            let other = timeout_at(ancient, async {});
+            assert_eq!(once(t), Ok(()));
+            drop(other);
+        }
+        assert!(
+            crate::time::slot::before_epoch_is_empty(),
+            "every entry given back"
+        );
     }
 }

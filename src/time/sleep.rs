@@ -35,6 +35,19 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// A deadline in the past completes on the first poll, without arming a timer.
 ///
+/// # Range
+///
+/// corral counts time in nanoseconds, in 62 bits, from an epoch 73 years
+/// before the first timer of the process (less far back where the
+/// platform's `Instant` cannot go back so far): 146 years in all, reaching
+/// at least 73 years past the first timer. A past deadline is kept exactly,
+/// however long ago it was. A deadline beyond the range never fires, like
+/// [`Duration::MAX`], and `deadline()` is `None`. So does every timer armed
+/// while the clock reads beyond the range, which only a paused or
+/// hand-driven clock can (a paused tokio clock advanced that far, a custom
+/// [`TimerBackend`](super::TimerBackend)); timers armed before the clock
+/// got there fire, their deadlines having passed.
+///
 /// # Examples
 ///
 /// ```
@@ -57,6 +70,11 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// It is one word: its timer lives in corral's wheel only while it is armed,
 /// and dropping it frees that entry at once. Once complete it stays complete
 /// (polling again returns `Ready`) until [`reset`](Sleep::reset).
+///
+/// # Cancel safety
+///
+/// Dropping it frees its timer and loses nothing else: a new `sleep_until`
+/// with the same deadline waits for the same instant.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
@@ -85,7 +103,9 @@ impl Sleep {
     }
 
     /// The deadline, once it is fixed: `None` for a [`sleep`] not yet polled
-    /// (its clock has not started) and for one that never elapses.
+    /// (its clock has not started) and for one that never elapses. A zero
+    /// [`sleep`] reports the instant it was first polled, and a
+    /// [`sleep_until`] its instant, exactly.
     ///
     /// # Examples
     ///

@@ -2,20 +2,39 @@
 //!
 //! The two high bits say what the other 62 hold:
 //!
-//! | tag     | low 62 bits                         | meaning                                |
-//! |---------|-------------------------------------|----------------------------------------|
-//! | `AFTER` | a duration in ns                    | not started: the clock starts at the first `Pending` |
-//! | `AT`    | a deadline in ns since the epoch    | deadline fixed, nothing armed          |
-//! | `ARMED` | shard index << 32 \| entry index    | filed in a shard's wheel               |
-//! | `NEVER` | all ones                            | no deadline (too far off to represent) |
+//! | tag      | low 62 bits                         | meaning                                |
+//! |----------|-------------------------------------|----------------------------------------|
+//! | `AFTER`  | a duration in ns                    | not started: the clock starts at the first `Pending` |
+//! | `AT`     | a deadline in ns since the epoch    | deadline fixed, nothing armed          |
+//! | `ARMED`  | shard index << 32 \| entry index    | filed in a shard's wheel               |
+//! | `NEVER`  | all ones                            | no deadline (too far off to represent) |
+//! | `BEFORE` | an index into `BEFORE_EPOCH`        | a deadline before the epoch, kept exact |
+//!
+//! `NEVER` and `BEFORE` share the tag: `NEVER` is the one word with all 62
+//! low bits set, which no `BEFORE` word has (its index is a `u32`).
 //!
 //! So a timer that is never armed costs one word and no clock read, and an
 //! armed one points at its wheel entry, which lives in the shard's slab.
+//!
+//! # The window
+//!
+//! Nanoseconds in 62 bits span 146 years: from the epoch (73 years before
+//! the first timer use, or less far back where the platform's `Instant`
+//! cannot go back so far; see `shard::epoch`) to at least 73 years after
+//! the first timer use. A deadline past the window's end is `NEVER`. A
+//! deadline before the epoch has certainly passed (every clock reading comes
+//! after the epoch), so it only needs keeping for `deadline()`: it goes into
+//! a side table, whose lock only a program naming an instant decades in the
+//! past ever takes. A clock that reads past the window's end (a paused tokio
+//! clock advanced that far) reads as the end: a timer armed then has no
+//! representable deadline and never fires (pinned in `tests/time_custom.rs`).
+//! Lifting that would take a second word per timer or coarser deadlines; see
+//! docs/semantics.md.
 
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::shard::{Armed, NEVER_NS, Timers, duration_ns, from_ns, to_ns};
+use super::shard::{Armed, NEVER_NS, Timers, duration_ns, epoch, from_ns};
 
 const TAG: u64 = 3 << 62;
 const AFTER: u64 = 0;
@@ -23,10 +42,44 @@ const AT: u64 = 1 << 62;
 const ARMED: u64 = 2 << 62;
 const NEVER: u64 = u64::MAX;
 
+/// The deadlines of `BEFORE` words, each at the index its word holds.
+///
+/// std's lock, not the loom facade's: no protocol lives here for loom to
+/// explore (a slot takes the lock alone, for one short step), and a loom
+/// lock cannot be a `static`.
+static BEFORE_EPOCH: std::sync::Mutex<BeforeEpoch> = std::sync::Mutex::new(BeforeEpoch {
+    deadlines: Vec::new(),
+    free: Vec::new(),
+});
+
+/// A slab of instants; `free` lists the indices not in use.
+struct BeforeEpoch {
+    deadlines: Vec<Instant>,
+    free: Vec<u32>,
+}
+
+/// Whether every `BEFORE` entry has been given back (for tests).
+#[cfg(all(test, not(corral_loom)))]
+pub(crate) fn before_epoch_is_empty() -> bool {
+    BeforeEpoch::lock().deadlines.is_empty()
+}
+
+impl BeforeEpoch {
+    fn lock() -> std::sync::MutexGuard<'static, Self> {
+        // Whatever panics under the lock (an index overflow, before any
+        // change) leaves the slab consistent.
+        BEFORE_EPOCH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// What a timer's deadline is, without arming anything.
 pub(crate) enum Bound {
     /// Fixed, in nanoseconds since the epoch.
     At(u64),
+    /// Fixed, before the epoch: passed.
+    Before(Instant),
     /// Not started: this many nanoseconds after it starts.
     After(u64),
     Never,
@@ -49,7 +102,62 @@ impl TimerSlot {
     /// A timer due at `deadline`.
     #[inline]
     pub(crate) fn at(deadline: Instant) -> Self {
-        Self::at_ns(to_ns(deadline))
+        match deadline.checked_duration_since(epoch()) {
+            Some(since) => Self::at_ns(duration_ns(since)),
+            None => Self::before_epoch(deadline),
+        }
+    }
+
+    /// A `BEFORE` word for `deadline`, which precedes the epoch.
+    #[cold]
+    fn before_epoch(deadline: Instant) -> Self {
+        let mut table = BeforeEpoch::lock();
+        let index = match table.free.pop() {
+            Some(index) => {
+                table.deadlines[index as usize] = deadline;
+                index
+            }
+            None => {
+                let index = u32::try_from(table.deadlines.len())
+                    .expect("corral::time: more than 4 billion deadlines before the epoch");
+                table.deadlines.push(deadline);
+                index
+            }
+        };
+        Self(TAG | u64::from(index))
+    }
+
+    /// The deadline of a `BEFORE` word.
+    #[cold]
+    fn before_epoch_deadline(&self) -> Instant {
+        BeforeEpoch::lock().deadlines[self.before_epoch_index()]
+    }
+
+    fn before_epoch_index(&self) -> usize {
+        debug_assert!(self.is_before_epoch());
+        (self.0 & !TAG) as usize
+    }
+
+    #[inline]
+    fn is_before_epoch(&self) -> bool {
+        self.0 & TAG == TAG && self.0 != NEVER
+    }
+
+    /// Gives a `BEFORE` word's index back; the caller overwrites the word
+    /// next. (Each `BEFORE` word owns its index alone: `TimerSlot` is neither
+    /// `Clone` nor `Copy`, and every path out of the state calls this once.)
+    #[cold]
+    fn free_before_epoch(&mut self) {
+        let index = self.before_epoch_index();
+        let mut table = BeforeEpoch::lock();
+        table.free.push(index as u32);
+        if table.free.len() == table.deadlines.len() {
+            // All given back: free the memory, as an idle wheel does.
+            *table = BeforeEpoch {
+                deadlines: Vec::new(),
+                free: Vec::new(),
+            };
+        }
     }
 
     fn at_ns(ns: u64) -> Self {
@@ -79,8 +187,11 @@ impl TimerSlot {
                     None => Poll::Pending,
                 }
             }
-            TAG => Poll::Pending,                        // NEVER
-            AFTER if self.0 == AFTER => Poll::Ready(()), // a zero duration
+            TAG if self.0 == NEVER => Poll::Pending,
+            // BEFORE: a deadline before the epoch, so before now.
+            TAG => Poll::Ready(()),
+            // A zero duration too: its deadline is now, read and kept for
+            // `deadline()`.
             _ => self.arm(cx),
         }
     }
@@ -117,18 +228,24 @@ impl TimerSlot {
     /// Moves the deadline to `deadline`, re-arming an armed timer (even one
     /// that has fired) and leaving a lazy one lazy.
     pub(crate) fn reset(&mut self, deadline: Instant) {
-        let ns = to_ns(deadline);
+        let ns = deadline.checked_duration_since(epoch()).map(duration_ns);
         if self.is_armed() {
             let (shard, index) = self.armed();
             let shard = Timers::get().shard(shard);
-            if ns < NEVER_NS {
+            if let Some(ns @ ..NEVER_NS) = ns {
                 shard.reschedule(index, ns);
                 return;
             }
             shard.release(index);
+        } else if self.is_before_epoch() {
+            self.free_before_epoch();
         }
         // (Not `*self = ..`: that would drop, and so release, the old value.)
-        self.0 = Self::at_ns(ns).into_raw();
+        self.0 = match ns {
+            Some(ns) => Self::at_ns(ns),
+            None => Self::before_epoch(deadline),
+        }
+        .into_raw();
     }
 
     /// The deadline, once fixed; `None` while a duration waits for its first
@@ -136,6 +253,7 @@ impl TimerSlot {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.bound() {
             Bound::At(ns) => Some(from_ns(ns)),
+            Bound::Before(deadline) => Some(deadline),
             Bound::After(_) | Bound::Never => None,
         }
     }
@@ -143,7 +261,8 @@ impl TimerSlot {
     /// The deadline as it stands: fixed, lazy or none.
     pub(crate) fn bound(&self) -> Bound {
         match self.0 & TAG {
-            TAG => Bound::Never,
+            TAG if self.0 == NEVER => Bound::Never,
+            TAG => Bound::Before(self.before_epoch_deadline()),
             AFTER => Bound::After(self.0 & !TAG),
             AT => Bound::At(self.0 & !TAG),
             _ => {
@@ -153,12 +272,33 @@ impl TimerSlot {
         }
     }
 
-    /// Cancels an armed timer now rather than at drop.
+    /// The timed work finished: cancels an armed timer now rather than at
+    /// drop, and says whether its deadline had passed by then.
+    ///
+    /// Only an armed timer is judged, with one clock read: a timer is armed
+    /// once its owner has returned `Pending`, so work that finishes in its
+    /// first poll never reads the clock and is never late. (One that was
+    /// moved off `NEVER` by `reset` after its first `Pending`, and finishes
+    /// before its next one, is not judged either: nothing records that it
+    /// started.)
     #[inline]
-    pub(crate) fn cancel(&mut self) {
-        if self.is_armed() {
-            self.release();
+    pub(crate) fn finish(&mut self) -> bool {
+        if !self.is_armed() {
+            return false;
         }
+        self.finish_armed()
+    }
+
+    fn finish_armed(&mut self) -> bool {
+        let timers = Timers::get();
+        let (shard, index) = self.armed();
+        let deadline = timers.shard(shard).release(index);
+        self.0 = AT | deadline;
+        // The clock, not the wheel: the wheel learns of a passed deadline
+        // only when the backend timer fires and its shard is driven, which a
+        // thread blocked past the deadline (the case this check is for) may
+        // not have let happen yet.
+        deadline <= timers.clock().now_ns()
     }
 
     #[inline]
@@ -169,11 +309,6 @@ impl TimerSlot {
     fn armed(&self) -> (usize, u32) {
         (((self.0 & !TAG) >> 32) as usize, self.0 as u32)
     }
-
-    fn release(&mut self) {
-        let (shard, index) = self.armed();
-        self.0 = AT | Timers::get().shard(shard).release(index);
-    }
 }
 
 impl Drop for TimerSlot {
@@ -182,6 +317,8 @@ impl Drop for TimerSlot {
         if self.is_armed() {
             let (shard, index) = self.armed();
             Timers::get().shard(shard).release(index);
+        } else if self.is_before_epoch() {
+            self.free_before_epoch();
         }
     }
 }
@@ -211,7 +348,7 @@ mod tests {
         // Reset some, send the rest to other threads to be dropped or finished.
         slots[10].reset(Instant::now() + Duration::from_secs(500 * 365 * 86_400));
         slots[11].reset(Instant::now() - Duration::from_millis(1));
-        slots[12].cancel();
+        let _ = slots[12].finish();
         let chunks: Vec<Vec<TimerSlot>> = {
             let mut chunks = Vec::new();
             while !slots.is_empty() {

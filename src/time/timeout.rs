@@ -21,6 +21,20 @@ use super::slot::TimerSlot;
 /// Timers are never early and at most 1 ms late plus the backend's lateness;
 /// a duration too long to represent (such as [`Duration::MAX`]) never fires.
 ///
+/// # Late completion
+///
+/// Once the clock has started, a future that completes after the deadline
+/// has passed (a thread blocked past it, say) is late: the result is
+/// `Err(Elapsed)` and the output is dropped. So when timeouts nest and
+/// several have expired, the outermost one reports, whatever the inner ones
+/// made of their own expiry, as with asyncio's `timeout` and Trio's cancel
+/// scopes. (Those look at deadlines only where a task suspends, so a block
+/// that runs past its deadline and ends without suspending keeps its result
+/// there; a `Timeout` sees only the poll in which its future completes, and
+/// judges that.) Judging costs one clock read, on completion, and only for a
+/// timeout whose clock has started: a future ready on its first poll is
+/// never late.
+///
 /// # Examples
 ///
 /// ```
@@ -32,6 +46,23 @@ use super::slot::TimerSlot;
 /// assert!(timeout(Duration::from_millis(5), slow).await.is_err());
 /// # });
 /// ```
+///
+/// The outermost expired timeout wins over an inner one's fallback:
+///
+/// ```
+/// use corral::time::timeout;
+/// use futures::FutureExt;
+/// use std::time::Duration;
+/// # futures::executor::block_on(async {
+/// let op = async {
+///     corral::time::sleep(Duration::from_millis(1)).await; // both clocks start
+///     std::thread::sleep(Duration::from_millis(30)); // both deadlines pass
+///     std::future::pending::<u32>().await
+/// };
+/// let with_fallback = timeout(Duration::from_millis(20), op).map(|r| r.unwrap_or(0));
+/// assert!(timeout(Duration::from_millis(10), with_fallback).await.is_err());
+/// # });
+/// ```
 #[inline]
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
     Timeout::new(future.into_future(), TimerSlot::after(duration))
@@ -40,7 +71,10 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 /// Runs `future`, giving up at `deadline`.
 ///
 /// As [`timeout`], with a fixed instant: a deadline in the past still lets a
-/// future that is ready at once return `Ok`.
+/// future that is ready at once return `Ok`. Any past instant is kept
+/// exactly, however long ago; one more than 73 years after the first timer
+/// of the process may be beyond corral's clock, and then never fires (see
+/// [`sleep_until`](super::sleep_until#range)).
 ///
 /// # Examples
 ///
@@ -66,6 +100,11 @@ pin_project! {
     /// timer lives in corral's wheel only while it is armed, and dropping the
     /// `Timeout` (from any thread) frees that entry at once.
     /// `size_of::<Timeout<Ready<()>>>()` is 16 bytes on 64-bit targets.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the inner future and frees its timer; whatever the
+    /// inner future loses by being dropped is lost, nothing more.
     ///
     /// # Panics
     ///
@@ -100,7 +139,9 @@ impl<F> Timeout<F> {
 
     /// Moves the deadline, earlier or later, before or after the first poll
     /// (asyncio's `Timeout.reschedule`). A deadline already past makes the
-    /// next poll that finds the future pending return `Err(Elapsed)`.
+    /// next poll return `Err(Elapsed)` if it finds the future pending, or
+    /// finished once the clock had started ([late
+    /// completion](timeout#late-completion)).
     ///
     /// # Examples
     ///
@@ -119,16 +160,25 @@ impl<F> Timeout<F> {
 
     /// The deadline, once it is fixed: `None` for a [`timeout`] whose future
     /// has not yet returned `Pending` (its clock has not started) and for one
-    /// that never fires.
+    /// that never fires. A zero duration that fired reports the instant its
+    /// clock started (when it fired); a [`timeout_at`] reports its instant
+    /// exactly, past or future.
     ///
     /// # Examples
     ///
     /// ```
     /// use corral::time::{timeout, timeout_at};
     /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
     /// let at = Instant::now() + Duration::from_secs(1);
     /// assert_eq!(timeout_at(at, async {}).deadline(), Some(at));
     /// assert_eq!(timeout(Duration::from_secs(1), async {}).deadline(), None);
+    ///
+    /// let before = Instant::now();
+    /// let mut zero = std::pin::pin!(timeout(Duration::ZERO, std::future::pending::<()>()));
+    /// assert!(zero.as_mut().await.is_err());
+    /// assert!(zero.deadline().is_some_and(|at| at >= before));
+    /// # });
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
         self.timer.deadline()
@@ -147,9 +197,12 @@ impl<F: Future> Future for Timeout<F> {
         // The inner future sees this timeout's deadline (`current_deadline`).
         let slot: *const TimerSlot = &*this.timer;
         if let Poll::Ready(output) = with_frame(Source::Timer(slot), || future.poll(cx)) {
-            this.timer.cancel();
+            // Finished, but perhaps late: an enclosing timeout whose deadline
+            // passed while its future ran reports, even if an inner one
+            // already turned its own expiry into a value.
+            let late = this.timer.finish();
             this.inner.project_replace(Inner::Done);
-            return Poll::Ready(Ok(output));
+            return Poll::Ready(if late { Err(Elapsed) } else { Ok(output) });
         }
         match this.timer.poll_elapsed(cx) {
             Poll::Ready(()) => {
