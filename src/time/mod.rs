@@ -24,6 +24,9 @@
 //!   lock, however many timers are pending; each shard keeps one backend timer
 //!   armed, for its earliest deadline. A cancelled timer's entry is freed at
 //!   once (and a shard with no timers left frees its table).
+//! - **Late is late.** Once its clock has started, a [`Timeout`] whose
+//!   future completes after the deadline returns `Err(Elapsed)`, so of nested
+//!   expired timeouts the outermost one reports (as in asyncio and Trio).
 //! - **Never early, at most 1 ms late.** The wheel ticks in milliseconds and
 //!   fires a timer at the first tick boundary at or after its deadline; the
 //!   backend's own lateness (the OS waking its thread) comes on top.

@@ -274,7 +274,19 @@ impl Shard {
     /// Frees entry `index` (cancelling it if it has not fired); returns its
     /// deadline.
     pub(crate) fn release(&self, index: u32) -> u64 {
-        let mut state = self.lock();
+        self.release_locked(self.lock(), index)
+    }
+
+    /// Frees entry `index` as [`release`](Self::release) does, and says
+    /// whether its deadline has passed by this shard's own clock (a paused
+    /// runtime's virtual time for its shards): `(deadline, passed)`.
+    pub(crate) fn release_passed(&self, index: u32) -> (u64, bool) {
+        let (state, now_ns) = self.lock_at_now();
+        let deadline = self.release_locked(state, index);
+        (deadline, deadline <= now_ns)
+    }
+
+    fn release_locked(&self, mut state: MutexGuard<'_, State>, index: u32) -> u64 {
         let deadline = state.wheel.deadline_ns(index);
         let old = state.wheel.remove(index);
         state.entries -= 1;

@@ -290,15 +290,15 @@ impl TimerSlot {
     }
 
     fn finish_armed(&mut self) -> bool {
-        let timers = Timers::get();
         let (shard, index) = self.armed();
-        let deadline = timers.shard(shard).release(index);
-        self.0 = AT | deadline;
         // The clock, not the wheel: the wheel learns of a passed deadline
         // only when the backend timer fires and its shard is driven, which a
         // thread blocked past the deadline (the case this check is for) may
-        // not have let happen yet.
-        deadline <= timers.clock().now_ns()
+        // not have let happen yet. The shard's own clock, not this thread's:
+        // a timer armed in a paused tokio runtime keeps that runtime's time.
+        let (deadline, passed) = Timers::get().shard(shard).release_passed(index);
+        self.0 = AT | deadline;
+        passed
     }
 
     #[inline]
