@@ -23,7 +23,7 @@ const FALLBACK: u32 = 7;
 
 /// Yields once (so the clocks of the timeouts around it start), blocks its
 /// thread for `block` (every deadline shorter than that passes), then waits
-/// for ever: the shape of the nested-timeout scenario in issue 12.
+/// for ever: a nested-timeout scenario where every deadline passes at once.
 async fn blocks_then_waits(block: Duration) -> u32 {
     yield_now().await;
     std::thread::sleep(block);
