@@ -1,12 +1,12 @@
 //! The crawl example's client against its embedded server with no injected
 //! latency (`--no-delay`), driven two ways in the same run:
 //!
-//! - `corral`: `crawl::crawl`, a scope whose body spawns each URL as a child
+//! - `corral`: `crawler::crawl`, a scope whose body spawns each URL as a child
 //!   once one of 64 slots is free, each under a timeout (hedging off);
 //! - `semaphore_futures_unordered`: the same per-URL code (`Job::visit`:
 //!   `Client::get` under a timeout, plus the same bookkeeping), driven by a
 //!   plain loop: every URL in a `FuturesUnordered`, each waiting for one of
-//!   the same 64 slots (`crawl::Slots`, a `corral::Semaphore`) the crawl
+//!   the same 64 slots (`crawler::Slots`, a `corral::Semaphore`) the crawl
 //!   uses.
 //!
 //! So the difference is what corral's structure costs per request. Criterion
@@ -18,8 +18,8 @@
 //! cargo bench --bench crawl
 //! ```
 
-#[path = "../examples/crawl/crawl.rs"]
-mod crawl;
+#[path = "../examples/crawl/lib.rs"]
+mod crawler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +29,9 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crawl::{Client, Config, Job, Plan, Progress, Record, ServerStats, Slots, Url};
+use crawler::{
+    Client, Config, Job, Outcome, Page, Plan, Progress, Record, Report, ServerStats, Slots, Url,
+};
 
 const PAGES: usize = 2_000;
 const LIMIT: usize = 64;
@@ -52,28 +54,27 @@ fn start_server() -> SocketAddr {
         let ex = ex.clone();
         std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
     }
-    let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+    let (listener, addr) = smol::block_on(crawler::bind()).expect("bind");
     let plan = Arc::new(Plan::new(PAGES, 1, true));
     let stats = Arc::new(ServerStats::default());
-    ex.spawn(crawl::serve(listener, plan, stats, ex.clone()))
+    ex.spawn(crawler::serve(listener, plan, stats, ex.clone()))
         .detach();
     addr
 }
 
-fn with_corral(urls: &[Url]) -> usize {
+fn with_corral(urls: &[Url]) -> Report {
     let client = Client::default();
     let progress = Progress::default();
-    let report = smol::block_on(crawl::crawl(
+    smol::block_on(crawler::crawl(
         urls,
         &config(),
         &client,
         &progress,
         std::future::pending(),
-    ));
-    report.count(crawl::Outcome::Ok)
+    ))
 }
 
-fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
+fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
     let client = Client::default();
     let progress = Progress::default();
     let config = config();
@@ -102,23 +103,62 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> usize {
             .collect();
         while requests.next().await.is_some() {}
         client.close();
-        Ok::<_, crawl::Failure>(())
+        Ok::<_, crawler::Failure>(())
     }));
-    record
-        .into_report(&progress, client, start, false)
-        .count(crawl::Outcome::Ok)
+    record.into_report(&progress, client, start, false)
+}
+
+/// Both ways do the same work: every page answered once, as the plan says,
+/// one request each (no hedge, no deadline), never more than `LIMIT` at once.
+fn check(way: &str, report: &Report, plan: &Plan) {
+    // With no delay every page answers at once: 200, or 503 for a failing
+    // (or hung) one.
+    let ok = plan
+        .pages
+        .iter()
+        .filter(|p| matches!(p, Page::Ok { .. } | Page::Slow { .. }))
+        .count();
+    assert_eq!(
+        report.count(Outcome::Ok),
+        ok,
+        "{way}: every page the plan serves"
+    );
+    assert_eq!(
+        report.latencies_us.len() as usize,
+        PAGES,
+        "{way}: every page answered"
+    );
+    assert_eq!(
+        (
+            report.requests_sent,
+            report.hedges_sent,
+            report.hedges_won,
+            report.deadline_hit
+        ),
+        (PAGES, 0, 0, false),
+        "{way}: one request per page"
+    );
+    assert!(
+        report.peak_in_flight <= LIMIT,
+        "{way}: {} in flight",
+        report.peak_in_flight
+    );
+    eprintln!(
+        "sanity: {way}: {PAGES} pages, one cold run: {:.2?}",
+        report.wall
+    );
 }
 
 fn main() {
     let addr = start_server();
-    let urls = crawl::page_urls(addr, PAGES);
-    let (ok, slow, _, _) = Plan::new(PAGES, 1, true).counts();
-    assert_eq!(
-        with_corral(&urls),
-        ok + slow,
-        "sanity: every page the plan serves"
+    let urls = crawler::page_urls(addr, PAGES);
+    let plan = Plan::new(PAGES, 1, true);
+    check("corral", &with_corral(&urls), &plan);
+    check(
+        "semaphore_futures_unordered",
+        &with_semaphore_and_futures_unordered(&urls),
+        &plan,
     );
-    assert_eq!(with_semaphore_and_futures_unordered(&urls), ok + slow);
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group(format!("crawl_no_delay/{PAGES}"));
     group.throughput(Throughput::Elements(PAGES as u64));
@@ -126,9 +166,11 @@ fn main() {
     group.sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("corral", |b| b.iter(|| with_corral(&urls)));
+    group.bench_function("corral", |b| {
+        b.iter(|| with_corral(&urls).count(Outcome::Ok))
+    });
     group.bench_function("semaphore_futures_unordered", |b| {
-        b.iter(|| with_semaphore_and_futures_unordered(&urls))
+        b.iter(|| with_semaphore_and_futures_unordered(&urls).count(Outcome::Ok))
     });
     group.finish();
     c.final_summary();

@@ -15,15 +15,19 @@
 #[macro_use]
 mod support;
 
+#[cfg(unix)]
 #[path = "support/crawl_child.rs"]
 mod crawl_child;
+
+// The crawl itself, as the example's `main.rs` includes it, and the program
+// around it.
+#[path = "../examples/crawl/lib.rs"]
+mod crawler;
 
 #[path = "../examples/crawl/app.rs"]
 mod app;
 #[path = "../examples/crawl/args.rs"]
 mod args;
-#[path = "../examples/crawl/crawl.rs"]
-mod crawl;
 
 use std::future::Future;
 use std::pin::pin;
@@ -31,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crawl::{Client, Config, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
+use crawler::{Client, Config, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
 use futures::future::{Either, select};
 
 const PAGES: usize = 300;
@@ -76,9 +80,9 @@ async fn crawl_plan(
     config: Config,
     stop: impl Future<Output = ()>,
 ) -> Run {
-    let (listener, addr) = crawl::bind().await.expect("bind");
+    let (listener, addr) = crawler::bind().await.expect("bind");
     let server = Arc::new(ServerStats::default());
-    let serving = crawl::serve(listener, Arc::new(plan), server.clone(), runtime());
+    let serving = crawler::serve(listener, Arc::new(plan), server.clone(), runtime());
     let urls: Vec<Url> = paths
         .iter()
         .map(|path| match path.strip_prefix("//localhost") {
@@ -87,7 +91,7 @@ async fn crawl_plan(
         })
         .collect();
     let (client, progress) = (Client::default(), Progress::default());
-    let work = crawl::crawl(&urls, &config, &client, &progress, stop);
+    let work = crawler::crawl(&urls, &config, &client, &progress, stop);
     let report = match select(pin!(work), pin!(serving)).await {
         Either::Left((report, _)) => report,
         Either::Right(((), _)) => unreachable!("the server never ends"),
@@ -105,6 +109,18 @@ fn pages(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("/page/{i}")).collect()
 }
 
+/// How many pages of each kind `plan` has: (ok, slow, error, hang).
+fn counts(plan: &Plan) -> (usize, usize, usize, usize) {
+    plan.pages
+        .iter()
+        .fold((0, 0, 0, 0), |(o, s, e, h), p| match p {
+            Page::Ok { .. } => (o + 1, s, e, h),
+            Page::Slow { .. } => (o, s + 1, e, h),
+            Page::Error => (o, s, e + 1, h),
+            Page::Hang => (o, s, e, h + 1),
+        })
+}
+
 /// The seeded plan's `PAGES` pages.
 async fn run(config: Config, stop: impl Future<Output = ()>) -> Run {
     crawl_plan(Plan::new(PAGES, SEED, false), &pages(PAGES), config, stop).await
@@ -115,7 +131,7 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
     // Slow first tries and hung requests hold a slot each; with fewer of them
     // than slots, a slow page's hedge always finds one.
     const LIMIT: usize = 32;
-    let (_, slow, _, hang) = Plan::new(PAGES, SEED, false).counts();
+    let (_, slow, _, hang) = counts(&Plan::new(PAGES, SEED, false));
     assert!(slow + hang < LIMIT, "{slow} slow and {hang} hung pages");
     let Run {
         report,
@@ -123,7 +139,7 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
         progress,
         server,
     } = run(config(LIMIT), std::future::pending()).await;
-    let (ok, slow, error, hang) = Plan::new(PAGES, SEED, false).counts();
+    let (ok, slow, error, hang) = counts(&Plan::new(PAGES, SEED, false));
     assert!(
         slow > 0 && error > 0 && hang > 0,
         "the plan exercises every path"
@@ -276,16 +292,16 @@ async fn failing_urls_are_sent_once_and_never_wait_for_the_hedge_delay() {
 async fn no_kind_of_failure_is_hedged() {
     // A port nobody listens on: bound, then closed.
     let refused = {
-        let (listener, addr) = crawl::bind().await.expect("bind");
+        let (listener, addr) = crawler::bind().await.expect("bind");
         drop(listener);
         addr
     };
     let plan = Plan {
         pages: vec![Page::Error, Page::Hang],
     };
-    let (listener, addr) = crawl::bind().await.expect("bind");
+    let (listener, addr) = crawler::bind().await.expect("bind");
     let server = Arc::new(ServerStats::default());
-    let serving = crawl::serve(listener, Arc::new(plan), server.clone(), runtime());
+    let serving = crawler::serve(listener, Arc::new(plan), server.clone(), runtime());
     let urls = [
         format!("http://{addr}/page/0"),
         format!("http://{addr}/page/1"),
@@ -298,7 +314,7 @@ async fn no_kind_of_failure_is_hedged() {
     cfg.timeout = Duration::from_millis(100);
     cfg.deadline = Some(Duration::from_secs(30));
     let (client, progress) = (Client::default(), Progress::default());
-    let work = crawl::crawl(&urls, &cfg, &client, &progress, std::future::pending());
+    let work = crawler::crawl(&urls, &cfg, &client, &progress, std::future::pending());
     let report = match select(pin!(work), pin!(serving)).await {
         Either::Left((report, _)) => report,
         Either::Right(((), _)) => unreachable!("the server never ends"),
@@ -434,14 +450,14 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (String, smol::net::
 /// scope the server runs in makes it stop accepting, close its idle
 /// keep-alive connections and return.
 async fn the_server_reports_health_and_drains_on_a_stop() {
-    let (listener, addr) = crawl::bind().await.expect("bind");
+    let (listener, addr) = crawler::bind().await.expect("bind");
     let stats = Arc::new(ServerStats::default());
     let plan = Arc::new(Plan::new(PAGES, SEED, false));
     let stats2 = stats.clone();
     corral::Nursery::new()
         .grace(Duration::from_secs(30))
         .scope(|top| async move {
-            let mut server = pin!(crawl::serve(listener, plan, stats2, runtime()));
+            let mut server = pin!(crawler::serve(listener, plan, stats2, runtime()));
             let probe = async {
                 let (text, stream) = raw_get(addr, "/healthz").await;
                 top.stop();
@@ -468,17 +484,17 @@ async fn the_server_reports_health_and_drains_on_a_stop() {
 
 /// A crawl future dropped mid-way leaves no request and no connection.
 async fn a_crawl_dropped_mid_way_leaves_nothing_behind() {
-    let (listener, addr) = crawl::bind().await.expect("bind");
+    let (listener, addr) = crawler::bind().await.expect("bind");
     let stats = Arc::new(ServerStats::default());
     let plan = Arc::new(Plan::new(PAGES, SEED, false));
-    let serving = crawl::serve(listener, plan, stats.clone(), runtime());
+    let serving = crawler::serve(listener, plan, stats.clone(), runtime());
     let client = Client::default();
     let progress = Progress::default();
     let cfg = config(16);
-    let urls = crawl::page_urls(addr, PAGES);
+    let urls = crawler::page_urls(addr, PAGES);
     let (client, progress, cfg, urls) = (&client, &progress, &cfg, &urls);
     let test = async move {
-        let crawl = crawl::crawl(urls, cfg, client, progress, std::future::pending());
+        let crawl = crawler::crawl(urls, cfg, client, progress, std::future::pending());
         let mut crawl = Box::pin(crawl);
         // Run it until a few pages are done and connections are open...
         let wait = async {
@@ -847,12 +863,12 @@ fn the_progress_bar_leaves_no_line_behind() {
 #[test]
 fn a_crawl_where_every_url_failed_exits_non_zero() {
     support::watchdog(|| {
-        let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+        let (listener, addr) = smol::block_on(crawler::bind()).expect("bind");
         let plan = Arc::new(Plan {
             pages: vec![Page::Ok { delay_ms: 0 }],
         });
         support::smol_executor()
-            .spawn(crawl::serve(
+            .spawn(crawler::serve(
                 listener,
                 plan,
                 Arc::new(ServerStats::default()),
@@ -898,6 +914,7 @@ fn url_file(text: &str) -> std::path::PathBuf {
 /// Not a test: the program's entry point when this binary runs as a child
 /// crawl (see `support/crawl_child.rs`); without the child's variable it
 /// does nothing. Ignored so it runs only when asked for by name.
+#[cfg(unix)]
 #[test]
 #[ignore = "the child process's entry point, run by the Ctrl-C tests"]
 fn crawl_child_process() {
@@ -939,13 +956,13 @@ mod ctrl_c {
     /// A server of one hung page, for `--url-file` crawls: its URL file, and
     /// its counts.
     fn hung_server() -> (std::path::PathBuf, Arc<ServerStats>) {
-        let (listener, addr) = smol::block_on(crawl::bind()).expect("bind");
+        let (listener, addr) = smol::block_on(crawler::bind()).expect("bind");
         let stats = Arc::new(ServerStats::default());
         let plan = Arc::new(Plan {
             pages: vec![Page::Hang],
         });
         support::smol_executor()
-            .spawn(crawl::serve(listener, plan, stats.clone(), runtime()))
+            .spawn(crawler::serve(listener, plan, stats.clone(), runtime()))
             .detach();
         let file = url_file(&format!(
             "\u{feff}# one page that never answers\nhttp://{addr}/page/0  # hangs\n"

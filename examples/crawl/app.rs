@@ -1,7 +1,6 @@
 //! The crawl program: the embedded server or a URL file, Ctrl-C, progress,
 //! the summary and the exit status. `main.rs` calls [`run`]; `tests/crawl.rs`
 //! runs it in a child process to send it real signals.
-#![allow(dead_code)] // each includer uses a different part
 
 use std::convert::Infallible;
 use std::io::IsTerminal;
@@ -14,7 +13,7 @@ use futures::StreamExt;
 use futures::future::{Either, select};
 
 use crate::args::{self, Args, USAGE};
-use crate::crawl::{self, Client, Config, Outcome, Plan, Progress, Report, ServerStats};
+use crate::crawler::{self, Client, Config, Outcome, Plan, Progress, Report, ServerStats};
 
 /// Exit statuses (also in `USAGE`).
 pub const EXIT_OK: u8 = 0;
@@ -88,9 +87,9 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
                 (urls, None)
             }
             None => {
-                let (listener, addr) = crawl::bind().await?;
+                let (listener, addr) = crawler::bind().await?;
                 let plan = Arc::new(Plan::new(args_ref.urls, args_ref.seed, args_ref.no_delay));
-                let server = crawl::serve(
+                let server = crawler::serve(
                     listener,
                     plan,
                     Arc::new(ServerStats::default()),
@@ -103,10 +102,10 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
                     args_ref.seed,
                     args_ref.config.limit,
                 ));
-                (crawl::page_urls(addr, args_ref.urls), Some(server))
+                (crawler::page_urls(addr, args_ref.urls), Some(server))
             }
         };
-        let crawl = crawl::crawl(
+        let crawl = crawler::crawl(
             &urls,
             &args_ref.config,
             client_ref,
@@ -280,29 +279,27 @@ pub struct Display {
 
 impl Display {
     pub fn new(json: bool, total: usize) -> Display {
-        let on_terminal = !json && std::io::stderr().is_terminal();
-        let target = indicatif::ProgressDrawTarget::stderr();
-        Display {
-            bar: on_terminal.then(|| Display::bar(target, total)),
-            quiet: json,
+        if !json && std::io::stderr().is_terminal() {
+            Display::on(indicatif::ProgressDrawTarget::stderr(), total)
+        } else {
+            Display {
+                bar: None,
+                quiet: json,
+            }
         }
     }
 
-    /// A display whose bar draws on `target`.
+    /// A display whose bar draws on `target`: stderr, or a test's screen.
     pub fn on(target: indicatif::ProgressDrawTarget, total: usize) -> Display {
-        Display {
-            bar: Some(Display::bar(target, total)),
-            quiet: false,
-        }
-    }
-
-    fn bar(target: indicatif::ProgressDrawTarget, total: usize) -> indicatif::ProgressBar {
         let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} URLs, {msg}, eta {eta}")
                 .expect("progress template"),
         );
-        bar
+        Display {
+            bar: Some(bar),
+            quiet: false,
+        }
     }
 
     /// Prints `line` on stderr, above the bar if there is one.

@@ -16,16 +16,25 @@
 //! no request completes for `--stall`, a watchdog thread prints corral's task
 //! tree.
 //!
-//! The parts: `crawl.rs` (server, client, crawl), `args.rs` (flags and URL
-//! files), `app.rs` (Ctrl-C, progress, summary, exit status).
+//! The parts, in reading order: `crawl.rs`, the corral part (the scopes, the
+//! slots, the timeouts, the hedge and the stop); the HTTP plumbing it drives,
+//! `client.rs` (keep-alive connections, one pool per host), `server.rs` (the
+//! embedded server) and `plan.rs` (its seeded pages), gathered by `lib.rs`;
+//! then the program around them, `args.rs` (flags and URL files) and
+//! `app.rs` (Ctrl-C, progress, summary, exit status).
 //!
 //! ```text
 //! cargo run --release --example crawl -- --help
 //! ```
 
+// The crawl itself (`lib.rs`, which starts with `crawl.rs`), also included
+// by `tests/crawl.rs` and `benches/crawl.rs`.
+#[path = "lib.rs"]
+mod crawler;
+
+// The program around it.
 mod app;
 mod args;
-mod crawl;
 
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(app::run(std::env::args().skip(1)))

@@ -2,8 +2,8 @@
 //! test can send it real signals: the child is this test binary again, run
 //! with `--ignored --exact` on the entry point named in [`spawn`] and the
 //! crawl's arguments in an environment variable. The real `async_signal`
-//! path runs there, as it does in the example.
-#![allow(dead_code)]
+//! path runs there, as it does in the example. Unix only: the tests signal
+//! the child with `kill -INT`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

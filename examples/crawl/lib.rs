@@ -1,0 +1,34 @@
+//! The crawl itself, without the program around it: what `main.rs` runs, and
+//! what `tests/crawl.rs` and `benches/crawl.rs` include whole, as
+//! `#[path = "../examples/crawl/lib.rs"] mod crawler;`. Read `crawl.rs` first:
+//! it is the corral part; `client.rs`, `server.rs` and `plan.rs` are the
+//! HTTP plumbing around it.
+//!
+//! The command line (`args.rs`) and the program (`app.rs`) stay out of it:
+//! the bench has no use for them.
+
+// One crawl: the scopes, the slots, the timeouts, the hedge, the stop and
+// the report.
+mod crawl;
+
+// A keep-alive HTTP/1.1 client, one pool of connections per host.
+mod client;
+
+// The embedded HTTP/1.1 server, and the seeded plan of pages it serves.
+mod server;
+
+mod plan;
+
+pub use self::client::*;
+pub use self::crawl::*;
+pub use self::plan::*;
+pub use self::server::*;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Adds one to `count` and raises `peak` to match: for the server's counts
+/// and the crawl's slots.
+fn count_up(count: &AtomicUsize, peak: &AtomicUsize) {
+    let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+    peak.fetch_max(now, Ordering::SeqCst);
+}
