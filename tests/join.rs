@@ -2,9 +2,7 @@
 //! `race_ok`): each behaviour test runs under smol and under the minimal
 //! executor (`support/exec.rs`).
 
-// `behaviour_tests!` (for scopes) is not used here.
 #[macro_use]
-#[allow(unused_macros)]
 mod support;
 
 use std::future::Future;

@@ -34,40 +34,32 @@ fn poll_with<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
     std::pin::Pin::new(f).poll(&mut Context::from_waker(waker))
 }
 
-behaviour_tests! {
-    /// 500 children asking for 1 to 3 of 8 permits: the permits held at any
-    /// moment never exceed 8, and every child gets its turn.
-    async fn holders_never_exceed_the_permits() {
-        let sem = Semaphore::new(8);
-        let held = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let done = AtomicUsize::new(0);
-        let (sem, held, peak, done) = (&sem, &held, &peak, &done);
-        open(|s| async move {
-            for i in 0..support::scaled(500) {
-                s.spawn(async move {
-                    let k = 1 + i % 3;
-                    let permit = sem.acquire_many(k).await;
-                    let now = held.fetch_add(k, Ordering::SeqCst) + k;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    assert!(now <= 8, "{now} permits held out of 8");
-                    yield_times(i % 4).await;
-                    held.fetch_sub(k, Ordering::SeqCst);
-                    drop(permit);
-                    done.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, ()>(())
-                });
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(done.load(Ordering::SeqCst), support::scaled(500));
-        if !cfg!(miri) {
-            assert!(peak.load(Ordering::SeqCst) >= 6, "the permits were shared");
-        }
-        assert_eq!(sem.available_permits(), 8, "every permit came back");
-    }
+/// The tests of `semaphore/behaviour.rs` on `corral::scope`.
+#[path = "semaphore"]
+mod scope_flavour {
+    use super::*;
+    use crate::support::flavour::scope::*;
+
+    #[macro_use]
+    #[allow(clippy::duplicate_mod)] // once per flavour, on purpose
+    mod behaviour;
+    use behaviour::*;
+
+    each_test!(on_both_executors);
+}
+
+/// The tests of `semaphore/behaviour.rs` on `corral::local_scope`.
+#[path = "semaphore"]
+mod local_flavour {
+    use super::*;
+    use crate::support::flavour::local::*;
+
+    #[macro_use]
+    #[allow(clippy::duplicate_mod)] // once per flavour, on purpose
+    mod behaviour;
+    use behaviour::*;
+
+    each_test!(on_both_executors);
 }
 
 mod plain {

@@ -49,90 +49,32 @@ impl From<Elapsed> for Failed {
     }
 }
 
-behaviour_tests! {
-    /// A child's `timeout(..).await?` fails the scope and drops its siblings.
-    async fn a_child_timeout_fails_the_scope() {
-        let dropped = DropCounter::new();
-        let dropped = &dropped;
-        let start = Instant::now();
-        let result = open(|s| async move {
-            for _ in 0..5 {
-                s.spawn(pending_forever::<Result<(), Failed>>(dropped));
-            }
-            s.spawn(async {
-                timeout(20 * MS, pending::<()>()).await?;
-                Ok(())
-            });
-            Ok(())
-        })
-        .await;
-        assert_eq!(result, Err(Failed::TimedOut));
-        assert!(start.elapsed() >= 20 * MS, "the scope failed early");
-        assert_eq!(dropped.get(), 5, "siblings dropped when the scope failed");
-    }
+/// The tests of `time/behaviour.rs` on `corral::scope`.
+#[path = "time"]
+mod scope_flavour {
+    use super::*;
+    use crate::support::flavour::scope::*;
 
-    /// A whole scope under a deadline is dropped, every child with it.
-    async fn a_scope_under_a_deadline_drops_every_child() {
-        let dropped = DropCounter::new();
-        let dropped = &dropped;
-        let start = Instant::now();
-        let result = timeout(
-            20 * MS,
-            open(|s| async move {
-                for _ in 0..10 {
-                    s.spawn(pending_forever::<Result<(), ()>>(dropped));
-                }
-                pending::<Result<(), ()>>().await
-            }),
-        )
-        .await;
-        assert_eq!(result, Err(Elapsed));
-        assert!(start.elapsed() >= 20 * MS);
-        assert_eq!(dropped.get(), 10);
-    }
+    #[macro_use]
+    #[allow(clippy::duplicate_mod)] // once per flavour, on purpose
+    mod behaviour;
+    use behaviour::*;
 
-    /// Children that finish in time are untouched by the deadline around them.
-    async fn a_scope_that_finishes_in_time_is_ok() {
-        let result = timeout(
-            Duration::from_secs(30),
-            open(|s| async move {
-                let handles: Vec<_> = (0..10u64)
-                    .map(|i| {
-                        s.spawn(async move {
-                            sleep(MS * i as u32).await;
-                            Ok::<_, ()>(i)
-                        })
-                    })
-                    .collect();
-                Ok(corral::join_all(handles).await.into_iter().sum::<u64>())
-            }),
-        )
-        .await;
-        assert_eq!(result, Ok(Ok(45)));
-    }
+    each_test!(on_both_executors);
+}
 
-    /// An expired timeout around a scope wins over a child's own fallback:
-    /// the child's inner timeout fired and it fell back, but by the time the
-    /// scope finished, the outer deadline had passed too.
-    async fn an_expired_timeout_around_a_scope_wins_over_a_childs_fallback() {
-        let result = timeout(
-            10 * MS,
-            open(|s| async move {
-                // The sleep makes the scope return `Pending`, which starts the
-                // outer clock; a scope re-polls a child that merely yields
-                // within the same poll.
-                let op = async {
-                    sleep(MS).await;
-                    blocks_then_waits(60 * MS).await
-                };
-                let child =
-                    s.spawn(timeout(20 * MS, op).map(|r| Ok::<_, ()>(r.unwrap_or(FALLBACK))));
-                Ok(child.await)
-            }),
-        )
-        .await;
-        assert_eq!(result, Err(Elapsed));
-    }
+/// The tests of `time/behaviour.rs` on `corral::local_scope`.
+#[path = "time"]
+mod local_flavour {
+    use super::*;
+    use crate::support::flavour::local::*;
+
+    #[macro_use]
+    #[allow(clippy::duplicate_mod)] // once per flavour, on purpose
+    mod behaviour;
+    use behaviour::*;
+
+    each_test!(on_both_executors);
 }
 
 mod plain {

@@ -1,6 +1,6 @@
-//! Test support: the minimal std-only executor, a watchdog, drop counters and the
-//! macro that runs every behaviour test under smol *and* the minimal executor,
-//! for `scope` *and* `local_scope`.
+//! Test support: the minimal std-only executor, a watchdog, drop counters, the
+//! macro that runs a test under smol *and* the minimal executor, and the two
+//! scope flavours (`scope`, `local_scope`) that the behaviour tests run on.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod exec;
@@ -148,58 +148,91 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut cx)
 }
 
-/// Declares behaviour tests once and runs each four times: {`scope`,
-/// `local_scope`} × {smol, minimal executor}. Inside a body, `open` is the
-/// flavour's constructor (`corral::scope` or `corral::local_scope`) and
-/// `open_limited(n, body)` the same through `Nursery::max_concurrency(n)`, and
-/// `open_graceful(grace, body)` through `Nursery::grace(grace)`.
-#[allow(unused_macros)]
-macro_rules! behaviour_tests {
-    (@flavour $module:ident, $open:ident, $Future:ident, $Handle:ident,
-     $( $(#[doc = $doc:literal])* async fn $name:ident() $body:block )*) => {
-        mod $module {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use corral::$open as open;
-            /// `open` with `Nursery::max_concurrency(n)`.
-            #[allow(dead_code)]
-            fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> corral::$Future<'env, T, E, Fut>
-            where
-                B: FnOnce(corral::$Handle<'env, E>) -> Fut,
-                Fut: std::future::Future<Output = Result<T, E>>,
-                T: 'env,
-                E: 'env,
-            {
-                corral::Nursery::new().max_concurrency(n).$open(body)
-            }
-            /// `open` with `Nursery::grace(grace)`.
-            #[allow(dead_code)]
-            fn open_graceful<'env, T, E, B, Fut>(grace: std::time::Duration, body: B) -> corral::$Future<'env, T, E, Fut>
-            where
-                B: FnOnce(corral::$Handle<'env, E>) -> Fut,
-                Fut: std::future::Future<Output = Result<T, E>>,
-                T: 'env,
-                E: 'env,
-            {
-                corral::Nursery::new().grace(grace).$open(body)
-            }
-            $( $(#[doc = $doc])* pub(super) async fn $name() $body )*
-            behaviour_tests!(@runners $($name)*);
+/// The two scope flavours under the same names, for the behaviour tests that
+/// run four times: {`scope`, `local_scope`} × {smol, minimal executor}.
+///
+/// A test file writes those tests once, as plain items (which rustfmt
+/// formats) in `tests/<file>/behaviour.rs`, and includes that file twice:
+/// `#[path = "<file>"] mod scope_flavour { mod behaviour; }`, and the same
+/// for `local_flavour`. Each flavour module imports `flavour::scope::*` or
+/// `flavour::local::*`, so `open` in a body is `corral::scope` or
+/// `corral::local_scope`, and runs the tests that the file's `each_test!`
+/// names (see `tests/scope.rs`).
+pub mod flavour {
+    /// The `corral::scope` flavour.
+    pub mod scope {
+        use std::future::Future;
+        use std::time::Duration;
+
+        use corral::{Nursery, Scope, ScopeFuture};
+
+        #[allow(unused_imports)] // by the test binaries without behaviour tests
+        pub use corral::scope as open;
+
+        /// `open` with `Nursery::max_concurrency(n)`.
+        pub fn open_limited<'env, T, E, B, Fut>(n: usize, body: B) -> ScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(Scope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            Nursery::new().max_concurrency(n).scope(body)
         }
-    };
-    (@runners $($name:ident)*) => {
-        mod on_smol {
-            $( #[test] fn $name() { crate::support::on_smol(super::$name()) } )*
+
+        /// `open` with `Nursery::grace(grace)`.
+        pub fn open_graceful<'env, T, E, B, Fut>(
+            grace: Duration,
+            body: B,
+        ) -> ScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(Scope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            Nursery::new().grace(grace).scope(body)
         }
-        mod on_minimal {
-            $( #[test] fn $name() { crate::support::on_minimal(super::$name()) } )*
+    }
+
+    /// The `corral::local_scope` flavour.
+    pub mod local {
+        use std::future::Future;
+        use std::time::Duration;
+
+        use corral::{LocalScope, LocalScopeFuture, Nursery};
+
+        #[allow(unused_imports)] // by the test binaries without behaviour tests
+        pub use corral::local_scope as open;
+
+        /// `open` with `Nursery::max_concurrency(n)`.
+        pub fn open_limited<'env, T, E, B, Fut>(
+            n: usize,
+            body: B,
+        ) -> LocalScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(LocalScope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            Nursery::new().max_concurrency(n).local_scope(body)
         }
-    };
-    ($($tests:tt)*) => {
-        behaviour_tests!(@flavour scope_flavour, scope, ScopeFuture, Scope, $($tests)*);
-        behaviour_tests!(@flavour local_flavour, local_scope, LocalScopeFuture, LocalScope, $($tests)*);
-    };
+
+        /// `open` with `Nursery::grace(grace)`.
+        pub fn open_graceful<'env, T, E, B, Fut>(
+            grace: Duration,
+            body: B,
+        ) -> LocalScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(LocalScope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            Nursery::new().grace(grace).local_scope(body)
+        }
+    }
 }
 
 /// Runs each plain async test fn under smol and the minimal executor.
