@@ -6,12 +6,15 @@
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 //! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
+//! - `parallel.rs`: a parallel child (`spawn_on`): the runtime's `Task` and
+//!   the proxy that stands in for it in the scope.
 
 mod child;
 mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
+mod parallel;
 pub(crate) mod ready;
 mod set;
 mod stop;
@@ -24,7 +27,6 @@ pub use child::{JoinHandle, OrDropped};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub use handle::{LocalScope, Scope};
 pub(crate) use ready::SharedRef;
-pub(crate) use stop::Frame;
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;

@@ -43,8 +43,8 @@ use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 use atomic_waker::AtomicWaker;
 
+use super::parallel::Tracker;
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::spawn::Tracker;
 
 /// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
 pub(crate) const BUDGET: usize = 128;

@@ -18,10 +18,10 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use super::child::{Child, Link, release_scope_ref};
+use super::parallel::Tracker;
 use super::ready::{Children, Drained, ReadyQueue, Shared};
 use crate::loom::Ordering;
 use crate::slow_poll::Watch;
-use crate::spawn::Tracker;
 use crate::tree::{Root, ScopeInfo};
 
 /// Why a scope stops early.
