@@ -6,6 +6,7 @@
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 //! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
+//! - `records.rs`: the task tree's records (`tree.rs` renders them).
 //! - `parallel.rs`: a parallel child (`spawn_on`): the runtime's `Task` and
 //!   the proxy that stands in for it in the scope.
 
@@ -16,6 +17,7 @@ mod handle;
 mod loom_tests;
 mod parallel;
 pub(crate) mod ready;
+pub(crate) mod records;
 mod set;
 mod stop;
 
@@ -26,7 +28,6 @@ use std::time::Duration;
 pub use child::{JoinHandle, OrDropped};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub use handle::{LocalScope, Scope};
-pub(crate) use ready::SharedRef;
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;
@@ -342,10 +343,9 @@ impl Nursery {
 
     /// The task-tree record of a scope opened here now, if tracking is on.
     #[track_caller]
-    fn tree(&self, local: bool) -> Option<crate::tree::ScopeInfo> {
+    fn tree(&self, local: bool) -> Option<records::ScopeInfo> {
         let opened_at = Location::caller(); // (not inside the closure below)
-        crate::tree::tracking()
-            .then(|| crate::tree::ScopeInfo::new(opened_at, local, self.max_concurrency))
+        records::tracking().then(|| records::ScopeInfo::new(opened_at, local, self.max_concurrency))
     }
 
     /// Opens a [`scope`] with this nursery's limits.

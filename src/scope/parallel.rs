@@ -24,10 +24,10 @@ use std::task::{Context, Poll};
 use atomic_waker::AtomicWaker;
 
 use super::ready::SharedRef;
+use super::records::RecordRef;
 use super::stop::Frame;
 use crate::slow_poll::Watch;
 use crate::spawn::{Run, Task};
-use crate::tree::RecordRef;
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.

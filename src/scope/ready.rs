@@ -123,7 +123,7 @@ pub(crate) struct Shared {
     pub(crate) stop: super::stop::StopState,
     /// A scope's task-tree record, if it is tracked. Unused by the gather
     /// family.
-    pub(crate) tree: OnceLock<crate::tree::ScopeInfo>,
+    pub(crate) tree: OnceLock<super::records::ScopeInfo>,
 }
 
 /// A field of [`Shared`] that only the queue's owner touches.

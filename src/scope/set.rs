@@ -20,9 +20,9 @@ use std::task::{Context, Poll};
 use super::child::{Child, Link, release_scope_ref};
 use super::parallel::Tracker;
 use super::ready::{Children, Drained, ReadyQueue, Shared};
+use super::records::{Root, ScopeInfo};
 use crate::loom::Ordering;
 use crate::slow_poll::Watch;
-use crate::tree::{Root, ScopeInfo};
 
 /// Why a scope stops early.
 pub(crate) enum Failure<E> {
@@ -265,7 +265,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 .as_ref()
                 .is_some_and(|l| l.parent().tree.get().is_some());
             if !parent_tracked {
-                self.kids.root = Some(crate::tree::add_root(self.queue.shared_ptr()));
+                self.kids.root = Some(super::records::add_root(self.queue.shared_ptr()));
             }
         }
         self.kids.link = link;

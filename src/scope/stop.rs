@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use event_listener::{Event, EventListener};
 
 use super::ready::{Shared, SharedRef};
+use super::records::ChildInfo;
 use crate::loom::{AtomicUsize, Ordering};
-use crate::tree::ChildInfo;
 
 /// What is being polled on this thread: the innermost scope, and, when a
 /// parallel child's runtime task polls it, that child's task-tree record
