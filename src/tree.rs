@@ -191,7 +191,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
     tree.children += children.len();
     let limited = info.is_some_and(|i| i.limit() != usize::MAX);
     let mut subscopes: Vec<(SharedRef, Option<(u32, u64)>)> = scope
-        .stop
+        .nesting
         .subscopes()
         .into_iter()
         .map(|sub| {

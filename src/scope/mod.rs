@@ -6,6 +6,8 @@
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 //! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
+//! - `nesting.rs`: which scope is polled on this thread, and each scope's
+//!   registry of nested scopes (stop requests walk it; the task tree draws it).
 //! - `records.rs`: the task tree's records (`tree.rs` renders them).
 //! - `parallel.rs`: a parallel child (`spawn_on`): the runtime's `Task` and
 //!   the proxy that stands in for it in the scope.
@@ -15,6 +17,7 @@ mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
+mod nesting;
 mod parallel;
 pub(crate) mod ready;
 pub(crate) mod records;

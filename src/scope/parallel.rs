@@ -23,9 +23,9 @@ use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
 
+use super::nesting::Frame;
 use super::ready::SharedRef;
 use super::records::RecordRef;
-use super::stop::Frame;
 use crate::slow_poll::Watch;
 use crate::spawn::{Run, Task};
 

@@ -184,7 +184,7 @@ struct Kids<'env, E> {
     /// dropping a new child), for `drive` to report.
     drop_panic: Option<Payload>,
     /// The registration with the enclosing scope, made at the first poll.
-    link: Option<super::stop::Link>,
+    link: Option<super::nesting::Link>,
     linked: bool,
     /// The scope keeps a task-tree record (`tree.rs`).
     tracked: bool,
@@ -278,7 +278,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
     /// When a stop request's grace ends (`None`: never).
     pub(crate) fn grace_end(&self) -> Option<std::time::Instant> {
-        self.queue.shared().stop.grace_end()
+        super::stop::grace_end(self.queue.shared())
     }
 
     /// Number of children started and not finished.
@@ -296,7 +296,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             self.link();
         }
         // Children (and scopes nested in them) find their scope through this.
-        let _current = super::stop::Frame::enter(self.queue.shared_ptr());
+        let _current = super::nesting::Frame::enter(self.queue.shared_ptr());
         if self.kids.tracked {
             if let Some(info) = self.queue.shared().tree.get() {
                 info.turn();
