@@ -186,7 +186,7 @@ struct Kids<'env, E> {
     /// The registration with the enclosing scope, made at the first poll.
     link: Option<super::nesting::Link>,
     linked: bool,
-    /// The scope keeps a task-tree record (`tree.rs`).
+    /// The scope keeps a task-tree record (`records.rs`).
     tracked: bool,
     /// Its place among the tree's roots, if it has no tracked parent.
     root: Option<Root>,
