@@ -95,19 +95,27 @@ impl Link {
     }
 }
 
+/// What [`link`] returns for a scope nested in another.
+pub(crate) struct Linked<R> {
+    pub(crate) link: Link,
+    /// What `link`'s `under_lock` returned.
+    pub(crate) inherited: R,
+    /// The parent's tracked child being polled, if any: the one the new
+    /// scope lives in.
+    pub(crate) in_child: Option<(u32, u64)>,
+}
+
 /// Registers `shared`'s scope with the scope being polled on this thread, if
-/// any. Called at the scope's first poll, before it names itself current.
-/// `under_lock` runs with the parent and its registry while the parent's lock
-/// is held (what a new scope inherits is read there); its result comes back
-/// with the link. Also returns the tracked child being polled, if any: the
-/// one the new scope lives in.
+/// any (`None` if there is none). Called at the scope's first poll, before it
+/// names itself current. `under_lock` runs with the parent and its registry
+/// while the parent's lock is held: what a new scope inherits is read there.
 pub(crate) fn link<R>(
     shared: *const Shared,
     under_lock: impl FnOnce(&Shared, &Registry) -> R,
-) -> (Option<(Link, R)>, Option<(u32, u64)>) {
+) -> Option<Linked<R>> {
     let (current, child, remote) = CURRENT.with(Cell::get);
     if current.is_null() || ptr::eq(current, shared) {
-        return (None, None);
+        return None;
     }
     let child = if remote {
         // SAFETY: a parallel child named current is being polled: its record
@@ -139,7 +147,11 @@ pub(crate) fn link<R>(
         };
         (index, under_lock(&parent, &registry))
     };
-    (Some((Link { parent, index }, inherited)), child)
+    Some(Linked {
+        link: Link { parent, index },
+        inherited,
+        in_child: child,
+    })
 }
 
 impl Drop for Link {

@@ -130,18 +130,18 @@ pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
 /// any (`nesting::link`), and inherits its stop request. Also returns the
 /// tracked child being polled, if any: the one the new scope lives in.
 pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) {
-    let (linked, child) = nesting::link(shared, |parent, registry| {
+    let linked = nesting::link(shared, |parent, registry| {
         let stopping = parent.stop.epoch.load(Ordering::Relaxed) != 0;
         stopping.then_some(registry.grace_end)
     });
-    let link = linked.map(|(link, inherited)| {
-        if let Some(end) = inherited {
-            // SAFETY: `shared` comes from its live owner.
-            request_with(unsafe { &*shared }, end);
-        }
-        link
-    });
-    (link, child)
+    let Some(linked) = linked else {
+        return (None, None);
+    };
+    if let Some(end) = linked.inherited {
+        // SAFETY: `shared` comes from its live owner.
+        request_with(unsafe { &*shared }, end);
+    }
+    (Some(linked.link), linked.in_child)
 }
 
 /// A handle that stops a scope from anywhere: `Clone`, `Send`, `Sync` and
