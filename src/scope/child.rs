@@ -27,7 +27,7 @@ use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
 
-use crate::tree::RecordRef;
+use super::records::RecordRef;
 
 use crate::loom::{AtomicUsize, Ordering};
 

@@ -6,11 +6,12 @@ use std::marker::PhantomData;
 use std::panic::Location;
 
 use super::child::{JoinHandle, discard_unspawned, new_child};
+use super::parallel::split;
 use super::ready::{Shared, SharedRef};
+use super::records::RecordRef;
 use super::set::push_incoming;
 use super::stop::{self, StopHandle, Stopped};
-use crate::spawn::{Spawn, split};
-use crate::tree::RecordRef;
+use crate::spawn::Spawn;
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {

@@ -6,13 +6,21 @@
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 //! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
+//! - `nesting.rs`: which scope is polled on this thread, and each scope's
+//!   registry of nested scopes (stop requests walk it; the task tree draws it).
+//! - `records.rs`: the task tree's records (`tree.rs` renders them).
+//! - `parallel.rs`: a parallel child (`spawn_on`): the runtime's `Task` and
+//!   the proxy that stands in for it in the scope.
 
 mod child;
 mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
+mod nesting;
+mod parallel;
 pub(crate) mod ready;
+pub(crate) mod records;
 mod set;
 mod stop;
 
@@ -23,8 +31,6 @@ use std::time::Duration;
 pub use child::{JoinHandle, OrDropped};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub use handle::{LocalScope, Scope};
-pub(crate) use ready::SharedRef;
-pub(crate) use stop::Frame;
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;
@@ -340,10 +346,9 @@ impl Nursery {
 
     /// The task-tree record of a scope opened here now, if tracking is on.
     #[track_caller]
-    fn tree(&self, local: bool) -> Option<crate::tree::ScopeInfo> {
+    fn tree(&self, local: bool) -> Option<records::ScopeInfo> {
         let opened_at = Location::caller(); // (not inside the closure below)
-        crate::tree::tracking()
-            .then(|| crate::tree::ScopeInfo::new(opened_at, local, self.max_concurrency))
+        records::tracking().then(|| records::ScopeInfo::new(opened_at, local, self.max_concurrency))
     }
 
     /// Opens a [`scope`] with this nursery's limits.

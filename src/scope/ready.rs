@@ -43,8 +43,8 @@ use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 use atomic_waker::AtomicWaker;
 
+use super::parallel::Tracker;
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::spawn::Tracker;
 
 /// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
 pub(crate) const BUDGET: usize = 128;
@@ -118,12 +118,14 @@ pub(crate) struct Shared {
     /// A scope's slow-poll watch, set once before any handle exists, for its
     /// parallel children. Unused by the gather family.
     pub(crate) watch: OnceLock<crate::slow_poll::Watch>,
-    /// A scope's stop request and nested scopes (see `stop.rs`). Unused by
-    /// the gather family.
+    /// A scope's stop request (see `stop.rs`). Unused by the gather family.
     pub(crate) stop: super::stop::StopState,
+    /// A scope's nested scopes (see `nesting.rs`). Unused by the gather
+    /// family.
+    pub(crate) nesting: super::nesting::Nesting,
     /// A scope's task-tree record, if it is tracked. Unused by the gather
     /// family.
-    pub(crate) tree: OnceLock<crate::tree::ScopeInfo>,
+    pub(crate) tree: OnceLock<super::records::ScopeInfo>,
 }
 
 /// A field of [`Shared`] that only the queue's owner touches.
@@ -442,6 +444,7 @@ impl ReadyQueue {
             parallel_waits_its_turn: std::sync::atomic::AtomicBool::new(false),
             watch: OnceLock::new(),
             stop: super::stop::StopState::new(),
+            nesting: super::nesting::Nesting::new(),
             tree: OnceLock::new(),
         });
         ReadyQueue {

@@ -18,11 +18,11 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use super::child::{Child, Link, release_scope_ref};
+use super::parallel::Tracker;
 use super::ready::{Children, Drained, ReadyQueue, Shared};
+use super::records::{Root, ScopeInfo};
 use crate::loom::Ordering;
 use crate::slow_poll::Watch;
-use crate::spawn::Tracker;
-use crate::tree::{Root, ScopeInfo};
 
 /// Why a scope stops early.
 pub(crate) enum Failure<E> {
@@ -184,9 +184,9 @@ struct Kids<'env, E> {
     /// dropping a new child), for `drive` to report.
     drop_panic: Option<Payload>,
     /// The registration with the enclosing scope, made at the first poll.
-    link: Option<super::stop::Link>,
+    link: Option<super::nesting::Link>,
     linked: bool,
-    /// The scope keeps a task-tree record (`tree.rs`).
+    /// The scope keeps a task-tree record (`records.rs`).
     tracked: bool,
     /// Its place among the tree's roots, if it has no tracked parent.
     root: Option<Root>,
@@ -265,7 +265,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 .as_ref()
                 .is_some_and(|l| l.parent().tree.get().is_some());
             if !parent_tracked {
-                self.kids.root = Some(crate::tree::add_root(self.queue.shared_ptr()));
+                self.kids.root = Some(super::records::add_root(self.queue.shared_ptr()));
             }
         }
         self.kids.link = link;
@@ -278,7 +278,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
     /// When a stop request's grace ends (`None`: never).
     pub(crate) fn grace_end(&self) -> Option<std::time::Instant> {
-        self.queue.shared().stop.grace_end()
+        super::stop::grace_end(self.queue.shared())
     }
 
     /// Number of children started and not finished.
@@ -296,7 +296,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             self.link();
         }
         // Children (and scopes nested in them) find their scope through this.
-        let _current = super::stop::Frame::enter(self.queue.shared_ptr());
+        let _current = super::nesting::Frame::enter(self.queue.shared_ptr());
         if self.kids.tracked {
             if let Some(info) = self.queue.shared().tree.get() {
                 info.turn();

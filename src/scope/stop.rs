@@ -6,47 +6,27 @@
 //! Phase two lives in the scope future (`future.rs`): if the request carries
 //! a grace deadline, a timer drops the children still running when it passes.
 //!
-//! Nesting. While a scope polls its body and children, the thread-local
-//! [`CURRENT`] names it; a parallel child's runtime task names its scope the
-//! same way around each poll. A scope polled for the first time registers with
-//! the scope named there (its parent), which keeps it in `subscopes` until it
-//! is dropped. A request walks down that tree, so every nested scope sees it,
-//! with the same grace deadline, as soon as the call returns. A scope that
-//! registers after its parent was stopped inherits the request at once.
+//! Nesting. A scope polled for the first time registers with the scope being
+//! polled on its thread, its parent (`nesting.rs`). A request walks down that
+//! registry, so every nested scope sees it, with the same grace deadline, as
+//! soon as the call returns. A scope that registers after its parent was
+//! stopped inherits the request at once.
 //!
-//! Cost when nobody stops anything: a top-level scope reads one thread-local at
-//! its first poll and swaps it around each poll; a nested scope also takes its
-//! parent's lock twice (register, unregister). Nothing per child.
+//! Cost when nobody stops anything: that of the registry (`nesting.rs`).
+//! Nothing per child.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
 
+use super::nesting::{self, Link, current_scope};
 use super::ready::{Shared, SharedRef};
 use crate::loom::{AtomicUsize, Ordering};
-use crate::tree::ChildInfo;
-
-/// What is being polled on this thread: the innermost scope, and, when a
-/// parallel child's runtime task polls it, that child's task-tree record
-/// (null if untracked) and `true`. Otherwise the scope's own poll loop runs
-/// here, and its task-tree record names the child being polled.
-type Current = (*const Shared, *const ChildInfo, bool);
-
-std::thread_local! {
-    static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null(), false)) };
-}
-
-fn current_scope() -> *const Shared {
-    CURRENT.with(Cell::get).0
-}
 
 /// One scope's stop state, inside its [`Shared`].
 pub(crate) struct StopState {
@@ -55,23 +35,8 @@ pub(crate) struct StopState {
     epoch: AtomicUsize,
     /// The nursery's grace in nanoseconds (`NEVER_NS`: none, wait for ever).
     grace_ns: AtomicU64,
-    inner: Mutex<Inner>,
     /// `Stopped` futures wait here.
     event: Event,
-}
-
-struct Inner {
-    /// When the children still running are dropped (`None`: never). Meaningful
-    /// once `epoch` is non-zero.
-    grace_end: Option<Instant>,
-    /// Nested scopes registered here; `None` marks a free entry.
-    subscopes: Vec<Option<SharedRef>>,
-    free: Vec<usize>,
-}
-
-fn lock(mutex: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    // No user code runs under this lock, so a poisoned one is still consistent.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// True if `a` is an earlier deadline than `b` (`None` is never).
@@ -88,11 +53,6 @@ impl StopState {
         StopState {
             epoch: AtomicUsize::new(0),
             grace_ns: AtomicU64::new(crate::time::NEVER_NS),
-            inner: Mutex::new(Inner {
-                grace_end: None,
-                subscopes: Vec::new(),
-                free: Vec::new(),
-            }),
             event: Event::new(),
         }
     }
@@ -118,21 +78,12 @@ impl StopState {
     pub(crate) fn is_stopping(&self) -> bool {
         self.epoch.load(Ordering::Acquire) != 0
     }
+}
 
-    /// The nested scopes registered now (for the task tree).
-    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
-        lock(&self.inner)
-            .subscopes
-            .iter()
-            .flatten()
-            .cloned()
-            .collect()
-    }
-
-    /// When the children still running are dropped, for the request seen now.
-    pub(crate) fn grace_end(&self) -> Option<Instant> {
-        lock(&self.inner).grace_end
-    }
+/// When `shared`'s scope drops the children still running, for the request
+/// seen now. (The deadline is kept under its nesting registry's lock.)
+pub(crate) fn grace_end(shared: &Shared) -> Option<Instant> {
+    shared.nesting.lock().grace_end
 }
 
 /// Requests a stop of `shared`'s scope with its nursery's grace. Reads the
@@ -156,7 +107,7 @@ fn request_within(shared: &Shared, grace_ns: u64) {
 /// one, then tells everyone below.
 pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
     let subscopes: Vec<SharedRef> = {
-        let mut inner = lock(&shared.stop.inner);
+        let mut inner = shared.nesting.lock();
         let first = shared.stop.epoch.load(Ordering::Relaxed) == 0;
         if !first && !earlier(end, inner.grace_end) {
             return;
@@ -166,7 +117,7 @@ pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
         // clears `polling` with SeqCst, then reads the epoch with SeqCst. One
         // of the two sees the other: the scope is woken or notices by itself.
         shared.stop.epoch.fetch_add(1, Ordering::SeqCst);
-        inner.subscopes.iter().flatten().cloned().collect()
+        inner.subscopes()
     };
     shared.stop.event.notify(usize::MAX);
     shared.notify();
@@ -175,107 +126,22 @@ pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
     }
 }
 
-/// A nested scope's registration with its parent.
-pub(crate) struct Link {
-    parent: SharedRef,
-    index: usize,
-}
-
-impl Link {
-    /// The scope this one is nested in.
-    pub(crate) fn parent(&self) -> &Shared {
-        &self.parent
-    }
-}
-
 /// Registers `shared`'s scope with the scope being polled on this thread, if
-/// any, and inherits its stop request. Called at the scope's first poll,
-/// before it names itself current. Also returns the tracked child being
-/// polled, if any: the one the new scope lives in.
+/// any (`nesting::link`), and inherits its stop request. Also returns the
+/// tracked child being polled, if any: the one the new scope lives in.
 pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) {
-    let (current, child, remote) = CURRENT.with(Cell::get);
-    if current.is_null() || ptr::eq(current, shared) {
-        return (None, None);
-    }
-    let child = if remote {
-        // SAFETY: a parallel child named current is being polled: its record
-        // is live.
-        (!child.is_null()).then(|| unsafe { &*child }.id())
-    } else {
-        // SAFETY: `current`'s poll loop runs on this thread (it named itself
-        // current), so it is live, and so is the record of the child it is
-        // polling (the one this scope runs in).
-        unsafe { (*current).tree.get().and_then(|tree| tree.polling()) }.map(|c| c.id())
-    };
-    // SAFETY: the scope named current is inside its own poll (or a parallel
-    // child's runtime task holds a count), so it is live.
-    let parent = unsafe { SharedRef::new(current) };
-    // SAFETY: `shared` comes from its live owner. (A raw pointer, not a
-    // reference: the count we take may be the one that frees the state.)
-    let me = unsafe { SharedRef::new(shared) };
-    let (index, inherited) = {
-        let mut inner = lock(&parent.stop.inner);
-        let index = match inner.free.pop() {
-            Some(index) => {
-                inner.subscopes[index] = Some(me);
-                index
-            }
-            None => {
-                inner.subscopes.push(Some(me));
-                inner.subscopes.len() - 1
-            }
-        };
+    let linked = nesting::link(shared, |parent, registry| {
         let stopping = parent.stop.epoch.load(Ordering::Relaxed) != 0;
-        (index, stopping.then_some(inner.grace_end))
+        stopping.then_some(registry.grace_end)
+    });
+    let Some(linked) = linked else {
+        return (None, None);
     };
-    if let Some(end) = inherited {
-        // SAFETY: as above.
+    if let Some(end) = linked.inherited {
+        // SAFETY: `shared` comes from its live owner.
         request_with(unsafe { &*shared }, end);
     }
-    (Some(Link { parent, index }), child)
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        let me = {
-            let mut inner = lock(&self.parent.stop.inner);
-            inner.free.push(self.index);
-            inner.subscopes[self.index].take()
-        };
-        drop(me); // its count, released outside the lock
-    }
-}
-
-/// Names a scope (and one of its tracked children) current on this thread
-/// until the guard drops.
-pub(crate) struct Frame {
-    previous: Current,
-}
-
-impl Frame {
-    /// `shared`'s scope is polling its body or children, on this thread.
-    #[inline]
-    pub(crate) fn enter(shared: *const Shared) -> Frame {
-        Frame {
-            previous: CURRENT.with(|current| current.replace((shared, ptr::null(), false))),
-        }
-    }
-
-    /// A runtime task polls a parallel child of `shared`'s scope (with its
-    /// task-tree record, or null).
-    #[inline]
-    pub(crate) fn enter_remote(shared: *const Shared, child: *const ChildInfo) -> Frame {
-        Frame {
-            previous: CURRENT.with(|current| current.replace((shared, child, true))),
-        }
-    }
-}
-
-impl Drop for Frame {
-    #[inline]
-    fn drop(&mut self) {
-        CURRENT.with(|current| current.set(self.previous));
-    }
+    (Some(linked.link), linked.in_child)
 }
 
 /// A handle that stops a scope from anywhere: `Clone`, `Send`, `Sync` and

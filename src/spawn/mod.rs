@@ -1,12 +1,14 @@
-//! Running children on a runtime: the [`Spawn`] trait and its adapters.
+//! Running children on a runtime: the [`Spawn`] trait, the [`Task`] it
+//! receives, and its adapters. The parallel child behind a `Task` is scope
+//! machinery (`scope/parallel.rs`); nothing here imports the scope.
 
 mod adapters;
-mod remote;
+mod task;
 
 use std::sync::Arc;
 
-pub use remote::Task;
-pub(crate) use remote::{Tracker, split};
+pub(crate) use task::Run;
+pub use task::Task;
 
 /// A runtime that can run a corral [`Task`]: the one thing
 /// [`Scope::spawn_on`](crate::Scope::spawn_on) needs to run a child in

@@ -23,9 +23,11 @@ use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
 
-use crate::scope::{Frame, SharedRef};
+use super::nesting::Frame;
+use super::ready::SharedRef;
+use super::records::RecordRef;
 use crate::slow_poll::Watch;
-use crate::tree::RecordRef;
+use crate::spawn::{Run, Task};
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
@@ -129,13 +131,6 @@ where
     }
 }
 
-/// The runtime side: what a [`Task`] drives.
-trait Run: Send + Sync {
-    fn run(&self, cx: &mut Context<'_>) -> Poll<()>;
-    /// The runtime dropped the task: drop the future if it is still there.
-    fn abandon(&self);
-}
-
 impl<F, U, E> Run for Remote<F, U, E>
 where
     F: Future<Output = Result<U, E>> + Send,
@@ -227,39 +222,6 @@ where
     }
 }
 
-/// A parallel child's future, ready to be run by a runtime: poll it until it
-/// completes, and drop it when done (or when the runtime shuts down).
-///
-/// It is what [`Spawn::spawn_task`](super::Spawn::spawn_task) receives. It is
-/// `Send + 'static` and `Unpin`; its output is `()`: the child's own output
-/// travels to its scope by another path. Dropping it before it completes drops
-/// the child's future; the scope notices and fails loudly, since its child
-/// was lost.
-#[must_use = "a task does nothing unless it is polled by a runtime"]
-pub struct Task {
-    run: Arc<dyn Run>,
-}
-
-impl std::fmt::Debug for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").finish_non_exhaustive()
-    }
-}
-
-impl Future for Task {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.run.run(cx)
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.run.abandon();
-    }
-}
-
 /// The scope side: an ordinary local child that yields the parallel child's
 /// outcome, and aborts it when dropped first.
 pub(crate) struct Proxy<F, U, E> {
@@ -336,9 +298,7 @@ where
         scope,
         info,
     });
-    let task = Task {
-        run: remote.clone(),
-    };
+    let task = Task::new(remote.clone());
     (task, Proxy { remote })
 }
 

@@ -1,0 +1,198 @@
+//! Nesting: which scope is being polled on this thread, and the registry of
+//! the scopes nested in each scope. A stop request walks down this registry
+//! (`stop.rs`), and the task tree draws it (`records.rs`, `tree.rs`).
+//!
+//! While a scope polls its body and children, the thread-local [`CURRENT`]
+//! names it; a parallel child's runtime task names its scope the same way
+//! around each poll ([`Frame`]). A scope polled for the first time registers
+//! with the scope named there (its parent, [`link`]), which keeps it in its
+//! [`Nesting`] until the scope is dropped ([`Link`]).
+//!
+//! Cost: a top-level scope reads one thread-local at its first poll and swaps
+//! it around each poll; a nested scope also takes its parent's lock twice
+//! (register, unregister). Nothing per child.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use super::ready::{Shared, SharedRef};
+use super::records::ChildInfo;
+
+/// What is being polled on this thread: the innermost scope, and, when a
+/// parallel child's runtime task polls it, that child's task-tree record
+/// (null if untracked) and `true`. Otherwise the scope's own poll loop runs
+/// here, and its task-tree record names the child being polled.
+type Current = (*const Shared, *const ChildInfo, bool);
+
+std::thread_local! {
+    static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null(), false)) };
+}
+
+/// The innermost scope being polled on this thread (null if none).
+pub(crate) fn current_scope() -> *const Shared {
+    CURRENT.with(Cell::get).0
+}
+
+/// One scope's nested scopes, inside its [`Shared`].
+pub(crate) struct Nesting {
+    inner: Mutex<Registry>,
+}
+
+/// What [`Nesting`]'s lock guards.
+pub(crate) struct Registry {
+    /// When the children still running are dropped (`None`: never), for the
+    /// stop request seen now; meaningful once the stop epoch is non-zero.
+    /// Written by `stop.rs`, here under the registry's lock: a scope that
+    /// registers while a request walks down is either in the walk's list or
+    /// inherits the request.
+    pub(crate) grace_end: Option<Instant>,
+    /// Nested scopes registered here; `None` marks a free entry.
+    subscopes: Vec<Option<SharedRef>>,
+    free: Vec<usize>,
+}
+
+impl Registry {
+    /// The nested scopes registered now.
+    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
+        self.subscopes.iter().flatten().cloned().collect()
+    }
+}
+
+impl Nesting {
+    pub(crate) fn new() -> Self {
+        Nesting {
+            inner: Mutex::new(Registry {
+                grace_end: None,
+                subscopes: Vec::new(),
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        // No user code runs under this lock, so a poisoned one is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The nested scopes registered now (for the task tree).
+    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
+        self.lock().subscopes()
+    }
+}
+
+/// A nested scope's registration with its parent.
+pub(crate) struct Link {
+    parent: SharedRef,
+    index: usize,
+}
+
+impl Link {
+    /// The scope this one is nested in.
+    pub(crate) fn parent(&self) -> &Shared {
+        &self.parent
+    }
+}
+
+/// What [`link`] returns for a scope nested in another.
+pub(crate) struct Linked<R> {
+    pub(crate) link: Link,
+    /// What `link`'s `under_lock` returned.
+    pub(crate) inherited: R,
+    /// The parent's tracked child being polled, if any: the one the new
+    /// scope lives in.
+    pub(crate) in_child: Option<(u32, u64)>,
+}
+
+/// Registers `shared`'s scope with the scope being polled on this thread, if
+/// any (`None` if there is none). Called at the scope's first poll, before it
+/// names itself current. `under_lock` runs with the parent and its registry
+/// while the parent's lock is held: what a new scope inherits is read there.
+pub(crate) fn link<R>(
+    shared: *const Shared,
+    under_lock: impl FnOnce(&Shared, &Registry) -> R,
+) -> Option<Linked<R>> {
+    let (current, child, remote) = CURRENT.with(Cell::get);
+    if current.is_null() || ptr::eq(current, shared) {
+        return None;
+    }
+    let child = if remote {
+        // SAFETY: a parallel child named current is being polled: its record
+        // is live.
+        (!child.is_null()).then(|| unsafe { &*child }.id())
+    } else {
+        // SAFETY: `current`'s poll loop runs on this thread (it named itself
+        // current), so it is live, and so is the record of the child it is
+        // polling (the one this scope runs in).
+        unsafe { (*current).tree.get().and_then(|tree| tree.polling()) }.map(|c| c.id())
+    };
+    // SAFETY: the scope named current is inside its own poll (or a parallel
+    // child's runtime task holds a count), so it is live.
+    let parent = unsafe { SharedRef::new(current) };
+    // SAFETY: `shared` comes from its live owner. (A raw pointer, not a
+    // reference: the count we take may be the one that frees the state.)
+    let me = unsafe { SharedRef::new(shared) };
+    let (index, inherited) = {
+        let mut registry = parent.nesting.lock();
+        let index = match registry.free.pop() {
+            Some(index) => {
+                registry.subscopes[index] = Some(me);
+                index
+            }
+            None => {
+                registry.subscopes.push(Some(me));
+                registry.subscopes.len() - 1
+            }
+        };
+        (index, under_lock(&parent, &registry))
+    };
+    Some(Linked {
+        link: Link { parent, index },
+        inherited,
+        in_child: child,
+    })
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let me = {
+            let mut registry = self.parent.nesting.lock();
+            registry.free.push(self.index);
+            registry.subscopes[self.index].take()
+        };
+        drop(me); // its count, released outside the lock
+    }
+}
+
+/// Names a scope (and one of its tracked children) current on this thread
+/// until the guard drops.
+pub(crate) struct Frame {
+    previous: Current,
+}
+
+impl Frame {
+    /// `shared`'s scope is polling its body or children, on this thread.
+    #[inline]
+    pub(crate) fn enter(shared: *const Shared) -> Frame {
+        Frame {
+            previous: CURRENT.with(|current| current.replace((shared, ptr::null(), false))),
+        }
+    }
+
+    /// A runtime task polls a parallel child of `shared`'s scope (with its
+    /// task-tree record, or null).
+    #[inline]
+    pub(crate) fn enter_remote(shared: *const Shared, child: *const ChildInfo) -> Frame {
+        Frame {
+            previous: CURRENT.with(|current| current.replace((shared, child, true))),
+        }
+    }
+}
+
+impl Drop for Frame {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.previous));
+    }
+}
