@@ -16,7 +16,7 @@ use crate::wake_list::WakeList;
 mod loom_tests;
 mod waiters;
 
-use waiters::{ONE, QUEUED, Waiters};
+use waiters::{ONE, QUEUED, WaitState, Waiters};
 
 /// A counting semaphore: at most N permits are out at once; the rest wait.
 ///
@@ -407,14 +407,15 @@ fn check_request(n: usize) {
 }
 
 pin_project! {
-    /// Where an acquire is: not yet queued, queued at a node, or done; and
-    /// the flag the queue sets when it grants the request. Pinned, because
-    /// the queue keeps a pointer to the flag while the node is queued.
+    /// Where an acquire is (`state`), and the flag the queue sets when it
+    /// grants the request; the table in `waiters.rs` has their combinations.
+    /// Pinned, because the queue keeps a pointer to the flag while the
+    /// request is queued.
     #[project = WaiterProj]
     #[derive(Debug)]
     struct Waiter {
         wanted: usize,
-        node: u32,
+        state: WaitState,
         #[pin]
         grant: GrantFlag,
     }
@@ -429,15 +430,12 @@ struct GrantFlag {
     _pinned: PhantomPinned,
 }
 
-const IDLE: u32 = u32::MAX;
-const DONE: u32 = u32::MAX - 1;
-
 impl Waiter {
     #[inline]
     fn new(wanted: usize) -> Self {
         Self {
             wanted,
-            node: IDLE,
+            state: WaitState::Idle,
             grant: GrantFlag {
                 granted: AtomicBool::new(false),
                 _pinned: PhantomPinned,
@@ -448,22 +446,27 @@ impl Waiter {
     #[inline]
     fn poll(self: Pin<&mut Self>, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
         let this = self.project();
-        if *this.node == IDLE && semaphore.try_take(*this.wanted) {
-            *this.node = DONE;
-            return Poll::Ready(*this.wanted);
-        }
-        if *this.node < DONE && this.grant.granted.load(Ordering::Acquire) {
-            // Granted while we slept: the queue already freed the node.
-            *this.node = DONE;
-            return Poll::Ready(*this.wanted);
+        match *this.state {
+            // `Idle` -> `Done`: the lock-free fast path took the permits.
+            WaitState::Idle if semaphore.try_take(*this.wanted) => {
+                *this.state = WaitState::Done;
+                return Poll::Ready(*this.wanted);
+            }
+            // Granted while we slept (the queue already freed the node):
+            // `Queued` -> `Done`, collecting the permits.
+            WaitState::Queued(_) if this.grant.granted.load(Ordering::Acquire) => {
+                *this.state = WaitState::Done;
+                return Poll::Ready(*this.wanted);
+            }
+            _ => {}
         }
         Self::poll_slow(this, semaphore, cx)
     }
 
     /// Queues the request, or re-registers the waker of a queued one.
     fn poll_slow(this: WaiterProj<'_>, semaphore: &Semaphore, cx: &mut Context<'_>) -> Poll<usize> {
-        match *this.node {
-            IDLE => {
+        match *this.state {
+            WaitState::Idle => {
                 let mut wake = WakeList::new();
                 let grant: *const AtomicBool = &this.grant.granted;
                 // SAFETY: `granted` lives in this pinned future, whose drop
@@ -479,25 +482,29 @@ impl Waiter {
                     )
                 };
                 match queued {
+                    // `Idle` -> `Queued`.
                     Some(node) => {
-                        *this.node = node;
+                        *this.state = WaitState::Queued(node);
                         Poll::Pending
                     }
+                    // `Idle` -> `Done`: met as it was queued.
                     None => {
-                        *this.node = DONE;
+                        *this.state = WaitState::Done;
                         Poll::Ready(*this.wanted)
                     }
                 }
             }
-            DONE => panic!("a semaphore acquire future polled after completion"),
-            node => {
+            WaitState::Done => panic!("a semaphore acquire future polled after completion"),
+            WaitState::Queued(node) => {
                 let mut waiters = semaphore.lock();
                 // Under the lock the flag is final: a grant happens under it.
                 if this.grant.granted.load(Ordering::Acquire) {
                     drop(waiters);
-                    *this.node = DONE;
+                    // `Queued` -> `Done`, granted since the fast check.
+                    *this.state = WaitState::Done;
                     return Poll::Ready(*this.wanted);
                 }
+                // Still `Queued`, not granted: the node wakes this task now.
                 let old = waiters.set_waker(node, cx.waker());
                 drop(waiters);
                 drop(old);
@@ -510,17 +517,20 @@ impl Waiter {
     #[inline]
     fn cancel(self: Pin<&mut Self>, semaphore: &Semaphore) {
         let this = self.project();
-        if *this.node < DONE {
-            Self::cancel_queued(this, semaphore);
+        if let WaitState::Queued(node) = *this.state {
+            Self::cancel_queued(this, semaphore, node);
         }
     }
 
-    fn cancel_queued(this: WaiterProj<'_>, semaphore: &Semaphore) {
-        let node = std::mem::replace(this.node, DONE);
+    /// `Queued` -> `Done` without collecting.
+    fn cancel_queued(this: WaiterProj<'_>, semaphore: &Semaphore, node: u32) {
+        *this.state = WaitState::Done;
         if !this.grant.granted.load(Ordering::Acquire) {
             let mut wake = WakeList::new();
             let mut waiters = semaphore.lock();
             if !this.grant.granted.load(Ordering::Acquire) {
+                // Still queued: unlink the node, giving back what it was
+                // handed so far (which may let the next waiters through).
                 let old = waiters.cancel(&semaphore.state, node, &mut wake);
                 drop(waiters);
                 drop(old);

@@ -9,11 +9,31 @@
 //! └── future: F              dropped in place by the scope, never by the handle
 //! ```
 //!
-//! The state word holds two reference bits (`SCOPE`, `HANDLE`) and two outcome
-//! bits (`COMPLETE`, `CANCELLED`). Whoever clears the last reference bit frees the
-//! cell through `Header::dealloc`, which drops the output slot but never the
-//! future: by then the scope has always dropped it. That is what lets a handle
-//! outlive `'env` even though `F` borrows from it.
+//! # The state word
+//!
+//! The header's state word holds two reference bits (`SCOPE`, `HANDLE`) and
+//! two outcome bits (`COMPLETE`, `CANCELLED`); beside it, the owner-only
+//! `live` flag says whether the future is still there. Every transition is
+//! one atomic read-modify-write, commented where it is made.
+//!
+//! | bit         | set                                     | cleared                                   | read by                                   | what it rules out |
+//! |-------------|-----------------------------------------|-------------------------------------------|-------------------------------------------|-------------------|
+//! | `SCOPE`     | at allocation (`new_child`)             | by the scope once the future is dropped (`release_scope_ref`), unless the handle is already gone | the handle's drop: if clear, the handle frees the cell | the handle freeing a cell the scope still polls |
+//! | `HANDLE`    | at allocation                           | by the handle's drop; never set again     | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
+//! | `COMPLETE`  | by the scope, once: with `output` written (`Ok`, handle alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice | the handle reading `output` before it is written, or the scope touching it after |
+//! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: a failed, stopped or dropped scope, a panic in `poll`) | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
+//! | `live`      | at allocation (a plain `Cell<bool>`, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
+//!
+//! A child that returns `Ok` after its handle was dropped publishes nothing:
+//! the value is dropped at once, and `COMPLETE` stays clear because no one is
+//! left to look. The combinations the handle can see are therefore: nothing
+//! yet (wait), `COMPLETE` (take the value), `COMPLETE | CANCELLED` (`None`).
+//!
+//! Whoever clears the last reference bit frees the cell through
+//! `Header::dealloc`, which drops the output slot (a value the handle never
+//! took included) but never the future: by then the scope has always dropped
+//! it (`live` is false). That is what lets a handle outlive `'env` even though
+//! `F` borrows from it.
 
 use std::cell::{Cell as StdCell, UnsafeCell};
 use std::fmt;
@@ -31,13 +51,20 @@ use super::records::RecordRef;
 
 use crate::loom::{AtomicUsize, Ordering};
 
-/// The scope still holds the cell.
+// The state word's bits; the module docs' table says who sets each one, when,
+// and what it rules out.
+
+/// The scope still holds the cell (its reference).
 const SCOPE: usize = 1 << 0;
-/// The `JoinHandle` still exists.
+/// The `JoinHandle` still exists (its reference). Once clear, never set again.
 const HANDLE: usize = 1 << 1;
 /// The outcome is published: either `output` is written or `CANCELLED` is set.
+/// Set once, by the scope, and never cleared.
 const COMPLETE: usize = 1 << 2;
-/// The child was dropped before it finished (its scope failed or was dropped).
+/// Set with `COMPLETE` when no value will ever be written: the child returned
+/// `Err` (its error goes to the scope, not to the handle), or its future was
+/// dropped before it finished (its scope failed, was stopped past its grace or
+/// was dropped, or the child panicked).
 const CANCELLED: usize = 1 << 3;
 
 /// The part of a cell every side can read without knowing `F` or `U`.
@@ -71,7 +98,8 @@ pub(crate) struct Link<'env, E> {
 struct Cell<'env, E, F, U> {
     join: JoinPart<U>,
     link: Link<'env, E>,
-    /// True until the future has been dropped (owner-only).
+    /// True until the future has been dropped. Owner only, so not in the
+    /// state word: nobody else ever asks (see the module docs' table).
     live: StdCell<bool>,
     future: UnsafeCell<ManuallyDrop<F>>,
 }
@@ -107,6 +135,8 @@ impl<E, F, U> Cell<'_, E, F, U> {
     /// # Safety
     /// Owner only (see `Child::poll`).
     unsafe fn drop_future(&self) {
+        // `live`: true -> false, before the destructor runs, so a panicking
+        // destructor is not run again by a later `cancel`.
         if self.live.replace(false) {
             // SAFETY: `live` was true, so the future is initialised and nobody
             // else touches it; clearing `live` first rules out a second drop.
@@ -118,6 +148,9 @@ impl<E, F, U> Cell<'_, E, F, U> {
     /// wakes the handle. The scope's reference is released separately.
     fn publish(&self, flags: usize) {
         let header = &self.join.header;
+        // `COMPLETE` (with `CANCELLED` when no value was written): the release
+        // half hands `output` over to the handle's acquire load; the scope
+        // never touches `output` again.
         header.state.fetch_or(flags, Ordering::AcqRel);
         if let Some(waker) = header.waker.take() {
             waker.wake();
@@ -142,6 +175,8 @@ where
         unsafe { self.drop_future() };
         match result {
             Ok(value) => {
+                // `HANDLE` may be cleared right after this load: then the value
+                // is written for nobody, and the last owner's `dealloc` drops it.
                 if self.join.header.state.load(Ordering::Acquire) & HANDLE != 0 {
                     // SAFETY: nobody reads `output` before `COMPLETE` is set.
                     unsafe { *self.join.output.get() = Some(value) };
@@ -151,6 +186,7 @@ where
                 Poll::Ready(Ok(()))
             }
             Err(error) => {
+                // The error goes to the scope; the handle sees `CANCELLED`.
                 self.publish(COMPLETE | CANCELLED);
                 Poll::Ready(Err(error))
             }
@@ -170,6 +206,8 @@ where
         struct PublishOnExit<'a, 'env, E, F, U>(&'a Cell<'env, E, F, U>);
         impl<E, F, U> Drop for PublishOnExit<'_, '_, E, F, U> {
             fn drop(&mut self) {
+                // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
+                // Set already if the child finished (idempotence).
                 if self.0.join.header.state.load(Ordering::Relaxed) & COMPLETE == 0 {
                     self.0.publish(COMPLETE | CANCELLED);
                 }
@@ -210,7 +248,9 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
     let dealloc = h.dealloc;
     // A handle never comes back once dropped: if it is gone, this scope is the
     // last owner and needs no read-modify-write (the acquire load pairs with the
-    // handle's release when it let go).
+    // handle's release when it let go); `SCOPE` then stays set in a word that
+    // is freed. Otherwise clearing `SCOPE` tells whoever clears `HANDLE` later
+    // that it frees.
     if h.state.load(Ordering::Acquire) & HANDLE == 0
         || h.state.fetch_and(!SCOPE, Ordering::AcqRel) & HANDLE == 0
     {
@@ -429,6 +469,8 @@ impl<U> Drop for JoinHandle<U> {
     fn drop(&mut self) {
         let header = &self.part().header;
         let dealloc = header.dealloc;
+        // `HANDLE` cleared: from now on the scope writes no value (`poll`) and,
+        // if it still holds the cell, frees it itself (`release_scope_ref`).
         let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
         if prev & SCOPE == 0 {
             // SAFETY: both references are gone, and the scope dropped the future

@@ -1,7 +1,39 @@
 //! The scope futures: the body and the child set, polled together.
+//!
+//! # Phases
+//!
+//! A scope future is always in one [`Phase`]; each transition is made in one
+//! place, commented there.
+//!
+//! | phase         | holds                  | body          | children                 | left when                                                                                     |
+//! |---------------|------------------------|---------------|--------------------------|-----------------------------------------------------------------------------------------------|
+//! | `Running`     | —                      | running       | running                  | the body returns `Ok(value)` and is dropped → `Draining`; a failure → `Failing`               |
+//! | `Draining`    | the body's value       | dropped       | running                  | the last child finishes and the set closes → `Closing`; a failure → `Failing`                 |
+//! | `Closing`     | the body's value       | dropped       | finished, or dropped at a grace | every parallel child is gone from its runtime → `Done`, returning the value              |
+//! | `Failing`     | the error or panic     | dropped       | dropped (`cancel_all`)   | every aborted parallel child is gone from its runtime → `Done`, returning the error or resuming the panic |
+//! | `Done`        | —                      | dropped       | gone                     | never: polling again panics                                                                    |
+//!
+//! A failure is the first `Err` or panic of the body or a child, a panic of a
+//! destructor the scope runs (the body's, a child's at a grace), including
+//! a panic in the body's own destructor right after it returned `Ok`.
+//!
+//! What is not a phase stays a field of [`Core`]: the body itself (an
+//! `Option`, pinned in place, so it cannot move into a variant; it is `None`
+//! exactly from the `Draining` phase on, and the phase, not the `Option`, is
+//! what the code asks), the stop-request epoch already acted on, and the
+//! grace timer, which runs across `Running` and `Draining` and is dropped on
+//! the way out.
+//!
+//! # Teardown
+//!
+//! Dropping the future in any phase drops the children first, then the body,
+//! then whatever the phase holds, each under `catch_unwind`; the first panic
+//! (a `Failing` phase's panic counts as first) is resumed at the end, unless
+//! the thread is already unwinding.
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -15,45 +47,59 @@ use super::set::{
 };
 use crate::time::Sleep;
 
+/// Where a scope future is; see the module docs' table.
+enum Phase<T, E> {
+    /// The body is running; children may be too.
+    Running,
+    /// The body returned this value and was dropped; children still run.
+    Draining(T),
+    /// Every child has finished and the set is closed to spawns; waiting for
+    /// parallel children dropped at a grace to be gone from their runtimes
+    /// before returning the value.
+    Closing(T),
+    /// Every child and the body have been dropped; waiting for the scope's
+    /// aborted parallel children to be gone from their runtimes before the
+    /// failure is returned or resumed.
+    Failing(Failure<E>),
+    /// The output was returned or the panic resumed.
+    Done,
+}
+
 pin_project! {
     /// What `ScopeFuture` and `LocalScopeFuture` share.
     #[project = CoreProj]
     struct Core<'env, T, E, Fut, K> {
+        // `Some` while the phase is `Running` (see the module docs).
         #[pin]
         body: Option<Fut>,
         set: ChildSet<'env, E, K>,
-        output: Option<T>,
-        // A failure waiting for the scope's aborted parallel children to be
-        // dropped on their runtimes before it is returned or resumed.
-        failed: Option<Failure<E>>,
+        phase: Phase<T, E>,
         // The stop-request epoch this future has acted on (0: none yet).
         stop_seen: usize,
         // A stop request's grace, running: when it fires, the children still
         // running are dropped.
         grace: Option<Sleep>,
-        // Everything finished; waiting for parallel children dropped at the
-        // grace to be gone from their runtimes before returning the output.
-        closed: bool,
-        done: bool,
     }
     impl<'env, T, E, Fut, K> PinnedDrop for Core<'env, T, E, Fut, K> {
         fn drop(this: Pin<&mut Self>) {
-            // Children first, then the body and its output: every child is
-            // gone before the scope's drop returns, on every executor. Each
-            // destructor runs even if an earlier one panicked (a panic let
-            // out between them would drop the rest during unwinding, where a
-            // second panic aborts); the first panic is resumed at the end.
+            // Children first, then the body and what the phase holds: every
+            // child is gone before the scope's drop returns, on every
+            // executor. Each destructor runs even if an earlier one panicked
+            // (a panic let out between them would drop the rest during
+            // unwinding, where a second panic aborts); the first panic is
+            // resumed at the end.
             let mut this = this.project();
             let mut first = this.set.cancel_all();
             keep_first(&mut first, Core::drop_body_and_output(&mut this));
-            match this.failed.take() {
+            match mem::replace(this.phase, Phase::Done) {
                 // A failure still waiting for parallel children: it came first.
-                Some(Failure::Panic(payload)) => {
+                Phase::Failing(Failure::Panic(payload)) => {
                     let later = first.replace(payload);
                     keep_first(&mut first, later);
                 }
-                Some(Failure::Error(error)) => discard(error),
-                None => {}
+                Phase::Failing(Failure::Error(error)) => discard(error),
+                // The value went with `drop_body_and_output`.
+                Phase::Running | Phase::Draining(_) | Phase::Closing(_) | Phase::Done => {}
             }
             if let Some(payload) = first {
                 if std::thread::panicking() {
@@ -74,26 +120,19 @@ where
         Core {
             body: Some(body),
             set,
-            output: None,
-            failed: None,
+            phase: Phase::Running,
             stop_seen: 0,
             grace: None,
-            closed: false,
-            done: false,
         }
     }
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let mut this = self.project();
-        assert!(
-            !*this.done,
-            "corral: scope future polled after it completed"
-        );
-        if this.failed.is_some() {
-            return Self::fail(this, cx);
-        }
-        if *this.closed {
-            return Self::close(this, cx);
+        match this.phase {
+            Phase::Running | Phase::Draining(_) => {}
+            Phase::Closing(_) => return Self::close(this, cx),
+            Phase::Failing(_) => return Self::fail(this, cx),
+            Phase::Done => panic!("corral: scope future polled after it completed"),
         }
         Self::watch_stop(&mut this);
         if let Some(grace) = this.grace.as_mut() {
@@ -106,16 +145,18 @@ where
         }
         let flow = {
             let mut body = this.body.as_mut();
-            let output = &mut *this.output;
+            let phase = &mut *this.phase;
             let mut poll_body = |cx: &mut Context<'_>| -> ControlFlow<Failure<E>> {
-                // A stale wake after the body finished finds `None`.
+                // A stale wake after the body finished (`Draining`) finds `None`.
                 let Some(fut) = body.as_mut().as_pin_mut() else {
                     return ControlFlow::Continue(());
                 };
                 match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                     Ok(Poll::Pending) => ControlFlow::Continue(()),
                     Ok(Poll::Ready(Ok(value))) => {
-                        *output = Some(value);
+                        // `Running` -> `Draining`, the value kept until the
+                        // children are done.
+                        *phase = Phase::Draining(value);
                         // The body's own destructor may panic too: that is a
                         // panic like any other, resumed after the children drop.
                         match panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
@@ -133,15 +174,17 @@ where
             // A request arrived while the children ran: act on it next turn.
             cx.waker().wake_by_ref();
         }
+        let draining = matches!(this.phase, Phase::Draining(_));
         match flow {
             ControlFlow::Break(failure) => Self::fail_with(this, failure, cx),
-            ControlFlow::Continue(Drained::Idle) if this.body.is_none() && this.set.try_close() => {
-                *this.closed = true;
+            ControlFlow::Continue(Drained::Idle) if draining && this.set.try_close() => {
+                // `Draining` -> `Closing`: the set accepts no more spawns.
+                if let Phase::Draining(value) = mem::replace(this.phase, Phase::Done) {
+                    *this.phase = Phase::Closing(value);
+                }
                 Self::close(this, cx)
             }
-            ControlFlow::Continue(Drained::Idle)
-                if this.body.is_none() && this.set.running() == 0 =>
-            {
+            ControlFlow::Continue(Drained::Idle) if draining && this.set.running() == 0 => {
                 // A spawn from another thread arrived just now: take another turn.
                 cx.waker().wake_by_ref();
                 Poll::Pending
@@ -179,8 +222,9 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         let mut drop_panic = this.set.cancel_all();
         keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
         *this.grace = None;
-        // A destructor's panic outranks an error, not a first panic.
-        *this.failed = Some(match (failure, drop_panic) {
+        // `Running` or `Draining` -> `Failing`. A destructor's panic outranks
+        // an error, not a first panic.
+        *this.phase = Phase::Failing(match (failure, drop_panic) {
             (Failure::Error(error), Some(payload)) => {
                 discard(error);
                 Failure::Panic(payload)
@@ -193,39 +237,43 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         Self::fail(this, cx)
     }
 
-    /// Drops the body and any output it gave, catching their destructors'
-    /// panics (the first one is returned).
+    /// Drops the body and any value it returned, catching their destructors'
+    /// panics (the first one is returned). A phase that held the value is
+    /// left `Done`, for the caller to replace; any other is left as it is.
     fn drop_body_and_output(this: &mut CoreProj<'_, 'env, T, E, Fut, K>) -> Option<Payload> {
         let mut first = catch_drop(|| this.body.set(None));
-        let output = this.output.take();
-        keep_first(&mut first, catch_drop(|| drop(output)));
+        if let Phase::Draining(_) | Phase::Closing(_) = this.phase {
+            let phase = mem::replace(this.phase, Phase::Done);
+            keep_first(&mut first, catch_drop(|| drop(phase)));
+        }
         first
     }
 
-    /// Returns the body's output once every parallel child is gone from its
-    /// runtime (only those dropped at a grace can still be there).
+    /// `Closing` -> `Done`: returns the body's value once every parallel
+    /// child is gone from its runtime (only those dropped at a grace can
+    /// still be there).
     fn close(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }
-        *this.done = true;
         *this.grace = None;
-        Poll::Ready(Ok(this
-            .output
-            .take()
-            .expect("body output is set when it finishes")))
+        match mem::replace(this.phase, Phase::Done) {
+            Phase::Closing(value) => Poll::Ready(Ok(value)),
+            _ => unreachable!("close outside the Closing phase"),
+        }
     }
 
-    /// Returns the scope's failure, once every aborted parallel child has
-    /// been dropped on its runtime (local children are gone already).
+    /// `Failing` -> `Done`: returns the scope's failure, once every aborted
+    /// parallel child has been dropped on its runtime (local children are
+    /// gone already).
     fn fail(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }
-        *this.done = true;
-        match this.failed.take().expect("a failure to report") {
-            Failure::Panic(payload) => panic::resume_unwind(payload),
-            Failure::Error(error) => Poll::Ready(Err(error)),
+        match mem::replace(this.phase, Phase::Done) {
+            Phase::Failing(Failure::Panic(payload)) => panic::resume_unwind(payload),
+            Phase::Failing(Failure::Error(error)) => Poll::Ready(Err(error)),
+            _ => unreachable!("fail outside the Failing phase"),
         }
     }
 }

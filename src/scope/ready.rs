@@ -28,6 +28,22 @@
 //! of them sees the other (the store-buffering argument of Dekker's algorithm).
 //! `src/scope/loom_tests.rs` model-checks this protocol.
 //!
+//! # A slot's flags
+//!
+//! | field          | set                                       | cleared                                  | read by | what it rules out |
+//! |----------------|-------------------------------------------|------------------------------------------|---------|-------------------|
+//! | `queued`       | by a wake off the owner's loop (`schedule`: `swap(true)`), before the push | by the owner (`take_remote`: `swap(false)`, `SeqCst`), after it took the slot off the stack | the waking side: the old value of its swap | a slot on the remote stack twice (which would make a cycle) |
+//! | `next`         | by the pusher, before its `SeqCst` CAS; by the owner, reversing the stack it took | never (stale values are never read) | the owner, after its swap of `head` | nothing by itself: it is only meaningful while `queued` is true, and then it is the stack's |
+//! | `local_queued` | by a wake on the owner's loop, and by `take_remote` (owner thread only, a plain `Cell`) | by `pop`, just before the child is polled | the same two setters | an index in the `ready` FIFO twice |
+//!
+//! The two queue flags are independent: a slot may be in `ready` (a local
+//! wake) and on the remote stack (a later wake from another thread) at once;
+//! `take_remote` then clears `queued` and, seeing `local_queued`, does not
+//! queue the index a second time. Each flag is cleared *before* the poll its
+//! wake asked for (`queued` in `take_remote`, `local_queued` in `pop`), so a
+//! wake that comes during or after that poll queues the child again: no wake
+//! is lost.
+//!
 //! Only [`ReadyQueue::drive`] polls children, with a budget: after [`BUDGET`]
 //! child polls it wakes its own parent and returns, so a scope full of busy
 //! children cannot starve the executor, and a poll never does more than a bounded
@@ -62,10 +78,11 @@ loom::thread_local! {
     static OWNER: Cell<*const Shared> = Cell::new(ptr::null());
 }
 
-/// One child's wake slot.
+/// One child's wake slot. Its flags are tabled in the module docs
+/// ("A slot's flags").
 pub(crate) struct Slot {
-    /// Link in the remote stack. Written by the pusher before its release CAS,
-    /// read by the owner after its acquire swap.
+    /// Link in the remote stack. Written by the pusher before its CAS, read
+    /// by the owner after its swap; meaningful only while `queued` is true.
     next: AtomicPtr<Slot>,
     /// True from the push that put this slot on the remote stack until the owner
     /// takes it off.
@@ -312,12 +329,16 @@ impl Slot {
         let shared = unsafe { &*self.shared };
         if shared.owned_here() {
             // The owner's own thread, between its child polls: no atomics needed.
+            // `local_queued`: false -> true, with the push into `ready`.
             if !self.local_queued.replace(true) {
                 // SAFETY: `owned_here` holds and this borrow ends here.
                 unsafe { shared.local().ready.push_back(self.index) };
             }
             return;
         }
+        // `queued`: false -> true; whoever flips it pushes. Already true: the
+        // slot is on the stack and the owner has not taken it yet, so it will
+        // poll the child after this wake (its clear comes before the poll).
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -551,7 +572,10 @@ impl ReadyQueue {
             // own state must not be reordered before this clear, or a waker that
             // changes that state and then reads `queued == true` would skip the
             // push while the poll misses the change (store buffering).
+            // `queued`: true -> false; from here on a wake pushes the slot again
+            // and `next` is free for that push.
             slot.queued.swap(false, Ordering::SeqCst);
+            // `local_queued`: false -> true, unless a local wake queued it first.
             if !slot.local_queued.replace(true) {
                 self.local().ready.push_back(slot.index);
             }
@@ -566,7 +590,8 @@ impl ReadyQueue {
             self.take_remote();
         }
         let index = self.local().ready.pop_front()? as usize;
-        // Cleared before the poll, so a wake during it queues the child again.
+        // `local_queued`: true -> false, before the poll, so a wake during it
+        // queues the child again.
         self.slot(index).local_queued.set(false);
         Some(index)
     }

@@ -12,6 +12,31 @@
 //! through a flag inside the waiting future itself (`grant`), which the future
 //! reads without the lock. That keeps the common wake-up path (granted, woken,
 //! polled) down to one atomic load.
+//!
+//! # A waiter's states
+//!
+//! An acquire future (`Waiter` in `semaphore.rs`) is in one [`WaitState`],
+//! which only the future itself reads and writes; beside it, its grant flag,
+//! which the queue sets (under the lock) and the future reads (without it).
+//!
+//! | state       | grant flag | meaning                                                           | next                                                                                   |
+//! |-------------|------------|-------------------------------------------------------------------|----------------------------------------------------------------------------------------|
+//! | `Idle`      | clear      | never polled: nothing queued, nothing held                         | the fast path takes the permits → `Done`; else `enqueue` → `Queued`, or `Done` if met at once |
+//! | `Queued(n)` | clear      | node `n` holds the request, its waker, the flag's address and the permits handed to it so far | the queue grants it (below); a poll re-registers the waker; a drop `cancel`s the node (under the lock), giving back what it was handed → `Done` |
+//! | `Queued(n)` | set        | granted: the queue freed node `n` (the index is stale, maybe reused) and woke the task; the permits are the future's | a poll collects them → `Done`; a drop gives them back with a plain release → `Done` |
+//! | `Done`      | either     | the permits were collected, or the request was cancelled          | none: polling again panics, dropping does nothing                                      |
+//!
+//! The flag is set once, by `grant`, under the lock, while the request has a
+//! node in the queue (inside `enqueue` too, when the request is met as it is
+//! queued: the future then goes from `Idle` straight to `Done`). So a future
+//! that reads it clear *under the lock* knows its node is still queued, and
+//! may cancel it or re-register its waker; read clear without the lock, it
+//! only means "not yet".
+//!
+//! A node in the slab is either queued (linked by `prev`/`next`, `grant`
+//! non-null) or free (on the free list through `next`, `grant` null); it
+//! goes from queued to free in `grant` and in `cancel`, both under the lock,
+//! and never points at a future that is gone.
 
 use std::task::Waker;
 
@@ -25,6 +50,17 @@ pub(super) const QUEUED: usize = 1;
 pub(super) const ONE: usize = 2;
 
 const NIL: u32 = u32::MAX;
+
+/// Where an acquire future is; see the module docs' table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WaitState {
+    /// Not queued yet: the next poll tries the fast path, then queues.
+    Idle,
+    /// Queued at this node, or granted since (the grant flag tells which).
+    Queued(u32),
+    /// The permits were collected, or the request was cancelled.
+    Done,
+}
 
 struct Node {
     wanted: usize,
