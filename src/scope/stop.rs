@@ -332,8 +332,8 @@ impl fmt::Debug for StopHandle {
 ///
 /// # Cancel safety
 ///
-/// Cancel safe: dropping it loses nothing (it holds no place in a queue and
-/// no request); a new one resolves as soon as the request is there.
+/// Cancel safe: dropping it loses nothing (it only listens for a request and
+/// makes none); a new one resolves as soon as the request is there.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Stopped {
     scope: SharedRef,
