@@ -2,8 +2,8 @@
 //! caller, a concurrency limit, fail-fast cancellation, the gather family, and a
 //! scope of 100,000 children.
 //!
-//! Run it with `cargo run --release --example tour`. (The crawler that becomes
-//! the main example arrives with issue 6.)
+//! Run it with `cargo run --release --example tour`. The main example, a web
+//! crawler, is `examples/crawl` (`cargo run --release --example crawl`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

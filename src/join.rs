@@ -109,6 +109,10 @@ impl<F> fmt::Debug for Gather<F> {
 }
 
 /// Future for [`join_all`].
+///
+/// # Cancel safety
+///
+/// See [`join_all`](join_all#cancel-safety).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct JoinAll<F: Future> {
@@ -126,6 +130,12 @@ pub struct JoinAll<F: Future> {
 /// # Panics
 ///
 /// Polling the future again after it resolved panics.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the future drops every input future still
+/// running, in place, before the drop returns, and the outputs of those that
+/// already finished are dropped with it (lost).
 ///
 /// # Examples
 ///
@@ -186,6 +196,10 @@ impl<F: Future> Future for JoinAll<F> {
 }
 
 /// Future for [`try_join_all`].
+///
+/// # Cancel safety
+///
+/// See [`try_join_all`](try_join_all#cancel-safety).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct TryJoinAll<F, T> {
@@ -203,6 +217,12 @@ pub struct TryJoinAll<F, T> {
 /// # Panics
 ///
 /// Polling the future again after it resolved panics.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the future drops every input future still
+/// running, in place, before the drop returns, and the `Ok` values already
+/// collected are dropped with it (lost).
 ///
 /// # Examples
 ///
@@ -281,6 +301,10 @@ where
 }
 
 /// Future for [`race`].
+///
+/// # Cancel safety
+///
+/// See [`race`](race#cancel-safety).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct Race<F> {
@@ -296,6 +320,12 @@ pub struct Race<F> {
 ///
 /// Panics at once if `futures` is empty: there would be nothing to wait for.
 /// Polling the future again after it resolved panics.
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every input future, in place, before the drop
+/// returns; it is as cancel safe as the least cancel-safe input (no input has
+/// finished yet, so no output is lost).
 ///
 /// # Examples
 ///
@@ -338,6 +368,10 @@ impl<F: Future> Future for Race<F> {
 }
 
 /// Future for [`race_ok`].
+///
+/// # Cancel safety
+///
+/// See [`race_ok`](race_ok#cancel-safety).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct RaceOk<F, E> {
@@ -356,6 +390,13 @@ pub struct RaceOk<F, E> {
 /// # Panics
 ///
 /// Polling the future again after it resolved panics.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the future drops every input future still
+/// running, in place, before the drop returns, and the errors already
+/// collected are dropped with it (lost). No `Ok` is lost: the first one ends
+/// the race.
 ///
 /// # Examples
 ///

@@ -545,6 +545,11 @@ impl Waiter {
 pin_project! {
     /// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping it gives back every permit handed to it and
+    /// leaves the queue (see [`Semaphore::acquire_many`]).
+    ///
     /// # Panics
     ///
     /// Polling it again after it completed.
@@ -580,6 +585,10 @@ impl<'a> Future for Acquire<'a> {
 pin_project! {
     /// The future of [`Semaphore::acquire_owned`] and
     /// [`Semaphore::acquire_many_owned`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`Acquire`].
     ///
     /// # Panics
     ///

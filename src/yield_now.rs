@@ -61,6 +61,10 @@ pub fn yield_now() -> YieldNow {
 
 /// The future [`yield_now`] returns.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it has no effect.
+///
 /// # Examples
 ///
 /// ```

@@ -329,7 +329,7 @@ mod plain {
         assert!(before <= at && at <= Instant::now(), "{at:?}");
     }
 
-    /// Issue 12's scenario: `timeout(10ms, timeout(20ms, op).map(fallback))`
+    /// The nested-fallback scenario: `timeout(10ms, timeout(20ms, op).map(fallback))`
     /// around a 60 ms blocking step. Both deadlines have passed when the inner
     /// timeout reports; its fallback reaches the outer one late, and the
     /// outer, expired, reports `Elapsed` (asyncio and Trio agree).

@@ -331,6 +331,14 @@ pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<Link<'_, E>>) {
 /// [`grace`](crate::Nursery::grace) ran out; [`or_dropped`](Self::or_dropped)
 /// yields `None` in those cases instead.
 ///
+/// # Cancel safety
+///
+/// Cancel safe while the handle lives: a poll through `&mut handle` (in a
+/// `select!`, say) that is dropped loses nothing, and the handle can be
+/// awaited again. Dropping the handle itself does not cancel the child (the
+/// scope still runs it and waits for it) but gives up its value: the scope
+/// drops the value when the child returns it.
+///
 /// # Examples
 ///
 /// ```
@@ -386,6 +394,12 @@ impl<U> JoinHandle<U> {
     /// instead of panicking if the child was dropped before it finished: at
     /// the end of a stop request's [`grace`](crate::Nursery::grace), or
     /// because its scope failed or was dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// As the [`JoinHandle`](JoinHandle#cancel-safety): dropping the
+    /// [`OrDropped`] drops the handle, which gives up the child's value but
+    /// does not cancel the child.
     ///
     /// # Examples
     ///
@@ -451,6 +465,11 @@ impl<U> Future for JoinHandle<U> {
 
 /// The future [`JoinHandle::or_dropped`] returns: the child's value, or
 /// `None` if the child was dropped before it finished.
+///
+/// # Cancel safety
+///
+/// As the [`JoinHandle`](JoinHandle#cancel-safety) it holds: dropping it gives
+/// up the child's value but does not cancel the child.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct OrDropped<U> {

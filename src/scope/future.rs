@@ -287,7 +287,14 @@ pin_project! {
     /// the body have been dropped). It is `Send` whenever the body future, `T`
     /// and `E` are, so it can itself be spawned on a multi-threaded runtime.
     ///
-    /// Dropping it drops every child before the drop returns.
+    /// `'env` is as for [`scope`](crate::scope): see
+    /// [Lifetimes](crate::scope#lifetimes).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops every local child, then the body, before the drop
+    /// returns, and asks the runtimes of parallel children to drop them; see
+    /// [`scope`](crate::scope#cancel-safety).
     ///
     /// # Panics
     ///
@@ -339,6 +346,10 @@ pin_project! {
     /// The future returned by [`local_scope`](crate::local_scope) and
     /// [`Nursery::local_scope`](crate::Nursery::local_scope): a
     /// [`ScopeFuture`] whose children may be `!Send`, so it is `!Send` itself.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ScopeFuture`]; see [`scope`](crate::scope#cancel-safety).
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct LocalScopeFuture<'env, T, E, Fut> {
         #[pin]

@@ -127,9 +127,8 @@ impl<E> Clone for Handle<'_, E> {
 /// children (their futures, outputs and errors) must be `Send`; use
 /// [`local_scope`](crate::local_scope) for `!Send` children.
 ///
-/// `'env` is the lifetime of everything the children may borrow: it outlives the
-/// scope future, and the scope does not resolve (nor does its drop return) before
-/// every child has finished or been dropped.
+/// `'env` is the lifetime of everything the children may borrow; see
+/// [Lifetimes](crate::scope#lifetimes).
 ///
 /// # Examples
 ///
@@ -351,6 +350,11 @@ impl<'env, E> Scope<'env, E> {
     /// what a child or the body selects on beside its work. It is `'static`
     /// and `Send`, and does not hold the scope open.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the [`Stopped`] loses nothing; a new one
+    /// resolves as soon as the request is there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -410,7 +414,8 @@ impl<E> fmt::Debug for Scope<'_, E> {
 
 /// A handle to a running [`local_scope`](crate::local_scope): like [`Scope`],
 /// but its children need not be `Send` (they may hold `Rc`s or `RefCell`
-/// borrows), and the handle itself stays on its thread.
+/// borrows), and the handle itself stays on its thread. `'env` is as for
+/// [`Scope`]: see [Lifetimes](crate::scope#lifetimes).
 ///
 /// # Examples
 ///
@@ -593,6 +598,11 @@ impl<'env, E> LocalScope<'env, E> {
 
     /// Resolves once a stop request has reached this scope; see
     /// [`Scope::stopped`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the [`Stopped`] loses nothing; a new one
+    /// resolves as soon as the request is there.
     ///
     /// # Examples
     ///

@@ -45,7 +45,8 @@ use set::ChildSet;
 /// - **No child outlives the scope.** When the returned future resolves, every
 ///   child has finished or has been dropped; when it is dropped, every child is
 ///   dropped before the drop returns. That is why children may borrow anything
-///   that outlives the scope future (`'env`), like `std::thread::scope`.
+///   that outlives the scope future (`'env`, see [Lifetimes](#lifetimes)),
+///   like `std::thread::scope`.
 /// - **Fail fast.** The first `Err` from a child or from the body drops every
 ///   other child and the body, then the scope resolves to that error. Errors
 ///   that children would have returned later are never observed.
@@ -60,6 +61,39 @@ use set::ChildSet;
 ///
 /// A body that ends in `Ok(())` with nothing else fixing `E` needs a type
 /// annotation, as in `Ok::<_, MyError>(())`.
+///
+/// # Lifetimes
+///
+/// `'env` is the lifetime of everything the children and the body may borrow.
+/// It is chosen by the caller and outlives the scope future, so what a child
+/// borrows is still alive for as long as the scope can poll it: the scope does
+/// not resolve, and its drop does not return, before every local child has
+/// finished or been dropped. Things made inside the body live shorter than
+/// `'env` (the body may finish before a child does), so a child cannot borrow
+/// them; move them into the child or create them outside the scope.
+///
+/// The handle ([`Scope`], [`LocalScope`]) is invariant in `'env`: a handle for
+/// a long `'env` cannot pass for one with a shorter `'env`, so a clone of it
+/// kept past the scope cannot start a child that borrows something that has
+/// died (and spawning on a finished scope panics). Parallel children
+/// ([`Scope::spawn_on`]) run on another runtime and must be `'static`; they
+/// borrow nothing from `'env`. The same holds for [`local_scope`] and
+/// [`Nursery::scope`] / [`Nursery::local_scope`]. The compile-fail examples
+/// below show both rules.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the returned future before it resolves cancels
+/// the whole scope. Before the drop returns, every local child (started or
+/// still waiting to start) is dropped, then the body, then any value the body
+/// already returned; values of children not yet taken through their
+/// [`JoinHandle`]s are lost (a handle that outlives the scope then yields
+/// `None` from [`or_dropped`](JoinHandle::or_dropped), and panics if awaited).
+/// Parallel children ([`Scope::spawn_on`]) are asked to abort: their runtime
+/// drops each one at its next poll, which may come after the drop returns
+/// (they are `'static`, so nothing they could borrow dies first). If a
+/// destructor panics, the others still run and the first panic is resumed
+/// from the drop (unless the thread is already unwinding).
 ///
 /// # Examples
 ///
@@ -160,6 +194,14 @@ where
 
 /// Like [`scope`], for children that need not be `Send` (`Rc`, `RefCell`
 /// borrows, thread-local handles). The returned future is `!Send`.
+///
+/// `'env` is as for [`scope`]: see [Lifetimes](scope#lifetimes).
+///
+/// # Cancel safety
+///
+/// As [`scope`](scope#cancel-safety): dropping the future drops every local
+/// child, then the body, before the drop returns, and asks the runtimes of
+/// parallel children to drop them.
 ///
 /// # Examples
 ///
@@ -353,6 +395,14 @@ impl Nursery {
 
     /// Opens a [`scope`] with this nursery's limits.
     ///
+    /// `'env` is as for [`scope`]: see [Lifetimes](scope#lifetimes).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`scope`](scope#cancel-safety): dropping the future drops every
+    /// local child, then the body, before the drop returns, and asks the
+    /// runtimes of parallel children to drop them.
+    ///
     /// # Examples
     ///
     /// ```
@@ -380,6 +430,14 @@ impl Nursery {
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.
+    ///
+    /// `'env` is as for [`scope`]: see [Lifetimes](scope#lifetimes).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`scope`](scope#cancel-safety): dropping the future drops every
+    /// local child, then the body, before the drop returns, and asks the
+    /// runtimes of parallel children to drop them.
     ///
     /// # Examples
     ///

@@ -6,9 +6,9 @@
 //! touches the slab: a handle pushes the new child onto the `incoming` stack in
 //! the shared state (lock-free, so a handle on another thread, or a child being
 //! polled right now, can spawn), and the owner moves it into the slab just before
-//! its first poll. Closing the stack (a `CLOSED` sentinel) is atomic with respect
-//! to those pushes: a spawn either reaches a scope that will poll it, or is told
-//! that the scope has finished.
+//! its first poll. Closing the stack (swapping in the `closed()` sentinel) is
+//! atomic with respect to those pushes: a spawn either reaches a scope that will
+//! poll it, or is told that the scope has finished.
 
 use std::any::Any;
 use std::marker::PhantomData;

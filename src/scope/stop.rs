@@ -291,6 +291,11 @@ impl StopHandle {
 
     /// A future that resolves once a stop request has reached the scope.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the [`Stopped`] loses nothing; a new one
+    /// resolves as soon as the request is there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -323,7 +328,12 @@ impl fmt::Debug for StopHandle {
 
 /// The future [`Scope::stopped`](crate::Scope::stopped) and
 /// [`StopHandle::stopped`] return: resolves once a stop request has reached
-/// the scope. `Send`, `'static` and cancel-safe (dropping it loses nothing).
+/// the scope. `Send` and `'static`.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it loses nothing (it only listens for a request and
+/// makes none); a new one resolves as soon as the request is there.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Stopped {
     scope: SharedRef,

@@ -21,9 +21,14 @@ pub(crate) trait Run: Send + Sync {
 ///
 /// It is what [`Spawn::spawn_task`](super::Spawn::spawn_task) receives. It is
 /// `Send + 'static` and `Unpin`; its output is `()`: the child's own output
-/// travels to its scope by another path. Dropping it before it completes drops
-/// the child's future; the scope notices and fails loudly, since its child
-/// was lost.
+/// travels to its scope by another path.
+///
+/// # Cancel safety
+///
+/// Not cancel safe, by design: a runtime must poll it to completion. Dropping
+/// it before it completes drops the child's future (on the dropping thread,
+/// before the drop returns); unless the scope had already asked for an abort,
+/// the scope then panics from its next poll, since its child was lost.
 #[must_use = "a task does nothing unless it is polled by a runtime"]
 pub struct Task {
     run: Arc<dyn Run>,

@@ -14,6 +14,11 @@ use super::slot::TimerSlot;
 /// wheel's resolution (1 ms) plus the backend's own lateness. A duration too
 /// long for the clock to represent (such as [`Duration::MAX`]) never elapses.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: dropping the [`Sleep`] frees its timer and loses nothing
+/// else (a sleep dropped and made again starts its clock again, though).
+///
 /// # Examples
 ///
 /// ```
@@ -48,6 +53,12 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// [`TimerBackend`](super::TimerBackend)); timers armed before the clock
 /// got there fire, their deadlines having passed.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: dropping the [`Sleep`] frees its timer and loses nothing
+/// else; a new `sleep_until` with the same deadline waits for the same
+/// instant.
+///
 /// # Examples
 ///
 /// ```
@@ -73,8 +84,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// # Cancel safety
 ///
-/// Dropping it frees its timer and loses nothing else: a new `sleep_until`
-/// with the same deadline waits for the same instant.
+/// Cancel safe: dropping it frees its timer and loses nothing else: a new
+/// `sleep_until` with the same deadline waits for the same instant.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {

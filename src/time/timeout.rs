@@ -21,6 +21,12 @@ use super::slot::TimerSlot;
 /// Timers are never early and at most 1 ms late plus the backend's lateness;
 /// a duration too long to represent (such as [`Duration::MAX`]) never fires.
 ///
+/// # Cancel safety
+///
+/// As cancel safe as `future`: dropping the [`Timeout`] drops `future` (in
+/// place, before the drop returns) and frees the timer; whatever `future`
+/// loses by being dropped is lost, nothing more.
+///
 /// # Late completion
 ///
 /// Once the clock has started, a future that completes after the deadline
@@ -76,6 +82,10 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 /// of the process may be beyond corral's clock, and then never fires (see
 /// [`sleep_until`](super::sleep_until#range)).
 ///
+/// # Cancel safety
+///
+/// As [`timeout`](timeout#cancel-safety): as cancel safe as `future`.
+///
 /// # Examples
 ///
 /// ```
@@ -103,7 +113,8 @@ pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// Dropping it drops the inner future and frees its timer; whatever the
+    /// As cancel safe as the inner future: dropping it drops the inner future
+    /// (in place, before the drop returns) and frees its timer; whatever the
     /// inner future loses by being dropped is lost, nothing more.
     ///
     /// # Panics
@@ -236,6 +247,10 @@ impl<F: Future> Future for Timeout<F> {
 pub trait TimeoutExt: Future + Sized {
     /// This future under a [`timeout`] of `duration`.
     ///
+    /// # Cancel safety
+    ///
+    /// As [`timeout`](timeout#cancel-safety): as cancel safe as `self`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -250,6 +265,10 @@ pub trait TimeoutExt: Future + Sized {
     }
 
     /// This future under a deadline, as [`timeout_at`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`timeout`](timeout#cancel-safety): as cancel safe as `self`.
     ///
     /// # Examples
     ///
