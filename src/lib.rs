@@ -115,6 +115,7 @@ pub mod sync;
 mod test_support;
 pub mod time;
 mod tree;
+mod util;
 mod wake_list;
 mod yield_now;
 

@@ -14,7 +14,7 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::ready::{Shared, SharedRef};
@@ -72,8 +72,8 @@ impl Nesting {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
-        // No user code runs under this lock, so a poisoned one is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        // No user code runs under this lock.
+        crate::util::lock(&self.inner)
     }
 
     /// The nested scopes registered now (for the task tree).

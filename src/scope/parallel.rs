@@ -18,10 +18,12 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+
+use crate::util::lock;
 
 use super::nesting::Frame;
 use super::ready::SharedRef;
@@ -94,13 +96,6 @@ struct Remote<F, U, E> {
     scope: SharedRef,
     /// The child's task-tree record, if its scope is tracked.
     info: Option<RecordRef>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The locks are held only around our own code (a poll of the child runs
-    // under `future`'s lock and its panic is caught inside), so a poisoned
-    // lock still holds consistent data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<F, U, E> Remote<F, U, E>

@@ -20,7 +20,9 @@
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
+
+use crate::util::lock;
 use std::time::{Duration, Instant};
 
 use super::ready::{Shared, SharedRef, chunk_position};
@@ -36,11 +38,6 @@ pub(crate) fn set_tracking(on: bool) {
 /// True if scopes opened now are tracked.
 pub(crate) fn tracking() -> bool {
     TRACKING.load(Ordering::Relaxed)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No user code runs under these locks: a poisoned one is still consistent.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A child not polled yet.

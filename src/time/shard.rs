@@ -528,7 +528,7 @@ static POOL: std::sync::Mutex<Pool> = std::sync::Mutex::new(Pool {
 });
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
-    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+    crate::util::lock(&POOL)
 }
 
 /// A shard for `owner` on `clock`, from the pool or new (kept for life if

@@ -68,9 +68,7 @@ impl BeforeEpoch {
     fn lock() -> std::sync::MutexGuard<'static, Self> {
         // Whatever panics under the lock (an index overflow, before any
         // change) leaves the slab consistent.
-        BEFORE_EPOCH
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&BEFORE_EPOCH)
     }
 }
 

@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -32,6 +32,7 @@ use tokio::runtime::{Handle, Id};
 use super::backend::Choice;
 use super::backend::{self, BackendSleep};
 use super::shard::{Clock, Local, NEVER_NS, Now, open_shard, shard_count, thread_index, to_ns};
+use crate::util::lock;
 
 /// One runtime's clock, as its shards see it: the runtime's own while it
 /// runs, the default backend's once it has shut down.
@@ -153,6 +154,22 @@ impl Domain {
             .get_or_init(|| open_shard(Clock::Runtime(Arc::clone(&self.clock)), self.clock.serial))
     }
 
+    /// This thread's shard in the domain, unless the runtime has shut down
+    /// (or the shard table is full).
+    fn shard_here(&self) -> Option<u32> {
+        let shard = self.shard(thread_index() & (self.shards.len() - 1))?;
+        // Against `shut_down`'s fence: a shard made concurrently is either
+        // seen there or sees `dead` here.
+        fence(Ordering::SeqCst);
+        if self.clock.is_dead() {
+            // It shut down meanwhile: make sure the shard is closed (the
+            // sentinel may not have seen it), and arm elsewhere.
+            super::shard::Timers::get().shard(shard as usize).fire();
+            return None;
+        }
+        Some(shard)
+    }
+
     /// The runtime is shutting down (its tasks are being dropped; its time
     /// driver still runs): move every shard to the default backend.
     fn shut_down(&self) {
@@ -161,8 +178,8 @@ impl Domain {
             std::thread::yield_now();
         }
         lock(&DOMAINS).retain(|domain| !std::ptr::eq(&**domain, self));
-        // Against `route`'s fence: a shard made concurrently is either seen
-        // here or sees `dead` there.
+        // Against `shard_here`'s fence: a shard made concurrently is either
+        // seen here or sees `dead` there.
         fence(Ordering::SeqCst);
         for shard in self
             .shards
@@ -194,10 +211,6 @@ impl Drop for Sentinel {
 
 /// The domains of the runtimes alive now.
 static DOMAINS: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The domain of `handle`'s runtime, made (with its sentinel) if need be.
 fn domain_of(handle: &Handle, runtime: Id) -> Arc<Domain> {
@@ -270,14 +283,7 @@ pub(crate) fn route() -> Option<Local> {
 #[cold]
 fn open_route(handle: &Handle, runtime: Id) -> Option<(u32, u64)> {
     let domain = domain_of(handle, runtime);
-    let shard = domain.shard(thread_index() & (domain.shards.len() - 1))?;
-    fence(Ordering::SeqCst);
-    if domain.clock.is_dead() {
-        // It shut down meanwhile: make sure the shard is closed (the
-        // sentinel may not have seen it), and arm elsewhere.
-        super::shard::Timers::get().shard(shard as usize).fire();
-        return None;
-    }
+    let shard = domain.shard_here()?;
     let serial = domain.clock.serial;
     // (The route it replaces is dropped after the borrow ends.)
     let replaced = ROUTE.try_with(|route| {
@@ -299,12 +305,7 @@ fn outside() -> Option<Local> {
         return None;
     };
     let domain = domain_of(&tokio.handle, tokio.handle.id());
-    let shard = domain.shard(thread_index() & (domain.shards.len() - 1))?;
-    fence(Ordering::SeqCst);
-    if domain.clock.is_dead() {
-        super::shard::Timers::get().shard(shard as usize).fire();
-        return None;
-    }
+    let shard = domain.shard_here()?;
     Some(Local::new(
         shard,
         domain.clock.serial,
