@@ -44,6 +44,7 @@ use pin_project_lite::pin_project;
 use super::ready::Drained;
 use super::set::{
     ChildSet, Failure, LocalChildren, Payload, SendChildren, catch_drop, discard, keep_first,
+    resume_from_drop,
 };
 use crate::time::Sleep;
 
@@ -101,13 +102,7 @@ pin_project! {
                 // The value went with `drop_body_and_output`.
                 Phase::Running | Phase::Draining(_) | Phase::Closing(_) | Phase::Done => {}
             }
-            if let Some(payload) = first {
-                if std::thread::panicking() {
-                    discard(payload);
-                } else {
-                    panic::resume_unwind(payload);
-                }
-            }
+            resume_from_drop(first);
         }
     }
 }

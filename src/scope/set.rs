@@ -52,6 +52,19 @@ pub(crate) fn keep_first(first: &mut Option<Payload>, later: Option<Payload>) {
     }
 }
 
+/// The end of a teardown run from a destructor: resumes its first panic,
+/// unless the thread is unwinding already (a second panic would abort), in
+/// which case the payload is discarded.
+pub(crate) fn resume_from_drop(first: Option<Payload>) {
+    if let Some(payload) = first {
+        if std::thread::panicking() {
+            discard(payload);
+        } else {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
 /// Drops a value nobody will see, never letting its destructor's panic out.
 pub(crate) fn discard<X>(value: X) {
     if let Some(payload) = catch_drop(|| drop(value)) {
@@ -442,11 +455,7 @@ impl<E, K> Drop for ChildSet<'_, E, K> {
     fn drop(&mut self) {
         // Normally a no-op (the scope cancelled or finished everything); this
         // keeps the "no child outlives its set" promise on every path.
-        if let Some(payload) = self.cancel_all() {
-            if !std::thread::panicking() {
-                panic::resume_unwind(payload);
-            }
-        }
+        resume_from_drop(self.cancel_all());
     }
 }
 
