@@ -80,25 +80,9 @@ pub fn scaled(n: usize) -> usize {
     if cfg!(miri) { (n / 100).max(2) } else { n }
 }
 
-/// Yields once: wakes itself, returns `Pending`, then `Ready`.
-pub fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
-
-/// Future for [`yield_now`].
-pub struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
+/// Yields once: wakes itself, returns `Pending`, then `Ready` (the crate's
+/// own checkpoint, pinned in `tests/checkpoints`).
+pub use corral::yield_now;
 
 /// Yields `n` times.
 pub async fn yield_times(n: usize) {
