@@ -1,6 +1,6 @@
 //! The gather family: `join_all`, `try_join_all`, `race`, `race_ok`.
 //!
-//! All four run on the scope's engine (the ready queue in `scope/ready.rs`): a
+//! All four run on the scope's engine (the ready queue in `src/engine/`): a
 //! wake polls only the future that was woken, every future gets its first poll in
 //! input order, and one poll of the combinator does a bounded amount of work.
 //! The futures are all of one type, so they live side by side in one boxed slice
@@ -12,14 +12,14 @@ use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::scope::ready::{Children, Drained, ReadyQueue};
+use crate::engine::{Children, Drained, ReadyQueue};
 
 /// The futures of one gather, polled through the ready queue.
 struct Gather<F> {
     /// Pinned in place: the slice is never moved out of or reallocated; a
     /// finished future is dropped in place by setting its entry to `None`.
     futures: Box<[Option<F>]>,
-    queue: ReadyQueue,
+    queue: ReadyQueue<()>,
     started: usize,
 }
 
@@ -27,7 +27,7 @@ impl<F: Future> Gather<F> {
     fn new(futures: impl IntoIterator<Item = impl IntoFuture<IntoFuture = F>>) -> Self {
         let futures: Box<[Option<F>]> =
             futures.into_iter().map(|f| Some(f.into_future())).collect();
-        let mut queue = ReadyQueue::new(futures.len());
+        let mut queue = ReadyQueue::new(futures.len(), ());
         queue.reserve(futures.len());
         Gather {
             futures,
@@ -70,14 +70,14 @@ struct GatherChildren<'a, F, R> {
     on_ready: R,
 }
 
-impl<F, R, B> Children for GatherChildren<'_, F, R>
+impl<F, R, B> Children<()> for GatherChildren<'_, F, R>
 where
     F: Future,
     R: FnMut(usize, F::Output) -> ControlFlow<B>,
 {
     type Break = B;
 
-    fn next_fresh(&mut self, _queue: &mut ReadyQueue, _late: bool) -> Option<usize> {
+    fn next_fresh(&mut self, _queue: &mut ReadyQueue<()>, _late: bool) -> Option<usize> {
         (*self.started < self.futures.len()).then(|| {
             *self.started += 1;
             *self.started - 1

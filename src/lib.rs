@@ -104,6 +104,7 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms, unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
+mod engine;
 mod join;
 mod loom;
 mod scope;

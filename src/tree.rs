@@ -9,8 +9,8 @@
 use std::fmt::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::scope::ready::{Shared, SharedRef};
 use crate::scope::records::{self, NEW, RUNNING, ScopeInfo, Snapshot, WAITING};
+use crate::scope::state::{ScopeRef, ScopeShared};
 
 /// Turns task tracking on or off for scopes opened from now on (scopes
 /// already open keep their setting). With it on, [`task_tree`] shows those
@@ -129,7 +129,7 @@ impl fmt::Display for TaskTree {
 /// corral::track_tasks(false);
 /// ```
 pub fn task_tree() -> TaskTree {
-    let roots: Vec<SharedRef> = records::roots();
+    let roots: Vec<ScopeRef> = crate::scope::nesting::roots();
     let mut tree = TaskTree {
         text: String::new(),
         scopes: 0,
@@ -159,10 +159,10 @@ fn age(d: Duration) -> String {
     }
 }
 
-fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, now: Instant) {
+fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &str, now: Instant) {
     tree.scopes += 1;
     let _ = write!(tree.text, "{first}");
-    let info = scope.tree.get();
+    let info = scope.user().tree.as_ref();
     match info {
         Some(info) => {
             let kind = if info.is_local() {
@@ -182,7 +182,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
         }
         None => tree.text.push_str("scope (opened while tracking was off)"),
     }
-    if scope.stop.is_stopping() {
+    if scope.user().stop.is_stopping() {
         tree.text.push_str(", stopping");
     }
     tree.text.push('\n');
@@ -190,12 +190,13 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
     let children: Vec<Snapshot> = info.map(ScopeInfo::live).unwrap_or_default();
     tree.children += children.len();
     let limited = info.is_some_and(|i| i.limit() != usize::MAX);
-    let mut subscopes: Vec<(SharedRef, Option<(u32, u64)>)> = scope
+    let mut subscopes: Vec<(ScopeRef, Option<(u32, u64)>)> = scope
+        .user()
         .nesting
         .subscopes()
         .into_iter()
         .map(|sub| {
-            let parent_child = sub.tree.get().and_then(ScopeInfo::in_child);
+            let parent_child = sub.user().tree.as_ref().and_then(ScopeInfo::in_child);
             (sub, parent_child)
         })
         .collect();
@@ -235,7 +236,7 @@ fn render_scope(tree: &mut TaskTree, scope: &Shared, first: &str, rest: &str, no
     let count = lines.len();
     for (i, line) in lines.into_iter().enumerate() {
         let (branch, indent) = drawing(i + 1 == count);
-        let nested: Vec<SharedRef> = match &line {
+        let nested: Vec<ScopeRef> = match &line {
             Line::Child(child) => {
                 let _ = writeln!(
                     tree.text,
@@ -283,9 +284,9 @@ fn drawing(last: bool) -> (&'static str, &'static str) {
 
 /// Removes and returns, in order, the nested scopes whose child matches.
 fn take_where(
-    subscopes: &mut Vec<(SharedRef, Option<(u32, u64)>)>,
+    subscopes: &mut Vec<(ScopeRef, Option<(u32, u64)>)>,
     matches: impl Fn(&Option<(u32, u64)>) -> bool,
-) -> Vec<SharedRef> {
+) -> Vec<ScopeRef> {
     let (taken, rest): (Vec<_>, Vec<_>) = std::mem::take(subscopes)
         .into_iter()
         .partition(|(_, c)| matches(c));

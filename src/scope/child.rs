@@ -45,11 +45,9 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
-use atomic_waker::AtomicWaker;
-
 use super::records::RecordRef;
 
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
 
 // The state word's bits; the module docs' table says who sets each one, when,
 // and what it rules out.

@@ -41,11 +41,11 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::ready::Drained;
 use super::set::{
     ChildSet, Failure, LocalChildren, Payload, SendChildren, catch_drop, discard, keep_first,
     resume_from_drop,
 };
+use crate::engine::Drained;
 use crate::time::Sleep;
 
 /// Where a scope future is; see the module docs' table.

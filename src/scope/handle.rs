@@ -7,15 +7,15 @@ use std::panic::Location;
 
 use super::child::{JoinHandle, discard_unspawned, new_child};
 use super::parallel::split;
-use super::ready::{Shared, SharedRef};
 use super::records::RecordRef;
 use super::set::push_incoming;
+use super::state::{ScopeRef, ScopeShared};
 use super::stop::{self, StopHandle, Stopped};
 use crate::spawn::Spawn;
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
-    shared: SharedRef,
+    shared: ScopeRef,
     /// Invariant in `'env`: a handle for a long `'env` must not pass for one with
     /// a shorter `'env`, or a child could borrow something that dies while the
     /// scope still polls it.
@@ -24,11 +24,11 @@ struct Handle<'env, E> {
 }
 
 impl<'env, E> Handle<'env, E> {
-    fn new(shared: *const Shared) -> Self {
+    fn new(shared: *const ScopeShared) -> Self {
         Handle {
             // SAFETY: the caller (the scope's constructor) holds a count, so
             // the pointer is live.
-            shared: unsafe { SharedRef::new(shared) },
+            shared: unsafe { ScopeRef::new(shared) },
             _env: PhantomData,
             _error: PhantomData,
         }
@@ -42,7 +42,12 @@ impl<'env, E> Handle<'env, E> {
         E: 'env,
     {
         let spawned_at = Location::caller();
-        let info = self.shared.tree.get().map(|t| t.spawned(spawned_at, false));
+        let info = self
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, false));
         self.spawn_tracked(future, spawned_at, info)
     }
 
@@ -80,7 +85,7 @@ impl<'env, E> Handle<'env, E> {
     }
 
     fn is_stopping(&self) -> bool {
-        self.shared.stop.is_stopping()
+        self.shared.user().stop.is_stopping()
     }
 
     fn stopped(&self) -> Stopped {
@@ -98,12 +103,14 @@ impl<'env, E> Handle<'env, E> {
         E: Send + 'static,
     {
         let shared = &self.shared;
-        let gated = shared
-            .parallel_waits_its_turn
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let gated = shared.user().gated;
         let spawned_at = Location::caller(); // (not inside the closure below)
-        let watch = shared.watch.get().map(|w| (*w, spawned_at));
-        let info = shared.tree.get().map(|t| t.spawned(spawned_at, true));
+        let watch = shared.user().watch.as_ref().map(|w| (*w, spawned_at));
+        let info = shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, true));
         let (task, proxy) = split(future, self.shared.clone(), gated, watch, info);
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
@@ -164,7 +171,7 @@ pub struct Scope<'env, E> {
 // whose `spawn` does take `!Send` children, opts out with a marker.
 
 impl<'env, E> Scope<'env, E> {
-    pub(crate) fn new(shared: *const Shared) -> Self {
+    pub(crate) fn new(shared: *const ScopeShared) -> Self {
         Scope {
             handle: Handle::new(shared),
         }
@@ -472,7 +479,7 @@ pub struct LocalScope<'env, E> {
 }
 
 impl<'env, E> LocalScope<'env, E> {
-    pub(crate) fn new(shared: *const Shared) -> Self {
+    pub(crate) fn new(shared: *const ScopeShared) -> Self {
         LocalScope {
             handle: Handle::new(shared),
             _not_send: PhantomData,

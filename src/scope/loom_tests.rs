@@ -1,114 +1,25 @@
-//! loom models of the child set's atomic protocols (run with `--cfg corral_loom`, see
-//! `.ci/run`):
+//! loom models of the scope's atomic protocols on top of the engine's (run
+//! with `--cfg corral_loom`, see `.ci/run`; the engine's own wake protocol is
+//! modelled in `src/engine/loom_tests.rs`):
 //!
-//! - the ready queue: wakes from other threads racing the owner's poll loop and
-//!   its `polling` window must never be lost (each wake is either seen by a poll
-//!   or reaches the parent's waker), and the shared count frees exactly once;
-//! - the scope: a spawn from another thread racing the scope's completion either
-//!   reaches a scope that polls the child, or is refused with a panic; a
-//!   `JoinHandle` dropped on another thread frees the cell exactly once;
+//! - a spawn from another thread racing the scope's completion either reaches
+//!   a scope that polls the child, or is refused with a panic; a `JoinHandle`
+//!   dropped on another thread frees the cell exactly once;
 //! - a stop request from another thread racing the poll loop is either seen by
-//!   the scope after its loop or wakes the parent (`stop.rs`).
+//!   the scope after its loop or wakes the parent (`stop.rs`);
+//! - a parallel child (`parallel.rs`): an abort racing the child's start or
+//!   its finish on the runtime's thread ends the task and drops the future
+//!   exactly once; the start and the outcome cross threads without a lost
+//!   wake.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::ready::{Children, ReadyQueue, SharedRef};
-
-/// A parent waker that counts its wakes.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Two children that are always `Pending` and count their polls.
-struct TwoChildren {
-    started: usize,
-    polls: [usize; 2],
-}
-
-impl Children for TwoChildren {
-    type Break = ();
-    fn next_fresh(&mut self, _queue: &mut ReadyQueue, _late: bool) -> Option<usize> {
-        (self.started < 2).then(|| {
-            self.started += 1;
-            self.started - 1
-        })
-    }
-    fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<()> {
-        self.polls[index] += 1;
-        if index == 0 && self.polls[0] == 2 {
-            // A wake from inside the poll: the owner-thread path, racing the
-            // remote wakes below.
-            cx.waker().wake_by_ref();
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(f);
-}
-
-/// A queue of two [`TwoChildren`] after their first turn (each polled once,
-/// the parent's waker registered), with the parent's counting waker.
-fn after_first_turn() -> (ReadyQueue, TwoChildren, Arc<CountingWaker>, Waker) {
-    let mut queue = ReadyQueue::new(2);
-    queue.reserve(2);
-    let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let parent_waker = Waker::from(parent.clone());
-    let mut children = TwoChildren {
-        started: 0,
-        polls: [0; 2],
-    };
-    let _ = queue.drive(&mut children, &mut Context::from_waker(&parent_waker));
-    assert_eq!(children.polls, [1, 1]);
-    (queue, children, parent, parent_waker)
-}
-
-#[test]
-fn wakes_racing_the_poll_loop_are_never_lost() {
-    model(|| {
-        let (mut queue, mut children, parent, parent_waker) = after_first_turn();
-        let mut cx = Context::from_waker(&parent_waker);
-
-        let waker0 = (*queue.waker(0)).clone();
-        let waker1 = (*queue.waker(1)).clone();
-        let t0 = thread::spawn(move || waker0.wake());
-        let t1 = thread::spawn(move || {
-            waker1.wake_by_ref();
-            drop(waker1);
-        });
-        // The owner polls concurrently with the wakes.
-        let _ = queue.drive(&mut children, &mut cx);
-        t0.join().unwrap();
-        t1.join().unwrap();
-
-        // Whatever the first turn missed must have woken the parent.
-        while parent.0.swap(0, Ordering::SeqCst) > 0 {
-            let _ = queue.drive(&mut children, &mut cx);
-        }
-        assert!(
-            children.polls[0] >= 3, // woken remotely, then by itself
-            "wake of child 0 lost: {:?}",
-            children.polls
-        );
-        assert!(
-            children.polls[1] >= 2,
-            "wake of child 1 lost: {:?}",
-            children.polls
-        );
-    });
-}
+use super::state::{ScopeRef, ScopeState};
+use crate::engine::loom_tests::{CountingWaker, after_first_turn, model};
 
 #[test]
 fn a_spawn_racing_completion_is_polled_or_refused() {
@@ -157,19 +68,160 @@ fn a_spawn_racing_completion_is_polled_or_refused() {
 #[test]
 fn a_stop_racing_the_poll_loop_is_seen_or_wakes_the_parent() {
     model(|| {
-        let (mut queue, mut children, parent, parent_waker) = after_first_turn();
+        let (mut queue, mut children, parent, parent_waker) =
+            after_first_turn(ScopeState::new(usize::MAX, None, None, None));
         let mut cx = Context::from_waker(&parent_waker);
         // SAFETY: the queue holds a count while we take ours.
-        let shared = unsafe { SharedRef::new(queue.shared_ptr()) };
+        let shared = unsafe { ScopeRef::new(queue.shared_ptr()) };
         let stopper = thread::spawn(move || super::stop::request_with(&shared, None));
         // The scope future's order: the loop (which clears `polling` on its
         // way out), then a look at the epoch.
         let _ = queue.drive(&mut children, &mut cx);
-        let seen = queue.shared().stop.epoch() != 0;
+        let seen = queue.shared().user().stop.epoch() != 0;
         stopper.join().unwrap();
         assert!(
             seen || parent.0.load(Ordering::SeqCst) > 0,
             "a stop request was neither seen nor woke the parent"
         );
     });
+}
+
+/// The parallel-child hand-over (`parallel.rs`): a runtime thread runs the
+/// child's [`Task`](crate::Task) while the scope polls or drops its proxy.
+mod parallel {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::thread;
+
+    use super::{CountingWaker, ScopeRef, ScopeState, model};
+    use crate::scope::parallel::{Proxy, split};
+
+    /// Counts the drops of the child's future.
+    struct Guard(Arc<AtomicUsize>);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A child that returns 7, at once or never (`forever`).
+    fn child(
+        drops: &Arc<AtomicUsize>,
+        forever: bool,
+    ) -> impl Future<Output = Result<u32, ()>> + Send + 'static {
+        let guard = Guard(drops.clone());
+        async move {
+            let _guard = guard;
+            if forever {
+                std::future::pending::<()>().await;
+            }
+            Ok(7)
+        }
+    }
+
+    type Child = Proxy<std::pin::Pin<Box<dyn Future<Output = Result<u32, ()>> + Send>>, u32, ()>;
+
+    /// A parallel child of a scope state standing alone: the task for the
+    /// runtime thread, the proxy, the scope and the drop counter.
+    fn parallel_child(gated: bool, forever: bool) -> (crate::Task, Child, ScopeRef, Arc<AtomicUsize>) {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let queue = crate::engine::ReadyQueue::new(1, ScopeState::new(usize::MAX, None, None, None));
+        // SAFETY: the queue holds a count while we take ours.
+        let scope = unsafe { ScopeRef::new(queue.shared_ptr()) };
+        let future: Pin<Box<dyn Future<Output = Result<u32, ()>> + Send>> =
+            Box::pin(child(&drops, forever));
+        let (task, proxy) = split(future, scope.clone(), gated, None, None);
+        (task, proxy, scope, drops)
+    }
+
+    /// A runtime thread: polls the task until it completes, waiting for a
+    /// wake between polls (a lost wake spins for ever, which loom reports).
+    fn runtime(mut task: crate::Task) -> thread::JoinHandle<()> {
+        thread::spawn(move || {
+            let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = Waker::from(woken.clone());
+            let mut cx = Context::from_waker(&waker);
+            while Pin::new(&mut task).poll(&mut cx).is_pending() {
+                while woken.0.swap(0, Ordering::SeqCst) == 0 {
+                    thread::yield_now();
+                }
+            }
+        })
+    }
+
+    fn poll_once(proxy: &mut Pin<Box<Child>>, waker: &Waker) -> Poll<Result<u32, ()>> {
+        proxy.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    /// Aborting a child that waits for its turn, or has just been let start,
+    /// while its task runs: the task ends, and the future is dropped once,
+    /// on the runtime's side.
+    #[test]
+    fn an_abort_racing_the_start_ends_the_task() {
+        for start_first in [false, true] {
+            model(move || {
+                let (task, proxy, scope, drops) = parallel_child(true, true);
+                let runtime = runtime(task);
+                let mut proxy = Box::pin(proxy);
+                if start_first {
+                    assert!(poll_once(&mut proxy, Waker::noop()).is_pending());
+                }
+                drop(proxy);
+                runtime.join().unwrap();
+                assert_eq!(drops.load(Ordering::SeqCst), 1);
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
+            });
+        }
+    }
+
+    /// A proxy dropped while its child finishes on the runtime: either the
+    /// proxy saw the value or the abort came too late to matter; the future
+    /// is dropped once either way, and the scope's count reaches zero.
+    #[test]
+    fn an_abort_racing_the_finish_drops_the_future_once() {
+        model(|| {
+            let (task, proxy, scope, drops) = parallel_child(false, false);
+            let runtime = runtime(task);
+            let mut proxy = Box::pin(proxy);
+            if let Poll::Ready(value) = poll_once(&mut proxy, Waker::noop()) {
+                assert_eq!(value, Ok(7));
+            }
+            drop(proxy);
+            runtime.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
+        });
+    }
+
+    /// A gated child's start and its outcome cross threads without a lost
+    /// wake: the proxy's first poll lets the task run, and the task's finish
+    /// wakes the proxy with the value.
+    #[test]
+    fn the_start_and_the_outcome_are_never_lost() {
+        model(|| {
+            let (task, proxy, _scope, drops) = parallel_child(true, false);
+            let runtime = runtime(task);
+            let mut proxy = Box::pin(proxy);
+            let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = Waker::from(woken.clone());
+            let value = loop {
+                if let Poll::Ready(value) = poll_once(&mut proxy, &waker) {
+                    break value;
+                }
+                while woken.0.swap(0, Ordering::SeqCst) == 0 {
+                    thread::yield_now();
+                }
+            };
+            assert_eq!(value, Ok(7));
+            runtime.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
 }

@@ -17,11 +17,11 @@ mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
-mod nesting;
+pub(crate) mod nesting;
 mod parallel;
-pub(crate) mod ready;
 pub(crate) mod records;
 mod set;
+pub(crate) mod state;
 mod stop;
 
 use std::future::Future;

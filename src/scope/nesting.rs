@@ -14,83 +14,36 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::Mutex;
 
-use super::ready::{Shared, SharedRef};
 use super::records::ChildInfo;
+use super::state::{Registry, ScopeRef, ScopeShared};
+use crate::util::lock;
 
 /// What is being polled on this thread: the innermost scope, and, when a
 /// parallel child's runtime task polls it, that child's task-tree record
 /// (null if untracked) and `true`. Otherwise the scope's own poll loop runs
 /// here, and its task-tree record names the child being polled.
-type Current = (*const Shared, *const ChildInfo, bool);
+type Current = (*const ScopeShared, *const ChildInfo, bool);
 
 std::thread_local! {
     static CURRENT: Cell<Current> = const { Cell::new((ptr::null(), ptr::null(), false)) };
 }
 
 /// The innermost scope being polled on this thread (null if none).
-pub(crate) fn current_scope() -> *const Shared {
+pub(crate) fn current_scope() -> *const ScopeShared {
     CURRENT.with(Cell::get).0
-}
-
-/// One scope's nested scopes, inside its [`Shared`].
-pub(crate) struct Nesting {
-    inner: Mutex<Registry>,
-}
-
-/// What [`Nesting`]'s lock guards.
-pub(crate) struct Registry {
-    /// When the children still running are dropped (`None`: never), for the
-    /// stop request seen now; meaningful once the stop epoch is non-zero.
-    /// Written by `stop.rs`, here under the registry's lock: a scope that
-    /// registers while a request walks down is either in the walk's list or
-    /// inherits the request.
-    pub(crate) grace_end: Option<Instant>,
-    /// Nested scopes registered here; `None` marks a free entry.
-    subscopes: Vec<Option<SharedRef>>,
-    free: Vec<usize>,
-}
-
-impl Registry {
-    /// The nested scopes registered now.
-    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
-        self.subscopes.iter().flatten().cloned().collect()
-    }
-}
-
-impl Nesting {
-    pub(crate) fn new() -> Self {
-        Nesting {
-            inner: Mutex::new(Registry {
-                grace_end: None,
-                subscopes: Vec::new(),
-                free: Vec::new(),
-            }),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
-        // No user code runs under this lock.
-        crate::util::lock(&self.inner)
-    }
-
-    /// The nested scopes registered now (for the task tree).
-    pub(crate) fn subscopes(&self) -> Vec<SharedRef> {
-        self.lock().subscopes()
-    }
 }
 
 /// A nested scope's registration with its parent.
 pub(crate) struct Link {
-    parent: SharedRef,
+    parent: ScopeRef,
     index: usize,
 }
 
 impl Link {
     /// The scope this one is nested in.
-    pub(crate) fn parent(&self) -> &Shared {
+    pub(crate) fn parent(&self) -> &ScopeShared {
         &self.parent
     }
 }
@@ -110,8 +63,8 @@ pub(crate) struct Linked<R> {
 /// names itself current. `under_lock` runs with the parent and its registry
 /// while the parent's lock is held: what a new scope inherits is read there.
 pub(crate) fn link<R>(
-    shared: *const Shared,
-    under_lock: impl FnOnce(&Shared, &Registry) -> R,
+    shared: *const ScopeShared,
+    under_lock: impl FnOnce(&ScopeShared, &Registry) -> R,
 ) -> Option<Linked<R>> {
     let (current, child, remote) = CURRENT.with(Cell::get);
     if current.is_null() || ptr::eq(current, shared) {
@@ -125,16 +78,23 @@ pub(crate) fn link<R>(
         // SAFETY: `current`'s poll loop runs on this thread (it named itself
         // current), so it is live, and so is the record of the child it is
         // polling (the one this scope runs in).
-        unsafe { (*current).tree.get().and_then(|tree| tree.polling()) }.map(|c| c.id())
+        unsafe {
+            (*current)
+                .user()
+                .tree
+                .as_ref()
+                .and_then(|tree| tree.polling())
+        }
+        .map(|c| c.id())
     };
     // SAFETY: the scope named current is inside its own poll (or a parallel
     // child's runtime task holds a count), so it is live.
-    let parent = unsafe { SharedRef::new(current) };
+    let parent = unsafe { ScopeRef::new(current) };
     // SAFETY: `shared` comes from its live owner. (A raw pointer, not a
     // reference: the count we take may be the one that frees the state.)
-    let me = unsafe { SharedRef::new(shared) };
+    let me = unsafe { ScopeRef::new(shared) };
     let (index, inherited) = {
-        let mut registry = parent.nesting.lock();
+        let mut registry = parent.user().nesting.lock();
         let index = match registry.free.pop() {
             Some(index) => {
                 registry.subscopes[index] = Some(me);
@@ -157,7 +117,7 @@ pub(crate) fn link<R>(
 impl Drop for Link {
     fn drop(&mut self) {
         let me = {
-            let mut registry = self.parent.nesting.lock();
+            let mut registry = self.parent.user().nesting.lock();
             registry.free.push(self.index);
             registry.subscopes[self.index].take()
         };
@@ -174,7 +134,7 @@ pub(crate) struct Frame {
 impl Frame {
     /// `shared`'s scope is polling its body or children, on this thread.
     #[inline]
-    pub(crate) fn enter(shared: *const Shared) -> Frame {
+    pub(crate) fn enter(shared: *const ScopeShared) -> Frame {
         Frame {
             previous: CURRENT.with(|current| current.replace((shared, ptr::null(), false))),
         }
@@ -183,7 +143,7 @@ impl Frame {
     /// A runtime task polls a parallel child of `shared`'s scope (with its
     /// task-tree record, or null).
     #[inline]
-    pub(crate) fn enter_remote(shared: *const Shared, child: *const ChildInfo) -> Frame {
+    pub(crate) fn enter_remote(shared: *const ScopeShared, child: *const ChildInfo) -> Frame {
         Frame {
             previous: CURRENT.with(|current| current.replace((shared, child, true))),
         }
@@ -194,5 +154,52 @@ impl Drop for Frame {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));
+    }
+}
+
+/// Top-level tracked scopes (and tracked scopes whose parent is not tracked).
+static ROOTS: Mutex<Roots> = Mutex::new(Roots {
+    list: Vec::new(),
+    free: Vec::new(),
+});
+
+struct Roots {
+    list: Vec<Option<ScopeRef>>,
+    free: Vec<usize>,
+}
+
+/// A scope's place in [`ROOTS`], given up when dropped.
+pub(crate) struct Root(usize);
+
+/// Lists `shared`'s scope among the roots of the tree.
+pub(crate) fn add_root(shared: *const ScopeShared) -> Root {
+    // SAFETY: called by the scope's owner, which holds a count.
+    let scope = unsafe { ScopeRef::new(shared) };
+    let mut roots = lock(&ROOTS);
+    match roots.free.pop() {
+        Some(index) => {
+            roots.list[index] = Some(scope);
+            Root(index)
+        }
+        None => {
+            roots.list.push(Some(scope));
+            Root(roots.list.len() - 1)
+        }
+    }
+}
+
+/// The scopes listed among the roots now.
+pub(crate) fn roots() -> Vec<ScopeRef> {
+    lock(&ROOTS).list.iter().flatten().cloned().collect()
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let scope = {
+            let mut roots = lock(&ROOTS);
+            roots.free.push(self.0);
+            roots.list[self.0].take()
+        };
+        drop(scope); // released outside the lock
     }
 }

@@ -17,48 +17,15 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use atomic_waker::AtomicWaker;
-
-use crate::util::lock;
-
 use super::nesting::Frame;
-use super::ready::SharedRef;
 use super::records::RecordRef;
+use super::state::ScopeRef;
+use crate::loom::{AtomicBool, AtomicWaker, Mutex, Ordering, lock};
 use crate::slow_poll::Watch;
 use crate::spawn::{Run, Task};
-
-/// How many parallel futures of one scope are still alive, and who to wake
-/// when the last one is dropped.
-#[derive(Default)]
-pub(crate) struct Tracker {
-    alive: AtomicUsize,
-    waker: AtomicWaker,
-}
-
-impl Tracker {
-    /// `Ready` once every parallel future of the scope has been dropped.
-    pub(crate) fn poll_all_dropped(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.alive.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(());
-        }
-        self.waker.register(cx.waker());
-        if self.alive.load(Ordering::Acquire) == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-
-    fn one_dropped(&self) {
-        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.waker.wake();
-        }
-    }
-}
 
 /// How a parallel child ended, as seen by its proxy.
 enum Outcome<U, E> {
@@ -93,7 +60,7 @@ struct Remote<F, U, E> {
     /// The scope: its count of live parallel futures, and named current
     /// around each poll so that nested scopes and `StopHandle::current` find
     /// it.
-    scope: SharedRef,
+    scope: ScopeRef,
     /// The child's task-tree record, if its scope is tracked.
     info: Option<RecordRef>,
 }
@@ -109,7 +76,7 @@ where
         if let Some(info) = &self.info {
             info.done(true); // the last touch of the record
         }
-        self.scope.parallel.one_dropped();
+        self.scope.user().parallel.one_dropped();
         panicked
     }
 
@@ -270,7 +237,7 @@ impl<F, U, E> Drop for Proxy<F, U, E> {
 /// proxy's first poll (its place under the scope's limit) before it starts.
 pub(crate) fn split<F, U, E>(
     future: F,
-    scope: SharedRef,
+    scope: ScopeRef,
     gated: bool,
     watch: Option<(Watch, &'static Location<'static>)>,
     info: Option<RecordRef>,
@@ -280,7 +247,7 @@ where
     U: Send + 'static,
     E: Send + 'static,
 {
-    scope.parallel.alive.fetch_add(1, Ordering::Relaxed);
+    scope.user().parallel.alive.fetch_add(1, Ordering::Relaxed);
     let remote = Arc::new(Remote {
         future: Mutex::new(Some(future)),
         outcome: Mutex::new(Outcome::Running),
@@ -300,19 +267,23 @@ where
 #[cfg(all(test, not(corral_loom)))]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::task::Waker;
 
     /// Splits `fut` as a child of a scope's shared state standing alone,
     /// which is returned too (its `parallel` tracker counts the child).
-    fn split_alone<F, U, E>(fut: F, gated: bool) -> (Task, Proxy<F, U, E>, SharedRef)
+    fn split_alone<F, U, E>(fut: F, gated: bool) -> (Task, Proxy<F, U, E>, ScopeRef)
     where
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
         E: Send + 'static,
     {
-        let queue = crate::scope::ready::ReadyQueue::new(1);
+        let queue = crate::engine::ReadyQueue::new(
+            1,
+            crate::scope::state::ScopeState::new(usize::MAX, None, None, None),
+        );
         // SAFETY: the queue holds a count while we take ours.
-        let scope = unsafe { SharedRef::new(queue.shared_ptr()) };
+        let scope = unsafe { ScopeRef::new(queue.shared_ptr()) };
         let (task, proxy) = split(fut, scope.clone(), gated, None, None);
         (task, proxy, scope)
     }
@@ -357,7 +328,7 @@ mod tests {
         assert_eq!(poll(&mut proxy), Poll::Ready(Ok(7)));
         assert!(poll(&mut task).is_ready(), "a finished task stays finished");
         drop((task, proxy));
-        assert_eq!(scope.parallel.alive.load(Ordering::SeqCst), 0);
+        assert_eq!(scope.user().parallel.alive.load(Ordering::SeqCst), 0);
     }
 
     #[test]
@@ -372,10 +343,10 @@ mod tests {
             "dropped on the runtime, not here"
         );
         let mut cx = Context::from_waker(Waker::noop());
-        assert!(scope.parallel.poll_all_dropped(&mut cx).is_pending());
+        assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_pending());
         assert!(poll(&mut task).is_ready());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
-        assert!(scope.parallel.poll_all_dropped(&mut cx).is_ready());
+        assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::util::lock;
 use std::time::{Duration, Instant};
 
-use super::ready::{Shared, SharedRef, chunk_position};
+use crate::engine::chunk_position;
 
 static TRACKING: AtomicBool = AtomicBool::new(false);
 
@@ -127,7 +127,7 @@ impl std::ops::Deref for RecordRef {
         // SAFETY: records live in chunks that never move and are freed only
         // with their `ScopeInfo`, inside the scope's shared state; whoever
         // holds a `RecordRef` (the child's cell, or a parallel child's task)
-        // also holds the scope's state alive (the owner, or a `SharedRef`).
+        // also holds the scope's state alive (the owner, or a `ScopeRef`).
         unsafe { self.0.as_ref() }
     }
 }
@@ -341,53 +341,6 @@ pub(crate) struct Snapshot {
     pub(crate) parallel: bool,
     /// `NEW`, `WAITING` or `RUNNING`.
     pub(crate) state: u8,
-}
-
-/// Top-level tracked scopes (and tracked scopes whose parent is not tracked).
-static ROOTS: Mutex<Roots> = Mutex::new(Roots {
-    list: Vec::new(),
-    free: Vec::new(),
-});
-
-struct Roots {
-    list: Vec<Option<SharedRef>>,
-    free: Vec<usize>,
-}
-
-/// A scope's place in [`ROOTS`], given up when dropped.
-pub(crate) struct Root(usize);
-
-/// Lists `shared`'s scope among the roots of the tree.
-pub(crate) fn add_root(shared: *const Shared) -> Root {
-    // SAFETY: called by the scope's owner, which holds a count.
-    let scope = unsafe { SharedRef::new(shared) };
-    let mut roots = lock(&ROOTS);
-    match roots.free.pop() {
-        Some(index) => {
-            roots.list[index] = Some(scope);
-            Root(index)
-        }
-        None => {
-            roots.list.push(Some(scope));
-            Root(roots.list.len() - 1)
-        }
-    }
-}
-
-/// The scopes listed among the roots now.
-pub(crate) fn roots() -> Vec<SharedRef> {
-    lock(&ROOTS).list.iter().flatten().cloned().collect()
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let scope = {
-            let mut roots = lock(&ROOTS);
-            roots.free.push(self.0);
-            roots.list[self.0].take()
-        };
-        drop(scope); // released outside the lock
-    }
 }
 
 #[cfg(all(test, not(corral_loom)))]

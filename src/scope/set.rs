@@ -18,11 +18,15 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use super::child::{Child, Link, release_scope_ref};
-use super::parallel::Tracker;
-use super::ready::{Children, Drained, ReadyQueue, Shared};
-use super::records::{Root, ScopeInfo};
+use super::nesting::Root;
+use super::records::ScopeInfo;
+use super::state::{ScopeShared, ScopeState, Tracker};
+use crate::engine::{Children, Drained, ReadyQueue};
 use crate::loom::Ordering;
 use crate::slow_poll::Watch;
+
+/// Slots in the first chunk of a scope's ready queue.
+const FIRST_CHUNK: usize = 32;
 
 /// Why a scope stops early.
 pub(crate) enum Failure<E> {
@@ -82,31 +86,33 @@ fn closed() -> *mut () {
 /// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
 /// scope if it is idle. Returns `false` (and leaves `link` to the caller) if the
 /// scope has finished.
-pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> bool {
+pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<Link<'_, E>>) -> bool {
     if shared.owned_here() {
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
         // another thread we synchronised with) go first, to keep spawn order.
-        if !shared.incoming.load(Ordering::SeqCst).is_null() {
+        if !shared.user().incoming.load(Ordering::SeqCst).is_null() {
             // SAFETY: `owned_here` holds.
             unsafe { take_incoming::<E>(shared, ptr::null_mut()) };
         }
         // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
-        unsafe { shared.local().fresh.push_back(link.cast()) };
+        unsafe { shared.user_local().push_back(link.cast()) };
         return true;
     }
     let node = link.as_ptr() as *mut ();
-    let mut head = shared.incoming.load(Ordering::Relaxed);
+    let mut head = shared.user().incoming.load(Ordering::Relaxed);
     loop {
         if head == closed() {
             return false;
         }
         // SAFETY: until the CAS succeeds the link is ours alone.
         unsafe { link.as_ref().next.set(head as *mut Link<'_, E>) };
-        match shared
-            .incoming
-            .compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed)
-        {
+        match shared.user().incoming.compare_exchange_weak(
+            head,
+            node,
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => break,
             Err(actual) => head = actual,
         }
@@ -122,15 +128,15 @@ pub(crate) fn push_incoming<E>(shared: &Shared, link: NonNull<Link<'_, E>>) -> b
 /// spawn order.
 ///
 /// # Safety
-/// As for `Shared::local`: the caller is the owner, or on the owner's thread
+/// As for `Shared::user_local`: the caller is the owner, or on the owner's thread
 /// inside its poll loop.
-unsafe fn take_incoming<E>(shared: &Shared, leave: *mut ()) {
-    let top = shared.incoming.swap(leave, Ordering::SeqCst);
+unsafe fn take_incoming<E>(shared: &ScopeShared, leave: *mut ()) {
+    let top = shared.user().incoming.swap(leave, Ordering::SeqCst);
     if top == closed() {
         return;
     }
     // SAFETY: per this function's contract; no user code runs while borrowed.
-    let fresh = unsafe { &mut shared.local().fresh };
+    let fresh = unsafe { shared.user_local() };
     let mut link = reverse(top as *mut Link<'_, E>);
     while let Some(node) = NonNull::new(link) {
         // SAFETY: links taken off the stack belong to the owner.
@@ -155,7 +161,7 @@ fn reverse<'env, E>(mut top: *mut Link<'env, E>) -> *mut Link<'env, E> {
 /// The children of one scope, as seen by its owner. `K` says which handle
 /// spawned them: [`SendChildren`] or [`LocalChildren`].
 pub(crate) struct ChildSet<'env, E, K> {
-    pub(crate) queue: ReadyQueue,
+    pub(crate) queue: ReadyQueue<ScopeState>,
     kids: Kids<'env, E>,
     _flavour: PhantomData<K>,
 }
@@ -170,7 +176,7 @@ pub(crate) struct SendChildren;
 pub(crate) struct LocalChildren;
 
 // SAFETY: the set owns its children (type-erased pointers to their cells) and
-// its ready queue (whose shared state is `Send + Sync`, see `ready.rs`). A
+// its ready queue (whose shared state is `Send + Sync`, see `crate::engine`). A
 // `SendChildren` set is only ever filled through a `Scope`, whose `spawn`
 // takes `F: Send, U: Send, E: Send` (and `spawn_on`, whose children live on
 // their runtime), so moving the set to another thread moves only `Send`
@@ -221,23 +227,9 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         grace: Option<std::time::Duration>,
         tree: Option<ScopeInfo>,
     ) -> Self {
-        let queue = ReadyQueue::new(super::ready::FIRST_CHUNK);
         let tracked = tree.is_some();
-        if let Some(tree) = tree {
-            let _ = queue.shared().tree.set(tree);
-        }
-        if let Some(grace) = grace {
-            queue.shared().stop.set_grace(grace);
-        }
-        if let Some(watch) = watch {
-            let _ = queue.shared().watch.set(watch);
-        }
-        if limit != usize::MAX {
-            queue
-                .shared()
-                .parallel_waits_its_turn
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        let state = ScopeState::new(limit, watch, grace, tree);
+        let queue = ReadyQueue::new(FIRST_CHUNK, state);
         ChildSet {
             queue,
             kids: Kids {
@@ -261,7 +253,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
     /// The scope's count of live parallel children.
     pub(crate) fn parallel(&self) -> &Tracker {
-        &self.queue.shared().parallel
+        &self.queue.shared().user().parallel
     }
 
     /// At the first poll: registers with the enclosing scope, if any, and
@@ -270,15 +262,15 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     fn link(&mut self) {
         self.kids.linked = true;
         let (link, in_child) = super::stop::link(self.queue.shared_ptr());
-        if let Some(info) = self.queue.shared().tree.get() {
+        if let Some(info) = self.queue.shared().user().tree.as_ref() {
             if let Some(child) = in_child {
                 info.set_in_child(child);
             }
             let parent_tracked = link
                 .as_ref()
-                .is_some_and(|l| l.parent().tree.get().is_some());
+                .is_some_and(|l| l.parent().user().tree.as_ref().is_some());
             if !parent_tracked {
-                self.kids.root = Some(super::records::add_root(self.queue.shared_ptr()));
+                self.kids.root = Some(super::nesting::add_root(self.queue.shared_ptr()));
             }
         }
         self.kids.link = link;
@@ -286,7 +278,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
     /// The scope's stop-request epoch (0: none); see `stop.rs`.
     pub(crate) fn stop_epoch(&self) -> usize {
-        self.queue.shared().stop.epoch()
+        self.queue.shared().user().stop.epoch()
     }
 
     /// When a stop request's grace ends (`None`: never).
@@ -311,7 +303,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         // Children (and scopes nested in them) find their scope through this.
         let _current = super::nesting::Frame::enter(self.queue.shared_ptr());
         if self.kids.tracked {
-            if let Some(info) = self.queue.shared().tree.get() {
+            if let Some(info) = self.queue.shared().user().tree.as_ref() {
                 info.turn();
             }
         }
@@ -334,10 +326,11 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// Returns false if there is still work (a spawn may just have arrived).
     pub(crate) fn try_close(&mut self) -> bool {
         self.kids.running() == 0
-            && self.queue.local().fresh.is_empty()
+            && self.queue.user_local().is_empty()
             && self
                 .queue
                 .shared()
+                .user()
                 .incoming
                 .compare_exchange(
                     ptr::null_mut(),
@@ -375,7 +368,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             cancel_child(child, &mut first_panic);
         }
         kids.free.clear();
-        while let Some(link) = self.queue.local().fresh.pop_front() {
+        while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
             cancel_child(child, &mut first_panic);
@@ -411,7 +404,7 @@ fn poll_watched<'env, E>(
 #[cold]
 #[inline(never)]
 fn poll_tracked<'env, E>(
-    scope: *const super::ready::Shared,
+    scope: *const ScopeShared,
     child: NonNull<dyn Child<E> + 'env>,
     kids: &mut Kids<'env, E>,
     cx: &mut Context<'_>,
@@ -420,7 +413,7 @@ fn poll_tracked<'env, E>(
     // afterwards, if at all).
     let info = unsafe { child.as_ref() }.info();
     // SAFETY: the owner holds its shared state.
-    let tree = unsafe { (*scope).tree.get() };
+    let tree = unsafe { (*scope).user().tree.as_ref() };
     let (Some(info), Some(tree)) = (info, tree) else {
         return poll_watched(child, kids, cx);
     };
@@ -463,18 +456,18 @@ impl<E, K> Drop for ChildSet<'_, E, K> {
 struct Driver<'a, 'env, E> {
     kids: &'a mut Kids<'env, E>,
     /// The scope's shared state, named current around tracked child polls.
-    scope: *const super::ready::Shared,
+    scope: *const ScopeShared,
     poll_body: &'a mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
 }
 
-impl<'env, E> Children for Driver<'_, 'env, E> {
+impl<'env, E> Children<ScopeState> for Driver<'_, 'env, E> {
     type Break = Failure<E>;
 
-    fn next_fresh(&mut self, queue: &mut ReadyQueue, late: bool) -> Option<usize> {
+    fn next_fresh(&mut self, queue: &mut ReadyQueue<ScopeState>, late: bool) -> Option<usize> {
         // Remote spawns join the FIFO behind everything spawned before them. This
         // runs before the body's first poll too, for children spawned by the
         // body closure before the scope was ever polled.
-        let incoming = &queue.shared().incoming;
+        let incoming = &queue.shared().user().incoming;
         let remote = if late {
             let null = ptr::null_mut();
             incoming
@@ -495,7 +488,7 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         }
         if kids.expired {
             // Past a stop's grace nothing new starts.
-            while let Some(link) = queue.local().fresh.pop_front() {
+            while let Some(link) = queue.user_local().pop_front() {
                 // SAFETY: links on the owner's FIFO are live children it owns.
                 let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
                 cancel_child(child, &mut kids.drop_panic);
@@ -505,7 +498,7 @@ impl<'env, E> Children for Driver<'_, 'env, E> {
         if kids.running() >= kids.limit {
             return None;
         }
-        let link = queue.local().fresh.pop_front()?;
+        let link = queue.user_local().pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.
         let link = unsafe { link.cast::<Link<'env, E>>().as_ref() };
         if let Some(info) = link.info {

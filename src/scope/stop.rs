@@ -18,26 +18,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener};
+use event_listener::EventListener;
 
 use super::nesting::{self, Link, current_scope};
-use super::ready::{Shared, SharedRef};
-use crate::loom::{AtomicUsize, Ordering};
-
-/// One scope's stop state, inside its [`Shared`].
-pub(crate) struct StopState {
-    /// 0 until a request reaches the scope; bumped each time the request it
-    /// sees changes (a first one, or an earlier grace deadline).
-    epoch: AtomicUsize,
-    /// The nursery's grace in nanoseconds (`NEVER_NS`: none, wait for ever).
-    grace_ns: AtomicU64,
-    /// `Stopped` futures wait here.
-    event: Event,
-}
+use super::state::{ScopeRef, ScopeShared};
+use crate::loom::Ordering;
 
 /// True if `a` is an earlier deadline than `b` (`None` is never).
 fn earlier(a: Option<Instant>, b: Option<Instant>) -> bool {
@@ -48,53 +36,21 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> bool {
     }
 }
 
-impl StopState {
-    pub(crate) fn new() -> Self {
-        StopState {
-            epoch: AtomicUsize::new(0),
-            grace_ns: AtomicU64::new(crate::time::NEVER_NS),
-            event: Event::new(),
-        }
-    }
-
-    /// Sets the grace of requests made on this scope (before any handle exists).
-    pub(crate) fn set_grace(&self, grace: Duration) {
-        let ns = crate::time::duration_ns(grace);
-        self.grace_ns.store(ns, Ordering::Relaxed);
-    }
-
-    /// The request epoch: 0 if no stop request has reached the scope. `SeqCst`,
-    /// for the scope future's half of the pairing described in `request_with`.
-    pub(crate) fn epoch(&self) -> usize {
-        // loom models `SeqCst` loads as acquire loads, too weak for the pairing;
-        // a read-modify-write reads the latest value, which a `SeqCst` load
-        // after a `SeqCst` store does as well in the real memory model.
-        #[cfg(corral_loom)]
-        return self.epoch.fetch_add(0, Ordering::SeqCst);
-        #[cfg(not(corral_loom))]
-        self.epoch.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.epoch.load(Ordering::Acquire) != 0
-    }
-}
-
 /// When `shared`'s scope drops the children still running, for the request
 /// seen now. (The deadline is kept under its nesting registry's lock.)
-pub(crate) fn grace_end(shared: &Shared) -> Option<Instant> {
-    shared.nesting.lock().grace_end
+pub(crate) fn grace_end(shared: &ScopeShared) -> Option<Instant> {
+    shared.user().nesting.lock().grace_end
 }
 
 /// Requests a stop of `shared`'s scope with its nursery's grace. Reads the
 /// clock (the timer backend's) only if there is a grace.
-pub(crate) fn request(shared: &Shared) {
-    let grace = shared.stop.grace_ns.load(Ordering::Relaxed);
+pub(crate) fn request(shared: &ScopeShared) {
+    let grace = shared.user().stop.grace_ns;
     request_within(shared, grace);
 }
 
 /// Requests a stop whose grace ends `grace_ns` from now (`NEVER_NS`: never).
-fn request_within(shared: &Shared, grace_ns: u64) {
+fn request_within(shared: &ScopeShared, grace_ns: u64) {
     let end = if grace_ns >= crate::time::NEVER_NS {
         None
     } else {
@@ -105,10 +61,10 @@ fn request_within(shared: &Shared, grace_ns: u64) {
 
 /// Makes `end` the scope's grace deadline unless it already has an earlier
 /// one, then tells everyone below.
-pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
-    let subscopes: Vec<SharedRef> = {
-        let mut inner = shared.nesting.lock();
-        let first = shared.stop.epoch.load(Ordering::Relaxed) == 0;
+pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
+    let subscopes: Vec<ScopeRef> = {
+        let mut inner = shared.user().nesting.lock();
+        let first = shared.user().stop.epoch.load(Ordering::Relaxed) == 0;
         if !first && !earlier(end, inner.grace_end) {
             return;
         }
@@ -116,10 +72,10 @@ pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
         // SeqCst, then `notify` reads `polling` with SeqCst; the scope future
         // clears `polling` with SeqCst, then reads the epoch with SeqCst. One
         // of the two sees the other: the scope is woken or notices by itself.
-        shared.stop.epoch.fetch_add(1, Ordering::SeqCst);
+        shared.user().stop.epoch.fetch_add(1, Ordering::SeqCst);
         inner.subscopes()
     };
-    shared.stop.event.notify(usize::MAX);
+    shared.user().stop.event.notify(usize::MAX);
     shared.notify();
     for sub in subscopes {
         request_with(&sub, end);
@@ -129,9 +85,9 @@ pub(crate) fn request_with(shared: &Shared, end: Option<Instant>) {
 /// Registers `shared`'s scope with the scope being polled on this thread, if
 /// any (`nesting::link`), and inherits its stop request. Also returns the
 /// tracked child being polled, if any: the one the new scope lives in.
-pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) {
+pub(crate) fn link(shared: *const ScopeShared) -> (Option<Link>, Option<(u32, u64)>) {
     let linked = nesting::link(shared, |parent, registry| {
-        let stopping = parent.stop.epoch.load(Ordering::Relaxed) != 0;
+        let stopping = parent.user().stop.epoch.load(Ordering::Relaxed) != 0;
         stopping.then_some(registry.grace_end)
     });
     let Some(linked) = linked else {
@@ -178,11 +134,11 @@ pub(crate) fn link(shared: *const Shared) -> (Option<Link>, Option<(u32, u64)>) 
 /// ```
 #[derive(Clone)]
 pub struct StopHandle {
-    scope: SharedRef,
+    scope: ScopeRef,
 }
 
 impl StopHandle {
-    pub(crate) fn new(scope: SharedRef) -> Self {
+    pub(crate) fn new(scope: ScopeRef) -> Self {
         StopHandle { scope }
     }
 
@@ -217,7 +173,7 @@ impl StopHandle {
             return None;
         }
         // SAFETY: a scope named current is live (see `link`).
-        Some(StopHandle::new(unsafe { SharedRef::new(current) }))
+        Some(StopHandle::new(unsafe { ScopeRef::new(current) }))
     }
 
     /// Asks the scope to stop, exactly like [`Scope::stop`](crate::Scope::stop).
@@ -286,7 +242,7 @@ impl StopHandle {
     /// # });
     /// ```
     pub fn is_stopping(&self) -> bool {
-        self.scope.stop.is_stopping()
+        self.scope.user().stop.is_stopping()
     }
 
     /// A future that resolves once a stop request has reached the scope.
@@ -336,12 +292,12 @@ impl fmt::Debug for StopHandle {
 /// makes none); a new one resolves as soon as the request is there.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Stopped {
-    scope: SharedRef,
+    scope: ScopeRef,
     listener: Option<EventListener>,
 }
 
 impl Stopped {
-    pub(crate) fn new(scope: SharedRef) -> Self {
+    pub(crate) fn new(scope: ScopeRef) -> Self {
         Stopped {
             scope,
             listener: None,
@@ -355,14 +311,14 @@ impl Future for Stopped {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            if this.scope.stop.is_stopping() {
+            if this.scope.user().stop.is_stopping() {
                 this.listener = None;
                 return Poll::Ready(());
             }
             match &mut this.listener {
                 // Listen first, then look again: a request between the two
                 // looks notifies this listener.
-                None => this.listener = Some(this.scope.stop.event.listen()),
+                None => this.listener = Some(this.scope.user().stop.event.listen()),
                 Some(listener) => {
                     std::task::ready!(Pin::new(listener).poll(cx));
                     this.listener = None;
@@ -375,7 +331,7 @@ impl Future for Stopped {
 impl fmt::Debug for Stopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stopped")
-            .field("stopping", &self.scope.stop.is_stopping())
+            .field("stopping", &self.scope.user().stop.is_stopping())
             .finish()
     }
 }

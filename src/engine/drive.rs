@@ -1,0 +1,131 @@
+//! The poll loop: [`ReadyQueue::drive`] polls the user's children, new ones
+//! first, then the woken ones in wake order, within a budget.
+
+use std::cell::Cell;
+use std::ops::ControlFlow;
+use std::ptr;
+use std::task::Context;
+
+use super::queue::ReadyQueue;
+use super::shared::{Shared, UserState};
+use crate::loom::Ordering;
+
+/// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
+pub(crate) const BUDGET: usize = 128;
+
+#[cfg(not(corral_loom))]
+std::thread_local! {
+    /// The shared state (type-erased) whose poll loop is running on this
+    /// thread, innermost one; null outside every loop.
+    static OWNER: Cell<*const ()> = const { Cell::new(ptr::null()) };
+}
+#[cfg(corral_loom)]
+loom::thread_local! {
+    static OWNER: Cell<*const ()> = Cell::new(ptr::null());
+}
+
+/// True if `shared` is the state whose poll loop runs on this thread.
+#[inline]
+pub(super) fn is_owner(shared: *const ()) -> bool {
+    OWNER.with(|owner| ptr::eq(owner.get(), shared))
+}
+
+/// What the owner polls: one child per index, plus the children never polled
+/// yet. The engine knows nothing else of them.
+pub(crate) trait Children<S: UserState> {
+    /// Why polling stopped early (a failure, a winner, a panic...).
+    type Break;
+
+    /// The next child that has never been polled, in spawn order, if one may
+    /// start now. Called before every ready child, so new children start first.
+    /// `late` marks the last look before the loop goes idle: anything published
+    /// remotely must then be read with a read-modify-write (see `drive`).
+    fn next_fresh(&mut self, queue: &mut ReadyQueue<S>, late: bool) -> Option<usize>;
+
+    /// Polls the child at `index` (which may be vacant after a stale wake).
+    fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Self::Break>;
+}
+
+/// Why `drive` returned without a `Break`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// Nothing is ready: the parent is woken when something is.
+    Idle,
+    /// The budget ran out; the parent has been woken to continue.
+    Budget,
+}
+
+/// Marks this thread as inside a queue's poll loop. On drop, panics included,
+/// restores the previous owner (an enclosing loop's) and clears `polling`, so
+/// a loop that unwinds never leaves remote wakes skipping the parent forever.
+struct OwnerGuard<'a, S: UserState> {
+    shared: &'a Shared<S>,
+    previous: *const (),
+}
+
+impl<'a, S: UserState> OwnerGuard<'a, S> {
+    fn enter(shared: &'a Shared<S>) -> Self {
+        let me = shared as *const Shared<S> as *const ();
+        let previous = OWNER.with(|owner| owner.replace(me));
+        OwnerGuard { shared, previous }
+    }
+}
+
+impl<S: UserState> Drop for OwnerGuard<'_, S> {
+    fn drop(&mut self) {
+        self.shared.polling.store(false, Ordering::SeqCst);
+        OWNER.with(|owner| owner.set(self.previous));
+    }
+}
+
+impl<S: UserState> ReadyQueue<S> {
+    /// Polls ready children until none is left (`Idle`), the budget runs out
+    /// (`Budget`, parent already woken) or a child asks to stop (`Break`).
+    pub(crate) fn drive<C: Children<S>>(
+        &mut self,
+        children: &mut C,
+        cx: &mut Context<'_>,
+    ) -> ControlFlow<C::Break, Drained> {
+        let shared = self.shared();
+        shared.parent.register(cx.waker());
+        shared.polling.store(true, Ordering::SeqCst);
+        // SAFETY: the owner's count keeps the shared state alive for the whole
+        // call; the guard borrows it independently of `self`.
+        let _owner = OwnerGuard::enter(unsafe { &*self.shared_ptr() });
+        let mut polls = 0;
+        loop {
+            let index = match children.next_fresh(self, false).or_else(|| self.pop()) {
+                Some(index) => index,
+                None => {
+                    // Close the window, then look once more: a remote wake or
+                    // spawn that saw `polling == true` skipped the parent and
+                    // relies on this look. Read-modify-writes (the swap in
+                    // `take_remote`, a CAS for spawns) read the latest value of
+                    // each stack, which plain `SeqCst` loads would also do but
+                    // loom cannot check. This runs once per idle exit, not per child.
+                    self.shared().polling.store(false, Ordering::SeqCst);
+                    self.take_remote();
+                    let late = children.next_fresh(self, true).or_else(|| self.pop());
+                    match late {
+                        Some(index) => {
+                            self.shared().polling.store(true, Ordering::SeqCst);
+                            index
+                        }
+                        None => return ControlFlow::Continue(Drained::Idle),
+                    }
+                }
+            };
+            let waker = self.waker(index);
+            let mut child_cx = Context::from_waker(&waker);
+            // On every return below, `_owner` clears `polling` as it drops.
+            if let ControlFlow::Break(reason) = children.poll_child(index, &mut child_cx) {
+                return ControlFlow::Break(reason);
+            }
+            polls += 1;
+            if polls == BUDGET {
+                cx.waker().wake_by_ref();
+                return ControlFlow::Continue(Drained::Budget);
+            }
+        }
+    }
+}

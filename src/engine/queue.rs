@@ -1,0 +1,175 @@
+//! The owner's side of the ready queue: the slot chunks, the `ready` FIFO,
+//! and taking the remote wakes into it.
+
+use std::mem::ManuallyDrop;
+use std::ptr::{self, NonNull};
+use std::task::{RawWaker, Waker};
+
+use super::shared::{Shared, UserState};
+use super::slot::Slot;
+use crate::loom::Ordering;
+
+/// Where item `index` sits in storage made of chunks that never move, chunk
+/// `k` holding `1 << (first_shift + k)` items: `(k, offset in chunk k)`.
+/// (The wake slots here, and the task tree's child records.)
+#[inline]
+pub(crate) fn chunk_position(index: usize, first_shift: u32) -> (usize, usize) {
+    // Chunk k starts at first * (2^k - 1).
+    let k = ((index >> first_shift) + 1).ilog2() as usize;
+    (k, index - (((1usize << k) - 1) << first_shift))
+}
+
+/// The owner's side of the ready queue: a unique handle on a [`Shared`].
+pub(crate) struct ReadyQueue<S: UserState> {
+    shared: NonNull<Shared<S>>,
+    /// Slots allocated so far.
+    capacity: usize,
+}
+
+// SAFETY: the owner side is a unique handle; the slots it points to are shared
+// through atomics only (see `Shared`). What the user stores beside the queue
+// decides whether the *user* is `Send` (see the scope's child set).
+unsafe impl<S: UserState> Send for ReadyQueue<S> {}
+
+impl<S: UserState> ReadyQueue<S> {
+    /// A queue whose first chunk holds at least `first` slots, with the
+    /// user's part `user` beside it (in its final state: handles and wakers
+    /// only ever read it through `&`).
+    pub(crate) fn new(first: usize, user: S) -> Self {
+        let first = first.max(1).next_power_of_two();
+        let shared = Shared::new(first.trailing_zeros(), user);
+        ReadyQueue {
+            // SAFETY: `Box::into_raw` never returns null.
+            shared: unsafe { NonNull::new_unchecked(Box::into_raw(shared)) },
+            capacity: 0,
+        }
+    }
+
+    /// The shared state, for handles that take their own count.
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared<S> {
+        // SAFETY: the owner holds a count for as long as it lives.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// Raw pointer to the shared state (for handles).
+    #[inline]
+    pub(crate) fn shared_ptr(&self) -> *const Shared<S> {
+        self.shared.as_ptr()
+    }
+
+    /// The user's owner-only part (the owner may always use it, between
+    /// child polls).
+    #[inline]
+    pub(crate) fn user_local(&mut self) -> &mut S::Local {
+        // SAFETY: `&mut self` is the owner, and no child poll is running.
+        unsafe { self.shared().user_local() }
+    }
+
+    /// Makes sure slots `0..len` exist.
+    pub(crate) fn reserve(&mut self, len: usize) {
+        while self.capacity < len {
+            self.add_chunk();
+        }
+    }
+
+    #[cold]
+    fn add_chunk(&mut self) {
+        let shared = self.shared.as_ptr() as *const Shared<S>;
+        // SAFETY: only the owner touches `chunks` while it lives (see `Shared`).
+        let chunks = unsafe { &mut *(*shared).chunks.get() };
+        let first_shift = self.shared().first_shift;
+        let len = 1usize << (first_shift + chunks.len() as u32);
+        let base = self.capacity;
+        assert!(
+            base + len <= u32::MAX as usize,
+            "corral: more than 4 billion children in one set"
+        );
+        let slots: Box<[Slot<S>]> = (base..base + len)
+            .map(|index| Slot::new(index as u32, shared))
+            .collect();
+        let raw = Box::into_raw(slots) as *mut Slot<S>;
+        // SAFETY: `Box::into_raw` never returns null.
+        chunks.push((unsafe { NonNull::new_unchecked(raw) }, len));
+        self.capacity += len;
+    }
+
+    /// The slot of child `index`, which must be below the reserved capacity.
+    fn slot(&self, index: usize) -> &Slot<S> {
+        debug_assert!(index < self.capacity);
+        let (k, offset) = chunk_position(index, self.shared().first_shift);
+        // SAFETY: owner-only access to `chunks`; `index < capacity` so chunk `k`
+        // exists and `offset` is inside it; slots live as long as the owner.
+        unsafe {
+            let chunks = &*self.shared().chunks.get();
+            &*chunks.get_unchecked(k).0.as_ptr().add(offset)
+        }
+    }
+
+    /// A waker for child `index`, borrowed: it holds no count of its own, so it
+    /// must not outlive this queue (cloning it takes a real count).
+    pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
+        let data = self.slot(index) as *const Slot<S> as *const ();
+        // SAFETY: the vtable's contract holds for slot pointers; `ManuallyDrop`
+        // keeps this count-less waker from releasing a count it never took.
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &Slot::<S>::VTABLE)) })
+    }
+
+    /// Moves every remotely woken slot into the owner's `ready` FIFO.
+    pub(super) fn take_remote(&mut self) {
+        let mut top = self.shared().head.swap(ptr::null_mut(), Ordering::SeqCst);
+        if top.is_null() {
+            return;
+        }
+        // The stack is LIFO; reverse it so remote wakes are served in order.
+        let mut fifo: *mut Slot<S> = ptr::null_mut();
+        while !top.is_null() {
+            // SAFETY: slots on the stack stay allocated while the owner lives, and
+            // their `next` is the owner's until their `queued` flag is cleared.
+            let slot = unsafe { &*top };
+            let next = slot.next.load(Ordering::Relaxed);
+            slot.next.store(fifo, Ordering::Relaxed);
+            fifo = top;
+            top = next;
+        }
+        while !fifo.is_null() {
+            // SAFETY: as above.
+            let slot = unsafe { &*fifo };
+            fifo = slot.next.load(Ordering::Relaxed);
+            // A full barrier, not a release store: the child's coming check of its
+            // own state must not be reordered before this clear, or a waker that
+            // changes that state and then reads `queued == true` would skip the
+            // push while the poll misses the change (store buffering).
+            // `queued`: true -> false; from here on a wake pushes the slot again
+            // and `next` is free for that push.
+            slot.queued.swap(false, Ordering::SeqCst);
+            // `local_queued`: false -> true, unless a local wake queued it first.
+            if !slot.local_queued.replace(true) {
+                // SAFETY: `&mut self` is the owner; the borrow ends here.
+                unsafe { self.shared().local().ready.push_back(slot.index) };
+            }
+        }
+    }
+
+    /// The next woken child, FIFO over local and remote wakes.
+    pub(super) fn pop(&mut self) -> Option<usize> {
+        // SeqCst: after `polling` is cleared this is the owner's half of the
+        // Dekker pair (see the module docs); a plain load on x86.
+        if !self.shared().head.load(Ordering::SeqCst).is_null() {
+            self.take_remote();
+        }
+        // SAFETY: `&mut self` is the owner; the borrow ends here.
+        let index = unsafe { self.shared().local().ready.pop_front()? } as usize;
+        // `local_queued`: true -> false, before the poll, so a wake during it
+        // queues the child again.
+        self.slot(index).local_queued.set(false);
+        Some(index)
+    }
+}
+
+impl<S: UserState> Drop for ReadyQueue<S> {
+    fn drop(&mut self) {
+        // SAFETY: the owner's count, given up exactly once.
+        unsafe { Shared::release(self.shared.as_ptr()) }
+    }
+}

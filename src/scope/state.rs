@@ -1,0 +1,209 @@
+//! A scope's part of the engine's shared state: what its handles, stop
+//! requests, nested scopes and parallel children reach from any thread, and
+//! its owner-only queue of children spawned but not started yet.
+//!
+//! The engine (`crate::engine`) keeps a [`ScopeState`] beside its ready queue
+//! and never looks inside. It is built whole, with its final settings, when
+//! the scope's child set is made, before any handle or waker exists; after
+//! that everything in it is either immutable or a thread-safe primitive, so
+//! it is `Send + Sync` from its fields (no `unsafe impl`). Each part's
+//! protocol is told in the file that runs it:
+//!
+//! | field         | what it is                                          | run by |
+//! |---------------|-----------------------------------------------------|--------|
+//! | `incoming`    | the stack of children spawned off the owner's loop  | `set.rs` (push, take, close) |
+//! | `parallel`    | how many parallel children are alive                | `parallel.rs` |
+//! | `gated`       | parallel children wait for a turn (a limit is set)  | `handle.rs` (`spawn_on`) |
+//! | `watch`       | the slow-poll watch, for parallel children          | `handle.rs`, `parallel.rs` |
+//! | `stop`        | the stop request's epoch, grace and waiters         | `stop.rs` |
+//! | `nesting`     | the scopes nested in this one, and the grace end    | `nesting.rs`, `stop.rs` |
+//! | `tree`        | the task tree's record, if tracked                  | `records.rs`, `set.rs` |
+//!
+//! Owner-only ([`UserState::Local`]): `Fresh`, the children spawned and not
+//! started, in spawn order, as type-erased `Link` pointers (`child.rs`).
+
+use std::collections::VecDeque;
+use std::ptr::{self, NonNull};
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+
+use super::records::ScopeInfo;
+use crate::engine::{Shared, SharedRef, UserState};
+use crate::loom::{AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
+use crate::slow_poll::Watch;
+
+/// A scope's engine state: the engine's fields and a [`ScopeState`].
+pub(crate) type ScopeShared = Shared<ScopeState>;
+
+/// A counted pointer to a scope's engine state: what handles, stop handles,
+/// nested-scope registrations and parallel children hold.
+pub(crate) type ScopeRef = SharedRef<ScopeState>;
+
+/// The children spawned and not started yet, in spawn order (type-erased
+/// `Link` pointers, see `set.rs`). Owner-only.
+pub(crate) type Fresh = VecDeque<NonNull<()>>;
+
+/// What a scope keeps beside its ready queue; see the module docs.
+pub(crate) struct ScopeState {
+    /// The stack of children spawned off the owner's loop and not yet moved
+    /// to [`Fresh`], type-erased (see `set.rs`).
+    pub(crate) incoming: AtomicPtr<()>,
+    /// The count of live parallel children (`spawn_on`).
+    pub(crate) parallel: Tracker,
+    /// The scope has a concurrency limit: its parallel children wait for
+    /// their turn before they start.
+    pub(crate) gated: bool,
+    /// The slow-poll watch, for parallel children.
+    pub(crate) watch: Option<Watch>,
+    /// The stop request (see `stop.rs`).
+    pub(crate) stop: StopState,
+    /// The nested scopes (see `nesting.rs`).
+    pub(crate) nesting: Nesting,
+    /// The task-tree record, if the scope is tracked.
+    pub(crate) tree: Option<ScopeInfo>,
+}
+
+impl UserState for ScopeState {
+    type Local = Fresh;
+}
+
+impl ScopeState {
+    /// A scope's state with its settings: the concurrency `limit`
+    /// (`usize::MAX`: none), its slow-poll `watch`, its nursery's `grace`
+    /// and its task-tree record.
+    pub(crate) fn new(
+        limit: usize,
+        watch: Option<Watch>,
+        grace: Option<Duration>,
+        tree: Option<ScopeInfo>,
+    ) -> Self {
+        ScopeState {
+            incoming: AtomicPtr::new(ptr::null_mut()),
+            parallel: Tracker::default(),
+            gated: limit != usize::MAX,
+            watch,
+            stop: StopState::new(grace),
+            nesting: Nesting::new(),
+            tree,
+        }
+    }
+}
+
+/// How many parallel futures of one scope are still alive, and who to wake
+/// when the last one is dropped.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    pub(super) alive: AtomicUsize,
+    waker: AtomicWaker,
+}
+
+impl Tracker {
+    /// `Ready` once every parallel future of the scope has been dropped.
+    pub(crate) fn poll_all_dropped(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.alive.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.alive.load(Ordering::Acquire) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// One parallel future is gone; the last one wakes the waiter.
+    pub(super) fn one_dropped(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.waker.wake();
+        }
+    }
+}
+
+/// One scope's stop state (the protocol is in `stop.rs`).
+pub(crate) struct StopState {
+    /// 0 until a request reaches the scope; bumped each time the request it
+    /// sees changes (a first one, or an earlier grace deadline).
+    pub(super) epoch: AtomicUsize,
+    /// The nursery's grace in nanoseconds (`NEVER_NS`: none, wait for ever).
+    pub(super) grace_ns: u64,
+    /// `Stopped` futures wait here.
+    pub(super) event: Event,
+}
+
+impl StopState {
+    fn new(grace: Option<Duration>) -> Self {
+        StopState {
+            epoch: AtomicUsize::new(0),
+            grace_ns: grace.map_or(crate::time::NEVER_NS, crate::time::duration_ns),
+            event: Event::new(),
+        }
+    }
+
+    /// The request epoch: 0 if no stop request has reached the scope. `SeqCst`,
+    /// for the scope future's half of the pairing described in `request_with`.
+    pub(crate) fn epoch(&self) -> usize {
+        // loom models `SeqCst` loads as acquire loads, too weak for the pairing;
+        // a read-modify-write reads the latest value, which a `SeqCst` load
+        // after a `SeqCst` store does as well in the real memory model.
+        #[cfg(corral_loom)]
+        return self.epoch.fetch_add(0, Ordering::SeqCst);
+        #[cfg(not(corral_loom))]
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// True once a stop request has reached the scope.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.epoch.load(Ordering::Acquire) != 0
+    }
+}
+
+/// One scope's nested scopes (the registration protocol is in `nesting.rs`).
+pub(crate) struct Nesting {
+    inner: Mutex<Registry>,
+}
+
+/// What [`Nesting`]'s lock guards.
+pub(crate) struct Registry {
+    /// When the children still running are dropped (`None`: never), for the
+    /// stop request seen now; meaningful once the stop epoch is non-zero.
+    /// Written by `stop.rs`, here under the registry's lock: a scope that
+    /// registers while a request walks down is either in the walk's list or
+    /// inherits the request.
+    pub(crate) grace_end: Option<Instant>,
+    /// Nested scopes registered here; `None` marks a free entry.
+    pub(super) subscopes: Vec<Option<ScopeRef>>,
+    /// Free entries of `subscopes`.
+    pub(super) free: Vec<usize>,
+}
+
+impl Registry {
+    /// The nested scopes registered now.
+    pub(crate) fn subscopes(&self) -> Vec<ScopeRef> {
+        self.subscopes.iter().flatten().cloned().collect()
+    }
+}
+
+impl Nesting {
+    fn new() -> Self {
+        Nesting {
+            inner: Mutex::new(Registry {
+                grace_end: None,
+                subscopes: Vec::new(),
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    /// The registry, locked. No user code runs under this lock.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        crate::util::lock(&self.inner)
+    }
+
+    /// The nested scopes registered now (for the task tree).
+    pub(crate) fn subscopes(&self) -> Vec<ScopeRef> {
+        self.lock().subscopes()
+    }
+}
