@@ -50,6 +50,10 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.0.wake();
     }
+
+    pub(crate) fn take(&self) -> Option<std::task::Waker> {
+        self.0.take_waker()
+    }
 }
 
 /// Locks a facade `Mutex`, taking the guard even if a thread panicked while

@@ -1,34 +1,15 @@
 //! The poll loop: [`ReadyQueue::drive`] polls the user's children, new ones
 //! first, then the woken ones in wake order, within a budget.
 
-use std::cell::Cell;
 use std::ops::ControlFlow;
-use std::ptr;
 use std::task::Context;
 
 use super::queue::ReadyQueue;
-use super::shared::{Shared, UserState};
+use super::shared::{OwnerGuard, UserState};
 use crate::loom::Ordering;
 
 /// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
 pub(crate) const BUDGET: usize = 128;
-
-#[cfg(not(corral_loom))]
-std::thread_local! {
-    /// The shared state (type-erased) whose poll loop is running on this
-    /// thread, innermost one; null outside every loop.
-    static OWNER: Cell<*const ()> = const { Cell::new(ptr::null()) };
-}
-#[cfg(corral_loom)]
-loom::thread_local! {
-    static OWNER: Cell<*const ()> = Cell::new(ptr::null());
-}
-
-/// True if `shared` is the state whose poll loop runs on this thread.
-#[inline]
-pub(super) fn is_owner(shared: *const ()) -> bool {
-    OWNER.with(|owner| ptr::eq(owner.get(), shared))
-}
 
 /// What the owner polls: one child per index, plus the children never polled
 /// yet. The engine knows nothing else of them.
@@ -53,29 +34,6 @@ pub(crate) enum Drained {
     Idle,
     /// The budget ran out; the parent has been woken to continue.
     Budget,
-}
-
-/// Marks this thread as inside a queue's poll loop. On drop, panics included,
-/// restores the previous owner (an enclosing loop's) and clears `polling`, so
-/// a loop that unwinds never leaves remote wakes skipping the parent forever.
-struct OwnerGuard<'a, S: UserState> {
-    shared: &'a Shared<S>,
-    previous: *const (),
-}
-
-impl<'a, S: UserState> OwnerGuard<'a, S> {
-    fn enter(shared: &'a Shared<S>) -> Self {
-        let me = shared as *const Shared<S> as *const ();
-        let previous = OWNER.with(|owner| owner.replace(me));
-        OwnerGuard { shared, previous }
-    }
-}
-
-impl<S: UserState> Drop for OwnerGuard<'_, S> {
-    fn drop(&mut self) {
-        self.shared.polling.store(false, Ordering::SeqCst);
-        OWNER.with(|owner| owner.set(self.previous));
-    }
 }
 
 impl<S: UserState> ReadyQueue<S> {

@@ -8,10 +8,10 @@
 //!
 //! | file        | what it holds |
 //! |-------------|---------------|
-//! | `shared.rs` | [`Shared`]: the reference count, the remote wake stack, the `polling` flag, the parent's waker, the slot chunks, the owner's queues (owner-only, under written ground rules) and the user's part; [`SharedRef`], a counted pointer to it |
-//! | `slot.rs`   | a child's wake slot, its flags, and the waker vtable that points at it |
+//! | `shared.rs` | [`Shared`]: the reference count, the remote wake stack, the `polling` flag, the parent's waker, the slot chunks, the owner's queues (owner-only, under written ground rules) and the user's part; [`SharedRef`], a counted pointer to it; the wake slots and their flags; the thread-local `OWNER` that names the loop running here |
+//! | `waker.rs`  | the wake path: the waker vtable over a slot, and `schedule` |
 //! | `queue.rs`  | [`ReadyQueue`], the owner's side: growing the slot chunks, taking remote wakes, popping the next child |
-//! | `drive.rs`  | the poll loop ([`ReadyQueue::drive`]), the [`Children`] trait, the budget, and the thread-local that says which loop runs here |
+//! | `drive.rs`  | the poll loop ([`ReadyQueue::drive`]), the [`Children`] trait and the budget |
 //!
 //! # How a wake reaches the owner
 //!
@@ -37,7 +37,7 @@
 //!   wake that comes after that point queues the child again, so none is lost
 //!   (store-buffering; see the comment in `ReadyQueue::take_remote`).
 //!
-//! The slot's flags are tabled in `slot.rs`.
+//! The slot's flags are tabled in `shared.rs`.
 //!
 //! The parent (whoever polls the owner) is woken only when a remote push finds
 //! the stack empty *and* the owner is not inside its poll loop (`polling`).
@@ -61,7 +61,7 @@ mod drive;
 pub(crate) mod loom_tests;
 mod queue;
 mod shared;
-mod slot;
+mod waker;
 
 #[cfg(doc)]
 use drive::BUDGET;

@@ -5,8 +5,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 use std::task::{RawWaker, Waker};
 
-use super::shared::{Shared, UserState};
-use super::slot::Slot;
+use super::shared::{Shared, Slot, UserState};
 use crate::loom::Ordering;
 
 /// Where item `index` sits in storage made of chunks that never move, chunk

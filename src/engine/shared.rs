@@ -6,12 +6,31 @@
 //! owner's queues) and, beside them, a value of the user's type `S` (see
 //! [`UserState`]): a scope keeps its spawn stack, stop request and nesting
 //! there; the gather family keeps nothing. The engine never looks inside it.
+//!
+//! Beside it, the wake slots (one per child; the wake path that uses them is
+//! in `waker.rs`) and the thread-local that names the poll loop running on
+//! this thread (`OWNER`).
+//!
+//! # A slot's flags
+//!
+//! | field          | set                                       | cleared                                  | read by | what it rules out |
+//! |----------------|-------------------------------------------|------------------------------------------|---------|-------------------|
+//! | `queued`       | by a wake off the owner's loop (`waker.rs`: `schedule`: `swap(true)`), before the push | by the owner (`take_remote`: `swap(false)`, `SeqCst`), after it took the slot off the stack | the waking side: the old value of its swap | a slot on the remote stack twice (which would make a cycle) |
+//! | `next`         | by the pusher, before its `SeqCst` CAS; by the owner, reversing the stack it took | never (stale values are never read) | the owner, after its swap of `head` | nothing by itself: it is only meaningful while `queued` is true, and then it is the stack's |
+//! | `local_queued` | by a wake on the owner's loop, and by `take_remote` (owner thread only, a plain `Cell`) | by `pop`, just before the child is polled | the same two setters | an index in the `ready` FIFO twice |
+//!
+//! The two queue flags are independent: a slot may be in `ready` (a local
+//! wake) and on the remote stack (a later wake from another thread) at once;
+//! `take_remote` then clears `queued` and, seeing `local_queued`, does not
+//! queue the index a second time. Each flag is cleared *before* the poll its
+//! wake asked for (`queued` in `take_remote`, `local_queued` in `pop`), so a
+//! wake that comes during or after that poll queues the child again: no wake
+//! is lost.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 
-use super::slot::Slot;
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
 
 /// What a user of the engine keeps in the shared state beside the queue.
@@ -60,6 +79,35 @@ pub(crate) struct Shared<S: UserState> {
     /// The user's part, built with its final values before any handle or
     /// waker exists.
     user: S,
+}
+
+/// One child's wake slot. Its flags are tabled in the module docs.
+pub(crate) struct Slot<S: UserState> {
+    /// Link in the remote stack. Written by the pusher before its CAS, read
+    /// by the owner after its swap; meaningful only while `queued` is true.
+    pub(super) next: AtomicPtr<Slot<S>>,
+    /// True from the push that put this slot on the remote stack until the
+    /// owner takes it off.
+    pub(super) queued: AtomicBool,
+    /// True while the index is in the owner's `ready` FIFO. Owner thread only.
+    pub(super) local_queued: Cell<bool>,
+    /// The child's index in its set.
+    pub(super) index: u32,
+    /// The shared state this slot belongs to (and whose count its wakers hold).
+    pub(super) shared: *const Shared<S>,
+}
+
+impl<S: UserState> Slot<S> {
+    /// A fresh slot for child `index` of `shared`.
+    pub(super) fn new(index: u32, shared: *const Shared<S>) -> Self {
+        Slot {
+            next: AtomicPtr::new(std::ptr::null_mut()),
+            queued: AtomicBool::new(false),
+            local_queued: Cell::new(false),
+            index,
+            shared,
+        }
+    }
 }
 
 /// A field of [`Shared`] that only the queue's owner touches.
@@ -188,7 +236,7 @@ impl<S: UserState> Shared<S> {
     /// state may be used (between child polls, never across one).
     #[inline]
     pub(crate) fn owned_here(&self) -> bool {
-        super::drive::is_owner(self as *const Self as *const ())
+        is_owner(self as *const Self as *const ())
     }
 
     /// The owner's queues.
@@ -264,5 +312,45 @@ impl<S: UserState> Drop for SharedRef<S> {
     fn drop(&mut self) {
         // SAFETY: each `SharedRef` owns one count.
         unsafe { Shared::release(self.as_ptr()) }
+    }
+}
+
+#[cfg(not(corral_loom))]
+std::thread_local! {
+    /// The shared state (type-erased) whose poll loop is running on this
+    /// thread, innermost one; null outside every loop.
+    static OWNER: Cell<*const ()> = const { Cell::new(ptr::null()) };
+}
+#[cfg(corral_loom)]
+loom::thread_local! {
+    static OWNER: Cell<*const ()> = Cell::new(ptr::null());
+}
+
+/// True if `shared` is the state whose poll loop runs on this thread.
+#[inline]
+fn is_owner(shared: *const ()) -> bool {
+    OWNER.with(|owner| ptr::eq(owner.get(), shared))
+}
+
+/// Marks this thread as inside a queue's poll loop. On drop, panics included,
+/// restores the previous owner (an enclosing loop's) and clears `polling`, so
+/// a loop that unwinds never leaves remote wakes skipping the parent forever.
+pub(super) struct OwnerGuard<'a, S: UserState> {
+    shared: &'a Shared<S>,
+    previous: *const (),
+}
+
+impl<'a, S: UserState> OwnerGuard<'a, S> {
+    pub(super) fn enter(shared: &'a Shared<S>) -> Self {
+        let me = shared as *const Shared<S> as *const ();
+        let previous = OWNER.with(|owner| owner.replace(me));
+        OwnerGuard { shared, previous }
+    }
+}
+
+impl<S: UserState> Drop for OwnerGuard<'_, S> {
+    fn drop(&mut self) {
+        self.shared.polling.store(false, Ordering::SeqCst);
+        OWNER.with(|owner| owner.set(self.previous));
     }
 }

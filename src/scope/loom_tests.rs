@@ -128,9 +128,13 @@ mod parallel {
 
     /// A parallel child of a scope state standing alone: the task for the
     /// runtime thread, the proxy, the scope and the drop counter.
-    fn parallel_child(gated: bool, forever: bool) -> (crate::Task, Child, ScopeRef, Arc<AtomicUsize>) {
+    fn parallel_child(
+        gated: bool,
+        forever: bool,
+    ) -> (crate::Task, Child, ScopeRef, Arc<AtomicUsize>) {
         let drops = Arc::new(AtomicUsize::new(0));
-        let queue = crate::engine::ReadyQueue::new(1, ScopeState::new(usize::MAX, None, None, None));
+        let queue =
+            crate::engine::ReadyQueue::new(1, ScopeState::new(usize::MAX, None, None, None));
         // SAFETY: the queue holds a count while we take ours.
         let scope = unsafe { ScopeRef::new(queue.shared_ptr()) };
         let future: Pin<Box<dyn Future<Output = Result<u32, ()>> + Send>> =
