@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::engine::{Children, Drained, ReadyQueue};
+use crate::engine::{Children, Drained, Look, ReadyQueue};
 
 /// The futures of one gather, polled through the ready queue.
 struct Gather<F> {
@@ -77,7 +77,7 @@ where
 {
     type Break = B;
 
-    fn next_fresh(&mut self, _queue: &mut ReadyQueue<()>, _late: bool) -> Option<usize> {
+    fn next_fresh(&mut self, _queue: &mut ReadyQueue<()>, _look: Look) -> Option<usize> {
         (*self.started < self.futures.len()).then(|| {
             *self.started += 1;
             *self.started - 1

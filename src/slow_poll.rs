@@ -124,17 +124,27 @@ fn coarse_resolution() -> Option<Duration> {
     None
 }
 
+/// Where a child is polled: by its scope, or by a runtime (a parallel
+/// child, `spawn_on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// In its scope's poll loop.
+    Local,
+    /// On a runtime, as a parallel child.
+    Parallel,
+}
+
 impl Watch {
     /// Runs `poll`, reporting it if it took longer than the threshold.
     #[inline]
     pub(crate) fn time<R>(
         &self,
         spawned_at: &'static Location<'static>,
-        parallel: bool,
+        placement: Placement,
         poll: impl FnOnce() -> R,
     ) -> R {
         let mut clock = None;
-        self.time_from(&mut clock, spawned_at, parallel, poll)
+        self.time_from(&mut clock, spawned_at, placement, poll)
     }
 
     /// The clock reading `time_from` takes as a turn's start.
@@ -151,7 +161,7 @@ impl Watch {
         &self,
         clock: &mut Option<u64>,
         spawned_at: &'static Location<'static>,
-        parallel: bool,
+        placement: Placement,
         poll: impl FnOnce() -> R,
     ) -> R {
         let start = clock.unwrap_or_else(|| self.now());
@@ -164,7 +174,7 @@ impl Watch {
                 spawned_at,
                 scope_at: self.scope_at,
                 took,
-                parallel,
+                parallel: placement == Placement::Parallel,
             });
         }
         out

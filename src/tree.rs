@@ -9,7 +9,7 @@
 use std::fmt::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::scope::records::{self, NEW, RUNNING, ScopeInfo, Snapshot, WAITING};
+use crate::scope::records::{self, ChildId, NEW, RUNNING, ScopeInfo, Snapshot, WAITING};
 use crate::scope::state::{ScopeRef, ScopeShared};
 
 /// Turns task tracking on or off for scopes opened from now on (scopes
@@ -190,7 +190,7 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
     let children: Vec<Snapshot> = info.map(ScopeInfo::live).unwrap_or_default();
     tree.children += children.len();
     let limited = info.is_some_and(|i| i.limit() != usize::MAX);
-    let mut subscopes: Vec<(ScopeRef, Option<(u32, u64)>)> = scope
+    let mut subscopes: Vec<(ScopeRef, Option<ChildId>)> = scope
         .user()
         .nesting
         .subscopes()
@@ -228,7 +228,7 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
         )));
     }
     // Scopes nested in a hidden child, or in the body, go under "body".
-    let in_shown = |c: &Option<(u32, u64)>| c.is_some_and(|c| shown.iter().any(|s| s.id == c));
+    let in_shown = |c: &Option<ChildId>| c.is_some_and(|c| shown.iter().any(|s| s.id == c));
     if subscopes.iter().any(|(_, c)| !in_shown(c)) {
         lines.push(Line::Body);
     }
@@ -284,8 +284,8 @@ fn drawing(last: bool) -> (&'static str, &'static str) {
 
 /// Removes and returns, in order, the nested scopes whose child matches.
 fn take_where(
-    subscopes: &mut Vec<(ScopeRef, Option<(u32, u64)>)>,
-    matches: impl Fn(&Option<(u32, u64)>) -> bool,
+    subscopes: &mut Vec<(ScopeRef, Option<ChildId>)>,
+    matches: impl Fn(&Option<ChildId>) -> bool,
 ) -> Vec<ScopeRef> {
     let (taken, rest): (Vec<_>, Vec<_>) = std::mem::take(subscopes)
         .into_iter()

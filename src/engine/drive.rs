@@ -19,12 +19,22 @@ pub(crate) trait Children<S: UserState> {
 
     /// The next child that has never been polled, in spawn order, if one may
     /// start now. Called before every ready child, so new children start first.
-    /// `late` marks the last look before the loop goes idle: anything published
-    /// remotely must then be read with a read-modify-write (see `drive`).
-    fn next_fresh(&mut self, queue: &mut ReadyQueue<S>, late: bool) -> Option<usize>;
+    /// `look` tells the last look before the loop goes idle, when anything
+    /// published remotely must be read with a read-modify-write (see `drive`).
+    fn next_fresh(&mut self, queue: &mut ReadyQueue<S>, look: Look) -> Option<usize>;
 
     /// Polls the child at `index` (which may be vacant after a stale wake).
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Self::Break>;
+}
+
+/// When [`Children::next_fresh`] is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// Before each child poll, while the loop runs.
+    Busy,
+    /// The last look before the loop goes idle: anything published remotely
+    /// must be read with a read-modify-write.
+    Last,
 }
 
 /// Why `drive` returned without a `Break`.
@@ -52,7 +62,7 @@ impl<S: UserState> ReadyQueue<S> {
         let _owner = OwnerGuard::enter(unsafe { &*self.shared_ptr() });
         let mut polls = 0;
         loop {
-            let index = match children.next_fresh(self, false).or_else(|| self.pop()) {
+            let index = match children.next_fresh(self, Look::Busy).or_else(|| self.pop()) {
                 Some(index) => index,
                 None => {
                     // Close the window, then look once more: a remote wake or
@@ -63,7 +73,7 @@ impl<S: UserState> ReadyQueue<S> {
                     // loom cannot check. This runs once per idle exit, not per child.
                     self.shared().polling.store(false, Ordering::SeqCst);
                     self.take_remote();
-                    let late = children.next_fresh(self, true).or_else(|| self.pop());
+                    let late = children.next_fresh(self, Look::Last).or_else(|| self.pop());
                     match late {
                         Some(index) => {
                             self.shared().polling.store(true, Ordering::SeqCst);

@@ -13,7 +13,7 @@ use std::task::{Context, Wake, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::{Children, ReadyQueue, UserState};
+use super::{Children, Look, ReadyQueue, UserState};
 
 /// A parent waker that counts its wakes.
 pub(crate) struct CountingWaker(pub(crate) AtomicUsize);
@@ -32,7 +32,7 @@ pub(crate) struct TwoChildren {
 
 impl<S: UserState> Children<S> for TwoChildren {
     type Break = ();
-    fn next_fresh(&mut self, _queue: &mut ReadyQueue<S>, _late: bool) -> Option<usize> {
+    fn next_fresh(&mut self, _queue: &mut ReadyQueue<S>, _look: Look) -> Option<usize> {
         (self.started < 2).then(|| {
             self.started += 1;
             self.started - 1

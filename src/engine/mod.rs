@@ -65,6 +65,6 @@ mod waker;
 
 #[cfg(doc)]
 use drive::BUDGET;
-pub(crate) use drive::{Children, Drained};
+pub(crate) use drive::{Children, Drained, Look};
 pub(crate) use queue::{ReadyQueue, chunk_position};
 pub(crate) use shared::{Shared, SharedRef, UserState};

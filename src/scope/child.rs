@@ -1,11 +1,11 @@
 //! One child: a single allocation shared by its scope and its [`JoinHandle`].
 //!
 //! ```text
-//! Cell<'env, E, F, U>  (repr(C))
+//! ChildCell<'env, E, F, U>  (repr(C))
 //! ├── join: JoinPart<U>      what the handle may touch, at offset 0
 //! │   ├── header: Header     state word, dealloc fn, the handle's waker
 //! │   └── output: Option<U>  written once by the scope, taken once by the handle
-//! ├── link: Link<'env, E>    the spawn-stack link and the scope's `dyn Child` pointer
+//! ├── link: SpawnLink<'env, E>    the spawn-stack link and the scope's `dyn Child` pointer
 //! └── future: F              dropped in place by the scope, never by the handle
 //! ```
 //!
@@ -22,7 +22,7 @@
 //! | `HANDLE`    | at allocation                           | by the handle's drop; never set again     | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
 //! | `COMPLETE`  | by the scope, once: with `output` written (`Ok`, handle alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice | the handle reading `output` before it is written, or the scope touching it after |
 //! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: a failed, stopped or dropped scope, a panic in `poll`) | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
-//! | `live`      | at allocation (a plain `Cell<bool>`, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
+//! | `live`      | at allocation (a plain `Cell<bool>, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
 //!
 //! A child that returns `Ok` after its handle was dropped publishes nothing:
 //! the value is dropped at once, and `COMPLETE` stays clear because no one is
@@ -35,7 +35,7 @@
 //! it (`live` is false). That is what lets a handle outlive `'env` even though
 //! `F` borrows from it.
 
-use std::cell::{Cell as StdCell, UnsafeCell};
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -81,9 +81,9 @@ struct JoinPart<U> {
 }
 
 /// The link through which a spawned child travels to its scope's owner.
-pub(crate) struct Link<'env, E> {
+pub(crate) struct SpawnLink<'env, E> {
     /// Next link in the spawn stack or in the owner's fresh list.
-    pub(crate) next: StdCell<*mut Link<'env, E>>,
+    pub(crate) next: Cell<*mut SpawnLink<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
     /// Where the child was spawned, for slow-poll reports.
@@ -93,12 +93,12 @@ pub(crate) struct Link<'env, E> {
 }
 
 #[repr(C)]
-struct Cell<'env, E, F, U> {
+struct ChildCell<'env, E, F, U> {
     join: JoinPart<U>,
-    link: Link<'env, E>,
+    link: SpawnLink<'env, E>,
     /// True until the future has been dropped. Owner only, so not in the
     /// state word: nobody else ever asks (see the module docs' table).
-    live: StdCell<bool>,
+    live: Cell<bool>,
     future: UnsafeCell<ManuallyDrop<F>>,
 }
 
@@ -127,7 +127,7 @@ pub(crate) trait Child<E> {
     unsafe fn cancel(&self);
 }
 
-impl<E, F, U> Cell<'_, E, F, U> {
+impl<E, F, U> ChildCell<'_, E, F, U> {
     /// Drops the future in place, once, even if its destructor panics.
     ///
     /// # Safety
@@ -156,7 +156,7 @@ impl<E, F, U> Cell<'_, E, F, U> {
     }
 }
 
-impl<'env, E, F, U> Child<E> for Cell<'env, E, F, U>
+impl<'env, E, F, U> Child<E> for ChildCell<'env, E, F, U>
 where
     F: Future<Output = Result<U, E>>,
 {
@@ -201,7 +201,7 @@ where
 
     unsafe fn cancel(&self) {
         // Publish even if the destructor panics: the handle must not wait forever.
-        struct PublishOnExit<'a, 'env, E, F, U>(&'a Cell<'env, E, F, U>);
+        struct PublishOnExit<'a, 'env, E, F, U>(&'a ChildCell<'env, E, F, U>);
         impl<E, F, U> Drop for PublishOnExit<'_, '_, E, F, U> {
             fn drop(&mut self) {
                 // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
@@ -217,7 +217,7 @@ where
     }
 }
 
-/// Frees a cell made by `new_child`; `C` is its `Cell<'env, E, F, U>` type.
+/// Frees a cell made by `new_child`; `C` is its `ChildCell<'env, E, F, U>` type.
 ///
 /// # Safety
 /// `header` points to the header of a `C` whose last reference was just given
@@ -262,28 +262,28 @@ pub(crate) fn new_child<'env, E, F, U>(
     future: F,
     spawned_at: &'static Location<'static>,
     info: Option<RecordRef>,
-) -> (NonNull<Link<'env, E>>, JoinHandle<U>)
+) -> (NonNull<SpawnLink<'env, E>>, JoinHandle<U>)
 where
     F: Future<Output = Result<U, E>> + 'env,
     U: 'env,
     E: 'env,
 {
-    let cell = Box::new(Cell::<'env, E, F, U> {
+    let cell = Box::new(ChildCell::<'env, E, F, U> {
         join: JoinPart {
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
-                dealloc: dealloc::<Cell<'env, E, F, U>>,
+                dealloc: dealloc::<ChildCell<'env, E, F, U>>,
                 waker: AtomicWaker::new(),
             },
             output: UnsafeCell::new(None),
         },
-        link: Link {
-            next: StdCell::new(ptr::null_mut()),
-            this: NonNull::<Cell<'env, E, F, U>>::dangling(),
+        link: SpawnLink {
+            next: Cell::new(ptr::null_mut()),
+            this: NonNull::<ChildCell<'env, E, F, U>>::dangling(),
             spawned_at,
             info,
         },
-        live: StdCell::new(true),
+        live: Cell::new(true),
         future: UnsafeCell::new(ManuallyDrop::new(future)),
     });
     // SAFETY: `Box::into_raw` never returns null.
@@ -304,7 +304,7 @@ where
 ///
 /// # Safety
 /// `link` came from `new_child` and was never handed to a scope.
-pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<Link<'_, E>>) {
+pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
     // SAFETY: the cell is still exclusively ours.
     unsafe {
         let child = link.as_ref().this;

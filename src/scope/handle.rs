@@ -11,6 +11,7 @@ use super::records::RecordRef;
 use super::set::push_incoming;
 use super::state::{ScopeRef, ScopeShared};
 use super::stop::{self, StopHandle, Stopped};
+use crate::slow_poll::Placement;
 use crate::spawn::Spawn;
 
 /// What both handles share: a counted pointer to the scope's shared state.
@@ -47,7 +48,7 @@ impl<'env, E> Handle<'env, E> {
             .user()
             .tree
             .as_ref()
-            .map(|t| t.spawned(spawned_at, false));
+            .map(|t| t.spawned(spawned_at, Placement::Local));
         self.spawn_tracked(future, spawned_at, info)
     }
 
@@ -103,15 +104,20 @@ impl<'env, E> Handle<'env, E> {
         E: Send + 'static,
     {
         let shared = &self.shared;
-        let gated = shared.user().gated;
         let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.user().watch.as_ref().map(|w| (*w, spawned_at));
         let info = shared
             .user()
             .tree
             .as_ref()
-            .map(|t| t.spawned(spawned_at, true));
-        let (task, proxy) = split(future, self.shared.clone(), gated, watch, info);
+            .map(|t| t.spawned(spawned_at, Placement::Parallel));
+        let (task, proxy) = split(
+            future,
+            self.shared.clone(),
+            shared.user().start,
+            watch,
+            info,
+        );
         // The proxy first: on a finished scope this panics, and the task,
         // dropped unpolled on the way out, drops the future with it.
         let handle = self.spawn_tracked(proxy, spawned_at, info);

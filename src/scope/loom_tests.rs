@@ -99,6 +99,7 @@ mod parallel {
 
     use super::{CountingWaker, ScopeRef, ScopeState, model};
     use crate::scope::parallel::{Proxy, split};
+    use crate::scope::state::Start;
 
     /// Counts the drops of the child's future.
     struct Guard(Arc<AtomicUsize>);
@@ -109,15 +110,22 @@ mod parallel {
         }
     }
 
-    /// A child that returns 7, at once or never (`forever`).
+    /// Whether a child waits for ever.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Forever {
+        Yes,
+        No,
+    }
+
+    /// A child that returns 7, at once or never.
     fn child(
         drops: &Arc<AtomicUsize>,
-        forever: bool,
+        forever: Forever,
     ) -> impl Future<Output = Result<u32, ()>> + Send + 'static {
         let guard = Guard(drops.clone());
         async move {
             let _guard = guard;
-            if forever {
+            if forever == Forever::Yes {
                 std::future::pending::<()>().await;
             }
             Ok(7)
@@ -129,8 +137,8 @@ mod parallel {
     /// A parallel child of a scope state standing alone: the task for the
     /// runtime thread, the proxy, the scope and the drop counter.
     fn parallel_child(
-        gated: bool,
-        forever: bool,
+        start: Start,
+        forever: Forever,
     ) -> (crate::Task, Child, ScopeRef, Arc<AtomicUsize>) {
         let drops = Arc::new(AtomicUsize::new(0));
         let queue =
@@ -139,7 +147,7 @@ mod parallel {
         let scope = unsafe { ScopeRef::new(queue.shared_ptr()) };
         let future: Pin<Box<dyn Future<Output = Result<u32, ()>> + Send>> =
             Box::pin(child(&drops, forever));
-        let (task, proxy) = split(future, scope.clone(), gated, None, None);
+        let (task, proxy) = split(future, scope.clone(), start, None, None);
         (task, proxy, scope, drops)
     }
 
@@ -169,7 +177,7 @@ mod parallel {
     fn an_abort_racing_the_start_ends_the_task() {
         for start_first in [false, true] {
             model(move || {
-                let (task, proxy, scope, drops) = parallel_child(true, true);
+                let (task, proxy, scope, drops) = parallel_child(Start::AtItsTurn, Forever::Yes);
                 let runtime = runtime(task);
                 let mut proxy = Box::pin(proxy);
                 if start_first {
@@ -190,7 +198,7 @@ mod parallel {
     #[test]
     fn an_abort_racing_the_finish_drops_the_future_once() {
         model(|| {
-            let (task, proxy, scope, drops) = parallel_child(false, false);
+            let (task, proxy, scope, drops) = parallel_child(Start::AtOnce, Forever::No);
             let runtime = runtime(task);
             let mut proxy = Box::pin(proxy);
             if let Poll::Ready(value) = poll_once(&mut proxy, Waker::noop()) {
@@ -210,7 +218,7 @@ mod parallel {
     #[test]
     fn the_start_and_the_outcome_are_never_lost() {
         model(|| {
-            let (task, proxy, _scope, drops) = parallel_child(true, false);
+            let (task, proxy, _scope, drops) = parallel_child(Start::AtItsTurn, Forever::No);
             let runtime = runtime(task);
             let mut proxy = Box::pin(proxy);
             let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));

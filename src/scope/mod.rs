@@ -1,16 +1,25 @@
 //! The nursery: `scope`, `local_scope`, their handles and the child set behind them.
 //!
-//! - `ready.rs`: wake slots and the lock-free ready stack (the atomic protocol).
-//! - `child.rs`: one child's allocation, shared with its `JoinHandle`.
-//! - `set.rs`: the child set: slab, spawn stack, concurrency limit, teardown.
-//! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
-//! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
-//! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
-//! - `nesting.rs`: which scope is polled on this thread, and each scope's
-//!   registry of nested scopes (stop requests walk it; the task tree draws it).
+//! A scope is a user of the engine (`crate::engine`): its child set
+//! describes the body and the children to the engine's poll loop, and keeps
+//! its own state ([`state::ScopeState`]) beside the engine's. The files, from
+//! the bottom up (each imports only files above it in this list, plus the
+//! engine and the rooms below the scope):
+//!
 //! - `records.rs`: the task tree's records (`tree.rs` renders them).
+//! - `child.rs`: one child's allocation, shared with its `JoinHandle`.
+//! - `state.rs`: what a scope keeps beside the engine's queue: the spawn
+//!   stack, the parallel count, the stop state, the nesting registry, the
+//!   task-tree record; built whole with the scope's settings.
+//! - `nesting.rs`: which scope is polled on this thread, the registration
+//!   of a nested scope with its parent, and the task tree's roots.
+//! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
 //! - `parallel.rs`: a parallel child (`spawn_on`): the runtime's `Task` and
 //!   the proxy that stands in for it in the scope.
+//! - `set.rs`: the child set: slab, spawn stack, concurrency limit, teardown;
+//!   its `ScopeChildren` is what the engine polls.
+//! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
+//! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 
 mod child;
 mod future;
@@ -388,9 +397,9 @@ impl Nursery {
 
     /// The task-tree record of a scope opened here now, if tracking is on.
     #[track_caller]
-    fn tree(&self, local: bool) -> Option<records::ScopeInfo> {
+    fn tree(&self, kind: records::ScopeKind) -> Option<records::ScopeInfo> {
         let opened_at = Location::caller(); // (not inside the closure below)
-        records::tracking().then(|| records::ScopeInfo::new(opened_at, local, self.max_concurrency))
+        records::tracking().then(|| records::ScopeInfo::new(opened_at, kind, self.max_concurrency))
     }
 
     /// Opens a [`scope`] with this nursery's limits.
@@ -423,7 +432,7 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let tree = self.tree(false);
+        let tree = self.tree(records::ScopeKind::Scope);
         let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(Scope::new(set.queue.shared_ptr()));
         ScopeFuture::new(body, set)
@@ -460,7 +469,7 @@ impl Nursery {
         E: 'env,
     {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let tree = self.tree(true);
+        let tree = self.tree(records::ScopeKind::Local);
         let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
         LocalScopeFuture::new(body, set)

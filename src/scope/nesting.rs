@@ -4,9 +4,9 @@
 //!
 //! While a scope polls its body and children, the thread-local [`CURRENT`]
 //! names it; a parallel child's runtime task names its scope the same way
-//! around each poll ([`Frame`]). A scope polled for the first time registers
+//! around each poll ([`CurrentScope`]). A scope polled for the first time registers
 //! with the scope named there (its parent, [`link`]), which keeps it in its
-//! [`Nesting`] until the scope is dropped ([`Link`]).
+//! [`Nesting`] until the scope is dropped ([`Registration`]).
 //!
 //! Cost: a top-level scope reads one thread-local at its first poll and swaps
 //! it around each poll; a nested scope also takes its parent's lock twice
@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::Mutex;
 
+use super::records::ChildId;
 use super::records::ChildInfo;
 use super::state::{Registry, ScopeRef, ScopeShared};
 use crate::util::lock;
@@ -36,12 +37,12 @@ pub(crate) fn current_scope() -> *const ScopeShared {
 }
 
 /// A nested scope's registration with its parent.
-pub(crate) struct Link {
+pub(crate) struct Registration {
     parent: ScopeRef,
     index: usize,
 }
 
-impl Link {
+impl Registration {
     /// The scope this one is nested in.
     pub(crate) fn parent(&self) -> &ScopeShared {
         &self.parent
@@ -50,12 +51,12 @@ impl Link {
 
 /// What [`link`] returns for a scope nested in another.
 pub(crate) struct Linked<R> {
-    pub(crate) link: Link,
+    pub(crate) registration: Registration,
     /// What `link`'s `under_lock` returned.
     pub(crate) inherited: R,
     /// The parent's tracked child being polled, if any: the one the new
     /// scope lives in.
-    pub(crate) in_child: Option<(u32, u64)>,
+    pub(crate) in_child: Option<ChildId>,
 }
 
 /// Registers `shared`'s scope with the scope being polled on this thread, if
@@ -108,13 +109,13 @@ pub(crate) fn link<R>(
         (index, under_lock(&parent, &registry))
     };
     Some(Linked {
-        link: Link { parent, index },
+        registration: Registration { parent, index },
         inherited,
         in_child: child,
     })
 }
 
-impl Drop for Link {
+impl Drop for Registration {
     fn drop(&mut self) {
         let me = {
             let mut registry = self.parent.user().nesting.lock();
@@ -127,15 +128,15 @@ impl Drop for Link {
 
 /// Names a scope (and one of its tracked children) current on this thread
 /// until the guard drops.
-pub(crate) struct Frame {
+pub(crate) struct CurrentScope {
     previous: Current,
 }
 
-impl Frame {
+impl CurrentScope {
     /// `shared`'s scope is polling its body or children, on this thread.
     #[inline]
-    pub(crate) fn enter(shared: *const ScopeShared) -> Frame {
-        Frame {
+    pub(crate) fn enter(shared: *const ScopeShared) -> CurrentScope {
+        CurrentScope {
             previous: CURRENT.with(|current| current.replace((shared, ptr::null(), false))),
         }
     }
@@ -143,14 +144,17 @@ impl Frame {
     /// A runtime task polls a parallel child of `shared`'s scope (with its
     /// task-tree record, or null).
     #[inline]
-    pub(crate) fn enter_remote(shared: *const ScopeShared, child: *const ChildInfo) -> Frame {
-        Frame {
+    pub(crate) fn enter_remote(
+        shared: *const ScopeShared,
+        child: *const ChildInfo,
+    ) -> CurrentScope {
+        CurrentScope {
             previous: CURRENT.with(|current| current.replace((shared, child, true))),
         }
     }
 }
 
-impl Drop for Frame {
+impl Drop for CurrentScope {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));

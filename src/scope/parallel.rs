@@ -8,7 +8,7 @@
 //! toward the scope's completion, and is dropped on teardown, which asks the
 //! runtime task to drop the future (abort, never detach).
 //!
-//! The scope's shared state also holds a [`Tracker`]: how many parallel
+//! The scope's shared state also holds a [`ParallelCount`]: how many parallel
 //! futures have not been dropped yet. On the error and panic paths, and after
 //! a stop's grace, the scope waits for it to reach zero before it resolves,
 //! so every aborted child's destructor has run.
@@ -20,10 +20,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::nesting::Frame;
+use super::nesting::CurrentScope;
+use super::records::DoneBy;
 use super::records::RecordRef;
-use super::state::ScopeRef;
+use super::state::{ScopeRef, Start};
 use crate::loom::{AtomicBool, AtomicWaker, Mutex, Ordering, lock};
+use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
 use crate::spawn::{Run, Task};
 
@@ -74,7 +76,7 @@ where
     fn drop_future(&self, future: &mut Option<F>) -> Option<Box<dyn Any + Send>> {
         let panicked = panic::catch_unwind(AssertUnwindSafe(|| *future = None)).err();
         if let Some(info) = &self.info {
-            info.done(true); // the last touch of the record
+            info.done(DoneBy::Runtime); // the last touch of the record
         }
         self.scope.user().parallel.one_dropped();
         panicked
@@ -129,7 +131,7 @@ where
                 &**info as *const _
             }
         };
-        let _current = Frame::enter_remote(self.scope.as_ptr(), record);
+        let _current = CurrentScope::enter_remote(self.scope.as_ptr(), record);
         let poll = || {
             if deadline < crate::time::NEVER_NS {
                 crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
@@ -142,7 +144,7 @@ where
         let caught = || panic::catch_unwind(AssertUnwindSafe(poll));
         let polled = match &self.watch {
             None => caught(),
-            Some((watch, spawned_at)) => watch.time(spawned_at, true, caught),
+            Some((watch, spawned_at)) => watch.time(spawned_at, Placement::Parallel, caught),
         };
         if let (Some(info), Ok(Poll::Pending)) = (&self.info, &polled) {
             info.waiting();
@@ -233,12 +235,12 @@ impl<F, U, E> Drop for Proxy<F, U, E> {
 }
 
 /// Splits a parallel child into the runtime's [`Task`] and the scope's
-/// [`Proxy`], counting it alive in its scope's [`Tracker`]. A `gated` child waits for its
+/// [`Proxy`], counting it alive in its scope's [`ParallelCount`]. A child that starts `AtItsTurn` waits for its
 /// proxy's first poll (its place under the scope's limit) before it starts.
 pub(crate) fn split<F, U, E>(
     future: F,
     scope: ScopeRef,
-    gated: bool,
+    start: Start,
     watch: Option<(Watch, &'static Location<'static>)>,
     info: Option<RecordRef>,
 ) -> (Task, Proxy<F, U, E>)
@@ -252,7 +254,7 @@ where
         future: Mutex::new(Some(future)),
         outcome: Mutex::new(Outcome::Running),
         abort: AtomicBool::new(false),
-        started: AtomicBool::new(!gated),
+        started: AtomicBool::new(start == Start::AtOnce),
         deadline: crate::time::current_deadline_ns(),
         watch,
         task: AtomicWaker::new(),
@@ -272,7 +274,7 @@ mod tests {
 
     /// Splits `fut` as a child of a scope's shared state standing alone,
     /// which is returned too (its `parallel` tracker counts the child).
-    fn split_alone<F, U, E>(fut: F, gated: bool) -> (Task, Proxy<F, U, E>, ScopeRef)
+    fn split_alone<F, U, E>(fut: F, start: Start) -> (Task, Proxy<F, U, E>, ScopeRef)
     where
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
@@ -284,7 +286,7 @@ mod tests {
         );
         // SAFETY: the queue holds a count while we take ours.
         let scope = unsafe { ScopeRef::new(queue.shared_ptr()) };
-        let (task, proxy) = split(fut, scope.clone(), gated, None, None);
+        let (task, proxy) = split(fut, scope.clone(), start, None, None);
         (task, proxy, scope)
     }
 
@@ -299,6 +301,11 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
+
+    /// `child`'s `pending_first`: it returns at its first poll.
+    const AT_ONCE: bool = false;
+    /// `child`'s `pending_first`: it never returns.
+    const NEVER: bool = true;
 
     fn child(
         drops: &Arc<AtomicUsize>,
@@ -317,7 +324,7 @@ mod tests {
     #[test]
     fn the_value_travels_from_task_to_proxy_after_the_future_is_dropped() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy, scope) = split_alone(child(&drops, false), false);
+        let (mut task, proxy, scope) = split_alone(child(&drops, AT_ONCE), Start::AtOnce);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         assert_eq!(
@@ -334,7 +341,7 @@ mod tests {
     #[test]
     fn a_dropped_proxy_aborts_the_task_at_its_next_poll() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy, scope) = split_alone(child(&drops, true), false);
+        let (mut task, proxy, scope) = split_alone(child(&drops, NEVER), Start::AtOnce);
         assert!(poll(&mut task).is_pending());
         drop(proxy);
         assert_eq!(
@@ -352,7 +359,7 @@ mod tests {
     #[test]
     fn a_task_dropped_unfinished_makes_the_proxy_fail_loudly() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (task, proxy, _scope) = split_alone(child(&drops, true), false);
+        let (task, proxy, _scope) = split_alone(child(&drops, NEVER), Start::AtOnce);
         let mut proxy = Box::pin(proxy);
         drop(task); // the runtime shut down
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -369,7 +376,7 @@ mod tests {
             }
             Ok::<(), ()>(())
         };
-        let (mut task, proxy, _scope) = split_alone(fut, false);
+        let (mut task, proxy, _scope) = split_alone(fut, Start::AtOnce);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_ready());
         let payload = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut proxy))).unwrap_err();
@@ -379,7 +386,7 @@ mod tests {
     #[test]
     fn a_gated_task_waits_for_its_proxy() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (mut task, proxy, _scope) = split_alone(child(&drops, false), true);
+        let (mut task, proxy, _scope) = split_alone(child(&drops, AT_ONCE), Start::AtItsTurn);
         let mut proxy = Box::pin(proxy);
         assert!(poll(&mut task).is_pending(), "not started before its turn");
         assert!(poll(&mut proxy).is_pending());

@@ -22,6 +22,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::slow_poll::Placement;
 use crate::util::lock;
 use std::time::{Duration, Instant};
 
@@ -97,17 +98,49 @@ impl ChildInfo {
     /// A parallel child's record is freed by its runtime task, which may
     /// still be polling it when its scope lets go.
     #[inline]
-    pub(crate) fn done(&self, by_runtime: bool) {
-        if by_runtime || !self.is_parallel() {
+    pub(crate) fn done(&self, by: DoneBy) {
+        if by == DoneBy::Runtime || !self.is_parallel() {
             self.state.store(DONE, Ordering::Release);
         }
     }
 
     /// Which record, and which use of it: what a nested scope remembers of
     /// the child it runs in.
-    pub(crate) fn id(&self) -> (u32, u64) {
-        (self.index, self.seq.load(Ordering::Relaxed))
+    pub(crate) fn id(&self) -> ChildId {
+        ChildId {
+            index: self.index,
+            seq: self.seq.load(Ordering::Relaxed),
+        }
     }
+}
+
+/// Which child record, and which use of it (records are reused once their
+/// child is done, so the index alone may name a later child).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChildId {
+    /// The record's place in its scope's storage.
+    pub(crate) index: u32,
+    /// Spawn order in the scope: tells the uses of one record apart.
+    pub(crate) seq: u64,
+}
+
+/// Who frees a child's record: its scope, or (for a parallel child) its
+/// runtime task, which may still be polling it when the scope lets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DoneBy {
+    /// The scope finished, dropped or released the child.
+    Scope,
+    /// A parallel child's runtime task dropped its future.
+    Runtime,
+}
+
+/// Which kind of scope keeps the records (shown by the task tree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScopeKind {
+    /// A [`scope`](crate::scope) (or a `Nursery`'s).
+    Scope,
+    /// A [`local_scope`](crate::local_scope) (or a `Nursery`'s).
+    Local,
 }
 
 /// A pointer to a [`ChildInfo`] in its scope's storage.
@@ -139,10 +172,10 @@ pub(crate) struct ScopeInfo {
     /// Nanoseconds from `since` to the start of the scope's latest turn: a
     /// child's spawn time, read without a clock read per spawn.
     turn: AtomicU64,
-    local: bool,
+    kind: ScopeKind,
     limit: usize,
     /// The parent's child this scope runs in (`id()`), if known.
-    in_child: OnceLock<(u32, u64)>,
+    in_child: OnceLock<ChildId>,
     /// The local child being polled right now (null between polls): one
     /// store before and after each poll, on the scope's own cache line.
     polling: AtomicPtr<ChildInfo>,
@@ -157,7 +190,7 @@ struct Records {
     chunks: Vec<Box<[ChildInfo]>>,
     capacity: usize,
     /// Records never used yet start here.
-    fresh: usize,
+    untouched: usize,
     /// Records given back (found `DONE` by a sweep).
     free: Vec<u32>,
     next_seq: u64,
@@ -169,12 +202,12 @@ impl Records {
         &self.chunks[k][offset]
     }
 
-    /// A free record's index: a reused one, a fresh one, or one of a new chunk.
+    /// A free record's index: a reused one, one never handed out, or one of a new chunk.
     fn take(&mut self) -> u32 {
         if let Some(index) = self.free.pop() {
             return index;
         }
-        if self.fresh == self.capacity {
+        if self.untouched == self.capacity {
             // Sweep: records whose child is done go back. Grow instead if
             // fewer than half come back, so sweeps stay rare (amortised O(1)).
             for index in 0..self.capacity as u32 {
@@ -188,8 +221,8 @@ impl Records {
                 return self.free.pop().expect("a swept record");
             }
         }
-        self.fresh += 1;
-        (self.fresh - 1) as u32
+        self.untouched += 1;
+        (self.untouched - 1) as u32
     }
 
     #[cold]
@@ -216,19 +249,23 @@ impl Records {
 }
 
 impl ScopeInfo {
-    pub(crate) fn new(opened_at: &'static Location<'static>, local: bool, limit: usize) -> Self {
+    pub(crate) fn new(
+        opened_at: &'static Location<'static>,
+        kind: ScopeKind,
+        limit: usize,
+    ) -> Self {
         ScopeInfo {
             opened_at,
             since: Instant::now(),
             turn: AtomicU64::new(0),
-            local,
+            kind,
             limit,
             in_child: OnceLock::new(),
             polling: AtomicPtr::new(std::ptr::null_mut()),
             records: Mutex::new(Records {
                 chunks: Vec::new(),
                 capacity: 0,
-                fresh: 0,
+                untouched: 0,
                 free: Vec::new(),
                 next_seq: 0,
             }),
@@ -239,7 +276,7 @@ impl ScopeInfo {
     pub(crate) fn spawned(
         &self,
         spawned_at: &'static Location<'static>,
-        parallel: bool,
+        placement: Placement,
     ) -> RecordRef {
         let turn = self.turn.load(Ordering::Relaxed);
         let mut records = lock(&self.records);
@@ -252,7 +289,9 @@ impl ScopeInfo {
             .store(spawned_at as *const _ as *mut _, Ordering::Relaxed);
         record.since_ns.store(turn, Ordering::Relaxed);
         record.seq.store(seq, Ordering::Relaxed);
-        record.parallel.store(parallel, Ordering::Relaxed);
+        record
+            .parallel
+            .store(placement == Placement::Parallel, Ordering::Relaxed);
         record.state.store(NEW, Ordering::Relaxed);
         RecordRef(NonNull::from(record))
     }
@@ -288,7 +327,7 @@ impl ScopeInfo {
 
     /// True for a `local_scope`.
     pub(crate) fn is_local(&self) -> bool {
-        self.local
+        self.kind == ScopeKind::Local
     }
 
     /// The scope's concurrency limit (`usize::MAX`: none).
@@ -297,12 +336,12 @@ impl ScopeInfo {
     }
 
     /// The parent's child this scope runs in, if known.
-    pub(crate) fn in_child(&self) -> Option<(u32, u64)> {
+    pub(crate) fn in_child(&self) -> Option<ChildId> {
         self.in_child.get().copied()
     }
 
     /// Notes the parent's child this scope runs in.
-    pub(crate) fn set_in_child(&self, child: (u32, u64)) {
+    pub(crate) fn set_in_child(&self, child: ChildId) {
         let _ = self.in_child.set(child);
     }
 
@@ -310,7 +349,7 @@ impl ScopeInfo {
     pub(crate) fn live(&self) -> Vec<Snapshot> {
         let records = lock(&self.records);
         let polling = self.polling.load(Ordering::Relaxed);
-        let mut live: Vec<Snapshot> = (0..records.fresh as u32)
+        let mut live: Vec<Snapshot> = (0..records.untouched as u32)
             .map(|index| records.get(index))
             .filter_map(|r| {
                 let mut state = r.state.load(Ordering::Acquire);
@@ -328,14 +367,14 @@ impl ScopeInfo {
                 })
             })
             .collect();
-        live.sort_by_key(|c| c.id.1);
+        live.sort_by_key(|c| c.id.seq);
         live
     }
 }
 
 /// A live child as `task_tree` sees it.
 pub(crate) struct Snapshot {
-    pub(crate) id: (u32, u64),
+    pub(crate) id: ChildId,
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) since: Instant,
     pub(crate) parallel: bool,
@@ -345,32 +384,35 @@ pub(crate) struct Snapshot {
 
 #[cfg(all(test, not(corral_loom)))]
 mod tests {
+    use super::{DoneBy, Placement};
     /// Records of finished children are reused (the storage stays small),
     /// live ones never are, and the snapshot lists the live ones in order.
     #[test]
     fn records_are_reused_once_done() {
         let at = std::panic::Location::caller();
-        let info = super::ScopeInfo::new(at, false, usize::MAX);
+        let info = super::ScopeInfo::new(at, super::ScopeKind::Scope, usize::MAX);
         for _ in 0..if cfg!(miri) { 100 } else { 1_000 } {
-            info.spawned(at, false).done(false);
+            info.spawned(at, Placement::Local).done(DoneBy::Scope);
         }
         assert!(super::lock(&info.records).capacity <= 64);
-        let live: Vec<_> = (0..40).map(|_| info.spawned(at, false)).collect();
-        let mut indices: Vec<u32> = live.iter().map(|r| r.id().0).collect();
+        let live: Vec<_> = (0..40)
+            .map(|_| info.spawned(at, Placement::Local))
+            .collect();
+        let mut indices: Vec<u32> = live.iter().map(|r| r.id().index).collect();
         indices.sort_unstable();
         indices.dedup();
         assert_eq!(indices.len(), 40, "a live record was handed out twice");
         let snapshot = info.live();
         assert_eq!(snapshot.len(), 40);
         assert!(
-            snapshot.windows(2).all(|w| w[0].id.1 < w[1].id.1),
+            snapshot.windows(2).all(|w| w[0].id.seq < w[1].id.seq),
             "spawn order"
         );
         // A parallel record is freed by its runtime's side only.
-        let parallel = info.spawned(at, true);
-        parallel.done(false);
+        let parallel = info.spawned(at, Placement::Parallel);
+        parallel.done(DoneBy::Scope);
         assert_eq!(info.live().len(), 41);
-        parallel.done(true);
+        parallel.done(DoneBy::Runtime);
         assert_eq!(info.live().len(), 40);
     }
 }

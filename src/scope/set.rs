@@ -17,12 +17,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
-use super::child::{Child, Link, release_scope_ref};
+use super::child::{Child, SpawnLink, release_scope_ref};
 use super::nesting::Root;
+use super::records::DoneBy;
 use super::records::ScopeInfo;
-use super::state::{ScopeShared, ScopeState, Tracker};
-use crate::engine::{Children, Drained, ReadyQueue};
+use super::state::{ParallelCount, ScopeShared, ScopeState};
+use crate::engine::{Children, Drained, Look, ReadyQueue};
 use crate::loom::Ordering;
+use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
 
 /// Slots in the first chunk of a scope's ready queue.
@@ -86,7 +88,7 @@ fn closed() -> *mut () {
 /// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
 /// scope if it is idle. Returns `false` (and leaves `link` to the caller) if the
 /// scope has finished.
-pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<Link<'_, E>>) -> bool {
+pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_, E>>) -> bool {
     if shared.owned_here() {
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
@@ -106,7 +108,7 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<Link<'_, E>>)
             return false;
         }
         // SAFETY: until the CAS succeeds the link is ours alone.
-        unsafe { link.as_ref().next.set(head as *mut Link<'_, E>) };
+        unsafe { link.as_ref().next.set(head as *mut SpawnLink<'_, E>) };
         match shared.user().incoming.compare_exchange_weak(
             head,
             node,
@@ -137,7 +139,7 @@ unsafe fn take_incoming<E>(shared: &ScopeShared, leave: *mut ()) {
     }
     // SAFETY: per this function's contract; no user code runs while borrowed.
     let fresh = unsafe { shared.user_local() };
-    let mut link = reverse(top as *mut Link<'_, E>);
+    let mut link = reverse(top as *mut SpawnLink<'_, E>);
     while let Some(node) = NonNull::new(link) {
         // SAFETY: links taken off the stack belong to the owner.
         link = unsafe { node.as_ref().next.get() };
@@ -146,7 +148,7 @@ unsafe fn take_incoming<E>(shared: &ScopeShared, leave: *mut ()) {
 }
 
 /// Reverses a stack of links into spawn order.
-fn reverse<'env, E>(mut top: *mut Link<'env, E>) -> *mut Link<'env, E> {
+fn reverse<'env, E>(mut top: *mut SpawnLink<'env, E>) -> *mut SpawnLink<'env, E> {
     let mut fifo = ptr::null_mut();
     while !top.is_null() {
         // SAFETY: links taken off the stack belong to the owner.
@@ -162,7 +164,7 @@ fn reverse<'env, E>(mut top: *mut Link<'env, E>) -> *mut Link<'env, E> {
 /// spawned them: [`SendChildren`] or [`LocalChildren`].
 pub(crate) struct ChildSet<'env, E, K> {
     pub(crate) queue: ReadyQueue<ScopeState>,
-    kids: Kids<'env, E>,
+    roster: Roster<'env, E>,
     _flavour: PhantomData<K>,
 }
 
@@ -184,7 +186,7 @@ pub(crate) struct LocalChildren;
 // with a `Scope` handle.
 unsafe impl<E: Send> Send for ChildSet<'_, E, SendChildren> {}
 
-struct Kids<'env, E> {
+struct Roster<'env, E> {
     /// Running children; `None` marks a free entry.
     slab: Vec<Option<NonNull<dyn Child<E> + 'env>>>,
     /// Free slab entries, most recently freed last (it is the warmest).
@@ -203,7 +205,7 @@ struct Kids<'env, E> {
     /// dropping a new child), for `drive` to report.
     drop_panic: Option<Payload>,
     /// The registration with the enclosing scope, made at the first poll.
-    link: Option<super::nesting::Link>,
+    link: Option<super::nesting::Registration>,
     linked: bool,
     /// The scope keeps a task-tree record (`records.rs`).
     tracked: bool,
@@ -213,7 +215,7 @@ struct Kids<'env, E> {
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
 }
 
-impl<E> Kids<'_, E> {
+impl<E> Roster<'_, E> {
     /// Children started and not finished: the occupied slab entries.
     fn running(&self) -> usize {
         self.slab.len() - self.free.len()
@@ -232,7 +234,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         let queue = ReadyQueue::new(FIRST_CHUNK, state);
         ChildSet {
             queue,
-            kids: Kids {
+            roster: Roster {
                 slab: Vec::new(),
                 free: Vec::new(),
                 limit,
@@ -252,7 +254,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     }
 
     /// The scope's count of live parallel children.
-    pub(crate) fn parallel(&self) -> &Tracker {
+    pub(crate) fn parallel(&self) -> &ParallelCount {
         &self.queue.shared().user().parallel
     }
 
@@ -260,7 +262,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// with the task tree if tracked.
     #[cold]
     fn link(&mut self) {
-        self.kids.linked = true;
+        self.roster.linked = true;
         let (link, in_child) = super::stop::link(self.queue.shared_ptr());
         if let Some(info) = self.queue.shared().user().tree.as_ref() {
             if let Some(child) = in_child {
@@ -270,10 +272,10 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 .as_ref()
                 .is_some_and(|l| l.parent().user().tree.as_ref().is_some());
             if !parent_tracked {
-                self.kids.root = Some(super::nesting::add_root(self.queue.shared_ptr()));
+                self.roster.root = Some(super::nesting::add_root(self.queue.shared_ptr()));
             }
         }
-        self.kids.link = link;
+        self.roster.link = link;
     }
 
     /// The scope's stop-request epoch (0: none); see `stop.rs`.
@@ -288,7 +290,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
     /// Number of children started and not finished.
     pub(crate) fn running(&self) -> usize {
-        self.kids.running()
+        self.roster.running()
     }
 
     /// Polls the body (index 0, through `poll_body`) and the ready children.
@@ -297,26 +299,26 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         poll_body: &mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
         cx: &mut Context<'_>,
     ) -> ControlFlow<Failure<E>, Drained> {
-        if !self.kids.linked {
+        if !self.roster.linked {
             self.link();
         }
         // Children (and scopes nested in them) find their scope through this.
-        let _current = super::nesting::Frame::enter(self.queue.shared_ptr());
-        if self.kids.tracked {
+        let _current = super::nesting::CurrentScope::enter(self.queue.shared_ptr());
+        if self.roster.tracked {
             if let Some(info) = self.queue.shared().user().tree.as_ref() {
                 info.turn();
             }
         }
         // A new turn: the time since the last one was the executor's, not a
         // child's.
-        self.kids.clock = None;
-        let mut driver = Driver {
-            kids: &mut self.kids,
+        self.roster.clock = None;
+        let mut children = ScopeChildren {
+            roster: &mut self.roster,
             scope: self.queue.shared_ptr(),
             poll_body,
         };
-        let flow = self.queue.drive(&mut driver, cx)?;
-        match self.kids.drop_panic.take() {
+        let flow = self.queue.drive(&mut children, cx)?;
+        match self.roster.drop_panic.take() {
             Some(payload) => ControlFlow::Break(Failure::Panic(payload)),
             None => ControlFlow::Continue(flow),
         }
@@ -325,7 +327,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// If no child is running or waiting, closes the scope to new spawns.
     /// Returns false if there is still work (a spawn may just have arrived).
     pub(crate) fn try_close(&mut self) -> bool {
-        self.kids.running() == 0
+        self.roster.running() == 0
             && self.queue.user_local().is_empty()
             && self
                 .queue
@@ -354,7 +356,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// and from now on drops new children instead of starting them. The body
     /// runs on. Returns the first panic of a destructor, as `cancel_all` does.
     pub(crate) fn expire(&mut self) -> Option<Payload> {
-        self.kids.expired = true;
+        self.roster.expired = true;
         self.drop_children(ptr::null_mut())
     }
 
@@ -363,14 +365,14 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
-        let kids = &mut self.kids;
-        for child in kids.slab.drain(..).flatten() {
+        let roster = &mut self.roster;
+        for child in roster.slab.drain(..).flatten() {
             cancel_child(child, &mut first_panic);
         }
-        kids.free.clear();
+        roster.free.clear();
         while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
-            let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
+            let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
             cancel_child(child, &mut first_panic);
         }
         first_panic
@@ -384,17 +386,17 @@ type Polled<E> = Result<Poll<Result<(), E>>, Payload>;
 #[inline(always)]
 fn poll_watched<'env, E>(
     child: NonNull<dyn Child<E> + 'env>,
-    kids: &mut Kids<'env, E>,
+    roster: &mut Roster<'env, E>,
     cx: &mut Context<'_>,
 ) -> Polled<E> {
     // SAFETY: the child is live and only its owner polls it.
     let mut poll = || panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().poll(cx) }));
-    match &kids.watch {
+    match &roster.watch {
         None => poll(),
         Some(watch) => {
             // SAFETY: as above; the child is live.
             let spawned_at = unsafe { child.as_ref() }.spawned_at();
-            watch.time_from(&mut kids.clock, spawned_at, false, poll)
+            watch.time_from(&mut roster.clock, spawned_at, Placement::Local, poll)
         }
     }
 }
@@ -406,7 +408,7 @@ fn poll_watched<'env, E>(
 fn poll_tracked<'env, E>(
     scope: *const ScopeShared,
     child: NonNull<dyn Child<E> + 'env>,
-    kids: &mut Kids<'env, E>,
+    roster: &mut Roster<'env, E>,
     cx: &mut Context<'_>,
 ) -> Polled<E> {
     // SAFETY: the child is live for this whole call (its caller releases it
@@ -415,17 +417,17 @@ fn poll_tracked<'env, E>(
     // SAFETY: the owner holds its shared state.
     let tree = unsafe { (*scope).user().tree.as_ref() };
     let (Some(info), Some(tree)) = (info, tree) else {
-        return poll_watched(child, kids, cx);
+        return poll_watched(child, roster, cx);
     };
     // A parallel child's state is its runtime's to keep.
     if info.is_parallel() {
-        return poll_watched(child, kids, cx);
+        return poll_watched(child, roster, cx);
     }
     tree.set_polling(Some(info));
-    let polled = poll_watched(child, kids, cx);
+    let polled = poll_watched(child, roster, cx);
     tree.set_polling(None);
     if !matches!(polled, Ok(Poll::Pending)) {
-        info.done(false);
+        info.done(DoneBy::Scope);
     }
     polled
 }
@@ -437,7 +439,7 @@ fn cancel_child<'env, E>(child: NonNull<dyn Child<E> + 'env>, first_panic: &mut 
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
     // SAFETY: the child is live until released below.
     if let Some(info) = unsafe { child.as_ref() }.info() {
-        info.done(false);
+        info.done(DoneBy::Scope);
     }
     // SAFETY: `cancel` dropped the future even if it panicked.
     unsafe { release_scope_ref(child) };
@@ -453,22 +455,22 @@ impl<E, K> Drop for ChildSet<'_, E, K> {
 }
 
 /// The body plus the children, as the ready queue polls them.
-struct Driver<'a, 'env, E> {
-    kids: &'a mut Kids<'env, E>,
+struct ScopeChildren<'a, 'env, E> {
+    roster: &'a mut Roster<'env, E>,
     /// The scope's shared state, named current around tracked child polls.
     scope: *const ScopeShared,
     poll_body: &'a mut dyn FnMut(&mut Context<'_>) -> ControlFlow<Failure<E>>,
 }
 
-impl<'env, E> Children<ScopeState> for Driver<'_, 'env, E> {
+impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
     type Break = Failure<E>;
 
-    fn next_fresh(&mut self, queue: &mut ReadyQueue<ScopeState>, late: bool) -> Option<usize> {
+    fn next_fresh(&mut self, queue: &mut ReadyQueue<ScopeState>, look: Look) -> Option<usize> {
         // Remote spawns join the FIFO behind everything spawned before them. This
         // runs before the body's first poll too, for children spawned by the
         // body closure before the scope was ever polled.
         let incoming = &queue.shared().user().incoming;
-        let remote = if late {
+        let remote = if look == Look::Last {
             let null = ptr::null_mut();
             incoming
                 .compare_exchange(null, null, Ordering::SeqCst, Ordering::SeqCst)
@@ -480,39 +482,39 @@ impl<'env, E> Children<ScopeState> for Driver<'_, 'env, E> {
             // SAFETY: `next_fresh` runs in the owner's loop.
             unsafe { take_incoming::<E>(queue.shared(), ptr::null_mut()) };
         }
-        let kids = &mut *self.kids;
-        if !kids.body_started {
-            kids.body_started = true;
+        let roster = &mut *self.roster;
+        if !roster.body_started {
+            roster.body_started = true;
             queue.reserve(1);
             return Some(0);
         }
-        if kids.expired {
+        if roster.expired {
             // Past a stop's grace nothing new starts.
             while let Some(link) = queue.user_local().pop_front() {
                 // SAFETY: links on the owner's FIFO are live children it owns.
-                let child = unsafe { link.cast::<Link<'env, E>>().as_ref().this };
-                cancel_child(child, &mut kids.drop_panic);
+                let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
+                cancel_child(child, &mut roster.drop_panic);
             }
             return None;
         }
-        if kids.running() >= kids.limit {
+        if roster.running() >= roster.limit {
             return None;
         }
         let link = queue.user_local().pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.
-        let link = unsafe { link.cast::<Link<'env, E>>().as_ref() };
+        let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
         if let Some(info) = link.info {
             info.started();
         }
         let child = Some(link.this);
-        let entry = match kids.free.pop() {
+        let entry = match roster.free.pop() {
             Some(entry) => {
-                kids.slab[entry] = child;
+                roster.slab[entry] = child;
                 entry
             }
             None => {
-                kids.slab.push(child);
-                kids.slab.len() - 1
+                roster.slab.push(child);
+                roster.slab.len() - 1
             }
         };
         queue.reserve(entry + 2);
@@ -522,20 +524,20 @@ impl<'env, E> Children<ScopeState> for Driver<'_, 'env, E> {
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Failure<E>> {
         if index == 0 {
             // The body's time is its own: the next child starts its clock anew.
-            self.kids.clock = None;
+            self.roster.clock = None;
             return (self.poll_body)(cx);
         }
-        let kids = &mut *self.kids;
+        let roster = &mut *self.roster;
         let entry = index - 1;
         // A vacant or missing entry means a stale wake for a child that
         // already finished, or was dropped at a stop's grace.
-        let Some(Some(child)) = kids.slab.get(entry).copied() else {
+        let Some(Some(child)) = roster.slab.get(entry).copied() else {
             return ControlFlow::Continue(());
         };
-        let polled = if kids.tracked {
-            poll_tracked(self.scope, child, kids, cx)
+        let polled = if roster.tracked {
+            poll_tracked(self.scope, child, roster, cx)
         } else {
-            poll_watched(child, kids, cx)
+            poll_watched(child, roster, cx)
         };
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
@@ -551,8 +553,8 @@ impl<'env, E> Children<ScopeState> for Driver<'_, 'env, E> {
                 Some(Failure::Panic(payload))
             }
         };
-        kids.slab[entry] = None;
-        kids.free.push(entry);
+        roster.slab[entry] = None;
+        roster.free.push(entry);
         // SAFETY: the future is gone (finished or cancelled above); the scope's
         // reference is released exactly once, here.
         unsafe { release_scope_ref(child) };

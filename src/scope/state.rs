@@ -13,14 +13,14 @@
 //! |---------------|-----------------------------------------------------|--------|
 //! | `incoming`    | the stack of children spawned off the owner's loop  | `set.rs` (push, take, close) |
 //! | `parallel`    | how many parallel children are alive                | `parallel.rs` |
-//! | `gated`       | parallel children wait for a turn (a limit is set)  | `handle.rs` (`spawn_on`) |
+//! | `start`       | whether parallel children wait for a turn (a limit is set) | `handle.rs` (`spawn_on`) |
 //! | `watch`       | the slow-poll watch, for parallel children          | `handle.rs`, `parallel.rs` |
 //! | `stop`        | the stop request's epoch, grace and waiters         | `stop.rs` |
 //! | `nesting`     | the scopes nested in this one, and the grace end    | `nesting.rs`, `stop.rs` |
 //! | `tree`        | the task tree's record, if tracked                  | `records.rs`, `set.rs` |
 //!
 //! Owner-only ([`UserState::Local`]): `Fresh`, the children spawned and not
-//! started, in spawn order, as type-erased `Link` pointers (`child.rs`).
+//! started, in spawn order, as type-erased `SpawnLink` pointers (`child.rs`).
 
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
@@ -31,6 +31,16 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 
 use super::records::ScopeInfo;
+
+/// When a parallel child's future may start on its runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// As soon as the runtime polls it (a scope without a limit).
+    AtOnce,
+    /// Once its proxy is first polled: its place under the scope's
+    /// concurrency limit.
+    AtItsTurn,
+}
 use crate::engine::{Shared, SharedRef, UserState};
 use crate::loom::{AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
 use crate::slow_poll::Watch;
@@ -43,7 +53,7 @@ pub(crate) type ScopeShared = Shared<ScopeState>;
 pub(crate) type ScopeRef = SharedRef<ScopeState>;
 
 /// The children spawned and not started yet, in spawn order (type-erased
-/// `Link` pointers, see `set.rs`). Owner-only.
+/// `SpawnLink` pointers, see `set.rs`). Owner-only.
 pub(crate) type Fresh = VecDeque<NonNull<()>>;
 
 /// What a scope keeps beside its ready queue; see the module docs.
@@ -52,10 +62,10 @@ pub(crate) struct ScopeState {
     /// to [`Fresh`], type-erased (see `set.rs`).
     pub(crate) incoming: AtomicPtr<()>,
     /// The count of live parallel children (`spawn_on`).
-    pub(crate) parallel: Tracker,
-    /// The scope has a concurrency limit: its parallel children wait for
-    /// their turn before they start.
-    pub(crate) gated: bool,
+    pub(crate) parallel: ParallelCount,
+    /// When its parallel children start: at once, or (with a concurrency
+    /// limit) at their turn.
+    pub(crate) start: Start,
     /// The slow-poll watch, for parallel children.
     pub(crate) watch: Option<Watch>,
     /// The stop request (see `stop.rs`).
@@ -82,8 +92,12 @@ impl ScopeState {
     ) -> Self {
         ScopeState {
             incoming: AtomicPtr::new(ptr::null_mut()),
-            parallel: Tracker::default(),
-            gated: limit != usize::MAX,
+            parallel: ParallelCount::default(),
+            start: if limit == usize::MAX {
+                Start::AtOnce
+            } else {
+                Start::AtItsTurn
+            },
             watch,
             stop: StopState::new(grace),
             nesting: Nesting::new(),
@@ -95,12 +109,12 @@ impl ScopeState {
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
 #[derive(Default)]
-pub(crate) struct Tracker {
+pub(crate) struct ParallelCount {
     pub(super) alive: AtomicUsize,
     waker: AtomicWaker,
 }
 
-impl Tracker {
+impl ParallelCount {
     /// `Ready` once every parallel future of the scope has been dropped.
     pub(crate) fn poll_all_dropped(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.alive.load(Ordering::Acquire) == 0 {

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use event_listener::EventListener;
 
-use super::nesting::{self, Link, current_scope};
+use super::nesting::{self, Registration, current_scope};
+use super::records::ChildId;
 use super::state::{ScopeRef, ScopeShared};
 use crate::loom::Ordering;
 
@@ -85,7 +86,7 @@ pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
 /// Registers `shared`'s scope with the scope being polled on this thread, if
 /// any (`nesting::link`), and inherits its stop request. Also returns the
 /// tracked child being polled, if any: the one the new scope lives in.
-pub(crate) fn link(shared: *const ScopeShared) -> (Option<Link>, Option<(u32, u64)>) {
+pub(crate) fn link(shared: *const ScopeShared) -> (Option<Registration>, Option<ChildId>) {
     let linked = nesting::link(shared, |parent, registry| {
         let stopping = parent.user().stop.epoch.load(Ordering::Relaxed) != 0;
         stopping.then_some(registry.grace_end)
@@ -97,7 +98,7 @@ pub(crate) fn link(shared: *const ScopeShared) -> (Option<Link>, Option<(u32, u6
         // SAFETY: `shared` comes from its live owner.
         request_with(unsafe { &*shared }, end);
     }
-    (Some(linked.link), linked.in_child)
+    (Some(linked.registration), linked.in_child)
 }
 
 /// A handle that stops a scope from anywhere: `Clone`, `Send`, `Sync` and
