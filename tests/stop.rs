@@ -61,8 +61,12 @@ fn stops_from_other_threads_race_completions() {
             let finished = Arc::new(AtomicUsize::new(0));
             let f2 = finished.clone();
             let out = futures::executor::block_on(
+                // A grace far longer than the children need once stopped:
+                // the race under test is the request against completions,
+                // not the grace (a short one expired on a loaded machine
+                // and dropped the waiting children).
                 corral::Nursery::new()
-                    .grace(Duration::from_millis(5))
+                    .grace(Duration::from_secs(30))
                     .scope(|s| async move {
                         let stop = s.stop_handle();
                         let thread = std::thread::spawn(move || stop.stop());
