@@ -11,6 +11,7 @@
 //! | `shared.rs` | [`Shared`]: the reference count, the remote wake stack, the `polling` flag, the parent's waker, the slot chunks, the owner's queues (owner-only, under written ground rules) and the user's part; [`SharedRef`], a counted pointer to it; the wake slots and their flags; the thread-local `OWNER` that names the loop running here |
 //! | `waker.rs`  | the wake path: the waker vtable over a slot, and `schedule` |
 //! | `queue.rs`  | [`ReadyQueue`], the owner's side: growing the slot chunks, taking remote wakes, popping the next child |
+//! | `stack.rs`  | [`TakeAllStack`]: the lock-free stack many threads push onto and the owner empties at once (the remote wake stack here, a scope's spawn stack) |
 //! | `drive.rs`  | the poll loop ([`ReadyQueue::drive`]), the [`Children`] trait and the budget |
 //!
 //! # How a wake reaches the owner
@@ -30,7 +31,7 @@
 //!   atomic operation at all; the slot's `local_queued` flag keeps duplicates
 //!   out.
 //! - **Anywhere else** (another thread, or outside the loop), the wake pushes
-//!   the slot onto a lock-free stack (`Shared::head`), guarded by the atomic
+//!   the slot onto a lock-free stack (`Shared::remote`, see `stack.rs`), guarded by the atomic
 //!   `queued` flag so a slot is on the stack at most once. Before each pop the
 //!   owner moves the whole stack into `ready` (reversed, so remote wakes keep
 //!   their order too) and clears each `queued` flag with a full barrier: a
@@ -61,6 +62,7 @@ mod drive;
 pub(crate) mod loom_tests;
 mod queue;
 mod shared;
+mod stack;
 mod waker;
 
 #[cfg(doc)]
@@ -68,3 +70,4 @@ use drive::BUDGET;
 pub(crate) use drive::{Children, Drained, Look};
 pub(crate) use queue::{ReadyQueue, chunk_position};
 pub(crate) use shared::{Shared, SharedRef, UserState};
+pub(crate) use stack::{Leave, Node, Pushed, TakeAllStack};

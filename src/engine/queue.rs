@@ -2,10 +2,11 @@
 //! and taking the remote wakes into it.
 
 use std::mem::ManuallyDrop;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 use std::task::{RawWaker, Waker};
 
 use super::shared::{Shared, Slot, UserState};
+use super::stack::Leave;
 use crate::loom::Ordering;
 
 /// Where item `index` sits in storage made of chunks that never move, chunk
@@ -116,25 +117,14 @@ impl<S: UserState> ReadyQueue<S> {
 
     /// Moves every remotely woken slot into the owner's `ready` FIFO.
     pub(super) fn take_remote(&mut self) {
-        let mut top = self.shared().head.swap(ptr::null_mut(), Ordering::SeqCst);
-        if top.is_null() {
-            return;
-        }
-        // The stack is LIFO; reverse it so remote wakes are served in order.
-        let mut fifo: *mut Slot<S> = ptr::null_mut();
-        while !top.is_null() {
-            // SAFETY: slots on the stack stay allocated while the owner lives, and
-            // their `next` is the owner's until their `queued` flag is cleared.
-            let slot = unsafe { &*top };
-            let next = slot.next.load(Ordering::Relaxed);
-            slot.next.store(fifo, Ordering::Relaxed);
-            fifo = top;
-            top = next;
-        }
-        while !fifo.is_null() {
-            // SAFETY: as above.
-            let slot = unsafe { &*fifo };
-            fifo = slot.next.load(Ordering::Relaxed);
+        // SAFETY: `&mut self` is the owner; the stack holds this queue's
+        // slots only (see `waker.rs`).
+        let taken = unsafe { self.shared().remote.take::<Slot<S>>(Leave::Open) };
+        // Served in wake order; each slot's link is read before it is handed
+        // out, so clearing `queued` below frees the link for the next push.
+        for slot in taken {
+            // SAFETY: slots stay allocated while the owner lives.
+            let slot = unsafe { slot.as_ref() };
             // A full barrier, not a release store: the child's coming check of its
             // own state must not be reordered before this clear, or a waker that
             // changes that state and then reads `queued == true` would skip the
@@ -154,7 +144,7 @@ impl<S: UserState> ReadyQueue<S> {
     pub(super) fn pop(&mut self) -> Option<usize> {
         // SeqCst: after `polling` is cleared this is the owner's half of the
         // Dekker pair (see the module docs); a plain load on x86.
-        if !self.shared().head.load(Ordering::SeqCst).is_null() {
+        if !self.shared().remote.is_empty() {
             self.take_remote();
         }
         // SAFETY: `&mut self` is the owner; the borrow ends here.

@@ -16,7 +16,7 @@
 //! | field          | set                                       | cleared                                  | read by | what it rules out |
 //! |----------------|-------------------------------------------|------------------------------------------|---------|-------------------|
 //! | `queued`       | by a wake off the owner's loop (`waker.rs`: `schedule`: `swap(true)`), before the push | by the owner (`take_remote`: `swap(false)`, `SeqCst`), after it took the slot off the stack | the waking side: the old value of its swap | a slot on the remote stack twice (which would make a cycle) |
-//! | `next`         | by the pusher, before its `SeqCst` CAS; by the owner, reversing the stack it took | never (stale values are never read) | the owner, after its swap of `head` | nothing by itself: it is only meaningful while `queued` is true, and then it is the stack's |
+//! | `next`         | by the pusher, before its `SeqCst` CAS; by the owner, reversing the stack it took | never (stale values are never read) | the owner, after its swap of the stack's head | nothing by itself: it is only meaningful while `queued` is true, and then it is the stack's |
 //! | `local_queued` | by a wake on the owner's loop, and by `take_remote` (owner thread only, a plain `Cell`) | by `pop`, just before the child is polled | the same two setters | an index in the `ready` FIFO twice |
 //!
 //! The two queue flags are independent: a slot may be in `ready` (a local
@@ -31,6 +31,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 
+use super::stack::{Node, TakeAllStack};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
 
 /// What a user of the engine keeps in the shared state beside the queue.
@@ -62,8 +63,8 @@ pub(crate) struct Local<L> {
 pub(crate) struct Shared<S: UserState> {
     /// Wakers, handles and the owner each hold one count.
     refs: AtomicUsize,
-    /// Top of the stack of slots woken remotely.
-    pub(super) head: AtomicPtr<Slot<S>>,
+    /// The slots woken off the owner's loop (`stack.rs`).
+    pub(super) remote: TakeAllStack,
     /// True while the owner is inside `drive`.
     pub(super) polling: AtomicBool,
     /// The waker of whoever polls the owner.
@@ -95,6 +96,18 @@ pub(crate) struct Slot<S: UserState> {
     pub(super) index: u32,
     /// The shared state this slot belongs to (and whose count its wakers hold).
     pub(super) shared: *const Shared<S>,
+}
+
+// SAFETY: `next` is the link field, written only through `set_next`, and
+// only the remote stack uses it (while `queued` is set).
+unsafe impl<S: UserState> Node for Slot<S> {
+    fn next(&self) -> *mut Self {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    fn set_next(&self, next: *mut Self) {
+        self.next.store(next, Ordering::Relaxed);
+    }
 }
 
 impl<S: UserState> Slot<S> {
@@ -170,7 +183,7 @@ impl<S: UserState> Shared<S> {
     pub(super) fn new(first_shift: u32, user: S) -> Box<Self> {
         Box::new(Shared {
             refs: AtomicUsize::new(1),
-            head: AtomicPtr::new(ptr::null_mut()),
+            remote: TakeAllStack::new(),
             polling: AtomicBool::new(false),
             parent: AtomicWaker::new(),
             chunks: OwnerOnly::new(Vec::new()),

@@ -7,9 +7,11 @@
 //! stack and, if the stack was empty and the owner is not polling, wakes the
 //! parent. The slot's flags are tabled in `shared.rs`.
 
+use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable};
 
 use super::shared::{Shared, Slot, UserState};
+use super::stack::Pushed;
 use crate::loom::Ordering;
 
 impl<S: UserState> Slot<S> {
@@ -41,21 +43,13 @@ impl<S: UserState> Slot<S> {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let this = self as *const Self as *mut Self;
-        let mut head = shared.head.load(Ordering::Relaxed);
-        loop {
-            self.next.store(head, Ordering::Relaxed);
-            match shared
-                .head
-                .compare_exchange_weak(head, this, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(actual) => head = actual,
-            }
-        }
+        // SAFETY: the remote stack holds slots of this shared state only, and
+        // slots live as long as the shared state (our count keeps it).
+        let pushed = unsafe { shared.remote.push(NonNull::from(self)) };
         // Only the push that finds the stack empty needs to wake the parent: the
-        // others know that push (or the owner's own loop) will see theirs.
-        if head.is_null() {
+        // others know that push (or the owner's own loop) will see theirs. (The
+        // remote stack is never closed.)
+        if pushed == Pushed::First {
             shared.notify();
         }
     }

@@ -82,7 +82,7 @@ struct JoinPart<U> {
 
 /// The link through which a spawned child travels to its scope's owner.
 pub(crate) struct SpawnLink<'env, E> {
-    /// Next link in the spawn stack or in the owner's fresh list.
+    /// Next link in the spawn stack (see `engine/stack.rs`).
     pub(crate) next: Cell<*mut SpawnLink<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
@@ -90,6 +90,18 @@ pub(crate) struct SpawnLink<'env, E> {
     pub(crate) spawned_at: &'static Location<'static>,
     /// The child's task-tree record, if its scope is tracked.
     pub(crate) info: Option<RecordRef>,
+}
+
+// SAFETY: `next` is the link field, written only through `set_next`, and
+// only the spawn stack uses it (the owner's FIFO is a `VecDeque`).
+unsafe impl<E> crate::engine::Node for SpawnLink<'_, E> {
+    fn next(&self) -> *mut Self {
+        self.next.get()
+    }
+
+    fn set_next(&self, next: *mut Self) {
+        self.next.set(next);
+    }
 }
 
 #[repr(C)]

@@ -1,4 +1,4 @@
-//! The child set: the one engine behind `scope`, `local_scope` and `Nursery`.
+//! The child set: what `scope`, `local_scope` and `Nursery` run on the engine.
 //!
 //! It keeps the running children in a slab indexed like the ready queue (index 0
 //! is the scope's body, index `k + 1` is slab entry `k`), the children spawned but
@@ -6,7 +6,7 @@
 //! touches the slab: a handle pushes the new child onto the `incoming` stack in
 //! the shared state (lock-free, so a handle on another thread, or a child being
 //! polled right now, can spawn), and the owner moves it into the slab just before
-//! its first poll. Closing the stack (swapping in the `closed()` sentinel) is
+//! its first poll. Closing the stack (`TakeAllStack`, in the engine) is
 //! atomic with respect to those pushes: a spawn either reaches a scope that will
 //! poll it, or is told that the scope has finished.
 
@@ -14,7 +14,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use super::child::{Child, SpawnLink, release_scope_ref};
@@ -22,8 +22,7 @@ use super::nesting::Root;
 use super::records::DoneBy;
 use super::records::ScopeInfo;
 use super::state::{ParallelCount, ScopeShared, ScopeState};
-use crate::engine::{Children, Drained, Look, ReadyQueue};
-use crate::loom::Ordering;
+use crate::engine::{Children, Drained, Leave, Look, Pushed, ReadyQueue};
 use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
 
@@ -78,11 +77,6 @@ pub(crate) fn discard<X>(value: X) {
     }
 }
 
-/// The `incoming` value of a scope that has finished: pushes fail.
-fn closed() -> *mut () {
-    ptr::without_provenance_mut(1)
-}
-
 /// Hands a spawned child to its scope. On the scope's own thread, inside its
 /// poll loop (the body or a child spawning), that is a push onto the owner's
 /// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
@@ -93,71 +87,41 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_,
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
         // another thread we synchronised with) go first, to keep spawn order.
-        if !shared.user().incoming.load(Ordering::SeqCst).is_null() {
+        if !shared.user().incoming.is_empty() {
             // SAFETY: `owned_here` holds.
-            unsafe { take_incoming::<E>(shared, ptr::null_mut()) };
+            unsafe { take_incoming::<E>(shared, Leave::Open) };
         }
         // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
         unsafe { shared.user_local().push_back(link.cast()) };
         return true;
     }
-    let node = link.as_ptr() as *mut ();
-    let mut head = shared.user().incoming.load(Ordering::Relaxed);
-    loop {
-        if head == closed() {
-            return false;
+    // SAFETY: the scope's spawn stack holds `SpawnLink<'_, E>`s only (one
+    // scope, one error type), and the link lives until the owner takes it.
+    match unsafe { shared.user().incoming.push(link) } {
+        Pushed::Refused => false,
+        Pushed::First => {
+            shared.notify();
+            true
         }
-        // SAFETY: until the CAS succeeds the link is ours alone.
-        unsafe { link.as_ref().next.set(head as *mut SpawnLink<'_, E>) };
-        match shared.user().incoming.compare_exchange_weak(
-            head,
-            node,
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => break,
-            Err(actual) => head = actual,
-        }
+        Pushed::Behind => true,
     }
-    if head.is_null() {
-        shared.notify();
-    }
-    true
 }
 
-/// Takes a scope's `incoming` stack, leaving `leave` in its place (null, or
-/// `closed()` to refuse later spawns), and appends it to the owner's FIFO in
-/// spawn order.
+/// Takes a scope's `incoming` stack, leaving it open or closed (to refuse
+/// later spawns), and appends it to the owner's FIFO in spawn order.
 ///
 /// # Safety
 /// As for `Shared::user_local`: the caller is the owner, or on the owner's thread
 /// inside its poll loop.
-unsafe fn take_incoming<E>(shared: &ScopeShared, leave: *mut ()) {
-    let top = shared.user().incoming.swap(leave, Ordering::SeqCst);
-    if top == closed() {
-        return;
-    }
+unsafe fn take_incoming<E>(shared: &ScopeShared, leave: Leave) {
+    // SAFETY: the caller is the owner (or on its loop's thread); the stack
+    // holds `SpawnLink<'_, E>`s only.
+    let taken = unsafe { shared.user().incoming.take::<SpawnLink<'_, E>>(leave) };
     // SAFETY: per this function's contract; no user code runs while borrowed.
     let fresh = unsafe { shared.user_local() };
-    let mut link = reverse(top as *mut SpawnLink<'_, E>);
-    while let Some(node) = NonNull::new(link) {
-        // SAFETY: links taken off the stack belong to the owner.
-        link = unsafe { node.as_ref().next.get() };
-        fresh.push_back(node.cast());
+    for link in taken {
+        fresh.push_back(link.cast());
     }
-}
-
-/// Reverses a stack of links into spawn order.
-fn reverse<'env, E>(mut top: *mut SpawnLink<'env, E>) -> *mut SpawnLink<'env, E> {
-    let mut fifo = ptr::null_mut();
-    while !top.is_null() {
-        // SAFETY: links taken off the stack belong to the owner.
-        let link = unsafe { &*top };
-        let next = link.next.replace(fifo);
-        fifo = top;
-        top = next;
-    }
-    fifo
 }
 
 /// The children of one scope, as seen by its owner. `K` says which handle
@@ -329,18 +293,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     pub(crate) fn try_close(&mut self) -> bool {
         self.roster.running() == 0
             && self.queue.user_local().is_empty()
-            && self
-                .queue
-                .shared()
-                .user()
-                .incoming
-                .compare_exchange(
-                    ptr::null_mut(),
-                    closed(),
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .is_ok()
+            && self.queue.shared().user().incoming.close_if_empty()
     }
 
     /// Closes the scope to new spawns and drops every child, running or not,
@@ -349,7 +302,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     pub(crate) fn cancel_all(&mut self) -> Option<Payload> {
         // Close first: a destructor below that spawns is refused (with the
         // documented panic) whether its child had started or not.
-        self.drop_children(closed())
+        self.drop_children(Leave::Closed)
     }
 
     /// The end of a stop request's grace: drops every child, running or not,
@@ -357,11 +310,11 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// runs on. Returns the first panic of a destructor, as `cancel_all` does.
     pub(crate) fn expire(&mut self) -> Option<Payload> {
         self.roster.expired = true;
-        self.drop_children(ptr::null_mut())
+        self.drop_children(Leave::Open)
     }
 
-    /// Drops every child, leaving `leave` on the spawn stack.
-    fn drop_children(&mut self, leave: *mut ()) -> Option<Payload> {
+    /// Drops every child, leaving the spawn stack open or closed.
+    fn drop_children(&mut self, leave: Leave) -> Option<Payload> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
@@ -470,17 +423,13 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         // runs before the body's first poll too, for children spawned by the
         // body closure before the scope was ever polled.
         let incoming = &queue.shared().user().incoming;
-        let remote = if look == Look::Last {
-            let null = ptr::null_mut();
-            incoming
-                .compare_exchange(null, null, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        } else {
-            !incoming.load(Ordering::SeqCst).is_null()
+        let remote = match look {
+            Look::Busy => !incoming.is_empty(),
+            Look::Last => !incoming.is_empty_latest(),
         };
         if remote {
             // SAFETY: `next_fresh` runs in the owner's loop.
-            unsafe { take_incoming::<E>(queue.shared(), ptr::null_mut()) };
+            unsafe { take_incoming::<E>(queue.shared(), Leave::Open) };
         }
         let roster = &mut *self.roster;
         if !roster.body_started {

@@ -23,7 +23,7 @@
 //! started, in spawn order, as type-erased `SpawnLink` pointers (`child.rs`).
 
 use std::collections::VecDeque;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -41,8 +41,8 @@ pub(crate) enum Start {
     /// concurrency limit.
     AtItsTurn,
 }
-use crate::engine::{Shared, SharedRef, UserState};
-use crate::loom::{AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
+use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
+use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
 use crate::slow_poll::Watch;
 
 /// A scope's engine state: the engine's fields and a [`ScopeState`].
@@ -60,7 +60,7 @@ pub(crate) type Fresh = VecDeque<NonNull<()>>;
 pub(crate) struct ScopeState {
     /// The stack of children spawned off the owner's loop and not yet moved
     /// to [`Fresh`], type-erased (see `set.rs`).
-    pub(crate) incoming: AtomicPtr<()>,
+    pub(crate) incoming: TakeAllStack,
     /// The count of live parallel children (`spawn_on`).
     pub(crate) parallel: ParallelCount,
     /// When its parallel children start: at once, or (with a concurrency
@@ -91,7 +91,7 @@ impl ScopeState {
         tree: Option<ScopeInfo>,
     ) -> Self {
         ScopeState {
-            incoming: AtomicPtr::new(ptr::null_mut()),
+            incoming: TakeAllStack::new(),
             parallel: ParallelCount::default(),
             start: if limit == usize::MAX {
                 Start::AtOnce
