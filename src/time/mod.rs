@@ -47,10 +47,14 @@
 //! drops every child when the deadline passes.
 
 mod backend;
+mod clock;
 mod deadline;
 mod error;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
+mod route;
+#[cfg(feature = "tokio")]
+mod runtime_clock;
 mod shard;
 mod sleep;
 mod slot;

@@ -30,53 +30,15 @@
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::task::{Context, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::backend::{self, BackendSleep, Choice, TimerBackend};
+pub(crate) use super::clock::{NEVER_NS, duration_ns, epoch, from_ns, to_ns};
 #[cfg(feature = "tokio")]
-use super::tokio_backend::{self, RuntimeClock};
+use super::runtime_clock::RuntimeClock;
 use super::wheel::{Inserted, TICK_NS, Wheel};
 use crate::loom::{Mutex, MutexGuard};
 use crate::wake_list::WakeList;
-
-/// Nanosecond counts at or above this mean "never": deadlines and durations
-/// are kept in 62 bits (146 years) so a timer's whole state fits in one word.
-pub(crate) const NEVER_NS: u64 = 1 << 62;
-
-/// The instant all timer arithmetic counts from: decades before the first
-/// timer where the platform's `Instant` can go back that far, so any instant
-/// a program names lies after it.
-pub(crate) fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(|| {
-        let now = Instant::now();
-        [73 * 365 * 86_400, 365 * 86_400, 86_400, 3_600, 60, 1, 0]
-            .into_iter()
-            .find_map(|secs| now.checked_sub(Duration::from_secs(secs)))
-            .unwrap_or(now)
-    })
-}
-
-/// Nanoseconds from the epoch to `t`: 0 for an instant before it, [`NEVER_NS`]
-/// for one too far after it.
-pub(crate) fn to_ns(t: Instant) -> u64 {
-    let d = t.saturating_duration_since(epoch());
-    duration_ns(d)
-}
-
-/// A duration in nanoseconds, [`NEVER_NS`] if it is that long or longer.
-pub(crate) const fn duration_ns(d: Duration) -> u64 {
-    if d.as_secs() >= NEVER_NS / 1_000_000_000 {
-        return NEVER_NS;
-    }
-    let ns = d.as_secs() * 1_000_000_000 + d.subsec_nanos() as u64;
-    if ns >= NEVER_NS { NEVER_NS } else { ns }
-}
-
-/// The instant `ns` nanoseconds after the epoch.
-pub(crate) fn from_ns(ns: u64) -> Instant {
-    epoch() + Duration::from_nanos(ns)
-}
 
 /// Where a shard reads the time and gets its backend timer.
 #[derive(Clone)]
@@ -654,7 +616,7 @@ impl Local {
     }
 
     /// The process-wide backend's shard for this thread.
-    fn global() -> Self {
+    pub(crate) fn global() -> Self {
         let global = global();
         let shard = global.shards[thread_index() & (global.shards.len() - 1)];
         Self::new(shard, FIXED, Now::Backend(global.backend))
@@ -726,20 +688,6 @@ impl Timers {
     /// The shard with id `index`.
     pub(crate) fn shard(&self, index: usize) -> &'static Arc<Shard> {
         table(index as u32)
-    }
-
-    /// Where a timer armed on this thread now goes: the tokio runtime this
-    /// thread is in, unless `set_backend` chose a clock of its own, else the
-    /// process-wide backend.
-    #[inline]
-    pub(crate) fn local(&self) -> Local {
-        if !matches!(backend::choice(), Choice::Custom(_)) {
-            #[cfg(feature = "tokio")]
-            if let Some(local) = tokio_backend::route() {
-                return local;
-            }
-        }
-        Local::global()
     }
 
     /// Entries allocated across the process-wide backend's shards (for

@@ -197,7 +197,7 @@ impl TimerSlot {
     fn arm(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // The clock and shards of the tokio runtime this thread is in, or the
         // process-wide backend's.
-        let local = Timers::get().local();
+        let local = super::route::local();
         let now = local.now_ns();
         let deadline = match self.0 & TAG {
             AFTER => now + (self.0 & !TAG), // both < 2^62: no overflow
