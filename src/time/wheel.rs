@@ -225,7 +225,6 @@ impl Wheel {
     }
 
     /// Entries allocated (linked or fired but not yet released).
-    #[cfg(all(test, not(corral_loom)))]
     pub(crate) fn live(&self) -> usize {
         self.live
     }
