@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
@@ -468,7 +469,7 @@ impl Waiter {
         match *this.state {
             WaitState::Idle => {
                 let mut wake = WakeList::new();
-                let grant: *const AtomicBool = &this.grant.granted;
+                let grant = NonNull::from(&this.grant.granted);
                 // SAFETY: `granted` lives in this pinned future, whose drop
                 // (`cancel`) removes the node under the lock unless the grant
                 // already did.

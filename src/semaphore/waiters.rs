@@ -33,14 +33,24 @@
 //! may cancel it or re-register its waker; read clear without the lock, it
 //! only means "not yet".
 //!
-//! A node in the slab is either queued (linked by `prev`/`next`, `grant`
-//! non-null) or free (on the free list through `next`, `grant` null); it
-//! goes from queued to free in `grant` and in `cancel`, both under the lock,
-//! and never points at a future that is gone.
+//! Every node in the slab is queued (linked by `prev`/`next`); it leaves
+//! the slab in `grant` and in `cancel`, both under the lock, so no node
+//! points at a future that is gone. The slab keeps its free list to itself.
+//!
+//! # Invariants
+//!
+//! `head`, `tail` and every node's `prev` and `next` are [`NIL`] or the
+//! index of a node in the slab: a node is linked as it is inserted
+//! (`enqueue`) and unlinked as it is removed (`grant`, `cancel`), and nothing
+//! else inserts or removes. The queue walks those links with unchecked slab
+//! access on the strength of this; an index from outside (a future's
+//! `Queued(n)`) goes through a checked one.
 
+use std::ptr::NonNull;
 use std::task::Waker;
 
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
+use crate::util::slab::{NIL, Slab};
 use crate::wake_list::WakeList;
 
 /// State-word bit: someone is queued; the counter's permits belong to the
@@ -48,8 +58,6 @@ use crate::wake_list::WakeList;
 pub(super) const QUEUED: usize = 1;
 /// The counter of free permits sits above the flag bit.
 pub(super) const ONE: usize = 2;
-
-const NIL: u32 = u32::MAX;
 
 /// Where an acquire future is; see the module docs' table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,22 +70,24 @@ pub(super) enum WaitState {
     Done,
 }
 
+/// One queued request.
 struct Node {
     wanted: usize,
     /// Permits handed to it so far (only the head is ever handed any).
     assigned: usize,
     waker: Option<Waker>,
-    /// The waiting future's grant flag; null on the free list.
-    grant: *const AtomicBool,
+    /// The waiting future's grant flag. (Non-null: its niche marks a vacant
+    /// slab slot, so a slot is no larger than a node.)
+    grant: NonNull<AtomicBool>,
+    /// The node queued before this one, or [`NIL`].
     prev: u32,
-    /// Next in the queue, or in the free list.
+    /// The node queued after this one, or [`NIL`].
     next: u32,
 }
 
 /// The queue: a slab of nodes linked in arrival order.
 pub(super) struct Waiters {
-    nodes: Vec<Node>,
-    free: u32,
+    nodes: Slab<Node>,
     head: u32,
     tail: u32,
 }
@@ -93,8 +103,7 @@ unsafe impl Send for Waiters {}
 impl Waiters {
     pub(super) const fn new() -> Self {
         Self {
-            nodes: Vec::new(),
-            free: NIL,
+            nodes: Slab::new(),
             head: NIL,
             tail: NIL,
         }
@@ -114,7 +123,7 @@ impl Waiters {
         state: &AtomicUsize,
         wanted: usize,
         waker: &Waker,
-        grant: *const AtomicBool,
+        grant: NonNull<AtomicBool>,
         wake: &mut WakeList,
     ) -> Option<u32> {
         // From here on the counter is the queue's: fast paths stand aside.
@@ -127,28 +136,20 @@ impl Waiters {
             prev: self.tail,
             next: NIL,
         };
-        let index = if self.free == NIL {
-            let index = u32::try_from(self.nodes.len())
-                .ok()
-                .filter(|&i| i != NIL)
-                .expect("corral::Semaphore: more than 4 billion queued acquires");
-            self.nodes.push(node);
-            index
-        } else {
-            let index = self.free;
-            self.free = self.nodes[index as usize].next;
-            self.nodes[index as usize] = node;
-            index
-        };
+        let index = self
+            .nodes
+            .insert(node)
+            .expect("corral::Semaphore: more than 4 billion queued acquires");
         if self.tail == NIL {
             self.head = index;
         } else {
-            self.nodes[self.tail as usize].next = index;
+            // SAFETY: the tail is in the slab (the invariants).
+            unsafe { self.nodes.get_unchecked_mut(self.tail) }.next = index;
         }
         self.tail = index;
         self.hand_over(state, wake);
         // SAFETY: `grant` is valid for this call (the caller's contract).
-        if unsafe { (*grant).load(Ordering::Relaxed) } {
+        if unsafe { grant.as_ref() }.load(Ordering::Relaxed) {
             // Met at once. (Its waker, woken needlessly, is a clone of the
             // caller's: waking it only re-polls a task that is running.)
             return None;
@@ -159,8 +160,7 @@ impl Waiters {
     /// Makes `waker` the one node `index`'s grant wakes; returns the waker
     /// it replaces, to drop after the lock. The node must still be queued.
     pub(super) fn set_waker(&mut self, index: u32, waker: &Waker) -> Option<Waker> {
-        let node = &mut self.nodes[index as usize];
-        debug_assert!(!node.grant.is_null(), "set_waker on a freed node");
+        let node = &mut self.nodes[index];
         match &node.waker {
             Some(w) if w.will_wake(waker) => None,
             _ => node.waker.replace(waker.clone()),
@@ -177,9 +177,15 @@ impl Waiters {
         index: u32,
         wake: &mut WakeList,
     ) -> Option<Waker> {
-        let give_back = self.nodes[index as usize].assigned;
-        self.unlink(index);
-        let waker = self.release_node(index);
+        let Node {
+            assigned: give_back,
+            waker,
+            prev,
+            next,
+            ..
+        } = self.nodes.remove(index);
+        // SAFETY: the links of the node just removed.
+        unsafe { self.unlink(prev, next) };
         if give_back > 0 {
             state.fetch_add(give_back * ONE, Ordering::AcqRel);
         }
@@ -193,7 +199,8 @@ impl Waiters {
     pub(super) fn give(&mut self, state: &AtomicUsize, mut n: usize, wake: &mut WakeList) {
         while n > 0 && self.head != NIL {
             let head = self.head;
-            let node = &mut self.nodes[head as usize];
+            // SAFETY: the head, not NIL, is in the slab (the invariants).
+            let node = unsafe { self.nodes.get_unchecked_mut(head) };
             let take = n.min(node.wanted - node.assigned);
             node.assigned += take;
             n -= take;
@@ -217,7 +224,8 @@ impl Waiters {
                 return;
             }
             let head = self.head;
-            let node = &mut self.nodes[head as usize];
+            // SAFETY: the head, not NIL, is in the slab (the invariants).
+            let node = unsafe { self.nodes.get_unchecked_mut(head) };
             let missing = node.wanted - node.assigned;
             // Only lock holders take from the counter while QUEUED is set, and
             // releases only add, so what we read is there to take.
@@ -235,34 +243,48 @@ impl Waiters {
 
     /// The head's request is met: tell its future, queue its waker, free it.
     fn grant(&mut self, head: u32, wake: &mut WakeList) {
-        let node = &mut self.nodes[head as usize];
+        // SAFETY: the head is in the slab (the invariants).
+        let node = unsafe { self.nodes.remove_unchecked(head) };
+        // SAFETY: the links of the node just removed.
+        unsafe { self.unlink(node.prev, node.next) };
         // SAFETY: a queued node's flag is live (see `unsafe impl Send`).
-        unsafe { (*node.grant).store(true, Ordering::Release) };
-        wake.extend(node.waker.take());
-        self.unlink(head);
-        drop(self.release_node(head));
+        unsafe { node.grant.as_ref() }.store(true, Ordering::Release);
+        wake.extend(node.waker);
     }
 
-    fn unlink(&mut self, index: u32) {
-        let Node { prev, next, .. } = self.nodes[index as usize];
+    /// Closes the gap a node just removed from the slab leaves in the queue.
+    ///
+    /// # Safety
+    ///
+    /// `prev` and `next` are the links of a node just removed from the slab:
+    /// its neighbours, which are still in it (the invariants; a node is not
+    /// its own neighbour).
+    unsafe fn unlink(&mut self, prev: u32, next: u32) {
         if prev == NIL {
             self.head = next;
         } else {
-            self.nodes[prev as usize].next = next;
+            // SAFETY: in the slab (the caller's promise).
+            unsafe { self.nodes.get_unchecked_mut(prev) }.next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.nodes[next as usize].prev = prev;
+            // SAFETY: as for `prev`.
+            unsafe { self.nodes.get_unchecked_mut(next) }.prev = prev;
         }
     }
+}
 
-    fn release_node(&mut self, index: u32) -> Option<Waker> {
-        let node = &mut self.nodes[index as usize];
-        node.grant = std::ptr::null();
-        node.assigned = 0;
-        node.next = self.free;
-        self.free = index;
-        node.waker.take()
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use super::*;
+    use crate::util::slab::slot_size;
+
+    /// The grant pointer's niche marks a vacant slot: a slot is no larger
+    /// than a node.
+    #[test]
+    fn a_slab_slot_is_no_larger_than_a_node() {
+        assert_eq!(slot_size::<Node>(), size_of::<Node>());
+        assert_eq!(size_of::<Node>(), 48);
     }
 }

@@ -106,8 +106,6 @@ struct State {
     clock: Clock,
     /// Whose shard it is: [`FIXED`], a runtime's serial, or [`CLOSED`].
     owner: u64,
-    /// Entries allocated (armed, or fired and not yet released).
-    entries: usize,
 }
 
 /// What [`Shard::arm`] did.
@@ -148,7 +146,6 @@ impl Shard {
                 rearm: false,
                 clock,
                 owner,
-                entries: 0,
             }),
         }
     }
@@ -199,13 +196,10 @@ impl Shard {
         }
         Some(match state.wheel.insert(deadline_ns, now_ns, waker) {
             Inserted::Due => Armed::Due,
-            Inserted::Armed { index, tick } => {
-                state.entries += 1;
-                Armed::At {
-                    index,
-                    kick: tick < state.armed_at,
-                }
-            }
+            Inserted::Armed { index, tick } => Armed::At {
+                index,
+                kick: tick < state.armed_at,
+            },
         })
     }
 
@@ -222,7 +216,6 @@ impl Shard {
         let (fired, old, closed) = if state.wheel.fired(index) {
             let deadline = state.wheel.deadline_ns(index);
             let old = state.wheel.remove(index);
-            state.entries -= 1;
             (Some(deadline), old, self.try_close(&mut state))
         } else {
             (None, state.wheel.set_waker(index, waker), None)
@@ -251,7 +244,6 @@ impl Shard {
     fn release_locked(&self, mut state: MutexGuard<'_, State>, index: u32) -> u64 {
         let deadline = state.wheel.deadline_ns(index);
         let old = state.wheel.remove(index);
-        state.entries -= 1;
         let closed = self.try_close(&mut state);
         drop(state);
         drop(old);
@@ -354,7 +346,7 @@ impl Shard {
     /// pool.
     fn try_close(&self, state: &mut State) -> Option<Closed> {
         if self.fixed.is_some()
-            || state.entries != 0
+            || state.wheel.live() != 0
             || state.timer_out
             || state.owner == CLOSED
             || !state.clock.is_dead()
@@ -374,7 +366,7 @@ impl Shard {
     /// Hands a closed shard from the pool to a new owner.
     fn reopen(&self, clock: Clock, owner: u64) {
         let mut state = self.lock();
-        debug_assert!(state.owner == CLOSED && state.entries == 0 && !state.timer_out);
+        debug_assert!(state.owner == CLOSED && state.wheel.live() == 0 && !state.timer_out);
         // The old owner's clock may have run ahead of the new one (a paused
         // runtime): start the wheel afresh.
         state.wheel = Wheel::new();
@@ -386,7 +378,7 @@ impl Shard {
     /// Entries allocated, fired or not (for tests).
     #[cfg(all(test, not(corral_loom)))]
     pub(crate) fn live(&self) -> usize {
-        self.lock().entries
+        self.lock().wheel.live()
     }
 
     /// Whether the shard waits in the pool (for tests).

@@ -35,6 +35,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::shard::{Armed, NEVER_NS, Timers, duration_ns, epoch, from_ns};
+use crate::util::slab::Slab;
 
 const TAG: u64 = 3 << 62;
 const AFTER: u64 = 0;
@@ -47,29 +48,19 @@ const NEVER: u64 = u64::MAX;
 /// std's lock, not the loom facade's: no protocol lives here for loom to
 /// explore (a slot takes the lock alone, for one short step), and a loom
 /// lock cannot be a `static`.
-static BEFORE_EPOCH: std::sync::Mutex<BeforeEpoch> = std::sync::Mutex::new(BeforeEpoch {
-    deadlines: Vec::new(),
-    free: Vec::new(),
-});
-
-/// A slab of instants; `free` lists the indices not in use.
-struct BeforeEpoch {
-    deadlines: Vec<Instant>,
-    free: Vec<u32>,
-}
+static BEFORE_EPOCH: std::sync::Mutex<Slab<Instant>> = std::sync::Mutex::new(Slab::new());
 
 /// Whether every `BEFORE` entry has been given back (for tests).
 #[cfg(all(test, not(corral_loom)))]
 pub(crate) fn before_epoch_is_empty() -> bool {
-    BeforeEpoch::lock().deadlines.is_empty()
+    before_epoch().live() == 0
 }
 
-impl BeforeEpoch {
-    fn lock() -> std::sync::MutexGuard<'static, Self> {
-        // Whatever panics under the lock (an index overflow, before any
-        // change) leaves the slab consistent.
-        crate::util::lock(&BEFORE_EPOCH)
-    }
+/// The table of `BEFORE` deadlines, locked.
+fn before_epoch() -> std::sync::MutexGuard<'static, Slab<Instant>> {
+    // Whatever panics under the lock (an index overflow, a stale index,
+    // before any change) leaves the slab consistent.
+    crate::util::lock(&BEFORE_EPOCH)
 }
 
 /// What a timer's deadline is, without arming anything.
@@ -109,31 +100,21 @@ impl TimerSlot {
     /// A `BEFORE` word for `deadline`, which precedes the epoch.
     #[cold]
     fn before_epoch(deadline: Instant) -> Self {
-        let mut table = BeforeEpoch::lock();
-        let index = match table.free.pop() {
-            Some(index) => {
-                table.deadlines[index as usize] = deadline;
-                index
-            }
-            None => {
-                let index = u32::try_from(table.deadlines.len())
-                    .expect("corral::time: more than 4 billion deadlines before the epoch");
-                table.deadlines.push(deadline);
-                index
-            }
-        };
+        let index = before_epoch()
+            .insert(deadline)
+            .expect("corral::time: more than 4 billion deadlines before the epoch");
         Self(TAG | u64::from(index))
     }
 
     /// The deadline of a `BEFORE` word.
     #[cold]
     fn before_epoch_deadline(&self) -> Instant {
-        BeforeEpoch::lock().deadlines[self.before_epoch_index()]
+        before_epoch()[self.before_epoch_index()]
     }
 
-    fn before_epoch_index(&self) -> usize {
+    fn before_epoch_index(&self) -> u32 {
         debug_assert!(self.is_before_epoch());
-        (self.0 & !TAG) as usize
+        self.0 as u32
     }
 
     #[inline]
@@ -147,15 +128,10 @@ impl TimerSlot {
     #[cold]
     fn free_before_epoch(&mut self) {
         let index = self.before_epoch_index();
-        let mut table = BeforeEpoch::lock();
-        table.free.push(index as u32);
-        if table.free.len() == table.deadlines.len() {
-            // All given back: free the memory, as an idle wheel does.
-            *table = BeforeEpoch {
-                deadlines: Vec::new(),
-                free: Vec::new(),
-            };
-        }
+        let mut table = before_epoch();
+        table.remove(index);
+        // All given back: free the memory, as an idle wheel does.
+        table.release_if_idle(0);
     }
 
     fn at_ns(ns: u64) -> Self {

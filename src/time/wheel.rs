@@ -10,12 +10,14 @@
 //! to advance it.
 //!
 //! The wheel never frees an entry on its own: a fired entry stays allocated
-//! (marked [`FIRED`]) until its owner, a `Sleep` or `Timeout`, releases it. So
-//! a handle (the slab index) stays valid for exactly as long as its owner holds
-//! it, with no generation counter.
+//! (at [`Place::FIRED`]) until its owner, a `Sleep` or `Timeout`, releases it.
+//! So a handle (the slab index) stays valid for exactly as long as its owner
+//! holds it, with no generation counter.
 
+use std::num::NonZeroU16;
 use std::task::Waker;
 
+use crate::util::slab::{NIL, Slab};
 use crate::wake_list::WakeList;
 
 /// Nanoseconds per tick: the wheel's resolution. A timer fires at the first
@@ -30,26 +32,58 @@ const SLOTS: usize = 1 << SLOT_BITS;
 /// further away is parked in the top level and re-filed when its slot comes up.
 const MAX_SPAN: u64 = 1 << (SLOT_BITS * LEVELS as u32);
 
-const NIL: u32 = u32::MAX;
-/// `Entry::place` of an entry that fired and awaits release by its owner.
-pub(crate) const FIRED: u16 = u16::MAX;
-/// `Entry::place` of a slot on the free list.
-const FREE: u16 = u16::MAX - 1;
+/// Slab capacity (in entries) above which an idle wheel frees its slab.
+const KEEP_WHEN_IDLE: usize = 1024;
 
 /// The earliest tick whose boundary is at or after `deadline_ns`.
 pub(crate) fn tick_at_or_after(deadline_ns: u64) -> u64 {
     deadline_ns.div_ceil(TICK_NS)
 }
 
+/// One timer.
 struct Entry {
     /// The deadline in nanoseconds since the epoch (exact, for `deadline()`).
     deadline_ns: u64,
+    /// The entry before this one in its slot's list, or [`NIL`].
     prev: u32,
-    /// Next in the slot list, or in the free list.
+    /// The entry after this one in its slot's list, or [`NIL`].
     next: u32,
     waker: Option<Waker>,
-    /// `level * 64 + slot` while linked, else [`FIRED`] or [`FREE`].
-    place: u16,
+    place: Place,
+}
+
+/// Where an entry is: filed in a slot, or fired.
+///
+/// Kept as `(level + 1) * 64 + slot` while filed, [`Place::FIRED`] once
+/// fired: never zero, so the zero is free to mark a vacant slot of the slab,
+/// which is then no larger than an entry (40 bytes, not 48). The `+ 1` costs
+/// nothing measurable: the compiler folds it into the offsets of `heads` and
+/// `occupied`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place(NonZeroU16);
+
+impl Place {
+    /// An entry that fired and awaits release by its owner.
+    const FIRED: Self = Self(NonZeroU16::MAX);
+
+    /// Filed in `slot` of `level`.
+    #[inline]
+    fn filed(level: usize, slot: usize) -> Self {
+        debug_assert!(level < LEVELS && slot < SLOTS);
+        let place = ((level + 1) * SLOTS + slot) as u16;
+        Self(NonZeroU16::new(place).expect("at least 64"))
+    }
+
+    /// The `(level, slot)` of a filed entry.
+    #[inline]
+    fn level_slot(self) -> (usize, usize) {
+        debug_assert!(
+            self != Self::FIRED,
+            "the place of an entry that is not filed"
+        );
+        let place = self.0.get() as usize;
+        (place / SLOTS - 1, place % SLOTS)
+    }
 }
 
 /// What [`Wheel::insert`] did with a new entry.
@@ -61,15 +95,23 @@ pub(crate) enum Inserted {
 }
 
 /// One shard's wheel.
+///
+/// # Invariants
+///
+/// The slot lists hold exactly the entries whose place is not
+/// [`Place::FIRED`], each in the list of its place: `heads` and every listed
+/// entry's `prev` and `next` are [`NIL`] or the index of an entry in the
+/// slab. `link` and `unlink` keep it; an entry leaves the slab only through
+/// `remove`, which unlinks it. The wheel walks those links with unchecked
+/// slab access on the strength of this; an index from outside (a timer's
+/// handle) goes through a checked one.
 pub(crate) struct Wheel {
     /// Every tick up to and including this one has been processed.
     elapsed: u64,
     occupied: [u64; LEVELS],
     heads: [[u32; SLOTS]; LEVELS],
-    entries: Vec<Entry>,
-    free: u32,
-    /// Allocated entries (linked or fired), for freeing the slab when idle.
-    live: usize,
+    /// Allocated entries (linked or fired).
+    entries: Slab<Entry>,
     /// Linked entries, for knowing whether a backend timer is needed at all.
     linked: usize,
 }
@@ -80,9 +122,7 @@ impl Wheel {
             elapsed: 0,
             occupied: [0; LEVELS],
             heads: [[NIL; SLOTS]; LEVELS],
-            entries: Vec::new(),
-            free: NIL,
-            live: 0,
+            entries: Slab::new(),
             linked: 0,
         }
     }
@@ -104,40 +144,32 @@ impl Wheel {
             prev: NIL,
             next: NIL,
             waker: Some(waker.clone()),
-            place: FREE,
+            // (`link` files it at once.)
+            place: Place::FIRED,
         };
-        let index = if self.free == NIL {
-            let index = u32::try_from(self.entries.len())
-                .ok()
-                .filter(|&i| i != NIL)
-                .expect("corral::time: more than 4 billion timers armed in one shard");
-            self.entries.push(entry);
-            index
-        } else {
-            let index = self.free;
-            self.free = self.entries[index as usize].next;
-            self.entries[index as usize] = entry;
-            index
-        };
-        self.live += 1;
-        self.link(index, tick);
+        let index = self
+            .entries
+            .insert(entry)
+            .expect("corral::time: more than 4 billion timers armed in one shard");
+        // SAFETY: just inserted, not listed.
+        unsafe { self.link(index, tick) };
         Inserted::Armed { index, tick }
     }
 
     /// Whether entry `index` has fired.
     pub(crate) fn fired(&self, index: u32) -> bool {
-        self.entries[index as usize].place == FIRED
+        self.entries[index].place == Place::FIRED
     }
 
     /// The exact deadline of entry `index`, in nanoseconds since the epoch.
     pub(crate) fn deadline_ns(&self, index: u32) -> u64 {
-        self.entries[index as usize].deadline_ns
+        self.entries[index].deadline_ns
     }
 
     /// Makes `waker` the one entry `index` wakes; returns the waker it replaces
     /// (to be dropped after the lock is released: a waker's drop is foreign code).
     pub(crate) fn set_waker(&mut self, index: u32, waker: &Waker) -> Option<Waker> {
-        let slot = &mut self.entries[index as usize].waker;
+        let slot = &mut self.entries[index].waker;
         match slot {
             Some(old) if old.will_wake(waker) => None,
             _ => slot.replace(waker.clone()),
@@ -153,40 +185,41 @@ impl Wheel {
         deadline_ns: u64,
         now_ns: u64,
     ) -> Result<u64, Option<Waker>> {
-        if self.entries[index as usize].place != FIRED {
-            self.unlink(index);
+        let entry = &mut self.entries[index];
+        entry.deadline_ns = deadline_ns;
+        let Entry {
+            prev, next, place, ..
+        } = *entry;
+        if place != Place::FIRED {
+            // SAFETY: the links of a listed entry, at its place.
+            unsafe { self.unlink(prev, next, place) };
         }
         if self.linked == 0 {
             self.elapsed = self.elapsed.max(now_ns / TICK_NS);
         }
-        self.entries[index as usize].deadline_ns = deadline_ns;
         let tick = tick_at_or_after(deadline_ns);
         if tick <= self.elapsed {
-            self.entries[index as usize].place = FIRED;
-            return Err(self.entries[index as usize].waker.take());
+            // SAFETY: in the slab (checked above).
+            let entry = unsafe { self.entries.get_unchecked_mut(index) };
+            entry.place = Place::FIRED;
+            return Err(entry.waker.take());
         }
-        self.link(index, tick);
+        // SAFETY: in the slab (checked above), and unlisted just now.
+        unsafe { self.link(index, tick) };
         Ok(tick)
     }
 
     /// Frees entry `index`, unlinking it if it has not fired. Returns its waker
     /// so the caller can drop it outside the lock.
     pub(crate) fn remove(&mut self, index: u32) -> Option<Waker> {
-        if self.entries[index as usize].place != FIRED {
-            self.unlink(index);
+        let entry = self.entries.remove(index);
+        if entry.place != Place::FIRED {
+            // SAFETY: the links of an entry that was listed, at its place.
+            unsafe { self.unlink(entry.prev, entry.next, entry.place) };
         }
-        let entry = &mut self.entries[index as usize];
-        let waker = entry.waker.take();
-        entry.place = FREE;
-        entry.next = self.free;
-        self.free = index;
-        self.live -= 1;
-        if self.live == 0 && self.entries.capacity() > 1024 {
-            // An idle shard gives its table back instead of keeping the peak.
-            self.entries = Vec::new();
-            self.free = NIL;
-        }
-        waker
+        // An idle shard gives its table back instead of keeping the peak.
+        self.entries.release_if_idle(KEEP_WHEN_IDLE);
+        entry.waker
     }
 
     /// The tick of the next slot that needs processing, if anything is filed.
@@ -209,15 +242,18 @@ impl Wheel {
             self.occupied[level] &= !(1 << slot);
             while cursor != NIL {
                 let index = cursor;
-                let entry = &mut self.entries[index as usize];
+                // SAFETY: a listed index (the invariants).
+                let entry = unsafe { self.entries.get_unchecked_mut(index) };
                 cursor = entry.next;
                 self.linked -= 1;
                 let due = tick_at_or_after(entry.deadline_ns);
                 if due <= tick {
-                    entry.place = FIRED;
+                    entry.place = Place::FIRED;
                     wake.extend(entry.waker.take());
                 } else {
-                    self.link(index, due);
+                    // SAFETY: in the slab, and off the list (its slot's list
+                    // was detached above).
+                    unsafe { self.link(index, due) };
                 }
             }
         }
@@ -225,9 +261,8 @@ impl Wheel {
     }
 
     /// Entries allocated (linked or fired but not yet released).
-    #[cfg(all(test, not(corral_loom)))]
     pub(crate) fn live(&self) -> usize {
-        self.live
+        self.entries.live()
     }
 
     /// Whether any entry is waiting for its deadline.
@@ -259,7 +294,12 @@ impl Wheel {
         })
     }
 
-    fn link(&mut self, index: u32, tick: u64) {
+    /// Files entry `index` in the slot that `tick` falls in.
+    ///
+    /// # Safety
+    ///
+    /// Entry `index` is in the slab and in no slot's list.
+    unsafe fn link(&mut self, index: u32, tick: u64) {
         let mut masked = (self.elapsed ^ tick) | (SLOTS as u64 - 1);
         if masked >= MAX_SPAN {
             masked = MAX_SPAN - 1;
@@ -268,33 +308,41 @@ impl Wheel {
         let slot = ((tick >> (SLOT_BITS * level as u32)) % SLOTS as u64) as usize;
         let head = self.heads[level][slot];
         if head != NIL {
-            self.entries[head as usize].prev = index;
+            // SAFETY: a listed index (the invariants).
+            unsafe { self.entries.get_unchecked_mut(head) }.prev = index;
         }
-        let entry = &mut self.entries[index as usize];
+        // SAFETY: in the slab (the caller's promise).
+        let entry = unsafe { self.entries.get_unchecked_mut(index) };
         entry.prev = NIL;
         entry.next = head;
-        entry.place = (level * SLOTS + slot) as u16;
+        entry.place = Place::filed(level, slot);
         self.heads[level][slot] = index;
         self.occupied[level] |= 1 << slot;
         self.linked += 1;
     }
 
-    fn unlink(&mut self, index: u32) {
-        let Entry {
-            prev, next, place, ..
-        } = self.entries[index as usize];
-        debug_assert!(place < FREE, "unlinking an entry that is not filed");
-        let (level, slot) = (place as usize / SLOTS, place as usize % SLOTS);
+    /// Takes an entry out of the list of its slot, given its links and place
+    /// (the entry itself is not touched: it may be gone from the slab).
+    ///
+    /// # Safety
+    ///
+    /// `prev`, `next` and `place` are those of an entry that is listed at
+    /// `place`, or was until it left the slab just now: then its neighbours
+    /// are listed entries (the invariants), and not the entry itself.
+    unsafe fn unlink(&mut self, prev: u32, next: u32, place: Place) {
+        let (level, slot) = place.level_slot();
         if prev == NIL {
             self.heads[level][slot] = next;
             if next == NIL {
                 self.occupied[level] &= !(1 << slot);
             }
         } else {
-            self.entries[prev as usize].next = next;
+            // SAFETY: a listed neighbour (the caller's promise).
+            unsafe { self.entries.get_unchecked_mut(prev) }.next = next;
         }
         if next != NIL {
-            self.entries[next as usize].prev = prev;
+            // SAFETY: as for `prev`.
+            unsafe { self.entries.get_unchecked_mut(next) }.prev = prev;
         }
         self.linked -= 1;
     }
@@ -490,6 +538,25 @@ mod tests {
         }
         assert_eq!(wheel.live(), 0);
         assert!(!wheel.has_pending());
+    }
+
+    /// The place's niche marks a vacant slot: a slot is no larger than an
+    /// entry.
+    #[test]
+    fn a_slab_slot_is_no_larger_than_an_entry() {
+        assert_eq!(crate::util::slab::slot_size::<Entry>(), size_of::<Entry>());
+        assert_eq!(size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn places_round_trip() {
+        for level in 0..LEVELS {
+            for slot in 0..SLOTS {
+                let place = Place::filed(level, slot);
+                assert_ne!(place, Place::FIRED);
+                assert_eq!(place.level_slot(), (level, slot));
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Small helpers that every room of the crate may use; they import nothing
 //! from it.
 
+pub(crate) mod slab;
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks a std `Mutex`, taking the guard even if a thread panicked while it
