@@ -68,6 +68,6 @@ mod waker;
 #[cfg(doc)]
 use drive::BUDGET;
 pub(crate) use drive::{Children, Drained, Look};
-pub(crate) use queue::{ReadyQueue, chunk_position};
+pub(crate) use queue::ReadyQueue;
 pub(crate) use shared::{Shared, SharedRef, UserState};
 pub(crate) use stack::{Leave, Node, Pushed, TakeAllStack};

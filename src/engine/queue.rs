@@ -9,20 +9,11 @@ use super::shared::{Shared, Slot, UserState};
 use super::stack::Leave;
 use crate::loom::Ordering;
 
-/// Where item `index` sits in storage made of chunks that never move, chunk
-/// `k` holding `1 << (first_shift + k)` items: `(k, offset in chunk k)`.
-/// (The wake slots here, and the task tree's child records.)
-#[inline]
-pub(crate) fn chunk_position(index: usize, first_shift: u32) -> (usize, usize) {
-    // Chunk k starts at first * (2^k - 1).
-    let k = ((index >> first_shift) + 1).ilog2() as usize;
-    (k, index - (((1usize << k) - 1) << first_shift))
-}
-
 /// The owner's side of the ready queue: a unique handle on a [`Shared`].
 pub(crate) struct ReadyQueue<S: UserState> {
     shared: NonNull<Shared<S>>,
-    /// Slots allocated so far.
+    /// Slots allocated so far (the chunk store's capacity, kept here too so
+    /// that `reserve`, called at every child's start, reads no shared memory).
     capacity: usize,
 }
 
@@ -36,8 +27,7 @@ impl<S: UserState> ReadyQueue<S> {
     /// user's part `user` beside it (in its final state: handles and wakers
     /// only ever read it through `&`).
     pub(crate) fn new(first: usize, user: S) -> Self {
-        let first = first.max(1).next_power_of_two();
-        let shared = Shared::new(first.trailing_zeros(), user);
+        let shared = Shared::new(first, user);
         ReadyQueue {
             // SAFETY: `Box::into_raw` never returns null.
             shared: unsafe { NonNull::new_unchecked(Box::into_raw(shared)) },
@@ -78,32 +68,18 @@ impl<S: UserState> ReadyQueue<S> {
         let shared = self.shared.as_ptr() as *const Shared<S>;
         // SAFETY: only the owner touches `chunks` while it lives (see `Shared`).
         let chunks = unsafe { &mut *(*shared).chunks.get() };
-        let first_shift = self.shared().first_shift;
-        let len = 1usize << (first_shift + chunks.len() as u32);
-        let base = self.capacity;
-        assert!(
-            base + len <= u32::MAX as usize,
-            "corral: more than 4 billion children in one set"
-        );
-        let slots: Box<[Slot<S>]> = (base..base + len)
-            .map(|index| Slot::new(index as u32, shared))
-            .collect();
-        let raw = Box::into_raw(slots) as *mut Slot<S>;
-        // SAFETY: `Box::into_raw` never returns null.
-        chunks.push((unsafe { NonNull::new_unchecked(raw) }, len));
-        self.capacity += len;
+        chunks.grow("children in one set", |index| {
+            Slot::new(index as u32, shared)
+        });
+        self.capacity = chunks.capacity();
     }
 
     /// The slot of child `index`, which must be below the reserved capacity.
     fn slot(&self, index: usize) -> &Slot<S> {
         debug_assert!(index < self.capacity);
-        let (k, offset) = chunk_position(index, self.shared().first_shift);
-        // SAFETY: owner-only access to `chunks`; `index < capacity` so chunk `k`
-        // exists and `offset` is inside it; slots live as long as the owner.
-        unsafe {
-            let chunks = &*self.shared().chunks.get();
-            &*chunks.get_unchecked(k).0.as_ptr().add(offset)
-        }
+        // SAFETY: owner-only access to `chunks`; `index < capacity`; slots
+        // live as long as the owner.
+        unsafe { (*self.shared().chunks.get()).get_unchecked(index) }
     }
 
     /// A waker for child `index`, borrowed: it holds no count of its own, so it

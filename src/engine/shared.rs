@@ -33,6 +33,7 @@ use std::ptr::{self, NonNull};
 
 use super::stack::{Node, TakeAllStack};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
+use crate::util::chunks::Chunks;
 
 /// What a user of the engine keeps in the shared state beside the queue.
 ///
@@ -69,12 +70,10 @@ pub(crate) struct Shared<S: UserState> {
     pub(super) polling: AtomicBool,
     /// The waker of whoever polls the owner.
     pub(super) parent: AtomicWaker,
-    /// The chunks of slots: `(pointer, len)`. Touched only by the owner (while
-    /// it holds its count) and by the final release, which cannot overlap the
-    /// owner.
-    pub(super) chunks: OwnerOnly<Vec<(NonNull<Slot<S>>, usize)>>,
-    /// log2 of the first chunk's length.
-    pub(super) first_shift: u32,
+    /// The slots, in chunks that never move. Touched only by the owner
+    /// (while it holds its count) and by the final release, which cannot
+    /// overlap the owner.
+    pub(super) chunks: OwnerOnly<Chunks<Slot<S>>>,
     /// The owner's queues; see [`Shared::local`].
     local: OwnerOnly<Local<S::Local>>,
     /// The user's part, built with its final values before any handle or
@@ -157,10 +156,6 @@ impl<T> OwnerOnly<T> {
     pub(super) fn get(&self) -> *mut T {
         self.0.get()
     }
-
-    fn get_mut(&mut self) -> &mut T {
-        self.0.get_mut()
-    }
 }
 
 // SAFETY: by the ground rules above, one thread at a time uses the value, and
@@ -180,14 +175,13 @@ const _: () = {
 
 impl<S: UserState> Shared<S> {
     /// A new shared state holding one count (the owner's), with no slots yet.
-    pub(super) fn new(first_shift: u32, user: S) -> Box<Self> {
+    pub(super) fn new(first: usize, user: S) -> Box<Self> {
         Box::new(Shared {
             refs: AtomicUsize::new(1),
             remote: TakeAllStack::new(),
             polling: AtomicBool::new(false),
             parent: AtomicWaker::new(),
-            chunks: OwnerOnly::new(Vec::new()),
-            first_shift,
+            chunks: OwnerOnly::new(Chunks::new(first)),
             local: OwnerOnly::new(Local {
                 ready: VecDeque::new(),
                 user: S::Local::default(),
@@ -214,12 +208,9 @@ impl<S: UserState> Shared<S> {
         // On x86 it is a plain load, and it runs once per shared state.
         shared.refs.load(Ordering::Acquire);
         // SAFETY: that was the last count: nobody else can reach `this`. It was
-        // made by `Box::into_raw` in `ReadyQueue::new`.
-        let mut shared = unsafe { Box::from_raw(this as *mut Self) };
-        for &(chunk, len) in shared.chunks.get_mut().iter() {
-            // SAFETY: each chunk came from `Box::<[Slot]>::into_raw` with this length.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(chunk.as_ptr(), len)) });
-        }
+        // made by `Box::into_raw` in `ReadyQueue::new`. Dropping it frees the
+        // slot chunks too.
+        drop(unsafe { Box::from_raw(this as *mut Self) });
     }
 
     /// Takes one more count (for a waker or a handle).

@@ -20,6 +20,7 @@ use super::records::ChildId;
 use super::records::ChildInfo;
 use super::state::{Registry, ScopeRef, ScopeShared};
 use crate::util::lock;
+use crate::util::slab::Slab;
 
 /// What is being polled on this thread: the innermost scope, and, when a
 /// parallel child's runtime task polls it, that child's task-tree record
@@ -39,7 +40,7 @@ pub(crate) fn current_scope() -> *const ScopeShared {
 /// A nested scope's registration with its parent.
 pub(crate) struct Registration {
     parent: ScopeRef,
-    index: usize,
+    index: u32,
 }
 
 impl Registration {
@@ -96,16 +97,8 @@ pub(crate) fn link<R>(
     let me = unsafe { ScopeRef::new(shared) };
     let (index, inherited) = {
         let mut registry = parent.user().nesting.lock();
-        let index = match registry.free.pop() {
-            Some(index) => {
-                registry.subscopes[index] = Some(me);
-                index
-            }
-            None => {
-                registry.subscopes.push(Some(me));
-                registry.subscopes.len() - 1
-            }
-        };
+        let index = (registry.subscopes.insert(me))
+            .expect("corral: more than 4 billion scopes nested in one scope");
         (index, under_lock(&parent, &registry))
     };
     Some(Linked {
@@ -119,8 +112,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let me = {
             let mut registry = self.parent.user().nesting.lock();
-            registry.free.push(self.index);
-            registry.subscopes[self.index].take()
+            registry.subscopes.remove(self.index)
         };
         drop(me); // its count, released outside the lock
     }
@@ -162,48 +154,27 @@ impl Drop for CurrentScope {
 }
 
 /// Top-level tracked scopes (and tracked scopes whose parent is not tracked).
-static ROOTS: Mutex<Roots> = Mutex::new(Roots {
-    list: Vec::new(),
-    free: Vec::new(),
-});
-
-struct Roots {
-    list: Vec<Option<ScopeRef>>,
-    free: Vec<usize>,
-}
+static ROOTS: Mutex<Slab<ScopeRef>> = Mutex::new(Slab::new());
 
 /// A scope's place in [`ROOTS`], given up when dropped.
-pub(crate) struct Root(usize);
+pub(crate) struct Root(u32);
 
 /// Lists `shared`'s scope among the roots of the tree.
 pub(crate) fn add_root(shared: *const ScopeShared) -> Root {
     // SAFETY: called by the scope's owner, which holds a count.
     let scope = unsafe { ScopeRef::new(shared) };
-    let mut roots = lock(&ROOTS);
-    match roots.free.pop() {
-        Some(index) => {
-            roots.list[index] = Some(scope);
-            Root(index)
-        }
-        None => {
-            roots.list.push(Some(scope));
-            Root(roots.list.len() - 1)
-        }
-    }
+    let index = lock(&ROOTS).insert(scope);
+    Root(index.expect("corral: more than 4 billion scopes on the task tree"))
 }
 
 /// The scopes listed among the roots now.
 pub(crate) fn roots() -> Vec<ScopeRef> {
-    lock(&ROOTS).list.iter().flatten().cloned().collect()
+    lock(&ROOTS).values().cloned().collect()
 }
 
 impl Drop for Root {
     fn drop(&mut self) {
-        let scope = {
-            let mut roots = lock(&ROOTS);
-            roots.free.push(self.0);
-            roots.list[self.0].take()
-        };
+        let scope = lock(&ROOTS).remove(self.0);
         drop(scope); // released outside the lock
     }
 }

@@ -26,7 +26,7 @@ use crate::slow_poll::Placement;
 use crate::util::lock;
 use std::time::{Duration, Instant};
 
-use crate::engine::chunk_position;
+use crate::util::chunks::Chunks;
 
 static TRACKING: AtomicBool = AtomicBool::new(false);
 
@@ -182,13 +182,12 @@ pub(crate) struct ScopeInfo {
     records: Mutex<Records>,
 }
 
-/// log2 of the first chunk of child records (32).
-const FIRST_CHUNK_SHIFT: u32 = 5;
+/// Child records in the first chunk.
+const FIRST_CHUNK: usize = 32;
 
 /// A scope's child records: chunks of 32, 64, 128... that never move.
 struct Records {
-    chunks: Vec<Box<[ChildInfo]>>,
-    capacity: usize,
+    chunks: Chunks<ChildInfo>,
     /// Records never used yet start here.
     untouched: usize,
     /// Records given back (found `DONE` by a sweep).
@@ -198,8 +197,7 @@ struct Records {
 
 impl Records {
     fn get(&self, index: u32) -> &ChildInfo {
-        let (k, offset) = chunk_position(index as usize, FIRST_CHUNK_SHIFT);
-        &self.chunks[k][offset]
+        self.chunks.get(index as usize)
     }
 
     /// A free record's index: a reused one, one never handed out, or one of a new chunk.
@@ -207,15 +205,15 @@ impl Records {
         if let Some(index) = self.free.pop() {
             return index;
         }
-        if self.untouched == self.capacity {
+        if self.untouched == self.chunks.capacity() {
             // Sweep: records whose child is done go back. Grow instead if
             // fewer than half come back, so sweeps stay rare (amortised O(1)).
-            for index in 0..self.capacity as u32 {
+            for index in 0..self.chunks.capacity() as u32 {
                 if self.get(index).state.load(Ordering::Acquire) == DONE {
                     self.free.push(index);
                 }
             }
-            if self.free.is_empty() || self.free.len() < self.capacity / 2 {
+            if self.free.is_empty() || self.free.len() < self.chunks.capacity() / 2 {
                 self.grow();
             } else {
                 return self.free.pop().expect("a swept record");
@@ -227,24 +225,14 @@ impl Records {
 
     #[cold]
     fn grow(&mut self) {
-        let len = 1usize << (FIRST_CHUNK_SHIFT as usize + self.chunks.len());
-        let base = self.capacity;
-        assert!(
-            base + len <= u32::MAX as usize,
-            "corral: too many tracked children"
-        );
-        let chunk: Box<[ChildInfo]> = (base..base + len)
-            .map(|index| ChildInfo {
-                spawned_at: AtomicPtr::new(std::ptr::null_mut()),
-                since_ns: AtomicU64::new(0),
-                seq: AtomicU64::new(0),
-                parallel: AtomicBool::new(false),
-                state: AtomicU8::new(DONE),
-                index: index as u32,
-            })
-            .collect();
-        self.chunks.push(chunk);
-        self.capacity += len;
+        self.chunks.grow("tracked children", |index| ChildInfo {
+            spawned_at: AtomicPtr::new(std::ptr::null_mut()),
+            since_ns: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            parallel: AtomicBool::new(false),
+            state: AtomicU8::new(DONE),
+            index: index as u32,
+        });
     }
 }
 
@@ -263,8 +251,7 @@ impl ScopeInfo {
             in_child: OnceLock::new(),
             polling: AtomicPtr::new(std::ptr::null_mut()),
             records: Mutex::new(Records {
-                chunks: Vec::new(),
-                capacity: 0,
+                chunks: Chunks::new(FIRST_CHUNK),
                 untouched: 0,
                 free: Vec::new(),
                 next_seq: 0,
@@ -394,7 +381,7 @@ mod tests {
         for _ in 0..if cfg!(miri) { 100 } else { 1_000 } {
             info.spawned(at, Placement::Local).done(DoneBy::Scope);
         }
-        assert!(super::lock(&info.records).capacity <= 64);
+        assert!(super::lock(&info.records).chunks.capacity() <= 64);
         let live: Vec<_> = (0..40)
             .map(|_| info.spawned(at, Placement::Local))
             .collect();

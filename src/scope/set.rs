@@ -25,6 +25,7 @@ use super::state::{ParallelCount, ScopeShared, ScopeState};
 use crate::engine::{Children, Drained, Leave, Look, Pushed, ReadyQueue};
 use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
+use crate::util::slab::Slab;
 
 /// Slots in the first chunk of a scope's ready queue.
 const FIRST_CHUNK: usize = 32;
@@ -151,10 +152,9 @@ pub(crate) struct LocalChildren;
 unsafe impl<E: Send> Send for ChildSet<'_, E, SendChildren> {}
 
 struct Roster<'env, E> {
-    /// Running children; `None` marks a free entry.
-    slab: Vec<Option<NonNull<dyn Child<E> + 'env>>>,
-    /// Free slab entries, most recently freed last (it is the warmest).
-    free: Vec<usize>,
+    /// Running children, by entry (a freed entry is reused first: it is the
+    /// warmest).
+    slab: Slab<NonNull<dyn Child<E> + 'env>>,
     /// At most this many children run at once.
     limit: usize,
     /// Slow-poll reporting, if on.
@@ -182,7 +182,7 @@ struct Roster<'env, E> {
 impl<E> Roster<'_, E> {
     /// Children started and not finished: the occupied slab entries.
     fn running(&self) -> usize {
-        self.slab.len() - self.free.len()
+        self.slab.live()
     }
 }
 
@@ -199,8 +199,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         ChildSet {
             queue,
             roster: Roster {
-                slab: Vec::new(),
-                free: Vec::new(),
+                slab: Slab::new(),
                 limit,
                 watch,
                 clock: None,
@@ -319,10 +318,9 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
         let roster = &mut self.roster;
-        for child in roster.slab.drain(..).flatten() {
+        for child in roster.slab.drain() {
             cancel_child(child, &mut first_panic);
         }
-        roster.free.clear();
         while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
@@ -455,17 +453,8 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if let Some(info) = link.info {
             info.started();
         }
-        let child = Some(link.this);
-        let entry = match roster.free.pop() {
-            Some(entry) => {
-                roster.slab[entry] = child;
-                entry
-            }
-            None => {
-                roster.slab.push(child);
-                roster.slab.len() - 1
-            }
-        };
+        let entry = (roster.slab.insert(link.this))
+            .expect("corral: more than 4 billion children in one set") as usize;
         queue.reserve(entry + 2);
         Some(entry + 1)
     }
@@ -480,7 +469,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         let entry = index - 1;
         // A vacant or missing entry means a stale wake for a child that
         // already finished, or was dropped at a stop's grace.
-        let Some(Some(child)) = roster.slab.get(entry).copied() else {
+        let Some(&child) = roster.slab.get(entry as u32) else {
             return ControlFlow::Continue(());
         };
         let polled = if roster.tracked {
@@ -502,8 +491,9 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 Some(Failure::Panic(payload))
             }
         };
-        roster.slab[entry] = None;
-        roster.free.push(entry);
+        // SAFETY: the entry held `child` above, and nothing but this owner
+        // frees entries (a child's poll cannot reach the roster).
+        unsafe { roster.slab.remove_unchecked(entry as u32) };
         // SAFETY: the future is gone (finished or cancelled above); the scope's
         // reference is released exactly once, here.
         unsafe { release_scope_ref(child) };

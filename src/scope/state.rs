@@ -44,6 +44,7 @@ pub(crate) enum Start {
 use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
 use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
 use crate::slow_poll::Watch;
+use crate::util::slab::Slab;
 
 /// A scope's engine state: the engine's fields and a [`ScopeState`].
 pub(crate) type ScopeShared = Shared<ScopeState>;
@@ -187,16 +188,14 @@ pub(crate) struct Registry {
     /// registers while a request walks down is either in the walk's list or
     /// inherits the request.
     pub(crate) grace_end: Option<Instant>,
-    /// Nested scopes registered here; `None` marks a free entry.
-    pub(super) subscopes: Vec<Option<ScopeRef>>,
-    /// Free entries of `subscopes`.
-    pub(super) free: Vec<usize>,
+    /// Nested scopes registered here.
+    pub(super) subscopes: Slab<ScopeRef>,
 }
 
 impl Registry {
     /// The nested scopes registered now.
     pub(crate) fn subscopes(&self) -> Vec<ScopeRef> {
-        self.subscopes.iter().flatten().cloned().collect()
+        self.subscopes.values().cloned().collect()
     }
 }
 
@@ -205,8 +204,7 @@ impl Nesting {
         Nesting {
             inner: Mutex::new(Registry {
                 grace_end: None,
-                subscopes: Vec::new(),
-                free: Vec::new(),
+                subscopes: Slab::new(),
             }),
         }
     }

@@ -1,6 +1,7 @@
 //! Small helpers that every room of the crate may use; they import nothing
 //! from it.
 
+pub(crate) mod chunks;
 pub(crate) mod slab;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

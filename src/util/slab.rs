@@ -150,6 +150,36 @@ impl<T> Slab<T> {
         }
     }
 
+    /// The value in slot `index`, or `None` if the slot is vacant or out of
+    /// bounds (for an index that may be stale, such as a late wake's).
+    #[inline]
+    pub(crate) fn get(&self, index: u32) -> Option<&T> {
+        match self.slots.get(index as usize) {
+            Some(Slot::Occupied(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The values, in index order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|slot| match slot {
+            Slot::Occupied(value) => Some(value),
+            Slot::Vacant(_) => None,
+        })
+    }
+
+    /// Takes every value out, in index order, leaving the slab empty (its
+    /// memory given back).
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> {
+        std::mem::replace(self, Self::new())
+            .slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Occupied(value) => Some(value),
+                Slot::Vacant(_) => None,
+            })
+    }
+
     /// How many slots are occupied.
     #[inline]
     pub(crate) fn live(&self) -> usize {
