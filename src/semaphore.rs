@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -384,7 +384,7 @@ impl Semaphore {
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         // Nothing foreign runs under this lock (wakers are woken and dropped
         // after it), so poisoning can only follow a bug in the queue itself.
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::loom::lock(&self.waiters)
     }
 }
 

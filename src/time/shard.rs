@@ -28,7 +28,7 @@
 //! deadlock or lose a wake-up. `loom_tests.rs` models this.
 
 use std::cell::Cell;
-use std::sync::{Arc, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Wake, Waker};
 use std::time::Instant;
 
@@ -154,7 +154,7 @@ impl Shard {
         // The lock is never held across foreign code, so a poisoned lock can
         // only come from a bug in the wheel; its data is still consistent
         // enough to keep timers firing rather than to cascade the panic.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::loom::lock(&self.state)
     }
 
     /// Locks the shard, with a clock reading taken (outside the lock) from the
