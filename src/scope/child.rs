@@ -22,7 +22,7 @@
 //! | `HANDLE`    | at allocation                           | by the handle's drop; never set again     | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
 //! | `COMPLETE`  | by the scope, once: with `output` written (`Ok`, handle alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice | the handle reading `output` before it is written, or the scope touching it after |
 //! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: a failed, stopped or dropped scope, a panic in `poll`) | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
-//! | `live`      | at allocation (a plain `Cell<bool>, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
+//! | `live`      | at allocation (a plain `Cell<bool>`, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
 //!
 //! A child that returns `Ok` after its handle was dropped publishes nothing:
 //! the value is dropped at once, and `COMPLETE` stays clear because no one is
