@@ -49,7 +49,7 @@
 //! Dekker's algorithm). A user that publishes work of its own (a scope's
 //! spawn stack) follows the same pairing: publish with `SeqCst`, then
 //! [`Shared::notify`]; its `Children::next_fresh` looks with a
-//! read-modify-write when asked `late`. `loom_tests.rs` model-checks the
+//! read-modify-write when asked with `Look::Last`. `loom_tests.rs` model-checks the
 //! protocol.
 //!
 //! Only [`ReadyQueue::drive`] polls children, with a budget: after [`BUDGET`]

@@ -88,7 +88,7 @@ impl<S: UserState> ReadyQueue<S> {
         let data = self.slot(index) as *const Slot<S> as *const ();
         // SAFETY: the vtable's contract holds for slot pointers; `ManuallyDrop`
         // keeps this count-less waker from releasing a count it never took.
-        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &Slot::<S>::VTABLE)) })
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, self.shared().vtable)) })
     }
 
     /// Moves every remotely woken slot into the owner's `ready` FIFO.

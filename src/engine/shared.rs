@@ -30,6 +30,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
+use std::task::RawWakerVTable;
 
 use super::stack::{Node, TakeAllStack};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicUsize, AtomicWaker, Ordering};
@@ -40,14 +41,24 @@ use crate::util::chunks::Chunks;
 /// The value itself may be reached from any thread (through [`Shared::user`]),
 /// so it is `Send + Sync`; its companion [`UserState::Local`] is owner-only,
 /// under the same ground rules as the engine's own queues (see [`OwnerOnly`]).
-pub(crate) trait UserState: Send + Sync + Sized {
+///
+/// # Safety
+///
+/// `Local` is kept in an [`OwnerOnly`] cell, which is `Send + Sync` whatever
+/// it holds: the owner may move between threads with it, and the final
+/// release drops it on whichever thread gives up the last count. So an
+/// implementor promises that its `Local` may be used from, and dropped on,
+/// any one thread at a time (it holds no `Rc`, no thread-bound guard):
+/// indices, pointers whose targets the user itself keeps in line, or `()`.
+pub(crate) unsafe trait UserState: Send + Sync + Sized {
     /// Owner-only state, reached through [`Shared::user_local`] on the
     /// owner's thread while its poll loop runs, or by the owner itself.
     type Local: Default;
 }
 
 /// The gather family keeps nothing beside its queue.
-impl UserState for () {
+// SAFETY: its `Local` is `()`.
+unsafe impl UserState for () {
     type Local = ();
 }
 
@@ -70,6 +81,9 @@ pub(crate) struct Shared<S: UserState> {
     pub(super) polling: AtomicBool,
     /// The waker of whoever polls the owner.
     pub(super) parent: AtomicWaker,
+    /// The vtable of every waker of this state's slots: one address for all
+    /// of them (see `Slot::VTABLE`).
+    pub(super) vtable: &'static RawWakerVTable,
     /// The slots, in chunks that never move. Touched only by the owner
     /// (while it holds its count) and by the final release, which cannot
     /// overlap the owner.
@@ -181,6 +195,7 @@ impl<S: UserState> Shared<S> {
             remote: TakeAllStack::new(),
             polling: AtomicBool::new(false),
             parent: AtomicWaker::new(),
+            vtable: &Slot::<S>::VTABLE,
             chunks: OwnerOnly::new(Chunks::new(first)),
             local: OwnerOnly::new(Local {
                 ready: VecDeque::new(),

@@ -16,8 +16,9 @@
 //! a `SeqCst` swap, so each pairs with the `SeqCst` flag the engine's
 //! wake-up protocol uses (`polling`, see the engine's module docs): a pusher
 //! that finds the stack empty wakes the parent unless the owner is polling,
-//! and the owner's last look before it goes idle reads the stack with a
-//! read-modify-write ([`TakeAllStack::is_empty_latest`]).
+//! and the owner's last look before it goes idle reads each stack with a
+//! read-modify-write: the swap of [`TakeAllStack::take`] for the remote wake
+//! stack, [`TakeAllStack::is_empty_latest`] for a scope's spawn stack.
 
 use std::ptr::{self, NonNull};
 
@@ -79,7 +80,10 @@ impl TakeAllStack {
     ///
     /// # Safety
     /// Every node ever pushed onto this stack is an `N`; `node` stays
-    /// allocated until the owner takes it (or, if refused, is the caller's).
+    /// allocated until the owner takes it (or, if refused, is the caller's);
+    /// and `node` is on no stack now, nor in an [`InPushOrder`] not yet
+    /// walked past it (its link would be overwritten: the engine's `queued`
+    /// flag rules that out for slots, and a spawn link is pushed once).
     #[inline]
     pub(crate) unsafe fn push<N: Node>(&self, node: NonNull<N>) -> Pushed {
         let mut head = self.head.load(Ordering::Relaxed);
@@ -110,6 +114,11 @@ impl TakeAllStack {
         head.is_null() || head == closed()
     }
 
+    /// True once the stack is closed (for debug assertions).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.head.load(Ordering::Relaxed) == closed()
+    }
+
     /// As [`is_empty`](Self::is_empty), with a read-modify-write, which reads
     /// the latest value: for the owner's last look before it goes idle. (A
     /// `SeqCst` load would too in the real memory model; loom cannot check
@@ -138,7 +147,10 @@ impl TakeAllStack {
     /// in push order.
     ///
     /// # Safety
-    /// The caller is the stack's owner, and every node on it is an `N`.
+    /// The caller is the stack's owner, and every node on it is an `N`. The
+    /// returned walk must be run to its end: the nodes it has not handed out
+    /// yet are on no stack, and a slot left there would never be queued
+    /// again.
     #[inline]
     pub(crate) unsafe fn take<N: Node>(&self, leave: Leave) -> InPushOrder<N> {
         let leave = match leave {
@@ -168,7 +180,8 @@ impl TakeAllStack {
 
 /// The nodes taken off a [`TakeAllStack`], oldest push first. Each node's
 /// link is read before the node is handed out, so the caller may push it
-/// again at once.
+/// again at once. Walk it to its end (see [`TakeAllStack::take`]).
+#[must_use = "the nodes taken must all be handed on"]
 pub(crate) struct InPushOrder<N> {
     next: *mut N,
 }

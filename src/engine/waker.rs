@@ -15,7 +15,10 @@ use super::stack::Pushed;
 use crate::loom::Ordering;
 
 impl<S: UserState> Slot<S> {
-    /// The wakers of this kind of slot.
+    /// The wakers of this kind of slot. Read once per shared state (its
+    /// `vtable` field), never at each waker: a constant's address may differ
+    /// between codegen units, and `Waker::will_wake` compares addresses, so
+    /// the wakers of one child must all carry the same one.
     pub(super) const VTABLE: RawWakerVTable = RawWakerVTable::new(
         Self::waker_clone,
         Self::waker_wake,
@@ -57,8 +60,9 @@ impl<S: UserState> Slot<S> {
     unsafe fn waker_clone(data: *const ()) -> RawWaker {
         // SAFETY: `data` is a slot pointer made by `ReadyQueue::waker`; the waker
         // being cloned holds a count on its shared state, so both are live.
-        unsafe { (*(*(data as *const Self)).shared).acquire() };
-        RawWaker::new(data, &Self::VTABLE)
+        let shared = unsafe { &*(*(data as *const Self)).shared };
+        shared.acquire();
+        RawWaker::new(data, shared.vtable)
     }
 
     unsafe fn waker_wake(data: *const ()) {

@@ -88,6 +88,10 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_,
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
         // another thread we synchronised with) go first, to keep spawn order.
+        debug_assert!(
+            !shared.user().incoming.is_closed(),
+            "a scope closed inside its poll"
+        );
         if !shared.user().incoming.is_empty() {
             // SAFETY: `owned_here` holds.
             unsafe { take_incoming::<E>(shared, Leave::Open) };
@@ -421,6 +425,8 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         // runs before the body's first poll too, for children spawned by the
         // body closure before the scope was ever polled.
         let incoming = &queue.shared().user().incoming;
+        // A closed scope never polls again (its phase moved on).
+        debug_assert!(!incoming.is_closed(), "a closed scope's loop ran");
         let remote = match look {
             Look::Busy => !incoming.is_empty(),
             Look::Last => !incoming.is_empty_latest(),

@@ -32,6 +32,11 @@ use event_listener::Event;
 
 use super::records::ScopeInfo;
 
+use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
+use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
+use crate::slow_poll::Watch;
+use crate::util::slab::Slab;
+
 /// When a parallel child's future may start on its runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Start {
@@ -41,10 +46,6 @@ pub(crate) enum Start {
     /// concurrency limit.
     AtItsTurn,
 }
-use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
-use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
-use crate::slow_poll::Watch;
-use crate::util::slab::Slab;
 
 /// A scope's engine state: the engine's fields and a [`ScopeState`].
 pub(crate) type ScopeShared = Shared<ScopeState>;
@@ -77,7 +78,11 @@ pub(crate) struct ScopeState {
     pub(crate) tree: Option<ScopeInfo>,
 }
 
-impl UserState for ScopeState {
+// SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
+// else; whether the children behind them may cross threads is the child
+// set's to decide (its flavour), and dropping the queue drops no child (the
+// set cancels its children before the state's last count goes).
+unsafe impl UserState for ScopeState {
     type Local = Fresh;
 }
 

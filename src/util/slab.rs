@@ -2,8 +2,9 @@
 //! slots are chained into a free list so that a freed index is reused before
 //! the table grows.
 //!
-//! The semaphore's waiter queue, each timer wheel and the table of deadlines
-//! before the timer epoch keep their nodes in one. Their users thread lists
+//! The semaphore's waiter queue, each timer wheel, the table of deadlines
+//! before the timer epoch, a scope's running children, its nested scopes
+//! and the task tree's roots keep their values in one. Their users thread lists
 //! of their own (a FIFO, a wheel slot) through the occupied nodes by index;
 //! the free list is the slab's alone, kept in the vacant slots, so a node's
 //! own links never double as free-list links.

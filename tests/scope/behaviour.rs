@@ -635,11 +635,43 @@ pub(super) async fn a_child_is_dropped_as_soon_as_it_finishes() {
     assert_eq!(dropped.get(), 1);
 }
 
+/// A child's waker and its clone are the same waker to `will_wake`, so
+/// the wakers a timer or a semaphore keeps are not replaced at every poll;
+/// so are the wakers of two polls of one child.
+pub(super) async fn a_childs_wakers_will_wake_each_other() {
+    open(|s| async move {
+        s.spawn(async {
+            let mut first: Option<std::task::Waker> = None;
+            std::future::poll_fn(|cx| {
+                let waker = cx.waker();
+                assert!(waker.will_wake(&waker.clone()), "a waker and its clone");
+                match &first {
+                    None => {
+                        first = Some(waker.clone());
+                        waker.wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                    Some(kept) => {
+                        assert!(kept.will_wake(waker), "the wakers of two polls");
+                        std::task::Poll::Ready(())
+                    }
+                }
+            })
+            .await;
+            Ok::<_, ()>(())
+        });
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
 /// Every test above, for the runners: `each_test!(on_both_executors)`. A test
 /// left out of the list is never run, and `dead_code` says so.
 macro_rules! each_test {
     ($runners:ident) => {
         $runners!(
+            a_childs_wakers_will_wake_each_other,
             body_and_children_run_concurrently,
             scope_waits_for_every_child,
             children_borrow_and_mutate_locals,
