@@ -170,6 +170,22 @@ mod parallel {
         proxy.as_mut().poll(&mut Context::from_waker(waker))
     }
 
+    /// Drops the proxy (an abort, unless the child is done), waits for the
+    /// runtime thread, and checks that the future was dropped exactly once
+    /// and that the scope counts no parallel child left.
+    fn abort_and_settle(
+        proxy: Pin<Box<Child>>,
+        runtime: thread::JoinHandle<()>,
+        scope: &ScopeRef,
+        drops: &AtomicUsize,
+    ) {
+        drop(proxy);
+        runtime.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
+    }
+
     /// Aborting a child that waits for its turn, or has just been let start,
     /// while its task runs: the task ends, and the future is dropped once,
     /// on the runtime's side.
@@ -183,11 +199,7 @@ mod parallel {
                 if start_first {
                     assert!(poll_once(&mut proxy, Waker::noop()).is_pending());
                 }
-                drop(proxy);
-                runtime.join().unwrap();
-                assert_eq!(drops.load(Ordering::SeqCst), 1);
-                let mut cx = Context::from_waker(Waker::noop());
-                assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
+                abort_and_settle(proxy, runtime, &scope, &drops);
             });
         }
     }
@@ -204,11 +216,7 @@ mod parallel {
             if let Poll::Ready(value) = poll_once(&mut proxy, Waker::noop()) {
                 assert_eq!(value, Ok(7));
             }
-            drop(proxy);
-            runtime.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1);
-            let mut cx = Context::from_waker(Waker::noop());
-            assert!(scope.user().parallel.poll_all_dropped(&mut cx).is_ready());
+            abort_and_settle(proxy, runtime, &scope, &drops);
         });
     }
 
