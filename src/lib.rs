@@ -111,6 +111,7 @@ mod scope;
 mod semaphore;
 mod slow_poll;
 mod spawn;
+pub mod stream;
 pub mod sync;
 #[cfg(all(test, not(corral_loom)))]
 mod test_support;
@@ -122,12 +123,13 @@ mod yield_now;
 
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
 pub use scope::{
-    JoinHandle, LocalScope, LocalScopeFuture, Nursery, OrDropped, Scope, ScopeFuture, StopHandle,
-    Stopped, local_scope, scope,
+    JoinHandle, LocalScope, LocalScopeFuture, Nursery, OrDropped, Scope, ScopeFuture, ScopeHandle,
+    SpawnBounded, SpawnChild, StopHandle, Stopped, local_scope, scope,
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};
 pub use spawn::{Spawn, Task};
+pub use stream::{JoinId, JoinSet};
 pub use tree::{TaskTree, task_tree, track_tasks};
 pub use yield_now::{YieldNow, yield_now};
 

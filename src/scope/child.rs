@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! ChildCell<'env, E, F, U>  (repr(C))
-//! ├── join: JoinPart<U>      what the handle may touch, at offset 0
+//! ├── join: JoinPart<U, M>   what the handle may touch, at offset 0
 //! │   ├── header: Header     state word, dealloc fn, the handle's waker
+//! │   ├── member: M          `()` for a lone child; a `JoinSet`'s link for a set's (`member.rs`)
 //! │   └── output: Option<U>  written once by the scope, taken once by the handle
 //! ├── link: SpawnLink<'env, E>    the spawn-stack link and the scope's `dyn Child` pointer
 //! └── future: F              dropped in place by the scope, never by the handle
@@ -11,17 +12,18 @@
 //!
 //! # The state word
 //!
-//! The header's state word holds two reference bits (`SCOPE`, `HANDLE`) and
-//! two outcome bits (`COMPLETE`, `CANCELLED`); beside it, the owner-only
+//! The header's state word holds two reference bits (`SCOPE`, `HANDLE`),
+//! two outcome bits (`COMPLETE`, `CANCELLED`) and a request (`ABORT`); beside it, the owner-only
 //! `live` flag says whether the future is still there. Every transition is
 //! one atomic read-modify-write, commented where it is made.
 //!
 //! | bit         | set                                     | cleared                                   | read by                                   | what it rules out |
 //! |-------------|-----------------------------------------|-------------------------------------------|-------------------------------------------|-------------------|
-//! | `SCOPE`     | at allocation (`new_child`)             | by the scope once the future is dropped (`release_scope_ref`), unless the handle is already gone | the handle's drop: if clear, the handle frees the cell | the handle freeing a cell the scope still polls |
+//! | `SCOPE`     | at allocation (`new_cell`)             | by the scope once the future is dropped (`release_scope_ref`), unless the handle is already gone | the handle's drop: if clear, the handle frees the cell | the handle freeing a cell the scope still polls |
 //! | `HANDLE`    | at allocation                           | by the handle's drop; never set again     | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
 //! | `COMPLETE`  | by the scope, once: with `output` written (`Ok`, handle alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice | the handle reading `output` before it is written, or the scope touching it after |
 //! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: a failed, stopped or dropped scope, a panic in `poll`) | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
+//! | `ABORT`     | by the holder of the handle side (a dropped `JoinSet`), before it tells the scope (`ScopeState::aborted`) | never | the scope: before it starts a child, and when it scans its running children after `aborted` | a child of a dropped set being polled again once the scope has seen the request |
 //! | `live`      | at allocation (a plain `Cell<bool>`, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
 //!
 //! A child that returns `Ok` after its handle was dropped publishes nothing:
@@ -64,6 +66,7 @@ const COMPLETE: usize = 1 << 2;
 /// dropped before it finished (its scope failed, was stopped past its grace or
 /// was dropped, or the child panicked).
 const CANCELLED: usize = 1 << 3;
+const ABORT: usize = 1 << 4;
 
 /// The part of a cell every side can read without knowing `F` or `U`.
 pub(crate) struct Header {
@@ -75,9 +78,27 @@ pub(crate) struct Header {
 }
 
 #[repr(C)]
-struct JoinPart<U> {
-    header: Header,
+pub struct JoinPart<U, M> {
+    pub(crate) header: Header,
+    pub(crate) member: M,
     output: UnsafeCell<Option<U>>,
+}
+
+/// Who learns that a child's outcome is published: the handle's waker for a
+/// lone child (`()`), the set's completion stack for a set's (`member.rs`).
+pub(crate) trait Member {
+    /// Called by the owner right after `COMPLETE` is set. `part` points at
+    /// the cell's join part, with the provenance of the whole cell.
+    fn published(&self, header: &Header, part: NonNull<()>);
+}
+
+impl Member for () {
+    #[inline]
+    fn published(&self, header: &Header, _part: NonNull<()>) {
+        if let Some(waker) = header.waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// The link through which a spawned child travels to its scope's owner.
@@ -105,8 +126,8 @@ unsafe impl<E> crate::engine::Node for SpawnLink<'_, E> {
 }
 
 #[repr(C)]
-struct ChildCell<'env, E, F, U> {
-    join: JoinPart<U>,
+struct ChildCell<'env, E, F, U, M> {
+    join: JoinPart<U, M>,
     link: SpawnLink<'env, E>,
     /// True until the future has been dropped. Owner only, so not in the
     /// state word: nobody else ever asks (see the module docs' table).
@@ -139,7 +160,7 @@ pub(crate) trait Child<E> {
     unsafe fn cancel(&self);
 }
 
-impl<E, F, U> ChildCell<'_, E, F, U> {
+impl<E, F, U, M: Member> ChildCell<'_, E, F, U, M> {
     /// Drops the future in place, once, even if its destructor panics.
     ///
     /// # Safety
@@ -162,15 +183,16 @@ impl<E, F, U> ChildCell<'_, E, F, U> {
         // half hands `output` over to the handle's acquire load; the scope
         // never touches `output` again.
         header.state.fetch_or(flags, Ordering::AcqRel);
-        if let Some(waker) = header.waker.take() {
-            waker.wake();
-        }
+        self.join
+            .member
+            .published(header, NonNull::from(&self.join).cast());
     }
 }
 
-impl<'env, E, F, U> Child<E> for ChildCell<'env, E, F, U>
+impl<'env, E, F, U, M> Child<E> for ChildCell<'env, E, F, U, M>
 where
     F: Future<Output = Result<U, E>>,
+    M: Member,
 {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         debug_assert!(self.live.get());
@@ -213,8 +235,8 @@ where
 
     unsafe fn cancel(&self) {
         // Publish even if the destructor panics: the handle must not wait forever.
-        struct PublishOnExit<'a, 'env, E, F, U>(&'a ChildCell<'env, E, F, U>);
-        impl<E, F, U> Drop for PublishOnExit<'_, '_, E, F, U> {
+        struct PublishOnExit<'a, 'env, E, F, U, M: Member>(&'a ChildCell<'env, E, F, U, M>);
+        impl<E, F, U, M: Member> Drop for PublishOnExit<'_, '_, E, F, U, M> {
             fn drop(&mut self) {
                 // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
                 // Set already if the child finished (idempotence).
@@ -229,7 +251,7 @@ where
     }
 }
 
-/// Frees a cell made by `new_child`; `C` is its `ChildCell<'env, E, F, U>` type.
+/// Frees a cell made by `new_cell`; `C` is its `ChildCell<'env, E, F, U, M>` type.
 ///
 /// # Safety
 /// `header` points to the header of a `C` whose last reference was just given
@@ -269,29 +291,33 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
     }
 }
 
-/// Allocates a child cell; returns its spawn link and the handle.
-pub(crate) fn new_child<'env, E, F, U>(
+/// Allocates a child's cell and returns its spawn link (the scope's side)
+/// and its join part (the handle side), each holding one reference.
+pub(crate) fn new_cell<'env, E, F, U, M>(
     future: F,
     spawned_at: &'static Location<'static>,
     info: Option<RecordRef>,
-) -> (NonNull<SpawnLink<'env, E>>, JoinHandle<U>)
+    member: M,
+) -> (NonNull<SpawnLink<'env, E>>, NonNull<JoinPart<U, M>>)
 where
     F: Future<Output = Result<U, E>> + 'env,
     U: 'env,
     E: 'env,
+    M: Member + 'env,
 {
-    let cell = Box::new(ChildCell::<'env, E, F, U> {
+    let cell = Box::new(ChildCell::<'env, E, F, U, M> {
         join: JoinPart {
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
-                dealloc: dealloc::<ChildCell<'env, E, F, U>>,
+                dealloc: dealloc::<ChildCell<'env, E, F, U, M>>,
                 waker: AtomicWaker::new(),
             },
+            member,
             output: UnsafeCell::new(None),
         },
         link: SpawnLink {
             next: Cell::new(ptr::null_mut()),
-            this: NonNull::<ChildCell<'env, E, F, U>>::dangling(),
+            this: NonNull::<ChildCell<'env, E, F, U, M>>::dangling(),
             spawned_at,
             info,
         },
@@ -305,17 +331,87 @@ where
     unsafe { (*cell.as_ptr()).link.this = this };
     // SAFETY: `link` is a field of the live cell.
     let link = unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*cell.as_ptr()).link)) };
-    let handle = JoinHandle {
-        join: cell.cast::<JoinPart<U>>(),
-        _owns: PhantomData,
-    };
-    (link, handle)
+    (link, cell.cast::<JoinPart<U, M>>())
+}
+
+/// What the handle side finds in a child's cell.
+pub(crate) enum Outcome<U> {
+    /// Not finished yet.
+    Running,
+    /// Finished with this value (taken: a second look finds `Taken`).
+    Value(U),
+    /// Dropped before it finished, or failed (its error went to the scope).
+    Dropped,
+}
+
+/// Takes the child's value if it has one. Registers nothing.
+///
+/// # Safety
+/// The caller holds the handle side's reference and is its only user.
+pub(crate) unsafe fn take_outcome<U, M>(join: NonNull<JoinPart<U, M>>) -> Outcome<U> {
+    // SAFETY: the handle side's reference keeps the cell alive.
+    let part = unsafe { join.as_ref() };
+    let state = part.header.state.load(Ordering::Acquire);
+    if state & COMPLETE == 0 {
+        return Outcome::Running;
+    }
+    if state & CANCELLED != 0 {
+        return Outcome::Dropped;
+    }
+    // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote `output`
+    // before its release of `COMPLETE`, which our acquire load saw; the scope
+    // never touches it again, and the caller is its only reader.
+    match unsafe { (*part.output.get()).take() } {
+        Some(value) => Outcome::Value(value),
+        None => panic!("corral: a child's value was taken twice"),
+    }
+}
+
+/// Asks the scope to drop the child at its next turn, if it has not
+/// finished; true if the request was new. The caller then tells the scope
+/// (`ScopeState::aborted`).
+///
+/// # Safety
+/// The caller holds the handle side's reference.
+pub(crate) unsafe fn request_abort<U, M>(join: NonNull<JoinPart<U, M>>) -> bool {
+    // SAFETY: the handle side's reference keeps the cell alive.
+    let header = unsafe { &join.as_ref().header };
+    // `ABORT`, before the scope is told: the scope's acquire of `aborted`
+    // (or of its wake) makes it visible to the scan.
+    header.state.fetch_or(ABORT, Ordering::AcqRel) & (COMPLETE | ABORT) == 0
+}
+
+/// Lets go of the handle side's reference; frees the cell if the scope let
+/// go of its own already.
+///
+/// # Safety
+/// The caller holds the handle side's reference and gives it up here.
+pub(crate) unsafe fn release_handle_ref<U, M>(join: NonNull<JoinPart<U, M>>) {
+    // SAFETY: the handle side's reference keeps the cell alive until the fetch.
+    let header = unsafe { &join.as_ref().header };
+    let dealloc = header.dealloc;
+    // `HANDLE` cleared: from now on the scope writes no value (`poll`) and,
+    // if it still holds the cell, frees it itself (`release_scope_ref`).
+    let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
+    if prev & SCOPE == 0 {
+        // SAFETY: both references are gone, and the scope dropped the future
+        // before it released its own.
+        unsafe { dealloc(join.cast()) }
+    }
+}
+
+/// True if the holder of the child's handle side asked for it to be dropped.
+pub(crate) fn is_aborted<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
+    // SAFETY: the header is at offset 0 of every (repr(C)) cell, and the
+    // caller (the scope) holds its reference.
+    let header = unsafe { child.cast::<Header>().as_ref() };
+    header.state.load(Ordering::Acquire) & ABORT != 0
 }
 
 /// Frees a child that never reached its scope (the scope had already finished).
 ///
 /// # Safety
-/// `link` came from `new_child` and was never handed to a scope.
+/// `link` came from `new_cell` and was never handed to a scope.
 pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
     // SAFETY: the cell is still exclusively ours.
     unsafe {
@@ -363,7 +459,7 @@ pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
 /// # });
 /// ```
 pub struct JoinHandle<U> {
-    join: NonNull<JoinPart<U>>,
+    join: NonNull<JoinPart<U, ()>>,
     _owns: PhantomData<U>,
 }
 
@@ -375,7 +471,19 @@ unsafe impl<U: Send> Sync for JoinHandle<U> {}
 impl<U> Unpin for JoinHandle<U> {}
 
 impl<U> JoinHandle<U> {
-    fn part(&self) -> &JoinPart<U> {
+    /// The handle of a lone child, from its join part.
+    ///
+    /// # Safety
+    /// `join` is a lone child's (`M = ()`), and the caller hands over the
+    /// handle side's reference.
+    pub(crate) unsafe fn from_part(join: NonNull<JoinPart<U, ()>>) -> Self {
+        JoinHandle {
+            join,
+            _owns: PhantomData,
+        }
+    }
+
+    fn part(&self) -> &JoinPart<U, ()> {
         // SAFETY: the handle's reference keeps the cell alive.
         unsafe { self.join.as_ref() }
     }
@@ -496,16 +604,8 @@ impl<U> Future for OrDropped<U> {
 
 impl<U> Drop for JoinHandle<U> {
     fn drop(&mut self) {
-        let header = &self.part().header;
-        let dealloc = header.dealloc;
-        // `HANDLE` cleared: from now on the scope writes no value (`poll`) and,
-        // if it still holds the cell, frees it itself (`release_scope_ref`).
-        let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
-        if prev & SCOPE == 0 {
-            // SAFETY: both references are gone, and the scope dropped the future
-            // before it released its own.
-            unsafe { dealloc(self.join.cast()) }
-        }
+        // SAFETY: the handle holds the handle side's reference, given up here.
+        unsafe { release_handle_ref(self.join) }
     }
 }
 

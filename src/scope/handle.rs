@@ -4,8 +4,16 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
 
-use super::child::{JoinHandle, discard_unspawned, new_child};
+use event_listener::EventListener;
+
+use super::child::{
+    JoinHandle, JoinPart, Member, discard_unspawned, new_cell, release_handle_ref,
+};
+use super::member::SetMember;
 use super::parallel::split;
 use super::records::RecordRef;
 use super::set::push_incoming;
@@ -64,17 +72,71 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        let (link, handle) = new_child::<'env, E, F, U>(future, spawned_at, info);
-        if !push_incoming(&self.shared, link) {
-            // SAFETY: the push failed, so the child never reached the scope.
-            unsafe { discard_unspawned(link) };
-            drop(handle);
-            panic!(
-                "corral: spawn on a scope that has already finished \
-                 (the scope future resolved, failed or was dropped)"
-            );
+        match self.launch(future, (), spawned_at, info, Counted::NotYet) {
+            // SAFETY: a lone child's join part, whose handle reference we hold.
+            Some(join) => unsafe { JoinHandle::from_part(join) },
+            None => finished_scope(),
         }
-        handle
+    }
+
+    /// Allocates a child and hands it to the scope; `None` (the child
+    /// dropped unpolled, its count given back) if the scope has finished.
+    fn launch<F, U, M>(
+        &self,
+        future: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        info: Option<RecordRef>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+        M: Member + 'env,
+    {
+        let room = self.shared.user().room.as_ref();
+        if let (Some(room), Counted::NotYet) = (room, counted) {
+            // Before the push: the scope may finish the child at once.
+            room.add();
+        }
+        let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
+        if !push_incoming(&self.shared, link) {
+            // SAFETY: the push failed, so the child never reached the scope;
+            // the handle side's reference is ours to give up.
+            unsafe {
+                discard_unspawned(link);
+                release_handle_ref(join);
+            }
+            if let Some(room) = room {
+                room.release();
+            }
+            return None;
+        }
+        Some(join)
+    }
+
+    /// Spawns a set's child (`stream::JoinSet`), local or parallel.
+    fn spawn_member<F, U, M>(
+        &self,
+        future: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+        M: Member + 'env,
+    {
+        let info = self
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, Placement::Local));
+        self.launch(future, member, spawned_at, info, counted)
     }
 
     fn stop_handle(&self) -> StopHandle {
@@ -103,8 +165,29 @@ impl<'env, E> Handle<'env, E> {
         U: Send + 'static,
         E: Send + 'static,
     {
+        match self.spawn_on_member(spawner, future, (), Location::caller(), Counted::NotYet) {
+            // SAFETY: a lone child's join part, whose handle reference we hold.
+            Some(join) => unsafe { JoinHandle::from_part(join) },
+            None => finished_scope(),
+        }
+    }
+
+    fn spawn_on_member<S, F, U, M>(
+        &self,
+        spawner: &S,
+        future: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        S: Spawn + ?Sized,
+        F: Future<Output = Result<U, E>> + Send + 'static,
+        U: Send + 'static,
+        E: Send + 'static,
+        M: Member + 'env,
+    {
         let shared = &self.shared;
-        let spawned_at = Location::caller(); // (not inside the closure below)
         let watch = shared.user().watch.as_ref().map(|w| (*w, spawned_at));
         let info = shared
             .user()
@@ -118,11 +201,61 @@ impl<'env, E> Handle<'env, E> {
             watch,
             info,
         );
-        // The proxy first: on a finished scope this panics, and the task,
-        // dropped unpolled on the way out, drops the future with it.
-        let handle = self.spawn_tracked(proxy, spawned_at, info);
+        // The proxy first: on a finished scope the task, dropped unpolled on
+        // the way out, drops the future with it.
+        let join = self.launch(proxy, member, spawned_at, info, counted)?;
         spawner.spawn_task(task);
-        handle
+        Some(join)
+    }
+}
+
+/// Whether a spawn's child is already counted in the scope's room (by
+/// [`RoomWait`]) or is to be counted by the spawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted by [`RoomWait`].
+    Already,
+    /// To be counted by the spawn.
+    NotYet,
+}
+
+#[cold]
+#[track_caller]
+fn finished_scope() -> ! {
+    panic!(
+        "corral: spawn on a scope that has already finished \
+         (the scope future resolved, failed or was dropped)"
+    )
+}
+
+/// Waits for a place under a limited scope's limit and takes it.
+#[derive(Debug, Default)]
+pub(crate) struct RoomWait {
+    listener: Option<EventListener>,
+}
+
+impl RoomWait {
+    /// Ready with how the child is counted once there is room (at once in a
+    /// scope without a limit).
+    pub(crate) fn poll_reserve(&mut self, shared: &ScopeShared, cx: &mut Context<'_>) -> Poll<Counted> {
+        let Some(room) = &shared.user().room else {
+            return Poll::Ready(Counted::NotYet);
+        };
+        loop {
+            if room.try_reserve() {
+                self.listener = None;
+                return Poll::Ready(Counted::Already);
+            }
+            match &mut self.listener {
+                // Listen, then look again: a child that finished between the
+                // look and the listen notifies this listener.
+                None => self.listener = Some(room.listen()),
+                Some(listener) => {
+                    std::task::ready!(Pin::new(listener).poll(cx));
+                    self.listener = None;
+                }
+            }
+        }
     }
 }
 
@@ -409,6 +542,74 @@ impl<'env, E> Scope<'env, E> {
     pub fn stop_handle(&self) -> StopHandle {
         self.handle.stop_handle()
     }
+
+    /// Spawns a child once the scope has room for it: the back-pressure
+    /// form of [`spawn`](Self::spawn).
+    ///
+    /// In a scope with a [`max_concurrency`](crate::Nursery::max_concurrency)
+    /// of `n`, the returned future waits while `n` children (or more) have
+    /// not finished — running, waiting for a turn, or just spawned — then
+    /// spawns `future` and resolves to its [`JoinHandle`]. A body that feeds
+    /// a million items this way holds at most `n` children at once, where
+    /// [`spawn`](Self::spawn) would queue every one of them (allocated, not
+    /// started). A child counts until its future is gone: its value, if its
+    /// handle has not taken it, does not hold a place. So a body that waits
+    /// here never waits for itself: the children run (and finish) without
+    /// the body's help. Several waiters are served as places free up, though
+    /// not strictly first come, first served. In a scope without a limit it
+    /// spawns at once.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn), when it spawns: if the scope has finished
+    /// by then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it resolves drops `future`
+    /// unpolled and spawns nothing; a place it was woken for goes to the next
+    /// waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let alive = AtomicUsize::new(0);
+    /// let alive = &alive;
+    /// let total = corral::Nursery::new()
+    ///     .max_concurrency(4)
+    ///     .scope(|s| async move {
+    ///         let mut handles = Vec::new();
+    ///         for i in 0..100 {
+    ///             // Never more than 4 children exist at once.
+    ///             handles.push(s.spawn_bounded(async move {
+    ///                 assert!(alive.fetch_add(1, Ordering::SeqCst) < 4);
+    ///                 smol::future::yield_now().await;
+    ///                 alive.fetch_sub(1, Ordering::SeqCst);
+    ///                 Ok::<_, ()>(i)
+    ///             }).await);
+    ///         }
+    ///         let mut total = 0;
+    ///         for h in handles {
+    ///             total += h.await;
+    ///         }
+    ///         Ok(total)
+    ///     })
+    ///     .await;
+    /// assert_eq!(total, Ok(4950));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, 'env, E, F>
+    where
+        F: Future<Output = Result<U, E>> + Send + 'env,
+        U: Send + 'env,
+        E: Send + 'env,
+    {
+        SpawnBounded::new(&self.handle, future)
+    }
 }
 
 impl<E> Clone for Scope<'_, E> {
@@ -654,6 +855,76 @@ impl<'env, E> LocalScope<'env, E> {
     pub fn stop_handle(&self) -> StopHandle {
         self.handle.stop_handle()
     }
+
+    /// Spawns a child, which may be `!Send`, once the scope has room for it.
+    /// Same semantics as [`Scope::spawn_bounded`].
+    ///
+    /// Besides `Send`, as for the scope's handle:
+    ///
+    /// In a scope with a [`max_concurrency`](crate::Nursery::max_concurrency)
+    /// of `n`, the returned future waits while `n` children (or more) have
+    /// not finished — running, waiting for a turn, or just spawned — then
+    /// spawns `future` and resolves to its [`JoinHandle`]. A body that feeds
+    /// a million items this way holds at most `n` children at once, where
+    /// [`spawn`](Self::spawn) would queue every one of them (allocated, not
+    /// started). A child counts until its future is gone: its value, if its
+    /// handle has not taken it, does not hold a place. So a body that waits
+    /// here never waits for itself: the children run (and finish) without
+    /// the body's help. Several waiters are served as places free up, though
+    /// not strictly first come, first served. In a scope without a limit it
+    /// spawns at once.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn), when it spawns: if the scope has finished
+    /// by then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it resolves drops `future`
+    /// unpolled and spawns nothing; a place it was woken for goes to the next
+    /// waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let alive = AtomicUsize::new(0);
+    /// let alive = &alive;
+    /// let total = corral::Nursery::new()
+    ///     .max_concurrency(4)
+    ///     .local_scope(|s| async move {
+    ///         let mut handles = Vec::new();
+    ///         for i in 0..100 {
+    ///             // Never more than 4 children exist at once.
+    ///             handles.push(s.spawn_bounded(async move {
+    ///                 assert!(alive.fetch_add(1, Ordering::SeqCst) < 4);
+    ///                 smol::future::yield_now().await;
+    ///                 alive.fetch_sub(1, Ordering::SeqCst);
+    ///                 Ok::<_, ()>(i)
+    ///             }).await);
+    ///         }
+    ///         let mut total = 0;
+    ///         for h in handles {
+    ///             total += h.await;
+    ///         }
+    ///         Ok(total)
+    ///     })
+    ///     .await;
+    /// assert_eq!(total, Ok(4950));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, 'env, E, F>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        SpawnBounded::new(&self.handle, future)
+    }
 }
 
 impl<E> Clone for LocalScope<'_, E> {
@@ -668,5 +939,296 @@ impl<E> Clone for LocalScope<'_, E> {
 impl<E> fmt::Debug for LocalScope<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalScope").finish_non_exhaustive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Scope::spawn_bounded`] and [`LocalScope::spawn_bounded`]:
+    /// waits for room under the scope's limit, then spawns and resolves to
+    /// the child's [`JoinHandle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::Nursery::new()
+    ///     .max_concurrency(1)
+    ///     .scope(|s| async move {
+    ///         let spawn: corral::SpawnBounded<'_, '_, (), _> = s.spawn_bounded(async { Ok(1) });
+    ///         assert_eq!(spawn.await.await, 1);
+    ///         Ok::<_, ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct SpawnBounded<'a, 'env, E, F> {
+        handle: &'a Handle<'env, E>,
+        future: Option<F>,
+        wait: RoomWait,
+        spawned_at: &'static Location<'static>,
+    }
+}
+
+impl<'a, 'env, E, F> SpawnBounded<'a, 'env, E, F> {
+    #[track_caller]
+    fn new(handle: &'a Handle<'env, E>, future: F) -> Self {
+        SpawnBounded {
+            handle,
+            future: Some(future),
+            wait: RoomWait::default(),
+            spawned_at: Location::caller(),
+        }
+    }
+}
+
+impl<'env, E, F, U> Future for SpawnBounded<'_, 'env, E, F>
+where
+    F: Future<Output = Result<U, E>> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    type Output = JoinHandle<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinHandle<U>> {
+        let this = self.project();
+        let counted = std::task::ready!(this.wait.poll_reserve(&this.handle.shared, cx));
+        let future = this
+            .future
+            .take()
+            .expect("corral: SpawnBounded polled after it resolved");
+        let info = this
+            .handle
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(this.spawned_at, Placement::Local));
+        match this
+            .handle
+            .launch(future, (), this.spawned_at, info, counted)
+        {
+            // SAFETY: a lone child's join part, whose handle reference we hold.
+            Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join) }),
+            None => finished_scope(),
+        }
+    }
+}
+
+impl<E, F> fmt::Debug for SpawnBounded<'_, '_, E, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnBounded")
+            .field("spawned", &self.future.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scope's handle: [`Scope`] or [`LocalScope`]. Sealed; what
+/// [`JoinSet`](crate::stream::JoinSet) and the [`stream`](crate::stream)
+/// helpers take to spawn into a scope.
+///
+/// # Examples
+///
+/// ```
+/// fn in_any_scope<S: corral::ScopeHandle>(scope: &S) -> bool {
+///     scope.is_stopping()
+/// }
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move { Ok::<_, ()>(assert!(!in_any_scope(&s))) }).await.unwrap();
+/// # });
+/// ```
+pub trait ScopeHandle: Clone + sealed::Sealed {
+    /// As [`Scope::is_stopping`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::ScopeHandle;
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     s.stop();
+    ///     Ok::<_, ()>(assert!(ScopeHandle::is_stopping(&s)))
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    fn is_stopping(&self) -> bool;
+}
+
+/// A scope's handle that can spawn a child `F` with output `U`: [`Scope`]
+/// for `Send` children, [`LocalScope`] for any. Sealed; the bound
+/// [`JoinSet::spawn`](crate::stream::JoinSet::spawn) and the
+/// [`stream`](crate::stream) helpers put on their scope.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+///
+/// fn spawn_two<S, F>(set: &mut corral::JoinSet<S, u8>, make: impl Fn() -> F)
+/// where
+///     S: corral::SpawnChild<F, u8>,
+/// {
+///     set.spawn(make());
+///     set.spawn(make());
+/// }
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let mut set = corral::JoinSet::new(&s);
+///     spawn_two(&mut set, || async { Ok::<_, ()>(1) });
+///     assert_eq!(set.join_next().await.unwrap() + set.join_next().await.unwrap(), 2);
+///     Ok::<_, ()>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+pub trait SpawnChild<F, U>: ScopeHandle {
+    /// Spawns a set's child.
+    #[doc(hidden)]
+    fn spawn_in_set(
+        &self,
+        future: F,
+        member: SetMember,
+        spawned_at: &'static Location<'static>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, SetMember>>>;
+}
+
+impl<'env, E, F, U> SpawnChild<F, U> for Scope<'env, E>
+where
+    F: Future<Output = Result<U, E>> + Send + 'env,
+    U: Send + 'env,
+    E: Send + 'env,
+{
+    fn spawn_in_set(
+        &self,
+        future: F,
+        member: SetMember,
+        spawned_at: &'static Location<'static>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, SetMember>>> {
+        self.handle.spawn_member(future, member, spawned_at, counted)
+    }
+}
+
+impl<'env, E, F, U> SpawnChild<F, U> for LocalScope<'env, E>
+where
+    F: Future<Output = Result<U, E>> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    fn spawn_in_set(
+        &self,
+        future: F,
+        member: SetMember,
+        spawned_at: &'static Location<'static>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, SetMember>>> {
+        self.handle.spawn_member(future, member, spawned_at, counted)
+    }
+}
+
+/// The shared state of the scope behind `scope`.
+pub(crate) fn shared_of<S: sealed::Sealed + ?Sized>(scope: &S) -> &ScopeShared {
+    // SAFETY: both handles return their counted pointer to the scope's
+    // shared state, which lives as long as the handle borrowed here.
+    unsafe { &*scope.scope_ptr().cast::<ScopeShared>() }
+}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// Keeps [`ScopeHandle`](super::ScopeHandle) to corral's two handles.
+    pub trait Sealed {
+        /// The error type of the scope's children.
+        #[doc(hidden)]
+        type Error;
+
+        /// The scope's shared state, untyped (see `shared_of`).
+        #[doc(hidden)]
+        fn scope_ptr(&self) -> *const ();
+
+        /// Spawns a set's parallel child.
+        #[doc(hidden)]
+        fn spawn_on_in_set<S, F, U>(
+            &self,
+            spawner: &S,
+            future: F,
+            member: SetMember,
+            spawned_at: &'static Location<'static>,
+            counted: Counted,
+        ) -> Option<NonNull<JoinPart<U, SetMember>>>
+        where
+            S: Spawn + ?Sized,
+            F: Future<Output = Result<U, Self::Error>> + Send + 'static,
+            U: Send + 'static,
+            Self::Error: Send + 'static;
+    }
+
+    impl<E> Sealed for Scope<'_, E> {
+        type Error = E;
+
+        fn scope_ptr(&self) -> *const () {
+            self.handle.shared.as_ptr().cast()
+        }
+
+        fn spawn_on_in_set<S, F, U>(
+            &self,
+            spawner: &S,
+            future: F,
+            member: SetMember,
+            spawned_at: &'static Location<'static>,
+            counted: Counted,
+        ) -> Option<NonNull<JoinPart<U, SetMember>>>
+        where
+            S: Spawn + ?Sized,
+            F: Future<Output = Result<U, E>> + Send + 'static,
+            U: Send + 'static,
+            E: Send + 'static,
+        {
+            self.handle
+                .spawn_on_member(spawner, future, member, spawned_at, counted)
+        }
+    }
+
+    impl<E> Sealed for LocalScope<'_, E> {
+        type Error = E;
+
+        fn scope_ptr(&self) -> *const () {
+            self.handle.shared.as_ptr().cast()
+        }
+
+        fn spawn_on_in_set<S, F, U>(
+            &self,
+            spawner: &S,
+            future: F,
+            member: SetMember,
+            spawned_at: &'static Location<'static>,
+            counted: Counted,
+        ) -> Option<NonNull<JoinPart<U, SetMember>>>
+        where
+            S: Spawn + ?Sized,
+            F: Future<Output = Result<U, E>> + Send + 'static,
+            U: Send + 'static,
+            E: Send + 'static,
+        {
+            self.handle
+                .spawn_on_member(spawner, future, member, spawned_at, counted)
+        }
+    }
+}
+
+impl<E> ScopeHandle for Scope<'_, E> {
+    fn is_stopping(&self) -> bool {
+        self.handle.is_stopping()
+    }
+}
+
+impl<E> ScopeHandle for LocalScope<'_, E> {
+    fn is_stopping(&self) -> bool {
+        self.handle.is_stopping()
     }
 }

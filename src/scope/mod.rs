@@ -24,6 +24,7 @@
 mod child;
 mod future;
 mod handle;
+pub(crate) mod member;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
 pub(crate) mod nesting;
@@ -39,7 +40,9 @@ use std::time::Duration;
 
 pub use child::{JoinHandle, OrDropped};
 pub use future::{LocalScopeFuture, ScopeFuture};
-pub use handle::{LocalScope, Scope};
+pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
+pub(crate) use child::{JoinPart, Outcome, release_handle_ref, request_abort, take_outcome};
+pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;

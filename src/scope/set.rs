@@ -17,12 +17,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::child::{Child, SpawnLink, release_scope_ref};
+use super::child::{Child, SpawnLink, is_aborted, release_scope_ref};
 use super::nesting::Root;
 use super::records::DoneBy;
 use super::records::ScopeInfo;
 use super::state::{ParallelCount, ScopeShared, ScopeState};
 use crate::engine::{Children, Drained, Leave, Look, Pushed, ReadyQueue};
+use crate::loom::Ordering;
 use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
 use crate::util::slab::Slab;
@@ -323,12 +324,12 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
         let roster = &mut self.roster;
         for child in roster.slab.drain() {
-            cancel_child(child, &mut first_panic);
+            cancel_child(child, self.queue.shared(), &mut first_panic);
         }
         while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-            cancel_child(child, &mut first_panic);
+            cancel_child(child, self.queue.shared(), &mut first_panic);
         }
         first_panic
     }
@@ -389,7 +390,39 @@ fn poll_tracked<'env, E>(
 
 /// Drops a child the owner holds and releases the owner's reference, keeping
 /// the first destructor panic in `first_panic`.
-fn cancel_child<'env, E>(child: NonNull<dyn Child<E> + 'env>, first_panic: &mut Option<Payload>) {
+/// A child's future is gone and the scope let go of it: one more place in a
+/// limited scope.
+#[inline]
+fn child_gone(shared: &ScopeShared) {
+    if let Some(room) = &shared.user().room {
+        room.release();
+    }
+}
+
+/// Drops the child's future at the request of the holder of its handle side
+/// (`ABORT`): the running ones now, in one scan, after a `JoinSet` was
+/// dropped; the ones waiting for a turn when their turn comes
+/// (`next_fresh`).
+#[cold]
+fn drop_aborted<E>(roster: &mut Roster<'_, E>, shared: &ScopeShared) {
+    for entry in 0..roster.slab.end() {
+        let Some(&child) = roster.slab.get(entry) else {
+            continue;
+        };
+        if is_aborted(child) {
+            roster.slab.remove(entry);
+            // A stale wake for this entry finds it vacant, or polls whoever
+            // takes the entry next once (a spurious poll).
+            cancel_child(child, shared, &mut roster.drop_panic);
+        }
+    }
+}
+
+fn cancel_child<'env, E>(
+    child: NonNull<dyn Child<E> + 'env>,
+    shared: &ScopeShared,
+    first_panic: &mut Option<Payload>,
+) {
     // SAFETY: the owner cancels each child once, then releases it.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
     // SAFETY: the child is live until released below.
@@ -398,6 +431,7 @@ fn cancel_child<'env, E>(child: NonNull<dyn Child<E> + 'env>, first_panic: &mut 
     }
     // SAFETY: `cancel` dropped the future even if it panicked.
     unsafe { release_scope_ref(child) };
+    child_gone(shared);
     keep_first(first_panic, outcome.err());
 }
 
@@ -441,28 +475,52 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
             queue.reserve(1);
             return Some(0);
         }
+        let state = queue.shared().user();
+        let aborted = match look {
+            Look::Busy => {
+                state.aborted.load(Ordering::Relaxed)
+                    && state.aborted.swap(false, Ordering::SeqCst)
+            }
+            // The last look reads the latest value (a read-modify-write), as
+            // for the spawn stack above.
+            Look::Last => state
+                .aborted
+                .compare_exchange(true, false, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok(),
+        };
+        if aborted {
+            drop_aborted(roster, queue.shared());
+        }
         if roster.expired {
             // Past a stop's grace nothing new starts.
             while let Some(link) = queue.user_local().pop_front() {
                 // SAFETY: links on the owner's FIFO are live children it owns.
                 let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-                cancel_child(child, &mut roster.drop_panic);
+                cancel_child(child, queue.shared(), &mut roster.drop_panic);
             }
             return None;
         }
-        if roster.running() >= roster.limit {
-            return None;
+        loop {
+            if roster.running() >= roster.limit {
+                return None;
+            }
+            let link = queue.user_local().pop_front()?;
+            // SAFETY: links on the owner's FIFO are live children it owns.
+            let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
+            if is_aborted(link.this) {
+                // Its set was dropped before its turn came: it never starts.
+                cancel_child(link.this, queue.shared(), &mut roster.drop_panic);
+                continue;
+            }
+            if let Some(info) = link.info {
+                info.started();
+            }
+            let entry = (roster.slab.insert(link.this))
+                .expect("corral: more than 4 billion children in one set")
+                as usize;
+            queue.reserve(entry + 2);
+            return Some(entry + 1);
         }
-        let link = queue.user_local().pop_front()?;
-        // SAFETY: links on the owner's FIFO are live children it owns.
-        let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
-        if let Some(info) = link.info {
-            info.started();
-        }
-        let entry = (roster.slab.insert(link.this))
-            .expect("corral: more than 4 billion children in one set") as usize;
-        queue.reserve(entry + 2);
-        Some(entry + 1)
     }
 
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Failure<E>> {
@@ -503,6 +561,8 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         // SAFETY: the future is gone (finished or cancelled above); the scope's
         // reference is released exactly once, here.
         unsafe { release_scope_ref(child) };
+        // SAFETY: the owner holds its shared state.
+        child_gone(unsafe { &*self.scope });
         match failure {
             None => ControlFlow::Continue(()),
             Some(failure) => ControlFlow::Break(failure),

@@ -18,6 +18,8 @@
 //! | `stop`        | the stop request's epoch, grace and waiters         | `stop.rs` |
 //! | `nesting`     | the scopes nested in this one, and the grace end    | `nesting.rs`, `stop.rs` |
 //! | `tree`        | the task tree's record, if tracked                  | `records.rs`, `set.rs` |
+//! | `room`        | with a limit: children not finished yet, and who waits for fewer | `handle.rs` (spawn, `spawn_bounded`), `set.rs` (a child gone) |
+//! | `aborted`     | a handle side asked for children to be dropped (their `ABORT` bits) | `stream/set.rs` (a dropped `JoinSet`), `set.rs` (the scan) |
 //!
 //! Owner-only ([`UserState::Local`]): `Fresh`, the children spawned and not
 //! started, in spawn order, as type-erased `SpawnLink` pointers (`child.rs`).
@@ -33,7 +35,7 @@ use event_listener::Event;
 use super::records::ScopeInfo;
 
 use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
-use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker, Ordering};
 use crate::slow_poll::Watch;
 use crate::util::slab::Slab;
 
@@ -76,6 +78,8 @@ pub(crate) struct ScopeState {
     pub(crate) nesting: Nesting,
     /// The task-tree record, if the scope is tracked.
     pub(crate) tree: Option<ScopeInfo>,
+    pub(crate) room: Option<Room>,
+    pub(crate) aborted: AtomicBool,
 }
 
 // SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
@@ -108,12 +112,77 @@ impl ScopeState {
             stop: StopState::new(grace),
             nesting: Nesting::new(),
             tree,
+            room: (limit != usize::MAX).then(|| Room::new(limit)),
+            aborted: AtomicBool::new(false),
         }
     }
 }
 
 /// How many parallel futures of one scope are still alive, and who to wake
 /// when the last one is dropped.
+/// A limited scope's count of children not finished yet (running, waiting
+/// for a turn, or spawned and not yet seen by the scope), and the spawns
+/// that wait for it to fall under the limit (`Scope::spawn_bounded`).
+///
+/// Every spawn adds one before its child can reach the scope (so the count
+/// never goes below the truth), and the scope takes one off after the
+/// child's future is gone. `spawn_bounded` adds its one with a
+/// compare-and-swap that fails at the limit, so waiters never overshoot it;
+/// a plain `spawn` adds unconditionally (it may overshoot; its child waits
+/// in the scope's queue).
+pub(crate) struct Room {
+    pub(crate) limit: usize,
+    unfinished: AtomicUsize,
+    event: Event,
+}
+
+impl Room {
+    fn new(limit: usize) -> Self {
+        Room {
+            limit,
+            unfinished: AtomicUsize::new(0),
+            event: Event::new(),
+        }
+    }
+
+    /// A plain spawn: counts the child, limit or not.
+    #[inline]
+    pub(crate) fn add(&self) {
+        self.unfinished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a child if that keeps the count at or under the limit.
+    pub(crate) fn try_reserve(&self) -> bool {
+        let mut now = self.unfinished.load(Ordering::Acquire);
+        while now < self.limit {
+            match self.unfinished.compare_exchange_weak(
+                now,
+                now + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => now = actual,
+            }
+        }
+        false
+    }
+
+    /// A child is gone (finished, dropped, or never reached the scope):
+    /// wakes one more waiter.
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        self.event.notify(event_listener::IntoNotification::additional(1));
+    }
+
+    /// Waits for room: the listener to await after a failed
+    /// [`try_reserve`](Self::try_reserve) (then try again).
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.event.listen()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct ParallelCount {
     pub(super) alive: AtomicUsize,

@@ -1,0 +1,118 @@
+//! A `JoinSet`'s children: the completion stack they publish to.
+//!
+//! A child spawned through a set carries a [`SetMember`] in its cell
+//! (`child.rs`'s `JoinPart::member`), between the header and the output.
+//! When the scope publishes the child's outcome it pushes the cell onto the
+//! set's [`SetShared::done`] stack (lock-free, `crate::engine::TakeAllStack`)
+//! and wakes the set: no allocation, no lock, and the set learns *which*
+//! child finished without looking at the others. The set takes the whole
+//! stack at once, in completion order.
+//!
+//! The stack holds the cells as [`SetNode`]s (the header and the member, a
+//! `repr(C)` prefix of every set child's join part, whatever its output
+//! type). The set reads only the member's `index` through a node; it reaches
+//! the cell itself through the pointer it kept when it spawned the child,
+//! which is the one with the right to free it.
+//!
+//! When the set is dropped it closes the stack (`Leave::Closed`): a child
+//! that finishes later is refused and publishes nothing, so a closed set's
+//! stack is never walked again. Each member holds a count on the set's
+//! shared part, so a child that outlives its set never pushes onto freed
+//! memory.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use super::child::{Header, Member};
+use crate::engine::{Leave, Node, Pushed, TakeAllStack};
+use crate::loom::AtomicWaker;
+
+/// What a set shares with its children: their completion stack and the
+/// set's waker.
+pub(crate) struct SetShared {
+    done: TakeAllStack,
+    waker: AtomicWaker,
+}
+
+impl SetShared {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(SetShared {
+            done: TakeAllStack::new(),
+            waker: AtomicWaker::new(),
+        })
+    }
+
+    /// The slab indices of the children that finished since the last take,
+    /// in the order they finished. `leave` closes the stack for good.
+    ///
+    /// # Safety
+    /// Only the set calls this (it is the stack's one owner).
+    pub(crate) unsafe fn take_done(&self, leave: Leave, mut each: impl FnMut(u32)) {
+        // SAFETY: the set is the owner; every node is a `SetNode`.
+        for node in unsafe { self.done.take::<SetNode>(leave) } {
+            // SAFETY: a node on the stack is a live cell: the set still holds
+            // the handle side's reference of every child that can push.
+            each(unsafe { node.as_ref() }.member.index);
+        }
+    }
+
+    /// Registers the set's waker, for the next finished child.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// True if a child finished since the last take.
+    pub(crate) fn has_done(&self) -> bool {
+        !self.done.is_empty()
+    }
+}
+
+/// The set's part of a set child's cell.
+pub struct SetMember {
+    next: Cell<*mut SetNode>,
+    index: u32,
+    set: Arc<SetShared>,
+}
+
+impl SetMember {
+    /// The member of the child in slot `index` of the set that owns `set`.
+    pub(crate) fn new(set: &Arc<SetShared>, index: u32) -> Self {
+        SetMember {
+            next: Cell::new(std::ptr::null_mut()),
+            index,
+            set: Arc::clone(set),
+        }
+    }
+}
+
+impl Member for SetMember {
+    #[inline]
+    fn published(&self, _header: &Header, part: NonNull<()>) {
+        // SAFETY: every set child's join part starts with a `SetNode`; a
+        // child publishes once, so it is on no stack; the set keeps the
+        // cell alive until it takes it (or, once closed, refuses it).
+        if unsafe { self.set.done.push(part.cast::<SetNode>()) } == Pushed::First {
+            self.set.waker.wake();
+        }
+    }
+}
+
+/// The prefix of every set child's join part that the stack sees.
+#[repr(C)]
+pub(crate) struct SetNode {
+    header: Header,
+    member: SetMember,
+}
+
+// SAFETY: `next` is the member's link field, written only through
+// `set_next`, and only the set's stack uses it.
+unsafe impl Node for SetNode {
+    fn next(&self) -> *mut Self {
+        self.member.next.get()
+    }
+
+    fn set_next(&self, next: *mut Self) {
+        self.member.next.set(next);
+    }
+}

@@ -1,0 +1,885 @@
+//! `JoinSet`: a scope's children whose values come out as they finish.
+//!
+//! The set holds the handle side of each child it spawned, in a slab; each
+//! child's cell carries a `SetMember` (`scope/member.rs`) that pushes the
+//! cell onto the set's completion stack when the scope publishes its
+//! outcome. `join_next` takes that stack (in completion order) and reads the
+//! values; it never looks at an unfinished child.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use crate::engine::Leave;
+use crate::loom::Ordering;
+use crate::scope::member::{SetMember, SetShared};
+use crate::scope::{
+    Counted, JoinPart, Outcome, RoomWait, ScopeHandle, SpawnChild, release_handle_ref,
+    request_abort, shared_of, take_outcome,
+};
+use crate::spawn::Spawn;
+use crate::util::slab::Slab;
+
+/// Which child of a [`JoinSet`] a value came from: returned by the set's
+/// spawns, yielded by [`JoinSet::join_next_with_id`]. Unique within one set,
+/// in spawn order.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let mut set = corral::JoinSet::new(&s);
+///     let a = set.spawn(async { Ok::<_, ()>("a") });
+///     let b = set.spawn(async { Ok("b") });
+///     assert!(a < b);
+///     let (id, value) = set.join_next_with_id().await.unwrap();
+///     assert_eq!((id, value), (a, Some("a")));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JoinId(u64);
+
+impl JoinId {
+    /// The id as a number: 0 for the set's first child, then counting up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     assert_eq!(set.spawn(async { Ok::<_, ()>(()) }).as_u64(), 0);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for JoinId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+struct Entry<U> {
+    /// Set right after the spawn; `None` only while the spawn runs.
+    join: Option<NonNull<JoinPart<U, SetMember>>>,
+    id: JoinId,
+}
+
+/// Children of a scope whose values the body takes as they finish: tokio's
+/// `JoinSet`, inside a scope.
+///
+/// Children spawned through the set ([`spawn`](Self::spawn),
+/// [`spawn_on`](Self::spawn_on), [`spawn_bounded`](Self::spawn_bounded))
+/// are children of the scope `S` ([`Scope`](crate::Scope) or
+/// [`LocalScope`](crate::LocalScope)) like any other: they may borrow what
+/// the scope's children may borrow, cannot outlive it, and fail it by its
+/// rules (the first error or panic drops everything, the set and its owner
+/// included, and the scope resolves to it). What the set adds is the order
+/// of their values: [`join_next`](Self::join_next) yields the next one to
+/// finish, and the set is a [`Stream`] of them.
+///
+/// - **Dropping the set drops its unfinished children**, at the scope's next
+///   turn (before any of them is polled again when the set is dropped on
+///   the scope's thread, as in the body or a child); values not taken are
+///   dropped with the set. [`abort_all`](Self::abort_all) does the same and
+///   keeps the set.
+/// - A child **dropped before it finished** (a stop's
+///   [`grace`](crate::Nursery::grace) ran out, or `abort_all`) has no value:
+///   [`join_next`](Self::join_next) skips it, and
+///   [`join_next_with_id`](Self::join_next_with_id) yields it with `None`.
+/// - **Back-pressure:** [`with_limit`](Self::with_limit) bounds how many of
+///   the set's children may be unfinished at once, and
+///   [`spawn_bounded`](Self::spawn_bounded) waits for a place.
+/// - **Costs:** no allocation per child beyond the child's own cell (the
+///   set's slab and queue grow by doubling); a finished child is found
+///   without looking at the others.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # futures::executor::block_on(async {
+/// let lengths = corral::scope(|s| async move {
+///     let mut set = corral::JoinSet::new(&s);
+///     for (i, word) in ["slow", "quick", "middling"].into_iter().enumerate() {
+///         set.spawn(async move {
+///             corral::time::sleep(Duration::from_millis(20 * (2 - i as u64))).await;
+///             Ok::<_, ()>(word)
+///         });
+///     }
+///     let mut order = Vec::new();
+///     while let Some(word) = set.join_next().await {
+///         order.push(word);
+///     }
+///     Ok(order)
+/// })
+/// .await;
+/// assert_eq!(lengths, Ok(vec!["middling", "quick", "slow"]));
+/// # });
+/// ```
+pub struct JoinSet<S: ScopeHandle, U> {
+    scope: S,
+    set: Arc<SetShared>,
+    children: Slab<Entry<U>>,
+    /// Finished children taken off the stack, oldest first (slab indices).
+    done: VecDeque<u32>,
+    next_id: u64,
+    limit: usize,
+}
+
+// SAFETY: the set touches its children's headers (atomics) and moves their
+// values `U` out; never their futures. So it may move to another thread if
+// `U` may and its scope handle may (a `LocalScope`'s may not: its set
+// spawns `!Send` children).
+unsafe impl<S: ScopeHandle + Send, U: Send> Send for JoinSet<S, U> {}
+// SAFETY: `&JoinSet` reads only the set's own counts.
+unsafe impl<S: ScopeHandle + Sync, U: Send> Sync for JoinSet<S, U> {}
+
+impl<S: ScopeHandle, U> Unpin for JoinSet<S, U> {}
+
+impl<S: ScopeHandle, U> JoinSet<S, U> {
+    /// An empty set whose children will belong to `scope`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     let rc = std::rc::Rc::new(5); // local scopes take `!Send` children
+    ///     set.spawn(async move { Ok::<_, ()>(*rc) });
+    ///     assert_eq!(set.join_next().await, Some(5));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn new(scope: &S) -> Self {
+        JoinSet {
+            scope: scope.clone(),
+            set: SetShared::new(),
+            children: Slab::new(),
+            done: VecDeque::new(),
+            next_id: 0,
+            limit: usize::MAX,
+        }
+    }
+
+    /// An empty set that lets at most `limit` of its children be unfinished
+    /// at once: [`spawn_bounded`](Self::spawn_bounded) waits for a place
+    /// (plain [`spawn`](Self::spawn) does not count the limit).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `limit` is 0: no child could ever be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::with_limit(&s, 2);
+    ///     for i in 0..10 {
+    ///         set.spawn_bounded(async move { Ok::<_, ()>(i) }).await;
+    ///         assert!(set.unfinished() <= 2);
+    ///     }
+    ///     let mut sum = 0;
+    ///     while let Some(i) = set.join_next().await {
+    ///         sum += i;
+    ///     }
+    ///     assert_eq!(sum, 45);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    ///
+    /// ```should_panic
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let _set = corral::JoinSet::<_, ()>::with_limit(&s, 0); // panics
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn with_limit(scope: &S, limit: usize) -> Self {
+        assert!(
+            limit > 0,
+            "corral: JoinSet::with_limit(_, 0) would never spawn a child; use at least 1"
+        );
+        let mut set = JoinSet::new(scope);
+        set.limit = limit;
+        set
+    }
+
+    /// How many children the set holds: spawned through it and not yet
+    /// yielded by `join_next` (running, waiting for a turn, or finished with
+    /// a value not taken yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     assert!(set.is_empty());
+    ///     set.spawn(async { Ok::<_, ()>(()) });
+    ///     assert_eq!(set.len(), 1);
+    ///     set.join_next().await;
+    ///     assert_eq!(set.len(), 0);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn len(&self) -> usize {
+        self.children.live()
+    }
+
+    /// True if the set holds no child (see [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let set = corral::JoinSet::<_, ()>::new(&s);
+    ///     assert!(set.is_empty());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.children.live() == 0
+    }
+
+    /// How many of the set's children have not finished: [`len`](Self::len)
+    /// less those whose values wait to be taken. What
+    /// [`with_limit`](Self::with_limit) bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn(std::future::pending::<Result<(), ()>>());
+    ///     assert_eq!(set.unfinished(), 1);
+    ///     set.abort_all();
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn unfinished(&mut self) -> usize {
+        self.take_done();
+        self.children.live() - self.done.len()
+    }
+
+    /// Drops every unfinished child of the set at the scope's next turn (see
+    /// the type's docs); their values, having none, are skipped by
+    /// `join_next`. Values of finished children stay to be taken. The scope
+    /// is otherwise unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let first = corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn(async { Ok::<_, ()>("fast") });
+    ///     set.spawn(std::future::pending()); // never finishes
+    ///     let first = set.join_next().await;
+    ///     set.abort_all(); // the pending child is dropped
+    ///     assert_eq!(set.join_next().await, None);
+    ///     Ok(first)
+    /// })
+    /// .await;
+    /// assert_eq!(first, Ok(Some("fast")));
+    /// # });
+    /// ```
+    pub fn abort_all(&mut self) {
+        let mut asked = false;
+        for entry in self.children.values() {
+            if let Some(join) = entry.join {
+                // SAFETY: the set holds the handle side of each of its children.
+                asked |= unsafe { request_abort(join) };
+            }
+        }
+        if asked {
+            let shared = shared_of(&self.scope);
+            // `SeqCst`, then `notify` reads `polling` with `SeqCst`: the scope
+            // either is woken or sees the flag in its last look.
+            shared.user().aborted.store(true, Ordering::SeqCst);
+            shared.notify();
+        }
+    }
+
+    /// Waits for the next child to finish and yields its value; `None` once
+    /// the set holds no child. A child dropped before it finished is skipped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a value is taken out of the set only in the poll that
+    /// returns it, so dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn(async { Ok::<_, ()>(1) });
+    ///     assert_eq!(set.join_next().await, Some(1));
+    ///     assert_eq!(set.join_next().await, None);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn join_next(&mut self) -> JoinNext<'_, S, U> {
+        JoinNext { set: self }
+    }
+
+    /// As [`join_next`](Self::join_next), with the [`JoinId`] of the child,
+    /// and children dropped before they finished included (with `None`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`join_next`](Self::join_next).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     let stuck = set.spawn(std::future::pending::<Result<(), ()>>());
+    ///     set.abort_all();
+    ///     assert_eq!(set.join_next_with_id().await, Some((stuck, None)));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn join_next_with_id(&mut self) -> JoinNextWithId<'_, S, U> {
+        JoinNextWithId { set: self }
+    }
+
+    /// The value of a child that has finished, if there is one now, without
+    /// waiting. `None` also when the set is empty (see
+    /// [`is_empty`](Self::is_empty)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn(async { Ok::<_, ()>(3) });
+    ///     assert_eq!(set.try_join_next(), None); // not started yet
+    ///     corral::yield_now().await; // the scope runs the child
+    ///     assert_eq!(set.try_join_next(), Some(3));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<U> {
+        self.take_done();
+        loop {
+            let (_, value) = self.pop_done()?;
+            if value.is_some() {
+                return value;
+            }
+        }
+    }
+
+    /// The poll behind [`join_next`](Self::join_next) (and the [`Stream`]
+    /// impl): `Ready(Some(value))` for a finished child, `Ready(None)` once
+    /// the set is empty, else `Pending` (the task is woken when a child
+    /// finishes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn(async { Ok::<_, ()>(2) });
+    ///     let two = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
+    ///     assert_eq!(two, Some(2));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        loop {
+            match std::task::ready!(self.poll_join_next_with_id(cx)) {
+                None => return Poll::Ready(None),
+                Some((_, Some(value))) => return Poll::Ready(Some(value)),
+                Some((_, None)) => {}
+            }
+        }
+    }
+
+    /// The poll behind [`join_next_with_id`](Self::join_next_with_id).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     let id = set.spawn(async { Ok::<_, ()>(2) });
+    ///     let next = std::future::poll_fn(|cx| set.poll_join_next_with_id(cx)).await;
+    ///     assert_eq!(next, Some((id, Some(2))));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn poll_join_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(JoinId, Option<U>)>> {
+        if self.children.live() == 0 {
+            return Poll::Ready(None);
+        }
+        if self.done.is_empty() {
+            self.take_done();
+            if self.done.is_empty() {
+                self.set.register(cx.waker());
+                // A child that finished before the registration pushed
+                // without waking us: look again.
+                self.take_done();
+            }
+        }
+        match self.pop_done() {
+            Some(next) => Poll::Ready(Some(next)),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Moves the finished children off the shared stack.
+    fn take_done(&mut self) {
+        if self.set.has_done() {
+            let done = &mut self.done;
+            // SAFETY: the set is the stack's one owner.
+            unsafe { self.set.take_done(Leave::Open, |index| done.push_back(index)) };
+        }
+    }
+
+    /// The oldest finished child: its id and value (`None`: dropped).
+    fn pop_done(&mut self) -> Option<(JoinId, Option<U>)> {
+        let index = self.done.pop_front()?;
+        let entry = self.children.remove(index);
+        let join = entry
+            .join
+            .expect("a finished child of a set was spawned whole");
+        // SAFETY: the set holds the handle side of its children, and gives it
+        // up right below.
+        let outcome = unsafe { take_outcome(join) };
+        // SAFETY: as above; nothing touches `join` after this.
+        unsafe { release_handle_ref(join) };
+        let value = match outcome {
+            Outcome::Value(value) => Some(value),
+            Outcome::Dropped => None,
+            Outcome::Running => unreachable!("corral: a set's child pushed before it finished"),
+        };
+        Some((entry.id, value))
+    }
+
+    /// Records a child: `launch` spawns it with the member that names its
+    /// slot. Panics (as `Scope::spawn`) if the scope has finished.
+    #[track_caller]
+    fn insert(
+        &mut self,
+        launch: impl FnOnce(SetMember) -> Option<NonNull<JoinPart<U, SetMember>>>,
+    ) -> JoinId {
+        let id = JoinId(self.next_id);
+        self.next_id += 1;
+        let index = self
+            .children
+            .insert(Entry { join: None, id })
+            .expect("corral: more than 4 billion children in one JoinSet");
+        match launch(SetMember::new(&self.set, index)) {
+            Some(join) => {
+                // SAFETY: `index` was just inserted, and nothing removes it:
+                // the set is borrowed mutably until this returns.
+                unsafe { self.children.get_unchecked_mut(index) }.join = Some(join);
+                id
+            }
+            None => {
+                self.children.remove(index);
+                panic!(
+                    "corral: spawn on a scope that has already finished \
+                     (the scope future resolved, failed or was dropped)"
+                )
+            }
+        }
+    }
+
+    /// Spawns a child into the set's scope, as [`Scope::spawn`]
+    /// (or [`LocalScope::spawn`] for a local scope's set); its value comes
+    /// out of the set. Never waits: the set's limit does not apply (see
+    /// [`spawn_bounded`](Self::spawn_bounded)); the scope's
+    /// [`max_concurrency`](crate::Nursery::max_concurrency) does, as for any
+    /// child.
+    ///
+    /// [`Scope::spawn`]: crate::Scope::spawn
+    /// [`LocalScope::spawn`]: crate::LocalScope::spawn
+    ///
+    /// # Panics
+    ///
+    /// As [`Scope::spawn`](crate::Scope::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let data = vec![1, 2, 3];
+    /// let data = &data; // children may borrow from outside the scope
+    /// let sum = corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     for x in data {
+    ///         set.spawn(async move { Ok::<_, ()>(x * 10) });
+    ///     }
+    ///     let mut sum = 0;
+    ///     while let Some(v) = set.join_next().await {
+    ///         sum += v;
+    ///     }
+    ///     Ok(sum)
+    /// })
+    /// .await;
+    /// assert_eq!(sum, Ok(60));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&mut self, future: F) -> JoinId
+    where
+        S: SpawnChild<F, U>,
+    {
+        let spawned_at = Location::caller();
+        let scope = self.scope.clone();
+        self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
+    }
+
+    /// Spawns a parallel child on `spawner`, as
+    /// [`Scope::spawn_on`](crate::Scope::spawn_on); its value comes out of
+    /// the set.
+    ///
+    /// # Panics
+    ///
+    /// As [`Scope::spawn_on`](crate::Scope::spawn_on): if the scope has
+    /// finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = futures::executor::ThreadPool::new().unwrap();
+    /// # futures::executor::block_on(async {
+    /// let here = std::thread::current().id();
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     for _ in 0..4 {
+    ///         set.spawn_on(&pool, async { Ok::<_, ()>(std::thread::current().id()) });
+    ///     }
+    ///     while let Some(there) = set.join_next().await {
+    ///         assert_ne!(there, here);
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<Sp, F>(&mut self, spawner: &Sp, future: F) -> JoinId
+    where
+        Sp: Spawn + ?Sized,
+        F: Future<Output = Result<U, S::Error>> + Send + 'static,
+        U: Send + 'static,
+        S::Error: Send + 'static,
+    {
+        let spawned_at = Location::caller();
+        let scope = self.scope.clone();
+        self.insert(|member| {
+            scope.spawn_on_in_set(spawner, future, member, spawned_at, Counted::NotYet)
+        })
+    }
+
+    /// Spawns a child once there is room: the back-pressure form of
+    /// [`spawn`](Self::spawn). With a limit ([`with_limit`](Self::with_limit))
+    /// it waits while that many of the set's children are unfinished; without
+    /// one, it waits for the scope's room as
+    /// [`Scope::spawn_bounded`](crate::Scope::spawn_bounded) does. Values
+    /// waiting to be taken do not hold a place, so a body that alternates
+    /// spawning and taking values never waits for itself.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn), when it spawns.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it resolves drops `future`
+    /// unpolled and spawns nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let total = corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::with_limit(&s, 8);
+    ///     let mut total = 0u64;
+    ///     for i in 0..1000u64 {
+    ///         set.spawn_bounded(async move { Ok::<_, ()>(i) }).await;
+    ///         // Take what is ready while feeding: the set stays small.
+    ///         while let Some(v) = set.try_join_next() {
+    ///             total += v;
+    ///         }
+    ///     }
+    ///     while let Some(v) = set.join_next().await {
+    ///         total += v;
+    ///     }
+    ///     Ok(total)
+    /// })
+    /// .await;
+    /// assert_eq!(total, Ok(499_500));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_bounded<F>(&mut self, future: F) -> SetSpawnBounded<'_, S, U, F>
+    where
+        S: SpawnChild<F, U>,
+    {
+        SetSpawnBounded {
+            set: self,
+            future: Some(future),
+            wait: RoomWait::default(),
+            spawned_at: Location::caller(),
+        }
+    }
+
+    /// Ready once fewer than the limit of the set's children are unfinished.
+    fn poll_set_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.limit == usize::MAX || self.unfinished() < self.limit {
+            return Poll::Ready(());
+        }
+        self.set.register(cx.waker());
+        if self.unfinished() < self.limit {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<S: ScopeHandle, U> Drop for JoinSet<S, U> {
+    fn drop(&mut self) {
+        // Ask first (the cells are alive while the set holds them), then let
+        // go of the handle side of every child.
+        self.abort_all();
+        // SAFETY: the set is the stack's one owner; closed, no child pushes
+        // again, so nobody walks the stack after this.
+        unsafe { self.set.take_done(Leave::Closed, |_| {}) };
+        for entry in self.children.drain() {
+            if let Some(join) = entry.join {
+                // SAFETY: the set held the handle side, given up here once.
+                unsafe { release_handle_ref(join) };
+            }
+        }
+    }
+}
+
+impl<S: ScopeHandle, U> Stream for JoinSet<S, U> {
+    type Item = U;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        self.get_mut().poll_join_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.len()))
+    }
+}
+
+impl<S: ScopeHandle, U> fmt::Debug for JoinSet<S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinSet")
+            .field("len", &self.len())
+            .field("limit", &(self.limit != usize::MAX).then_some(self.limit))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`JoinSet::join_next`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let mut set = corral::JoinSet::new(&s);
+///     set.spawn(async { Ok::<_, ()>(1) });
+///     let next: corral::stream::JoinNext<'_, _, i32> = set.join_next();
+///     assert_eq!(next.await, Some(1));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct JoinNext<'a, S: ScopeHandle, U> {
+    set: &'a mut JoinSet<S, U>,
+}
+
+impl<S: ScopeHandle, U> Future for JoinNext<'_, S, U> {
+    type Output = Option<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        self.get_mut().set.poll_join_next(cx)
+    }
+}
+
+impl<S: ScopeHandle, U> fmt::Debug for JoinNext<'_, S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinNext").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`JoinSet::join_next_with_id`].
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let mut set = corral::JoinSet::new(&s);
+///     let id = set.spawn(async { Ok::<_, ()>(1) });
+///     let next: corral::stream::JoinNextWithId<'_, _, i32> = set.join_next_with_id();
+///     assert_eq!(next.await, Some((id, Some(1))));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct JoinNextWithId<'a, S: ScopeHandle, U> {
+    set: &'a mut JoinSet<S, U>,
+}
+
+impl<S: ScopeHandle, U> Future for JoinNextWithId<'_, S, U> {
+    type Output = Option<(JoinId, Option<U>)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().set.poll_join_next_with_id(cx)
+    }
+}
+
+impl<S: ScopeHandle, U> fmt::Debug for JoinNextWithId<'_, S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinNextWithId").finish_non_exhaustive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`JoinSet::spawn_bounded`]: waits for room, then
+    /// spawns and resolves to the child's [`JoinId`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::with_limit(&s, 1);
+    ///     let spawn: corral::stream::SetSpawnBounded<'_, _, i32, _> =
+    ///         set.spawn_bounded(async { Ok::<_, ()>(1) });
+    ///     let id = spawn.await;
+    ///     assert_eq!(set.join_next_with_id().await, Some((id, Some(1))));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct SetSpawnBounded<'a, S: ScopeHandle, U, F> {
+        set: &'a mut JoinSet<S, U>,
+        future: Option<F>,
+        wait: RoomWait,
+        spawned_at: &'static Location<'static>,
+    }
+}
+
+impl<S, U, F> Future for SetSpawnBounded<'_, S, U, F>
+where
+    S: SpawnChild<F, U>,
+{
+    type Output = JoinId;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinId> {
+        let this = self.project();
+        let set = &mut **this.set;
+        let counted = if set.limit == usize::MAX {
+            std::task::ready!(this.wait.poll_reserve(shared_of(&set.scope), cx))
+        } else {
+            std::task::ready!(set.poll_set_room(cx));
+            Counted::NotYet
+        };
+        let future = this
+            .future
+            .take()
+            .expect("corral: SetSpawnBounded polled after it resolved");
+        let spawned_at = *this.spawned_at;
+        let scope = set.scope.clone();
+        Poll::Ready(set.insert(|member| scope.spawn_in_set(future, member, spawned_at, counted)))
+    }
+}
+
+impl<S: ScopeHandle, U, F> fmt::Debug for SetSpawnBounded<'_, S, U, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetSpawnBounded")
+            .field("spawned", &self.future.is_none())
+            .finish_non_exhaustive()
+    }
+}
