@@ -612,7 +612,6 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// # Examples
     ///
     /// ```
-    /// # futures::executor::block_on(async {
     /// let pool = futures::executor::ThreadPool::new().unwrap();
     /// # futures::executor::block_on(async {
     /// let here = std::thread::current().id();
