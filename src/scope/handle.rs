@@ -10,9 +10,7 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
-use super::child::{
-    JoinHandle, JoinPart, Member, discard_unspawned, new_cell, release_handle_ref,
-};
+use super::child::{JoinHandle, JoinPart, Member, discard_unspawned, new_cell, release_handle_ref};
 use super::member::SetMember;
 use super::parallel::split;
 use super::records::RecordRef;
@@ -237,7 +235,11 @@ pub(crate) struct RoomWait {
 impl RoomWait {
     /// Ready with how the child is counted once there is room (at once in a
     /// scope without a limit).
-    pub(crate) fn poll_reserve(&mut self, shared: &ScopeShared, cx: &mut Context<'_>) -> Poll<Counted> {
+    pub(crate) fn poll_reserve(
+        &mut self,
+        shared: &ScopeShared,
+        cx: &mut Context<'_>,
+    ) -> Poll<Counted> {
         let Some(room) = &shared.user().room else {
             return Poll::Ready(Counted::NotYet);
         };
@@ -1110,7 +1112,8 @@ where
         spawned_at: &'static Location<'static>,
         counted: Counted,
     ) -> Option<NonNull<JoinPart<U, SetMember>>> {
-        self.handle.spawn_member(future, member, spawned_at, counted)
+        self.handle
+            .spawn_member(future, member, spawned_at, counted)
     }
 }
 
@@ -1127,7 +1130,8 @@ where
         spawned_at: &'static Location<'static>,
         counted: Counted,
     ) -> Option<NonNull<JoinPart<U, SetMember>>> {
-        self.handle.spawn_member(future, member, spawned_at, counted)
+        self.handle
+            .spawn_member(future, member, spawned_at, counted)
     }
 }
 

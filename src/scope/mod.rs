@@ -24,9 +24,9 @@
 mod child;
 mod future;
 mod handle;
-pub(crate) mod member;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
+pub(crate) mod member;
 pub(crate) mod nesting;
 mod parallel;
 pub(crate) mod records;
@@ -39,10 +39,10 @@ use std::panic::Location;
 use std::time::Duration;
 
 pub use child::{JoinHandle, OrDropped};
-pub use future::{LocalScopeFuture, ScopeFuture};
-pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
 pub(crate) use child::{JoinPart, Outcome, release_handle_ref, request_abort, take_outcome};
+pub use future::{LocalScopeFuture, ScopeFuture};
 pub(crate) use handle::{Counted, RoomWait, shared_of};
+pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;

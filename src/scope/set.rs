@@ -478,8 +478,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         let state = queue.shared().user();
         let aborted = match look {
             Look::Busy => {
-                state.aborted.load(Ordering::Relaxed)
-                    && state.aborted.swap(false, Ordering::SeqCst)
+                state.aborted.load(Ordering::Relaxed) && state.aborted.swap(false, Ordering::SeqCst)
             }
             // The last look reads the latest value (a read-modify-write), as
             // for the spawn stack above.

@@ -173,7 +173,8 @@ impl Room {
     #[inline]
     pub(crate) fn release(&self) {
         self.unfinished.fetch_sub(1, Ordering::AcqRel);
-        self.event.notify(event_listener::IntoNotification::additional(1));
+        self.event
+            .notify(event_listener::IntoNotification::additional(1));
     }
 
     /// Waits for room: the listener to await after a failed

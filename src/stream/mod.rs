@@ -10,6 +10,8 @@
 //! buffered-stream deadlock of `futures::StreamExt::buffer_unordered`
 //! impossible here.
 
+mod map;
 mod set;
 
+pub use map::{MapOrdered, MapUnordered, ScopedStreamExt, map_ordered, map_unordered};
 pub use set::{JoinId, JoinNext, JoinNextWithId, JoinSet, SetSpawnBounded};

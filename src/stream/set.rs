@@ -501,7 +501,10 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         if self.set.has_done() {
             let done = &mut self.done;
             // SAFETY: the set is the stack's one owner.
-            unsafe { self.set.take_done(Leave::Open, |index| done.push_back(index)) };
+            unsafe {
+                self.set
+                    .take_done(Leave::Open, |index| done.push_back(index))
+            };
         }
     }
 
@@ -596,6 +599,20 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         S: SpawnChild<F, U>,
     {
         let spawned_at = Location::caller();
+        let scope = self.scope.clone();
+        self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
+    }
+
+    /// Spawns a child recorded as spawned at `spawned_at` (for the stream
+    /// helpers, which spawn on their caller's behalf).
+    pub(crate) fn spawn_at<F>(
+        &mut self,
+        future: F,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinId
+    where
+        S: SpawnChild<F, U>,
+    {
         let scope = self.scope.clone();
         self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
     }

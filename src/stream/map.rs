@@ -1,0 +1,471 @@
+//! Bounded concurrent processing of a stream, as children of a scope:
+//! `map_unordered` and `map_ordered`.
+//!
+//! Each item becomes a child (through a `JoinSet` the adapter owns); the
+//! input is pulled only while fewer than `limit` items are held (running, or
+//! finished and not yet yielded, or waiting for an earlier one in the
+//! ordered form), and the children are polled by the scope, not by whoever
+//! reads the output: a consumer busy with one value never stalls the items
+//! in flight.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use super::set::JoinSet;
+use crate::scope::{ScopeHandle, SpawnChild};
+
+#[track_caller]
+fn check_limit(limit: usize, what: &str) {
+    assert!(
+        limit > 0,
+        "corral: {what} with a limit of 0 would never start an item; use at least 1"
+    );
+}
+
+pin_project_lite::pin_project! {
+    /// The stream of [`map_unordered`]: each item's value as soon as it is
+    /// ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let doubled: corral::stream::MapUnordered<_, _, _, u32> =
+    ///         corral::stream::map_unordered(&s, futures::stream::iter([1, 2]), 2, |x| async move {
+    ///             Ok::<_, ()>(x * 2)
+    ///         });
+    ///     let mut all: Vec<u32> = doubled.collect().await;
+    ///     all.sort();
+    ///     assert_eq!(all, [2, 4]);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[must_use = "streams do nothing unless polled"]
+    pub struct MapUnordered<S: ScopeHandle, St, F, U> {
+        #[pin]
+        input: Option<St>,
+        set: JoinSet<S, U>,
+        f: F,
+        limit: usize,
+        spawned_at: &'static Location<'static>,
+    }
+}
+
+/// Runs `f` on each item of `input` as a child of `scope`, at most `limit`
+/// at once, and yields their values as they finish.
+///
+/// This is the seed's bounded-concurrency pattern (a `Semaphore` around
+/// each task of a `gather`) as a stream, without its cost in memory: the
+/// input is pulled only when fewer than `limit` items are held (running, or
+/// finished with a value not yet yielded), so a million-item input holds at
+/// most `limit` of them. The items are children of the scope: `f`'s futures
+/// may borrow what the scope's children may, the first `Err` or panic fails
+/// the scope (dropping the rest of the items, the stream and whoever reads
+/// it), and the scope polls them even while the reader is busy with a value
+/// — the reader may await something an item in flight must release first.
+/// (`futures::StreamExt::buffer_unordered` polls its items only when read,
+/// and deadlocks there.) A stop's grace that runs out drops the items in
+/// flight; they yield nothing.
+///
+/// # Panics
+///
+/// Panics if `limit` is 0 (no item could ever start).
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let pages = ["a", "bb", "ccc", "dddd"];
+/// let pages = &pages;
+/// let total = corral::scope(|s| async move {
+///     let sizes = corral::stream::map_unordered(
+///         &s,
+///         futures::stream::iter(pages.iter()),
+///         2,
+///         |page| async move { Ok::<_, ()>(page.len()) },
+///     );
+///     Ok(sizes.fold(0, |sum, n| async move { sum + n }).await)
+/// })
+/// .await;
+/// assert_eq!(total, Ok(10));
+/// # });
+/// ```
+///
+/// ```should_panic
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let input = futures::stream::iter([1]);
+///     let _ = corral::stream::map_unordered(&s, input, 0, |x| async move { Ok::<_, ()>(x) });
+///     Ok::<_, ()>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[track_caller]
+pub fn map_unordered<S, St, F, Fut, U>(
+    scope: &S,
+    input: St,
+    limit: usize,
+    f: F,
+) -> MapUnordered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    check_limit(limit, "map_unordered");
+    MapUnordered {
+        input: Some(input),
+        set: JoinSet::new(scope),
+        f,
+        limit,
+        spawned_at: Location::caller(),
+    }
+}
+
+impl<S, St, F, Fut, U> Stream for MapUnordered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    type Item = U;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        let mut this = self.project();
+        while this.set.len() < *this.limit {
+            let Some(input) = this.input.as_mut().as_pin_mut() else {
+                break;
+            };
+            match input.poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    this.set.spawn_at((this.f)(item), this.spawned_at);
+                }
+                Poll::Ready(None) => this.input.set(None),
+                Poll::Pending => break,
+            }
+        }
+        match this.set.poll_join_next(cx) {
+            Poll::Ready(None) if this.input.is_some() => Poll::Pending,
+            polled => polled,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let held = self.set.len();
+        match &self.input {
+            None => (0, Some(held)),
+            Some(input) => {
+                let (_, upper) = input.size_hint();
+                (0, upper.and_then(|u| u.checked_add(held)))
+            }
+        }
+    }
+}
+
+impl<S: ScopeHandle, St, F, U> fmt::Debug for MapUnordered<S, St, F, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapUnordered")
+            .field("limit", &self.limit)
+            .field("held", &self.set.len())
+            .field("input_done", &self.input.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An item of the ordered form's window.
+enum Slot<U> {
+    Running,
+    Ready(U),
+    /// Dropped before it finished: nothing to yield.
+    Skipped,
+}
+
+pin_project_lite::pin_project! {
+    /// The stream of [`map_ordered`]: each item's value, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let doubled: corral::stream::MapOrdered<_, _, _, u32> =
+    ///         corral::stream::map_ordered(&s, futures::stream::iter([1, 2]), 2, |x| async move {
+    ///             Ok::<_, ()>(x * 2)
+    ///         });
+    ///     assert_eq!(doubled.collect::<Vec<u32>>().await, [2, 4]);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[must_use = "streams do nothing unless polled"]
+    pub struct MapOrdered<S: ScopeHandle, St, F, U> {
+        #[pin]
+        input: Option<St>,
+        set: JoinSet<S, U>,
+        f: F,
+        limit: usize,
+        // The window: the item at the front is the next to yield; its index
+        // in the input is `base`.
+        window: VecDeque<Slot<U>>,
+        base: u64,
+        spawned_at: &'static Location<'static>,
+    }
+}
+
+/// As [`map_unordered`], yielding the values in input order: a value that
+/// finishes early waits for the ones before it. The window is bounded: at
+/// most `limit` items are held, running or waiting for their turn to be
+/// yielded, so a slow item holds back the input (as `futures`'
+/// `buffered(limit)`, without its deadlock).
+///
+/// # Panics
+///
+/// Panics if `limit` is 0 (no item could ever start).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let out = corral::scope(|s| async move {
+///     let delays = futures::stream::iter([30u64, 10, 20]);
+///     let values = corral::stream::map_ordered(&s, delays, 3, |ms| async move {
+///         corral::time::sleep(Duration::from_millis(ms)).await;
+///         Ok::<_, ()>(ms)
+///     });
+///     Ok(values.collect::<Vec<_>>().await)
+/// })
+/// .await;
+/// assert_eq!(out, Ok(vec![30, 10, 20])); // input order, not finishing order
+/// # });
+/// ```
+///
+/// ```should_panic
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let input = futures::stream::iter([1]);
+///     let _ = corral::stream::map_ordered(&s, input, 0, |x| async move { Ok::<_, ()>(x) });
+///     Ok::<_, ()>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[track_caller]
+pub fn map_ordered<S, St, F, Fut, U>(
+    scope: &S,
+    input: St,
+    limit: usize,
+    f: F,
+) -> MapOrdered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    check_limit(limit, "map_ordered");
+    MapOrdered {
+        input: Some(input),
+        set: JoinSet::new(scope),
+        f,
+        limit,
+        window: VecDeque::new(),
+        base: 0,
+        spawned_at: Location::caller(),
+    }
+}
+
+impl<S, St, F, Fut, U> Stream for MapOrdered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    type Item = U;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        let mut this = self.project();
+        while this.window.len() < *this.limit {
+            let Some(input) = this.input.as_mut().as_pin_mut() else {
+                break;
+            };
+            match input.poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    // The set's ids count its spawns from 0: the input index.
+                    this.set.spawn_at((this.f)(item), this.spawned_at);
+                    this.window.push_back(Slot::Running);
+                }
+                Poll::Ready(None) => this.input.set(None),
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match this.window.front() {
+                Some(Slot::Ready(_)) => {
+                    *this.base += 1;
+                    let Some(Slot::Ready(value)) = this.window.pop_front() else {
+                        unreachable!()
+                    };
+                    return Poll::Ready(Some(value));
+                }
+                Some(Slot::Skipped) => {
+                    *this.base += 1;
+                    this.window.pop_front();
+                    continue;
+                }
+                Some(Slot::Running) => {}
+                None if this.input.is_none() => return Poll::Ready(None),
+                None => return Poll::Pending,
+            }
+            match this.set.poll_join_next_with_id(cx) {
+                Poll::Ready(Some((id, value))) => {
+                    let at = (id.as_u64() - *this.base) as usize;
+                    this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
+                }
+                // A running item is in the set, so the set is not empty.
+                Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let held = self.window.len();
+        match &self.input {
+            None => (0, Some(held)),
+            Some(input) => {
+                let (_, upper) = input.size_hint();
+                (0, upper.and_then(|u| u.checked_add(held)))
+            }
+        }
+    }
+}
+
+impl<S: ScopeHandle, St, F, U> fmt::Debug for MapOrdered<S, St, F, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapOrdered")
+            .field("limit", &self.limit)
+            .field("held", &self.window.len())
+            .field("input_done", &self.input.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`map_unordered`] and [`map_ordered`] as methods of any [`Stream`].
+///
+/// # Examples
+///
+/// ```
+/// use corral::stream::ScopedStreamExt;
+/// use futures::StreamExt;
+///
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let squares: Vec<u64> = futures::stream::iter(1..=4u64)
+///         .map_ordered(&s, 2, |x| async move { Ok::<_, ()>(x * x) })
+///         .collect()
+///         .await;
+///     assert_eq!(squares, [1, 4, 9, 16]);
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+pub trait ScopedStreamExt: Stream + Sized {
+    /// [`map_unordered`]`(scope, self, limit, f)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `limit` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::stream::ScopedStreamExt;
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     let n = futures::stream::iter(0..100)
+    ///         .map_unordered(&s, 8, |x| async move { Ok::<_, ()>(x) })
+    ///         .count()
+    ///         .await;
+    ///     assert_eq!(n, 100);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    fn map_unordered<S, F, Fut, U>(
+        self,
+        scope: &S,
+        limit: usize,
+        f: F,
+    ) -> MapUnordered<S, Self, F, U>
+    where
+        S: SpawnChild<Fut, U>,
+        F: FnMut(Self::Item) -> Fut,
+    {
+        map_unordered(scope, self, limit, f)
+    }
+
+    /// [`map_ordered`]`(scope, self, limit, f)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `limit` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::stream::ScopedStreamExt;
+    /// use futures::StreamExt;
+    ///
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let v: Vec<i32> = futures::stream::iter([3, 1, 2])
+    ///         .map_ordered(&s, 3, |x| async move { Ok::<_, ()>(-x) })
+    ///         .collect()
+    ///         .await;
+    ///     assert_eq!(v, [-3, -1, -2]);
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    fn map_ordered<S, F, Fut, U>(self, scope: &S, limit: usize, f: F) -> MapOrdered<S, Self, F, U>
+    where
+        S: SpawnChild<Fut, U>,
+        F: FnMut(Self::Item) -> Fut,
+    {
+        map_ordered(scope, self, limit, f)
+    }
+}
+
+impl<St: Stream> ScopedStreamExt for St {}
