@@ -77,6 +77,13 @@ pub(crate) struct Header {
     waker: AtomicWaker,
 }
 
+impl Header {
+    /// True once the handle side let go (for a set's child: the set).
+    pub(crate) fn handle_gone(&self) -> bool {
+        self.state.load(Ordering::Acquire) & HANDLE == 0
+    }
+}
+
 #[repr(C)]
 pub struct JoinPart<U, M> {
     pub(crate) header: Header,
@@ -411,7 +418,9 @@ pub(crate) fn is_aborted<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
 /// Frees a child that never reached its scope (the scope had already finished).
 ///
 /// # Safety
-/// `link` came from `new_cell` and was never handed to a scope.
+/// `link` came from `new_cell` and was never handed to a scope. If the
+/// handle side was let go first (as `Handle::launch` does), this frees the
+/// cell.
 pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
     // SAFETY: the cell is still exclusively ours.
     unsafe {

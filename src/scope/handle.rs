@@ -101,10 +101,12 @@ impl<'env, E> Handle<'env, E> {
         let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
         if !push_incoming(&self.shared, link) {
             // SAFETY: the push failed, so the child never reached the scope;
-            // the handle side's reference is ours to give up.
+            // the handle side's reference is ours to give up. Handle side
+            // first: the discard's cancel then tells no set about a child it
+            // never had (and frees the cell).
             unsafe {
-                discard_unspawned(link);
                 release_handle_ref(join);
+                discard_unspawned(link);
             }
             if let Some(room) = room {
                 room.release();

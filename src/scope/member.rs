@@ -88,7 +88,12 @@ impl SetMember {
 
 impl Member for SetMember {
     #[inline]
-    fn published(&self, _header: &Header, part: NonNull<()>) {
+    fn published(&self, header: &Header, part: NonNull<()>) {
+        // Nobody to tell: the set is gone, or the child never reached the
+        // scope (a refused spawn lets go of the handle side first).
+        if header.handle_gone() {
+            return;
+        }
         // SAFETY: every set child's join part starts with a `SetNode`; a
         // child publishes once, so it is on no stack; the set keeps the
         // cell alive until it takes it (or, once closed, refuses it).
