@@ -127,3 +127,31 @@ fn the_rest_is_send_and_sync() {
     send_sync_type::<corral::SlowPoll>();
     send_sync_type::<corral::Task>();
 }
+
+#[test]
+fn stream_types_are_send_and_sync_where_their_parts_are() {
+    use corral::stream::ScopedStreamExt;
+    let done = futures::executor::block_on(corral::scope(|s| async move {
+        // A `Scope`'s set, for `Send` values; its futures.
+        let mut set = corral::JoinSet::new(&s);
+        send_sync(&set);
+        set.spawn(async { Ok::<_, String>(String::new()) });
+        send(&set.join_next());
+        send(&set.join_next_with_id());
+        send(&set.spawn_bounded(async { Ok(String::new()) }));
+        let id = set.spawn(async { Ok(String::new()) });
+        send_sync_static(&id);
+        // The scope's awaitable spawn.
+        let bounded = s.spawn_bounded(send_only_future());
+        send(&bounded);
+        drop(bounded);
+        // The stream adapters, when their input and closure are.
+        let unordered =
+            futures::stream::iter(0..3u8).map_unordered(&s, 2, |x| async move { Ok(x) });
+        send(&unordered);
+        let ordered = futures::stream::iter(0..3u8).map_ordered(&s, 2, |x| async move { Ok(x) });
+        send(&ordered);
+        Ok(())
+    }));
+    assert_eq!(done, Ok(()));
+}

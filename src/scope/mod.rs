@@ -316,6 +316,13 @@ impl Nursery {
     /// Runs at most `n` children at once. Children spawned beyond the limit wait
     /// in spawn order and start as running ones finish. The body does not count.
     ///
+    /// [`spawn`](Scope::spawn) never waits: a child beyond the limit is
+    /// queued, allocated, its future held until its turn, so a body that
+    /// spawns a million children holds a million futures. To feed a large
+    /// or endless input, spawn with [`spawn_bounded`](Scope::spawn_bounded),
+    /// which waits for room instead, or use a [`JoinSet`](crate::JoinSet)
+    /// or the [`stream`](crate::stream) adapters.
+    ///
     /// A running child that awaits the `JoinHandle` of a sibling still waiting
     /// for a place cannot finish before that sibling starts: if all `n` running
     /// children do that, the scope never finishes. Await waiting siblings from
