@@ -10,7 +10,12 @@
 //! - a parallel child (`parallel.rs`): an abort racing the child's start or
 //!   its finish on the runtime's thread ends the task and drops the future
 //!   exactly once; the start and the outcome cross threads without a lost
-//!   wake.
+//!   wake;
+//! - a `JoinSet` (`member.rs`, `stream/set.rs`): dropped on another thread
+//!   while the scope polls, its unfinished child is dropped and the scope
+//!   finishes (the `ABORT` bit and the `aborted` flag are seen or wake the
+//!   parent); draining it on another thread while the scope finishes the
+//!   child loses no wake and yields the value.
 
 use std::sync::Arc;
 use std::task::{Context, Waker};
@@ -83,6 +88,83 @@ fn a_stop_racing_the_poll_loop_is_seen_or_wakes_the_parent() {
             seen || parent.0.load(Ordering::SeqCst) > 0,
             "a stop request was neither seen nor woke the parent"
         );
+    });
+}
+
+/// Polls `scope` until it resolves, waiting for a wake between polls (a
+/// lost wake spins for ever, which loom reports).
+fn poll_to_end<F: std::future::Future>(scope: std::pin::Pin<&mut F>) -> F::Output {
+    let mut scope = scope;
+    let parent = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let parent_waker = Waker::from(parent.clone());
+    let mut cx = Context::from_waker(&parent_waker);
+    loop {
+        if let std::task::Poll::Ready(out) = scope.as_mut().poll(&mut cx) {
+            return out;
+        }
+        while parent.0.swap(0, Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn a_set_dropped_on_another_thread_drops_its_child() {
+    model(|| {
+        struct Guard(Arc<AtomicUsize>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut escaped = None;
+        let guard = Guard(drops.clone());
+        // The body closure runs at construction: the set leaves before the
+        // first poll, so its drop races the scope's whole life.
+        let mut scope = Box::pin(crate::scope(|s: crate::Scope<'static, ()>| {
+            let mut set = crate::JoinSet::new(&s);
+            set.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), ()>>().await
+            });
+            escaped = Some(set);
+            async { Ok(()) }
+        }));
+        let set = escaped.take().unwrap();
+        let dropper = thread::spawn(move || drop(set));
+        assert_eq!(poll_to_end(scope.as_mut()), Ok(()));
+        dropper.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_set_drained_on_another_thread_gets_the_value() {
+    model(|| {
+        let mut escaped = None;
+        let mut scope = Box::pin(crate::scope(|s: crate::Scope<'static, ()>| {
+            let mut set = crate::JoinSet::new(&s);
+            set.spawn(async { Ok(7u32) });
+            escaped = Some(set);
+            async { Ok(()) }
+        }));
+        let mut set = escaped.take().unwrap();
+        let drainer = thread::spawn(move || {
+            let woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = Waker::from(woken.clone());
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                if let std::task::Poll::Ready(value) = set.poll_join_next(&mut cx) {
+                    return value;
+                }
+                while woken.0.swap(0, Ordering::SeqCst) == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        assert_eq!(poll_to_end(scope.as_mut()), Ok(()));
+        assert_eq!(drainer.join().unwrap(), Some(7));
     });
 }
 
