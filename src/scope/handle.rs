@@ -79,6 +79,7 @@ impl<'env, E> Handle<'env, E> {
 
     /// Allocates a child and hands it to the scope; `None` (the child
     /// dropped unpolled, its count given back) if the scope has finished.
+    #[inline]
     fn launch<F, U, M>(
         &self,
         future: F,
@@ -117,6 +118,7 @@ impl<'env, E> Handle<'env, E> {
     }
 
     /// Spawns a set's child (`stream::JoinSet`), local or parallel.
+    #[inline]
     fn spawn_member<F, U, M>(
         &self,
         future: F,
@@ -1107,6 +1109,7 @@ where
     U: Send + 'env,
     E: Send + 'env,
 {
+    #[inline]
     fn spawn_in_set(
         &self,
         future: F,
@@ -1125,6 +1128,7 @@ where
     U: 'env,
     E: 'env,
 {
+    #[inline]
     fn spawn_in_set(
         &self,
         future: F,

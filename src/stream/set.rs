@@ -509,9 +509,12 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     }
 
     /// The oldest finished child: its id and value (`None`: dropped).
+    #[inline]
     fn pop_done(&mut self) -> Option<(JoinId, Option<U>)> {
         let index = self.done.pop_front()?;
-        let entry = self.children.remove(index);
+        // SAFETY: a finished child's member names its own slot, which stays
+        // occupied until this removal.
+        let entry = unsafe { self.children.remove_unchecked(index) };
         let join = entry
             .join
             .expect("a finished child of a set was spawned whole");
@@ -531,6 +534,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// Records a child: `launch` spawns it with the member that names its
     /// slot. Panics (as `Scope::spawn`) if the scope has finished.
     #[track_caller]
+    #[inline]
     fn insert(
         &mut self,
         launch: impl FnOnce(SetMember) -> Option<NonNull<JoinPart<U, SetMember>>>,
