@@ -903,3 +903,128 @@ impl<S: ScopeHandle, U, F> fmt::Debug for SetSpawnBounded<'_, S, U, F> {
             .finish_non_exhaustive()
     }
 }
+
+/// The set's unsafe paths, small enough for Miri (`.ci/run` runs `stream::`
+/// under both aliasing models); the behaviour tests are `tests/stream.rs`.
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::test_support::block_on;
+
+    /// Counts its drops.
+    struct Drops<'a>(&'a AtomicUsize);
+
+    impl Drop for Drops<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn values_come_out_and_the_rest_is_freed() {
+        let drops = AtomicUsize::new(0);
+        let drops = &drops;
+        let out = block_on(crate::scope(|s| async move {
+            let mut set = super::JoinSet::new(&s);
+            for i in 0..5u32 {
+                set.spawn(async move {
+                    crate::yield_now().await;
+                    Ok::<_, ()>((i, Drops(drops)))
+                });
+            }
+            let mut got = Vec::new();
+            // Two values taken; three left in (or on their way to) the set.
+            for _ in 0..2 {
+                got.push(set.join_next().await.unwrap().0);
+            }
+            Ok(got)
+        }));
+        assert_eq!(out.map(|v| v.len()), Ok(2));
+        assert_eq!(drops.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_dropped_set_drops_running_and_queued_children() {
+        let drops = AtomicUsize::new(0);
+        let drops = &drops;
+        let out = block_on(
+            crate::Nursery::new()
+                .max_concurrency(1)
+                .local_scope(|s| async move {
+                    let mut set = super::JoinSet::new(&s);
+                    for _ in 0..3 {
+                        let guard = Drops(drops);
+                        let rc = Rc::new(());
+                        set.spawn(async move {
+                            let _keep = (guard, rc);
+                            std::future::pending::<Result<(), ()>>().await
+                        });
+                    }
+                    crate::yield_now().await; // the first child starts
+                    drop(set);
+                    crate::yield_now().await;
+                    Ok(drops.load(Ordering::SeqCst))
+                }),
+        );
+        assert_eq!(out, Ok(3));
+    }
+
+    #[test]
+    fn abort_all_reports_each_child_once() {
+        let out = block_on(crate::scope(|s| async move {
+            let mut set = super::JoinSet::new(&s);
+            let a = set.spawn(async { Ok::<_, ()>(1) });
+            let b = set.spawn(std::future::pending());
+            let first = set.join_next_with_id().await;
+            set.abort_all();
+            let second = set.join_next_with_id().await;
+            Ok((
+                first == Some((a, Some(1))),
+                second == Some((b, None)),
+                set.is_empty(),
+            ))
+        }));
+        assert_eq!(out, Ok((true, true, true)));
+    }
+
+    #[test]
+    fn a_spawn_on_a_finished_scope_panics_and_leaves_the_set_whole() {
+        let mut escaped = None;
+        block_on(crate::scope(|s| {
+            escaped = Some(super::JoinSet::<_, u8>::new(&s));
+            async { Ok::<_, ()>(()) }
+        }))
+        .unwrap();
+        let mut set = escaped.unwrap();
+        let spawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            set.spawn(async { Ok(1) });
+        }));
+        assert!(spawn.is_err());
+        assert!(set.is_empty());
+        assert_eq!(set.try_join_next(), None);
+    }
+
+    #[test]
+    fn ordered_and_unordered_maps_yield_every_value() {
+        use crate::stream::ScopedStreamExt;
+        use futures::StreamExt;
+        let out = block_on(crate::scope(|s| async move {
+            let ordered = futures::stream::iter(0..20u32).map_ordered(&s, 3, |i| async move {
+                for _ in 0..(i % 4) {
+                    crate::yield_now().await;
+                }
+                Ok::<_, ()>(i)
+            });
+            let seen: Vec<u32> = ordered.collect().await;
+            let unordered =
+                futures::stream::iter(0..20u32).map_unordered(&s, 3, |i| async move { Ok(i) });
+            let sum = unordered.fold(0, |a, b| async move { a + b }).await;
+            Ok((seen, sum))
+        }));
+        let (seen, sum) = out.unwrap();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert_eq!(sum, 190);
+    }
+}
