@@ -608,13 +608,13 @@ impl<'env, E> Scope<'env, E> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, 'env, E, F>
+    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, Self, F>
     where
         F: Future<Output = Result<U, E>> + Send + 'env,
         U: Send + 'env,
         E: Send + 'env,
     {
-        SpawnBounded::new(&self.handle, future)
+        SpawnBounded::new(self, future)
     }
 }
 
@@ -923,13 +923,13 @@ impl<'env, E> LocalScope<'env, E> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, 'env, E, F>
+    pub fn spawn_bounded<F, U>(&self, future: F) -> SpawnBounded<'_, Self, F>
     where
         F: Future<Output = Result<U, E>> + 'env,
         U: 'env,
         E: 'env,
     {
-        SpawnBounded::new(&self.handle, future)
+        SpawnBounded::new(self, future)
     }
 }
 
@@ -949,9 +949,13 @@ impl<E> fmt::Debug for LocalScope<'_, E> {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Scope::spawn_bounded`] and [`LocalScope::spawn_bounded`]:
-    /// waits for room under the scope's limit, then spawns and resolves to
-    /// the child's [`JoinHandle`].
+    /// The future of [`Scope::spawn_bounded`] and [`LocalScope::spawn_bounded`]
+    /// (`S` is the scope's handle type): waits for room under the scope's
+    /// limit, then spawns and resolves to the child's [`JoinHandle`].
+    ///
+    /// It borrows the handle, so it is `Send` only for a [`Scope`] (and a
+    /// `Send` future): a [`LocalScope`] cannot be spawned into from another
+    /// thread, not even through this future.
     ///
     /// # Examples
     ///
@@ -960,7 +964,8 @@ pin_project_lite::pin_project! {
     /// corral::Nursery::new()
     ///     .max_concurrency(1)
     ///     .scope(|s| async move {
-    ///         let spawn: corral::SpawnBounded<'_, '_, (), _> = s.spawn_bounded(async { Ok(1) });
+    ///         let spawn: corral::SpawnBounded<'_, corral::Scope<'_, ()>, _> =
+    ///             s.spawn_bounded(async { Ok(1) });
     ///         assert_eq!(spawn.await.await, 1);
     ///         Ok::<_, ()>(())
     ///     })
@@ -969,19 +974,19 @@ pin_project_lite::pin_project! {
     /// # });
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct SpawnBounded<'a, 'env, E, F> {
-        handle: &'a Handle<'env, E>,
+    pub struct SpawnBounded<'a, S, F> {
+        scope: &'a S,
         future: Option<F>,
         wait: RoomWait,
         spawned_at: &'static Location<'static>,
     }
 }
 
-impl<'a, 'env, E, F> SpawnBounded<'a, 'env, E, F> {
+impl<'a, S, F> SpawnBounded<'a, S, F> {
     #[track_caller]
-    fn new(handle: &'a Handle<'env, E>, future: F) -> Self {
+    fn new(scope: &'a S, future: F) -> Self {
         SpawnBounded {
-            handle,
+            scope,
             future: Some(future),
             wait: RoomWait::default(),
             spawned_at: Location::caller(),
@@ -989,7 +994,52 @@ impl<'a, 'env, E, F> SpawnBounded<'a, 'env, E, F> {
     }
 }
 
-impl<'env, E, F, U> Future for SpawnBounded<'_, 'env, E, F>
+/// `SpawnBounded`'s poll, for either handle: waits for room, then launches.
+fn poll_spawn_bounded<'env, E, F, U>(
+    handle: &Handle<'env, E>,
+    wait: &mut RoomWait,
+    future: &mut Option<F>,
+    spawned_at: &'static Location<'static>,
+    cx: &mut Context<'_>,
+) -> Poll<JoinHandle<U>>
+where
+    F: Future<Output = Result<U, E>> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let counted = std::task::ready!(wait.poll_reserve(&handle.shared, cx));
+    let future = future
+        .take()
+        .expect("corral: SpawnBounded polled after it resolved");
+    let info = handle
+        .shared
+        .user()
+        .tree
+        .as_ref()
+        .map(|t| t.spawned(spawned_at, Placement::Local));
+    match handle.launch(future, (), spawned_at, info, counted) {
+        // SAFETY: a lone child's join part, whose handle reference we hold.
+        Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join) }),
+        None => finished_scope(),
+    }
+}
+
+impl<'env, E, F, U> Future for SpawnBounded<'_, Scope<'env, E>, F>
+where
+    F: Future<Output = Result<U, E>> + Send + 'env,
+    U: Send + 'env,
+    E: Send + 'env,
+{
+    type Output = JoinHandle<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinHandle<U>> {
+        let this = self.project();
+        let handle = &this.scope.handle;
+        poll_spawn_bounded(handle, this.wait, this.future, this.spawned_at, cx)
+    }
+}
+
+impl<'env, E, F, U> Future for SpawnBounded<'_, LocalScope<'env, E>, F>
 where
     F: Future<Output = Result<U, E>> + 'env,
     U: 'env,
@@ -999,30 +1049,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinHandle<U>> {
         let this = self.project();
-        let counted = std::task::ready!(this.wait.poll_reserve(&this.handle.shared, cx));
-        let future = this
-            .future
-            .take()
-            .expect("corral: SpawnBounded polled after it resolved");
-        let info = this
-            .handle
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(this.spawned_at, Placement::Local));
-        match this
-            .handle
-            .launch(future, (), this.spawned_at, info, counted)
-        {
-            // SAFETY: a lone child's join part, whose handle reference we hold.
-            Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join) }),
-            None => finished_scope(),
-        }
+        let handle = &this.scope.handle;
+        poll_spawn_bounded(handle, this.wait, this.future, this.spawned_at, cx)
     }
 }
 
-impl<E, F> fmt::Debug for SpawnBounded<'_, '_, E, F> {
+impl<S, F> fmt::Debug for SpawnBounded<'_, S, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpawnBounded")
             .field("spawned", &self.future.is_none())

@@ -147,21 +147,36 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let mut this = self.project();
-        while this.set.len() < *this.limit {
-            let Some(input) = this.input.as_mut().as_pin_mut() else {
-                break;
-            };
-            match input.poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    this.set.spawn_at((this.f)(item), this.spawned_at);
+        loop {
+            // Pull while there is room; `input_waits` says the input has our
+            // waker (it answered Pending), so a Pending below cannot be lost.
+            let mut input_waits = false;
+            while this.set.len() < *this.limit {
+                let Some(input) = this.input.as_mut().as_pin_mut() else {
+                    break;
+                };
+                match input.poll_next(cx) {
+                    Poll::Ready(Some(item)) => {
+                        this.set.spawn_at((this.f)(item), this.spawned_at);
+                    }
+                    Poll::Ready(None) => this.input.set(None),
+                    Poll::Pending => {
+                        input_waits = true;
+                        break;
+                    }
                 }
-                Poll::Ready(None) => this.input.set(None),
-                Poll::Pending => break,
             }
-        }
-        match this.set.poll_join_next(cx) {
-            Poll::Ready(None) if this.input.is_some() => Poll::Pending,
-            polled => polled,
+            let polled = this.set.poll_join_next(cx);
+            // Taking from the set may have freed room without a value: items
+            // that a stop's grace dropped yield nothing. Pull again then,
+            // unless the input already has our waker.
+            let room = this.set.len() < *this.limit && this.input.is_some() && !input_waits;
+            match polled {
+                Poll::Ready(Some(value)) => return Poll::Ready(Some(value)),
+                Poll::Ready(None) if this.input.is_none() => return Poll::Ready(None),
+                Poll::Ready(None) | Poll::Pending if room => continue,
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
@@ -306,46 +321,64 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let mut this = self.project();
-        while this.window.len() < *this.limit {
-            let Some(input) = this.input.as_mut().as_pin_mut() else {
-                break;
-            };
-            match input.poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    // The set's ids count its spawns from 0: the input index.
-                    this.set.spawn_at((this.f)(item), this.spawned_at);
-                    this.window.push_back(Slot::Running);
+        'pull: loop {
+            // As in `MapUnordered`: `input_waits` says the input has our waker.
+            let mut input_waits = false;
+            while this.window.len() < *this.limit {
+                let Some(input) = this.input.as_mut().as_pin_mut() else {
+                    break;
+                };
+                match input.poll_next(cx) {
+                    Poll::Ready(Some(item)) => {
+                        // The set's ids count its spawns from 0: the input index.
+                        this.set.spawn_at((this.f)(item), this.spawned_at);
+                        this.window.push_back(Slot::Running);
+                    }
+                    Poll::Ready(None) => this.input.set(None),
+                    Poll::Pending => {
+                        input_waits = true;
+                        break;
+                    }
                 }
-                Poll::Ready(None) => this.input.set(None),
-                Poll::Pending => break,
             }
-        }
-        loop {
-            match this.window.front() {
-                Some(Slot::Ready(_)) => {
-                    *this.base += 1;
-                    let Some(Slot::Ready(value)) = this.window.pop_front() else {
-                        unreachable!()
-                    };
-                    return Poll::Ready(Some(value));
+            loop {
+                match this.window.front() {
+                    Some(Slot::Ready(_)) => {
+                        *this.base += 1;
+                        let Some(Slot::Ready(value)) = this.window.pop_front() else {
+                            unreachable!()
+                        };
+                        return Poll::Ready(Some(value));
+                    }
+                    Some(Slot::Skipped) => {
+                        *this.base += 1;
+                        this.window.pop_front();
+                        continue;
+                    }
+                    Some(Slot::Running) => {}
+                    None if this.input.is_none() => return Poll::Ready(None),
+                    // Skipped items freed the whole window: pull again unless
+                    // the input already has our waker.
+                    None if input_waits => return Poll::Pending,
+                    None => continue 'pull,
                 }
-                Some(Slot::Skipped) => {
-                    *this.base += 1;
-                    this.window.pop_front();
-                    continue;
+                match this.set.poll_join_next_with_id(cx) {
+                    Poll::Ready(Some((id, value))) => {
+                        let at = (id.as_u64() - *this.base) as usize;
+                        this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
+                    }
+                    // A running item is in the set, so the set is not empty.
+                    Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
+                    // Skipped items may have freed room at the front: pull.
+                    Poll::Pending
+                        if this.window.len() < *this.limit
+                            && this.input.is_some()
+                            && !input_waits =>
+                    {
+                        continue 'pull;
+                    }
+                    Poll::Pending => return Poll::Pending,
                 }
-                Some(Slot::Running) => {}
-                None if this.input.is_none() => return Poll::Ready(None),
-                None => return Poll::Pending,
-            }
-            match this.set.poll_join_next_with_id(cx) {
-                Poll::Ready(Some((id, value))) => {
-                    let at = (id.as_u64() - *this.base) as usize;
-                    this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
-                }
-                // A running item is in the set, so the set is not empty.
-                Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
-                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -469,3 +502,48 @@ pub trait ScopedStreamExt: Stream + Sized {
 }
 
 impl<St: Stream> ScopedStreamExt for St {}
+
+/// Small enough for Miri; the behaviour tests are `tests/stream.rs`.
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::ScopedStreamExt;
+    use crate::test_support::block_on;
+
+    /// A full map whose items a stop's grace drops pulls the rest of its
+    /// input (dropped unstarted too) and ends, rather than waiting for a
+    /// wake nobody will send.
+    fn grace_dropped_items(ordered: bool) -> usize {
+        block_on(
+            crate::Nursery::new()
+                .grace(Duration::ZERO)
+                .scope(|s| async move {
+                    let input = futures::stream::iter(0..6u32);
+                    let hang = |_| std::future::pending::<Result<u32, ()>>();
+                    let mut values = if ordered {
+                        input.map_ordered(&s, 2, hang).boxed()
+                    } else {
+                        input.map_unordered(&s, 2, hang).boxed()
+                    };
+                    // Fill the map: two items start and never finish.
+                    assert!(futures::poll!(values.next()).is_pending());
+                    s.stop();
+                    Ok(values.count().await)
+                }),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_full_unordered_map_whose_items_the_grace_dropped_still_ends() {
+        assert_eq!(grace_dropped_items(false), 0);
+    }
+
+    #[test]
+    fn a_full_ordered_map_whose_items_the_grace_dropped_still_ends() {
+        assert_eq!(grace_dropped_items(true), 0);
+    }
+}
