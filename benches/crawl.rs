@@ -15,7 +15,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo bench --bench crawl
+//! cargo bench -p corral-bench --bench crawl
 //! ```
 
 #[path = "../examples/crawl/lib.rs"]

@@ -26,7 +26,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo bench --bench scope
+//! cargo bench -p corral-bench --bench scope
 //! ```
 //!
 //! (append `-- --quick`, or e.g. `-- --warm-up-time 1 --measurement-time 3`,

@@ -12,7 +12,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo bench --bench semaphore
+//! cargo bench -p corral-bench --bench semaphore
 //! ```
 
 use std::future::Future;

@@ -16,7 +16,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo bench --bench spawn --features tokio
+//! cargo bench -p corral-bench --bench spawn
 //! ```
 
 use std::time::Duration;

@@ -30,7 +30,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo bench --bench time
+//! cargo bench -p corral-bench --bench time
 //! ```
 
 use std::future::Future;

@@ -2,7 +2,7 @@
 //! (each ready on its first poll) and joins them, on a bare `block_on`.
 //!
 //! ```sh
-//! cargo build --release --example profile_scope
+//! cargo build --release -p corral-bench --example profile_scope
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/examples/profile_scope 1000
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \

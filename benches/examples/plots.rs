@@ -4,7 +4,7 @@
 //! `target/criterion`), then:
 //!
 //! ```text
-//! cargo run --example plots
+//! cargo run -p corral-bench --example plots
 //! ```
 //!
 //! Each chart is a set of horizontal bars, one per contender, of criterion's
