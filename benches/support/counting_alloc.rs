@@ -16,13 +16,16 @@ static BYTES: AtomicUsize = AtomicUsize::new(0);
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 /// Bytes allocated minus bytes freed while counting.
 static NET: AtomicIsize = AtomicIsize::new(0);
+/// The highest `NET` reached while counting.
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 
 impl Counting {
     fn record(size: usize) {
         if COUNTING.load(Relaxed) {
             BYTES.fetch_add(size, Relaxed);
             ALLOCS.fetch_add(1, Relaxed);
-            NET.fetch_add(size as isize, Relaxed);
+            let net = NET.fetch_add(size as isize, Relaxed) + size as isize;
+            PEAK.fetch_max(net, Relaxed);
         }
     }
 
@@ -80,4 +83,17 @@ pub fn net_heap(f: impl FnOnce()) -> isize {
     f();
     COUNTING.store(false, Relaxed);
     NET.load(Relaxed) - before
+}
+
+/// Runs `f` and returns the most its heap use rose above the start at any
+/// moment while it ran (bytes; allocations minus frees, reallocations
+/// counted as a new block before the old one is freed). Only meaningful
+/// while no other thread allocates.
+pub fn peak_heap(f: impl FnOnce()) -> isize {
+    let before = NET.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    COUNTING.store(true, Relaxed);
+    f();
+    COUNTING.store(false, Relaxed);
+    PEAK.load(Relaxed) - before
 }
