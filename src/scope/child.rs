@@ -73,8 +73,6 @@ pub(crate) struct Header {
     state: AtomicUsize,
     /// Frees the whole cell (and the output, if still there), never the future.
     dealloc: unsafe fn(NonNull<Header>),
-    /// The handle's waker, taken and woken once the outcome is published.
-    waker: AtomicWaker,
 }
 
 impl Header {
@@ -99,10 +97,26 @@ pub(crate) trait Member {
     fn published(&self, header: &Header, part: NonNull<()>);
 }
 
-impl Member for () {
+/// A lone child's member: its handle's waker, taken and woken once the
+/// outcome is published. (A set's child has no waker of its own: the set's
+/// member takes this place in the cell, so both cells are the same size.)
+pub(crate) struct Lone {
+    waker: AtomicWaker,
+}
+
+impl Lone {
     #[inline]
-    fn published(&self, header: &Header, _part: NonNull<()>) {
-        if let Some(waker) = header.waker.take() {
+    pub(crate) fn new() -> Self {
+        Lone {
+            waker: AtomicWaker::new(),
+        }
+    }
+}
+
+impl Member for Lone {
+    #[inline]
+    fn published(&self, _header: &Header, _part: NonNull<()>) {
+        if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
@@ -300,6 +314,7 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
 
 /// Allocates a child's cell and returns its spawn link (the scope's side)
 /// and its join part (the handle side), each holding one reference.
+#[inline]
 pub(crate) fn new_cell<'env, E, F, U, M>(
     future: F,
     spawned_at: &'static Location<'static>,
@@ -317,7 +332,6 @@ where
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
                 dealloc: dealloc::<ChildCell<'env, E, F, U, M>>,
-                waker: AtomicWaker::new(),
             },
             member,
             output: UnsafeCell::new(None),
@@ -468,7 +482,7 @@ pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
 /// # });
 /// ```
 pub struct JoinHandle<U> {
-    join: NonNull<JoinPart<U, ()>>,
+    join: NonNull<JoinPart<U, Lone>>,
     _owns: PhantomData<U>,
 }
 
@@ -483,16 +497,16 @@ impl<U> JoinHandle<U> {
     /// The handle of a lone child, from its join part.
     ///
     /// # Safety
-    /// `join` is a lone child's (`M = ()`), and the caller hands over the
+    /// `join` is a lone child's (`M = Lone`), and the caller hands over the
     /// handle side's reference.
-    pub(crate) unsafe fn from_part(join: NonNull<JoinPart<U, ()>>) -> Self {
+    pub(crate) unsafe fn from_part(join: NonNull<JoinPart<U, Lone>>) -> Self {
         JoinHandle {
             join,
             _owns: PhantomData,
         }
     }
 
-    fn part(&self) -> &JoinPart<U, ()> {
+    fn part(&self) -> &JoinPart<U, Lone> {
         // SAFETY: the handle's reference keeps the cell alive.
         unsafe { self.join.as_ref() }
     }
@@ -556,7 +570,7 @@ impl<U> JoinHandle<U> {
         let part = self.part();
         let mut state = part.header.state.load(Ordering::Acquire);
         if state & COMPLETE == 0 {
-            part.header.waker.register(cx.waker());
+            part.member.waker.register(cx.waker());
             state = part.header.state.load(Ordering::Acquire);
             if state & COMPLETE == 0 {
                 return Poll::Pending;

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
-use super::child::{JoinHandle, JoinPart, Member, discard_unspawned, new_cell, release_handle_ref};
+use super::child::{JoinHandle, JoinPart, Lone, Member, discard_unspawned, new_cell, release_handle_ref};
 use super::member::SetMember;
 use super::parallel::split;
 use super::records::RecordRef;
@@ -42,6 +42,7 @@ impl<'env, E> Handle<'env, E> {
     }
 
     #[track_caller]
+    #[inline]
     fn spawn<F, U>(&self, future: F) -> JoinHandle<U>
     where
         F: Future<Output = Result<U, E>> + 'env,
@@ -59,6 +60,7 @@ impl<'env, E> Handle<'env, E> {
     }
 
     /// Spawns with a task-tree record made by the caller (or none).
+    #[inline]
     fn spawn_tracked<F, U>(
         &self,
         future: F,
@@ -70,7 +72,7 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        match self.launch(future, (), spawned_at, info, Counted::NotYet) {
+        match self.launch(future, Lone::new(), spawned_at, info, Counted::NotYet) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
             Some(join) => unsafe { JoinHandle::from_part(join) },
             None => finished_scope(),
@@ -167,7 +169,7 @@ impl<'env, E> Handle<'env, E> {
         U: Send + 'static,
         E: Send + 'static,
     {
-        match self.spawn_on_member(spawner, future, (), Location::caller(), Counted::NotYet) {
+        match self.spawn_on_member(spawner, future, Lone::new(), Location::caller(), Counted::NotYet) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
             Some(join) => unsafe { JoinHandle::from_part(join) },
             None => finished_scope(),
@@ -1017,7 +1019,7 @@ where
         .tree
         .as_ref()
         .map(|t| t.spawned(spawned_at, Placement::Local));
-    match handle.launch(future, (), spawned_at, info, counted) {
+    match handle.launch(future, Lone::new(), spawned_at, info, counted) {
         // SAFETY: a lone child's join part, whose handle reference we hold.
         Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join) }),
         None => finished_scope(),
