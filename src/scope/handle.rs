@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
-use super::child::{JoinHandle, JoinPart, Lone, Member, discard_unspawned, new_cell, release_handle_ref};
+use super::child::{
+    JoinHandle, JoinPart, Lone, Member, discard_unspawned, new_cell, release_handle_ref,
+};
 use super::member::SetMember;
 use super::parallel::split;
 use super::records::RecordRef;
@@ -169,7 +171,13 @@ impl<'env, E> Handle<'env, E> {
         U: Send + 'static,
         E: Send + 'static,
     {
-        match self.spawn_on_member(spawner, future, Lone::new(), Location::caller(), Counted::NotYet) {
+        match self.spawn_on_member(
+            spawner,
+            future,
+            Lone::new(),
+            Location::caller(),
+            Counted::NotYet,
+        ) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
             Some(join) => unsafe { JoinHandle::from_part(join) },
             None => finished_scope(),
