@@ -575,6 +575,16 @@ impl<'env, E> Scope<'env, E> {
     /// not strictly first come, first served. In a scope without a limit it
     /// spawns at once.
     ///
+    /// Only the body should wait here. A *child* that awaits
+    /// `spawn_bounded` holds a place while it waits: if every place is held
+    /// by children waiting for a place, none ever frees, and the scope hangs
+    /// (as a task that acquires a second permit of a semaphore while holding
+    /// one can). Children that feed more work use [`spawn`](Self::spawn), or
+    /// hand items to the body through a channel. There is no bounded form of
+    /// [`spawn_on`](Self::spawn_on) yet: a parallel child spawned beyond the
+    /// limit waits unstarted on its runtime (allocated, as a queued `spawn`)
+    /// until it has a place.
+    ///
     /// # Panics
     ///
     /// As [`spawn`](Self::spawn), when it spawns: if the scope has finished
@@ -889,6 +899,16 @@ impl<'env, E> LocalScope<'env, E> {
     /// the body's help. Several waiters are served as places free up, though
     /// not strictly first come, first served. In a scope without a limit it
     /// spawns at once.
+    ///
+    /// Only the body should wait here. A *child* that awaits
+    /// `spawn_bounded` holds a place while it waits: if every place is held
+    /// by children waiting for a place, none ever frees, and the scope hangs
+    /// (as a task that acquires a second permit of a semaphore while holding
+    /// one can). Children that feed more work use [`spawn`](Self::spawn), or
+    /// hand items to the body through a channel. There is no bounded form of
+    /// [`spawn_on`](Self::spawn_on) yet: a parallel child spawned beyond the
+    /// limit waits unstarted on its runtime (allocated, as a queued `spawn`)
+    /// until it has a place.
     ///
     /// # Panics
     ///

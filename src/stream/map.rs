@@ -76,7 +76,8 @@ pin_project_lite::pin_project! {
 /// — the reader may await something an item in flight must release first.
 /// (`futures::StreamExt::buffer_unordered` polls its items only when read,
 /// and deadlocks there.) A stop's grace that runs out drops the items in
-/// flight; they yield nothing.
+/// flight; they yield nothing, and the stream pulls no more input (every
+/// item started after the grace would be dropped unstarted) and ends.
 ///
 /// # Panics
 ///
@@ -166,16 +167,24 @@ where
                     }
                 }
             }
-            let polled = this.set.poll_join_next(cx);
-            // Taking from the set may have freed room without a value: items
-            // that a stop's grace dropped yield nothing. Pull again then,
-            // unless the input already has our waker.
+            let polled = match this.set.poll_join_next_with_id(cx) {
+                Poll::Ready(Some((_, Some(value)))) => return Poll::Ready(Some(value)),
+                // An item dropped unfinished: the scope's grace ran out, and
+                // every item started from now on would be dropped unstarted.
+                // Pull no more; end once the held items are accounted for.
+                Poll::Ready(Some((_, None))) => {
+                    this.input.set(None);
+                    continue;
+                }
+                polled => polled,
+            };
+            // Pull again if room appeared while the input has no waker of
+            // ours (the fill stopped at the limit).
             let room = this.set.len() < *this.limit && this.input.is_some() && !input_waits;
             match polled {
-                Poll::Ready(Some(value)) => return Poll::Ready(Some(value)),
                 Poll::Ready(None) if this.input.is_none() => return Poll::Ready(None),
                 Poll::Ready(None) | Poll::Pending if room => continue,
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                _ => return Poll::Pending,
             }
         }
     }
@@ -365,6 +374,11 @@ where
                 match this.set.poll_join_next_with_id(cx) {
                     Poll::Ready(Some((id, value))) => {
                         let at = (id.as_u64() - *this.base) as usize;
+                        if value.is_none() {
+                            // Dropped unfinished: the scope's grace ran out
+                            // (see `MapUnordered`). Pull no more.
+                            this.input.set(None);
+                        }
                         this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
                     }
                     // A running item is in the set, so the set is not empty.
@@ -513,25 +527,28 @@ mod tests {
     use super::ScopedStreamExt;
     use crate::test_support::block_on;
 
-    /// A full map whose items a stop's grace drops pulls the rest of its
-    /// input (dropped unstarted too) and ends, rather than waiting for a
-    /// wake nobody will send.
-    fn grace_dropped_items(ordered: bool) -> usize {
+    /// A full map whose items a stop's grace drops ends, rather than waiting
+    /// for a wake nobody will send, and pulls no more input (its items would
+    /// be dropped unstarted). Returns (values, items pulled).
+    fn grace_dropped_items(ordered: bool) -> (usize, usize) {
         block_on(
             crate::Nursery::new()
                 .grace(Duration::ZERO)
                 .scope(|s| async move {
-                    let input = futures::stream::iter(0..6u32);
+                    let pulled = std::cell::Cell::new(0);
+                    let pulled = &pulled;
+                    let input = futures::stream::iter(0..6u32)
+                        .inspect(move |_| pulled.set(pulled.get() + 1));
                     let hang = |_| std::future::pending::<Result<u32, ()>>();
                     let mut values = if ordered {
-                        input.map_ordered(&s, 2, hang).boxed()
+                        input.map_ordered(&s, 2, hang).boxed_local()
                     } else {
-                        input.map_unordered(&s, 2, hang).boxed()
+                        input.map_unordered(&s, 2, hang).boxed_local()
                     };
                     // Fill the map: two items start and never finish.
                     assert!(futures::poll!(values.next()).is_pending());
                     s.stop();
-                    Ok(values.count().await)
+                    Ok((values.count().await, pulled.get()))
                 }),
         )
         .unwrap()
@@ -539,11 +556,11 @@ mod tests {
 
     #[test]
     fn a_full_unordered_map_whose_items_the_grace_dropped_still_ends() {
-        assert_eq!(grace_dropped_items(false), 0);
+        assert_eq!(grace_dropped_items(false), (0, 2));
     }
 
     #[test]
     fn a_full_ordered_map_whose_items_the_grace_dropped_still_ends() {
-        assert_eq!(grace_dropped_items(true), 0);
+        assert_eq!(grace_dropped_items(true), (0, 2));
     }
 }
