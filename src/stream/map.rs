@@ -27,6 +27,40 @@ fn check_limit(limit: usize, what: &str) {
     );
 }
 
+/// Pulls at most `room` items from `input` (which becomes `None` when it
+/// ends) and starts each; true if the input answered `Pending`, so that it
+/// holds `cx`'s waker.
+fn pull<St: Stream>(
+    mut input: Pin<&mut Option<St>>,
+    cx: &mut Context<'_>,
+    mut room: usize,
+    mut start: impl FnMut(St::Item),
+) -> bool {
+    while room > 0 {
+        let Some(stream) = input.as_mut().as_pin_mut() else {
+            return false;
+        };
+        match stream.poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                start(item);
+                room -= 1;
+            }
+            Poll::Ready(None) => input.set(None),
+            Poll::Pending => return true,
+        }
+    }
+    false
+}
+
+/// A map's size hint: nothing is certain (an item may be dropped by a
+/// stop's grace); at most the input's upper bound plus the items held.
+fn size_hint<St: Stream>(input: Option<&St>, held: usize) -> (usize, Option<usize>) {
+    match input {
+        None => (0, Some(held)),
+        Some(input) => (0, input.size_hint().1.and_then(|u| u.checked_add(held))),
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The stream of [`map_unordered`]: each item's value as soon as it is
     /// ready.
@@ -151,22 +185,10 @@ where
         loop {
             // Pull while there is room; `input_waits` says the input has our
             // waker (it answered Pending), so a Pending below cannot be lost.
-            let mut input_waits = false;
-            while this.set.len() < *this.limit {
-                let Some(input) = this.input.as_mut().as_pin_mut() else {
-                    break;
-                };
-                match input.poll_next(cx) {
-                    Poll::Ready(Some(item)) => {
-                        this.set.spawn_at((this.f)(item), this.spawned_at);
-                    }
-                    Poll::Ready(None) => this.input.set(None),
-                    Poll::Pending => {
-                        input_waits = true;
-                        break;
-                    }
-                }
-            }
+            let room = this.limit.saturating_sub(this.set.len());
+            let input_waits = pull(this.input.as_mut(), cx, room, |item| {
+                this.set.spawn_at((this.f)(item), this.spawned_at);
+            });
             let polled = match this.set.poll_join_next_with_id(cx) {
                 Poll::Ready(Some((_, Some(value)))) => return Poll::Ready(Some(value)),
                 // An item dropped unfinished: the scope's grace ran out, and
@@ -190,14 +212,7 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let held = self.set.len();
-        match &self.input {
-            None => (0, Some(held)),
-            Some(input) => {
-                let (_, upper) = input.size_hint();
-                (0, upper.and_then(|u| u.checked_add(held)))
-            }
-        }
+        size_hint(self.input.as_ref(), self.set.len())
     }
 }
 
@@ -332,24 +347,12 @@ where
         let mut this = self.project();
         'pull: loop {
             // As in `MapUnordered`: `input_waits` says the input has our waker.
-            let mut input_waits = false;
-            while this.window.len() < *this.limit {
-                let Some(input) = this.input.as_mut().as_pin_mut() else {
-                    break;
-                };
-                match input.poll_next(cx) {
-                    Poll::Ready(Some(item)) => {
-                        // The set's ids count its spawns from 0: the input index.
-                        this.set.spawn_at((this.f)(item), this.spawned_at);
-                        this.window.push_back(Slot::Running);
-                    }
-                    Poll::Ready(None) => this.input.set(None),
-                    Poll::Pending => {
-                        input_waits = true;
-                        break;
-                    }
-                }
-            }
+            let room = this.limit.saturating_sub(this.window.len());
+            let input_waits = pull(this.input.as_mut(), cx, room, |item| {
+                // The set's ids count its spawns from 0: the input index.
+                this.set.spawn_at((this.f)(item), this.spawned_at);
+                this.window.push_back(Slot::Running);
+            });
             loop {
                 match this.window.front() {
                     Some(Slot::Ready(_)) => {
@@ -398,14 +401,7 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let held = self.window.len();
-        match &self.input {
-            None => (0, Some(held)),
-            Some(input) => {
-                let (_, upper) = input.size_hint();
-                (0, upper.and_then(|u| u.checked_add(held)))
-            }
-        }
+        size_hint(self.input.as_ref(), self.window.len())
     }
 }
 
