@@ -75,6 +75,13 @@ fn panics_with(f: impl FnOnce()) -> String {
     panic_message(&*payload)
 }
 
+/// `n`, or `miri` under Miri (slower still than `support::scaled`'s
+/// hundredth would allow for the biggest runs, which must stay well inside
+/// the watchdog's minute there).
+fn under_miri(n: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { n }
+}
+
 /// Counts what is alive now and the most ever alive at once: a guard per
 /// item, made where the item's future is made and moved into it, so the
 /// count covers futures waiting to be spawned, queued and running.
@@ -141,8 +148,9 @@ impl<F: Future> Future for WithinTurns<F> {
 }
 
 /// The turn budget of the deadlock tests: far more than the runs that pass
-/// need (a few hundred), small enough for Miri.
-const TURNS: usize = 5_000;
+/// need (they pass with 40: the scope runs its children many times per turn
+/// of its own), small enough for Miri.
+const TURNS: usize = if cfg!(miri) { 300 } else { 5_000 };
 
 /// A `Scope<'static, _>` (its body borrows nothing) can be cloned into a
 /// parallel child: a set used from a child running on another thread.

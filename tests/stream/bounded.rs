@@ -202,11 +202,11 @@ pub(super) async fn spawn_while_draining_results_never_deadlocks() {
     assert_eq!(out, Ok((expected, expected, expected)));
 }
 
-/// A body feeding 100k items (1k under Miri) through `spawn_bounded` holds
+/// A body feeding 100k items (500 under Miri) through `spawn_bounded` holds
 /// at most `limit` children plus the one being spawned: counted by a drop
 /// counter on every item, whatever state it is in.
 pub(super) async fn a_body_feeding_100k_items_holds_at_most_the_limit() {
-    let n = scaled(100_000);
+    let n = under_miri(100_000, 500);
     let live = Live::default();
     let live = &live;
     let out = open_limited(64, |s| async move {
@@ -233,7 +233,7 @@ pub(super) async fn a_body_feeding_100k_items_holds_at_most_the_limit() {
 /// The same through a set with its own limit in an unlimited scope, taking
 /// the values as they come: the set stays small too.
 pub(super) async fn a_set_fed_100k_items_holds_at_most_its_limit() {
-    let n = scaled(100_000);
+    let n = under_miri(100_000, 500);
     let live = Live::default();
     let live = &live;
     let out = open(|s| async move {

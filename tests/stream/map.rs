@@ -13,7 +13,7 @@ async fn item(i: usize) -> Result<usize, ()> {
 /// Both forms yield every value once; the ordered one in input order.
 pub(super) async fn maps_yield_every_value() {
     let out = open(|s| async move {
-        let input = || futures::stream::iter(0..100usize);
+        let input = || futures::stream::iter(0..under_miri(100, 30));
         let mut unordered: Vec<usize> = map_unordered(&s, input(), 8, item).collect().await;
         unordered.sort_unstable();
         let ordered: Vec<usize> = map_ordered(&s, input(), 8, item).collect().await;
@@ -24,7 +24,7 @@ pub(super) async fn maps_yield_every_value() {
         Ok((unordered, ordered, ext_unordered, ext_ordered))
     })
     .await;
-    let all: Vec<usize> = (0..100).collect();
+    let all: Vec<usize> = (0..under_miri(100, 30)).collect();
     assert_eq!(out, Ok((all.clone(), all.clone(), all.clone(), all)));
 }
 
@@ -92,7 +92,7 @@ pub(super) async fn at_most_limit_items_are_held() {
         let most_held = AtomicUsize::new(0);
         let (live, pulled, yielded, most_held) = (&live, &pulled, &yielded, &most_held);
         let out = open(|s| async move {
-            let input = futures::stream::iter(0..200usize).inspect(|_| {
+            let input = futures::stream::iter(0..under_miri(200, 50)).inspect(|_| {
                 let held =
                     pulled.fetch_add(1, Ordering::SeqCst) + 1 - yielded.load(Ordering::SeqCst);
                 most_held.fetch_max(held, Ordering::SeqCst);
@@ -119,7 +119,7 @@ pub(super) async fn at_most_limit_items_are_held() {
             Ok(count)
         })
         .await;
-        assert_eq!(out, Ok(200));
+        assert_eq!(out, Ok(under_miri(200, 50)));
         assert!(most_held.load(Ordering::SeqCst) <= 4, "ordered: {ordered}");
         assert!(live.peak() <= 4, "ordered: {ordered}, peak {}", live.peak());
         assert_eq!(live.now(), 0);
@@ -437,10 +437,10 @@ pub(super) async fn a_map_runs_inside_a_child() {
     assert_eq!(out, Ok((0..30).collect::<Vec<_>>()));
 }
 
-/// A hundred thousand items (a thousand under Miri), limit 64: every value
-/// comes out, and never more than 64 item futures are alive.
+/// A hundred thousand items (300 under Miri), limit 64: every value comes
+/// out, and never more than 64 item futures are alive.
 pub(super) async fn a_hundred_thousand_items_with_a_limit_of_64() {
-    let n = scaled(100_000);
+    let n = under_miri(100_000, 300);
     for ordered in [false, true] {
         let live = Live::default();
         let live = &live;

@@ -383,6 +383,37 @@ pub(super) async fn abort_all_drops_unfinished_and_keeps_finished_values() {
     assert_eq!(dropped.get(), 5);
 }
 
+/// tokio's `shutdown` (`spawn_then_shutdown`): `abort_all`, then drain the
+/// set; every child is gone by then, and the set is empty.
+pub(super) async fn abort_all_then_draining_shuts_the_set_down() {
+    let out = open(|s| async move {
+        let mut set = JoinSet::new(&s);
+        let mut receivers = Vec::new();
+        for _ in 0..8 {
+            let (tx, rx) = oneshot::channel::<()>();
+            receivers.push(rx);
+            set.spawn(async move {
+                let _keep = tx;
+                std::future::pending::<Result<(), ()>>().await
+            });
+        }
+        assert_eq!(set.try_join_next(), None);
+        set.abort_all();
+        let mut none = 0;
+        while let Some((_, value)) = set.join_next_with_id().await {
+            none += usize::from(value.is_none());
+        }
+        assert!(set.is_empty());
+        let mut closed = 0;
+        for mut rx in receivers {
+            closed += usize::from(matches!(rx.try_recv(), Err(oneshot::Canceled)));
+        }
+        Ok((none, closed))
+    })
+    .await;
+    assert_eq!(out, Ok((8, 8)));
+}
+
 /// A child's error fails the scope as any child's would: siblings in and out
 /// of the set are dropped, and the body (waiting on the set) with them.
 pub(super) async fn a_childs_error_fails_the_scope() {
@@ -729,10 +760,10 @@ pub(super) async fn set_children_borrow_from_the_caller() {
     assert_eq!(log.into_inner().unwrap().len(), 3);
 }
 
-/// A hundred thousand children through one set (a tenth under Miri's
-/// scaling): every value comes out once.
+/// A hundred thousand children through one set (500 under Miri): every
+/// value comes out once.
 pub(super) async fn a_hundred_thousand_children_through_one_set() {
-    let n = scaled(100_000) as u64;
+    let n = under_miri(100_000, 500) as u64;
     let out = open(|s| async move {
         let mut set = JoinSet::new(&s);
         for i in 0..n {
@@ -763,6 +794,7 @@ on_both_executors!(
     dropping_the_set_drops_values_not_taken,
     a_set_dropped_in_a_child_drops_its_children,
     abort_all_drops_unfinished_and_keeps_finished_values,
+    abort_all_then_draining_shuts_the_set_down,
     a_childs_error_fails_the_scope,
     a_childs_panic_fails_the_scope,
     with_limit_never_runs_more_than_the_limit,
