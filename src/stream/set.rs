@@ -1006,6 +1006,25 @@ mod tests {
         assert_eq!(set.try_join_next(), None);
     }
 
+    /// A value that arrives after the deadline of a `timeout` around
+    /// `join_next` stays in the set: the timeout reports `Elapsed` without
+    /// taking it.
+    #[test]
+    fn a_timeout_around_join_next_loses_no_value() {
+        use std::time::Duration;
+        let out = block_on(crate::scope(|s| async move {
+            let mut set = super::JoinSet::new(&s);
+            set.spawn(async {
+                crate::yield_now().await; // after the timeout's clock starts
+                std::thread::sleep(Duration::from_millis(20));
+                Ok::<_, ()>(5)
+            });
+            let early = crate::time::timeout(Duration::from_millis(5), set.join_next()).await;
+            Ok((early, set.join_next().await))
+        }));
+        assert_eq!(out, Ok((Err(crate::time::Elapsed), Some(5))));
+    }
+
     #[test]
     fn ordered_and_unordered_maps_yield_every_value() {
         use crate::stream::ScopedStreamExt;
