@@ -341,25 +341,41 @@ mod plain {
         assert_eq!(timeout(20 * MS, inner).await, Err(Elapsed));
     }
 
-    /// Only the outer deadline has passed when the inner future completes:
-    /// the inner timeout passes the value on, the outer reports `Elapsed`.
-    async fn an_expired_outer_timeout_reports_when_its_future_completes_late() {
+    /// Only the outer deadline has passed when the inner future completes, in
+    /// a poll that began before it: the value stands (asyncio and Trio keep
+    /// the result of a block that ends without suspending, too).
+    async fn a_value_completed_in_a_poll_begun_in_time_stands_when_nested() {
         let inner = timeout(Duration::from_secs(30), blocks_then_returns(30 * MS));
-        assert_eq!(timeout(10 * MS, inner).await, Err(Elapsed));
+        assert_eq!(timeout(10 * MS, inner).await, Ok(Ok(1)));
     }
 
     /// Only the inner deadline has passed: its fallback stands.
     async fn an_expired_inner_timeout_alone_passes_its_fallback_on() {
         let inner = timeout(10 * MS, blocks_then_waits(30 * MS)).map(|r| r.unwrap_or(FALLBACK));
         assert_eq!(timeout(Duration::from_secs(30), inner).await, Ok(FALLBACK));
-        // The inner future completes late rather than waiting: the same.
+        // The inner future completes in the poll that ran past its deadline
+        // rather than waiting: its value, not the fallback.
         let inner = timeout(10 * MS, blocks_then_returns(30 * MS)).map(|r| r.unwrap_or(FALLBACK));
-        assert_eq!(timeout(Duration::from_secs(30), inner).await, Ok(FALLBACK));
+        assert_eq!(timeout(Duration::from_secs(30), inner).await, Ok(1));
     }
 
-    /// Once its clock has started, a timeout whose future completes after the
-    /// deadline reports `Elapsed`, and the late output is dropped.
-    async fn a_future_that_completes_after_its_deadline_is_elapsed() {
+    /// A timeout polled after its deadline reports `Elapsed` without polling
+    /// its future again, even before its timer fires: a message that arrived
+    /// late stays in its channel (corral's own `timeout` around a cancel-safe
+    /// future loses nothing). One that completes in a poll begun in time
+    /// keeps its output, even if that poll ran past the deadline.
+    async fn a_timeout_polled_after_its_deadline_leaves_the_value_where_it_was() {
+        let (tx, rx) = corral::sync::channel::bounded::<u32>(1);
+        let mut recv = pin!(timeout(5 * MS, rx.recv()));
+        assert!(
+            futures::poll!(recv.as_mut()).is_pending(),
+            "the clock starts"
+        );
+        std::thread::sleep(20 * MS); // the deadline passes; nothing polls
+        tx.try_send(9).unwrap();
+        assert_eq!(recv.await, Err(Elapsed));
+        assert_eq!(rx.try_recv(), Ok(9), "the message is still there");
+
         let dropped = DropCounter::new();
         let guard = dropped.guard();
         let late = async move {
@@ -367,13 +383,11 @@ mod plain {
             std::thread::sleep(20 * MS);
             guard
         };
-        assert!(timeout(5 * MS, late).await.is_err());
-        assert_eq!(dropped.get(), 1, "the late output was dropped");
-        // One that completes in time is untouched.
-        assert_eq!(
-            timeout(Duration::from_secs(30), blocks_then_returns(MS)).await,
-            Ok(1)
-        );
+        let kept = timeout(5 * MS, late).await;
+        assert!(kept.is_ok(), "completed in a poll begun in time");
+        assert_eq!(dropped.get(), 0);
+        drop(kept);
+        assert_eq!(dropped.get(), 1);
     }
 
     /// A future ready on its first poll is `Ok` under zero and past
@@ -451,9 +465,9 @@ mod plain {
         timeouts_dropped_on_other_threads,
         a_zero_timeout_that_fires_reports_its_deadline,
         the_outermost_expired_timeout_wins,
-        an_expired_outer_timeout_reports_when_its_future_completes_late,
+        a_value_completed_in_a_poll_begun_in_time_stands_when_nested,
         an_expired_inner_timeout_alone_passes_its_fallback_on,
-        a_future_that_completes_after_its_deadline_is_elapsed,
+        a_timeout_polled_after_its_deadline_leaves_the_value_where_it_was,
         ready_futures_beat_expired_deadlines_when_nested,
         deadlines_before_the_epoch_are_reported_exactly,
     );

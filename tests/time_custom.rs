@@ -224,7 +224,7 @@ fn timers_fire_within_one_tick_of_their_deadline_never_before() {
 
         ready_futures_never_read_the_clock(clock);
         a_zero_timeout_that_fires_reports_the_instant_it_fired(clock);
-        lateness_is_judged_by_the_clock_at_completion(clock, &mut now);
+        a_late_poll_is_judged_by_the_clock_not_the_wheel(clock, &mut now);
         past_the_horizon_timers_armed_later_never_fire(clock, &mut now);
     });
 }
@@ -260,11 +260,11 @@ fn a_zero_timeout_that_fires_reports_the_instant_it_fired(clock: &ManualClock) {
     assert_eq!(corral::time::Timeout::deadline(&t), Some(clock.now()));
 }
 
-/// Lateness is judged by the clock at completion, not by the wheel: the
-/// clock is moved without firing any backend timer, and a timeout whose
-/// future completes at its deadline exactly reports `Elapsed`, one whose
-/// future completes a nanosecond before it, `Ok`.
-fn lateness_is_judged_by_the_clock_at_completion(clock: &ManualClock, now: &mut u64) {
+/// A late poll is judged by the clock, not by the wheel: the clock is moved
+/// without firing any backend timer, and a timeout polled at its deadline
+/// exactly reports `Elapsed` (without polling its future, which would have
+/// completed), one polled a nanosecond before it, `Ok`.
+fn a_late_poll_is_judged_by_the_clock_not_the_wheel(clock: &ManualClock, now: &mut u64) {
     let mut cx = Context::from_waker(Waker::noop());
     let ms = 1_000_000;
     for (at, expected) in [(5 * ms - 1, Ok(())), (5 * ms, Err(corral::time::Elapsed))] {

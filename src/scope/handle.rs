@@ -573,7 +573,11 @@ impl<'env, E> Scope<'env, E> {
     /// here never waits for itself: the children run (and finish) without
     /// the body's help. Several waiters are served as places free up, though
     /// not strictly first come, first served. In a scope without a limit it
-    /// spawns at once.
+    /// spawns at once. A stop request does not end the wait: the child is
+    /// spawned when a place frees, and sees the request. A handle kept
+    /// unawaited keeps its child's cell (sized by its future) after the
+    /// child finishes, until the value is taken or the handle dropped: await
+    /// or drop handles as you go, or memory grows with the input.
     ///
     /// Only the body should wait here. A *child* that awaits
     /// `spawn_bounded` holds a place while it waits: if every place is held
@@ -898,7 +902,11 @@ impl<'env, E> LocalScope<'env, E> {
     /// here never waits for itself: the children run (and finish) without
     /// the body's help. Several waiters are served as places free up, though
     /// not strictly first come, first served. In a scope without a limit it
-    /// spawns at once.
+    /// spawns at once. A stop request does not end the wait: the child is
+    /// spawned when a place frees, and sees the request. A handle kept
+    /// unawaited keeps its child's cell (sized by its future) after the
+    /// child finishes, until the value is taken or the handle dropped: await
+    /// or drop handles as you go, or memory grows with the input.
     ///
     /// Only the body should wait here. A *child* that awaits
     /// `spawn_bounded` holds a place while it waits: if every place is held

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 
 use super::set::JoinSet;
 use crate::scope::{ScopeHandle, SpawnChild};
@@ -109,13 +110,20 @@ pin_project_lite::pin_project! {
 /// it), and the scope polls them even while the reader is busy with a value
 /// — the reader may await something an item in flight must release first.
 /// (`futures::StreamExt::buffer_unordered` polls its items only when read,
-/// and deadlocks there.) A stop's grace that runs out drops the items in
-/// flight; they yield nothing, and the stream pulls no more input (every
-/// item started after the grace would be dropped unstarted) and ends.
+/// and deadlocks there.)
+///
+/// A stop request ([`Scope::stop`](crate::Scope::stop), a
+/// [`StopHandle`](crate::StopHandle)) winds the map down: it pulls no more
+/// input, the items in flight run on (and see the request) and yield their
+/// values, and the stream ends after them, leaving the rest of the input
+/// unread. A stop's grace that runs out drops the items still in flight;
+/// they yield nothing.
 ///
 /// # Panics
 ///
-/// Panics if `limit` is 0 (no item could ever start).
+/// Panics if `limit` is 0 (no item could ever start). Polling the stream
+/// after its scope has finished (a map that escaped the scope's body)
+/// panics as [`Scope::spawn`](crate::Scope::spawn) does, when it spawns.
 ///
 /// # Examples
 ///
@@ -185,6 +193,10 @@ where
         loop {
             // Pull while there is room; `input_waits` says the input has our
             // waker (it answered Pending), so a Pending below cannot be lost.
+            // A stop request: start nothing new (see `map_unordered`).
+            if this.set.is_stopping() {
+                this.input.set(None);
+            }
             let room = this.limit.saturating_sub(this.set.len());
             let input_waits = pull(this.input.as_mut(), cx, room, |item| {
                 this.set.spawn_at((this.f)(item), this.spawned_at);
@@ -213,6 +225,19 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         size_hint(self.input.as_ref(), self.set.len())
+    }
+}
+
+/// Done once the input has ended (or a stop closed it) and every item held
+/// was yielded or accounted for.
+impl<S, St, F, Fut, U> FusedStream for MapUnordered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    fn is_terminated(&self) -> bool {
+        self.input.is_none() && self.set.is_empty()
     }
 }
 
@@ -278,7 +303,9 @@ pin_project_lite::pin_project! {
 ///
 /// # Panics
 ///
-/// Panics if `limit` is 0 (no item could ever start).
+/// Panics if `limit` is 0 (no item could ever start). Polling the stream
+/// after its scope has finished (a map that escaped the scope's body)
+/// panics as [`Scope::spawn`](crate::Scope::spawn) does, when it spawns.
 ///
 /// # Examples
 ///
@@ -347,6 +374,9 @@ where
         let mut this = self.project();
         'pull: loop {
             // As in `MapUnordered`: `input_waits` says the input has our waker.
+            if this.set.is_stopping() {
+                this.input.set(None);
+            }
             let room = this.limit.saturating_sub(this.window.len());
             let input_waits = pull(this.input.as_mut(), cx, room, |item| {
                 // The set's ids count its spawns from 0: the input index.
@@ -402,6 +432,19 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         size_hint(self.input.as_ref(), self.window.len())
+    }
+}
+
+/// Done once the input has ended (or a stop closed it) and the window is
+/// empty.
+impl<S, St, F, Fut, U> FusedStream for MapOrdered<S, St, F, U>
+where
+    S: SpawnChild<Fut, U>,
+    St: Stream,
+    F: FnMut(St::Item) -> Fut,
+{
+    fn is_terminated(&self) -> bool {
+        self.input.is_none() && self.window.is_empty()
     }
 }
 
@@ -548,6 +591,55 @@ mod tests {
                 }),
         )
         .unwrap()
+    }
+
+    /// A stop request winds a map down: the items in flight yield their
+    /// values, the rest of the input is never read. Returns (values, pulled).
+    fn stopped_map(ordered: bool) -> (Vec<u32>, usize) {
+        block_on(crate::scope(|s| async move {
+            let pulled = std::cell::Cell::new(0);
+            let pulled = &pulled;
+            let input =
+                futures::stream::iter(0..6u32).inspect(move |_| pulled.set(pulled.get() + 1));
+            let item = |i| async move {
+                crate::yield_now().await;
+                Ok::<_, ()>(i)
+            };
+            let mut values = if ordered {
+                input.map_ordered(&s, 2, item).boxed_local()
+            } else {
+                input.map_unordered(&s, 2, item).boxed_local()
+            };
+            assert!(futures::poll!(values.next()).is_pending());
+            s.stop();
+            let mut got: Vec<u32> = values.collect().await;
+            got.sort();
+            Ok((got, pulled.get()))
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_drained_map_is_terminated() {
+        use futures_core::stream::FusedStream;
+        block_on(crate::scope(|s| async move {
+            let mut unordered =
+                futures::stream::iter(0..3u32).map_unordered(&s, 2, |i| async move { Ok(i) });
+            let mut ordered =
+                futures::stream::iter(0..3u32).map_ordered(&s, 2, |i| async move { Ok(i) });
+            assert!(!unordered.is_terminated() && !ordered.is_terminated());
+            while unordered.next().await.is_some() {}
+            while ordered.next().await.is_some() {}
+            assert!(unordered.is_terminated() && ordered.is_terminated());
+            Ok::<_, ()>(())
+        }))
+        .unwrap();
+    }
+
+    #[test]
+    fn a_stop_winds_a_map_down() {
+        assert_eq!(stopped_map(false), (vec![0, 1], 2));
+        assert_eq!(stopped_map(true), (vec![0, 1], 2));
     }
 
     #[test]

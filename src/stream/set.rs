@@ -190,6 +190,14 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// at once: [`spawn_bounded`](Self::spawn_bounded) waits for a place
     /// (plain [`spawn`](Self::spawn) does not count the limit).
     ///
+    /// The set's limit replaces the scope's room for its own waits; the
+    /// scope's [`max_concurrency`](crate::Nursery::max_concurrency) still
+    /// applies to its children as to any: beyond it they wait unstarted, in
+    /// spawn order. Finished values do not hold a place, but each keeps its
+    /// child's cell (sized by the child's future, not its value) until it is
+    /// taken: take values as you feed (`try_join_next`), or memory grows
+    /// with the input.
+    ///
     /// # Panics
     ///
     /// Panics if `limit` is 0: no child could ever be spawned.
@@ -238,8 +246,8 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     }
 
     /// How many children the set holds: spawned through it and not yet
-    /// yielded by `join_next` (running, waiting for a turn, or finished with
-    /// a value not taken yet).
+    /// yielded by `join_next` (running, waiting for a turn, finished with a
+    /// value not taken yet, or dropped unfinished and not yet reported).
     ///
     /// # Examples
     ///
@@ -399,7 +407,8 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
 
     /// The value of a child that has finished, if there is one now, without
     /// waiting. `None` also when the set is empty (see
-    /// [`is_empty`](Self::is_empty)).
+    /// [`is_empty`](Self::is_empty)). Children dropped before they finished
+    /// are skipped, as by [`join_next`](Self::join_next).
     ///
     /// # Examples
     ///
@@ -529,6 +538,11 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
             Outcome::Running => unreachable!("corral: a set's child pushed before it finished"),
         };
         Some((entry.id, value))
+    }
+
+    /// Whether the set's scope was asked to stop.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.scope.is_stopping()
     }
 
     /// Records a child: `launch` spawns it with the member that names its
@@ -671,7 +685,10 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// one, it waits for the scope's room as
     /// [`Scope::spawn_bounded`](crate::Scope::spawn_bounded) does. Values
     /// waiting to be taken do not hold a place, so a body that alternates
-    /// spawning and taking values never waits for itself.
+    /// spawning and taking values never waits for itself (but each keeps
+    /// its child's cell until taken: see [`with_limit`](Self::with_limit)).
+    /// A stop request does not end the wait: the future waits for a place
+    /// as before and spawns a child that sees the request.
     ///
     /// # Panics
     ///
@@ -1004,6 +1021,25 @@ mod tests {
         assert!(spawn.is_err());
         assert!(set.is_empty());
         assert_eq!(set.try_join_next(), None);
+    }
+
+    /// A value that arrives after the deadline of a `timeout` around
+    /// `join_next` stays in the set: the timeout reports `Elapsed` without
+    /// taking it.
+    #[test]
+    fn a_timeout_around_join_next_loses_no_value() {
+        use std::time::Duration;
+        let out = block_on(crate::scope(|s| async move {
+            let mut set = super::JoinSet::new(&s);
+            set.spawn(async {
+                crate::yield_now().await; // after the timeout's clock starts
+                std::thread::sleep(Duration::from_millis(20));
+                Ok::<_, ()>(5)
+            });
+            let early = crate::time::timeout(Duration::from_millis(5), set.join_next()).await;
+            Ok((early, set.join_next().await))
+        }));
+        assert_eq!(out, Ok((Err(crate::time::Elapsed), Some(5))));
     }
 
     #[test]

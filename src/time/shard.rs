@@ -241,6 +241,14 @@ impl Shard {
         (deadline, deadline <= now_ns)
     }
 
+    /// Whether entry `index`'s deadline has passed by this shard's own clock
+    /// (a paused runtime's virtual time for its shards), fired or not: the
+    /// wheel learns of a passed deadline only when it is driven.
+    pub(crate) fn passed(&self, index: u32) -> bool {
+        let (state, now_ns) = self.lock_at_now();
+        state.wheel.deadline_ns(index) <= now_ns
+    }
+
     fn release_locked(&self, mut state: MutexGuard<'_, State>, index: u32) -> u64 {
         let deadline = state.wheel.deadline_ns(index);
         let old = state.wheel.remove(index);

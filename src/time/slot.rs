@@ -246,31 +246,35 @@ impl TimerSlot {
         }
     }
 
-    /// The timed work finished: cancels an armed timer now rather than at
-    /// drop, and says whether its deadline had passed by then.
-    ///
-    /// Only an armed timer is judged, with one clock read: a timer is armed
-    /// once its owner has returned `Pending`, so work that finishes in its
-    /// first poll never reads the clock and is never late. (One that was
-    /// moved off `NEVER` by `reset` after its first `Pending`, and finishes
-    /// before its next one, is not judged either: nothing records that it
-    /// started.)
+    /// Whether an armed timer's deadline has passed, by its shard's clock
+    /// (one clock read). An unarmed one says no without reading anything: a
+    /// timer is armed once its owner has returned `Pending`, so this never
+    /// costs work that finishes in its first poll. (One moved off `NEVER` by
+    /// `reset` after its first `Pending` is not armed until its next one.)
     #[inline]
-    pub(crate) fn finish(&mut self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         if !self.is_armed() {
             return false;
         }
-        self.finish_armed()
+        let (shard, index) = self.armed();
+        Timers::get().shard(shard).passed(index)
     }
 
-    fn finish_armed(&mut self) -> bool {
+    /// The timed work finished: cancels an armed timer now rather than at
+    /// drop, keeping its deadline for `bound`; with `judge`, says whether the
+    /// deadline had passed by then (one clock read, armed timers only).
+    #[inline]
+    pub(crate) fn finish(&mut self, judge: bool) -> bool {
+        if !self.is_armed() {
+            return false;
+        }
         let (shard, index) = self.armed();
-        // The clock, not the wheel: the wheel learns of a passed deadline
-        // only when the backend timer fires and its shard is driven, which a
-        // thread blocked past the deadline (the case this check is for) may
-        // not have let happen yet. The shard's own clock, not this thread's:
-        // a timer armed in a paused tokio runtime keeps that runtime's time.
-        let (deadline, passed) = Timers::get().shard(shard).release_passed(index);
+        let shard = Timers::get().shard(shard);
+        let (deadline, passed) = if judge {
+            shard.release_passed(index)
+        } else {
+            (shard.release(index), false)
+        };
         self.0 = AT | deadline;
         passed
     }
@@ -324,7 +328,7 @@ mod tests {
         // Reset some, send the rest to other threads to be dropped or finished.
         slots[10].reset(Instant::now() + Duration::from_secs(500 * 365 * 86_400));
         slots[11].reset(Instant::now() - Duration::from_millis(1));
-        let _ = slots[12].finish();
+        slots[12].finish(true);
         let chunks: Vec<Vec<TimerSlot>> = {
             let mut chunks = Vec::new();
             while !slots.is_empty() {

@@ -14,32 +14,35 @@ use super::slot::TimerSlot;
 /// Runs `future`, giving up once `duration` has passed since its first
 /// `Pending` (asyncio's `async with asyncio.timeout(...)`).
 ///
-/// The future is polled first, every time: one that is ready on its first
-/// poll returns `Ok` without reading the clock or touching a timer, whatever
-/// the duration (so `timeout(Duration::ZERO, ready)` is `Ok`). When the
-/// deadline passes, the future is dropped and the result is `Err(Elapsed)`.
-/// Timers are never early and at most 1 ms late plus the backend's lateness;
-/// a duration too long to represent (such as [`Duration::MAX`]) never fires.
+/// The future is polled first: one that is ready on its first poll returns
+/// `Ok` without reading the clock or touching a timer, whatever the duration
+/// (so `timeout(Duration::ZERO, ready)` is `Ok`). When the deadline passes,
+/// the future is dropped and the result is `Err(Elapsed)`. Timers are never
+/// early and at most 1 ms late plus the backend's lateness; a duration too
+/// long to represent (such as [`Duration::MAX`]) never fires.
 ///
 /// # Cancel safety
 ///
 /// As cancel safe as `future`: dropping the [`Timeout`] drops `future` (in
 /// place, before the drop returns) and frees the timer; whatever `future`
-/// loses by being dropped is lost, nothing more.
+/// loses by being dropped is lost, nothing more. A timeout never takes an
+/// output only to drop it (see below), so around a cancel-safe future
+/// (`JoinSet::join_next`, a channel's `recv`) no value is lost: it is either
+/// returned or left where it was.
 ///
-/// # Late completion
+/// # Late polls and late completion
 ///
-/// Once the clock has started, a future that completes after the deadline
-/// has passed (a thread blocked past it, say) is late: the result is
-/// `Err(Elapsed)` and the output is dropped. So when timeouts nest and
+/// Once the clock has started (after the first `Pending`), a timeout polled
+/// at or after its deadline reports `Err(Elapsed)` *without polling its
+/// future again*, even if the timer has not fired yet (a wake that came in
+/// late, a thread blocked past the deadline). So when timeouts nest and
 /// several have expired, the outermost one reports, whatever the inner ones
-/// made of their own expiry, as with asyncio's `timeout` and Trio's cancel
-/// scopes. (Those look at deadlines only where a task suspends, so a block
-/// that runs past its deadline and ends without suspending keeps its result
-/// there; a `Timeout` sees only the poll in which its future completes, and
-/// judges that.) Judging costs one clock read, on completion, and only for a
-/// timeout whose clock has started: a future ready on its first poll is
-/// never late.
+/// would have made of their own expiry, as with asyncio's `timeout` and
+/// Trio's cancel scopes. A future that completes in a poll that began
+/// before the deadline keeps its output, even if that poll ran past it:
+/// those two, too, let a block that ends without suspending keep its
+/// result. The check costs one clock read per poll, and only for a timeout
+/// whose clock has started: a future ready on its first poll reads none.
 ///
 /// # Examples
 ///
@@ -205,24 +208,52 @@ impl<F: Future> Future for Timeout<F> {
         let InnerProj::Running { future } = this.inner.as_mut().project() else {
             panic!("`Timeout` polled after completion");
         };
-        // The inner future sees this timeout's deadline (`current_deadline`).
-        let slot: *const TimerSlot = &*this.timer;
-        if let Poll::Ready(output) = with_frame(Source::Timer(slot), || future.poll(cx)) {
-            // Finished, but perhaps late: an enclosing timeout whose deadline
-            // passed while its future ran reports, even if an inner one
-            // already turned its own expiry into a value.
-            let late = this.timer.finish();
+        // Past the deadline, the future is not polled again: whatever it
+        // would give now stays where it is (a message in its channel, a value
+        // in its set) instead of being taken only to be dropped. So of nested
+        // timeouts whose deadlines have passed, the outermost reports, and a
+        // late wake is `Elapsed`, not a lost value.
+        if this.timer.passed() {
             this.inner.project_replace(Inner::Done);
-            return Poll::Ready(if late { Err(Elapsed) } else { Ok(output) });
+            return Poll::Ready(expired());
+        }
+        // The inner future sees this timeout's deadline (`current_deadline`);
+        // `EXPIRED` says whether a timeout inside it reported its expiry.
+        let slot: *const TimerSlot = &*this.timer;
+        let outside = EXPIRED.replace(false);
+        let polled = with_frame(Source::Timer(slot), || future.poll(cx));
+        let inside = EXPIRED.replace(outside);
+        if let Poll::Ready(output) = polled {
+            // Done in a poll that began in time: the output stands, even if
+            // the poll ran past the deadline (a block that ends without
+            // suspending keeps its result under asyncio and Trio too)...
+            // unless it stems from an inner timeout's expiry and this
+            // deadline has passed as well: then the outermost reports, and
+            // what is dropped is the inner one's fallback.
+            let late = this.timer.finish(inside);
+            this.inner.project_replace(Inner::Done);
+            return Poll::Ready(if late { expired() } else { Ok(output) });
         }
         match this.timer.poll_elapsed(cx) {
             Poll::Ready(()) => {
                 this.inner.project_replace(Inner::Done);
-                Poll::Ready(Err(Elapsed))
+                Poll::Ready(expired())
             }
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+thread_local! {
+    /// Set while a `Timeout` is polled if one inside it reported its expiry
+    /// in that poll (see `Timeout::poll`).
+    static EXPIRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A timeout's `Err(Elapsed)`, recorded for the timeouts around it.
+fn expired<T>() -> Result<T, Elapsed> {
+    EXPIRED.set(true);
+    Err(Elapsed)
 }
 
 /// `fut.timeout(duration)` and `fut.deadline(instant)`: [`timeout`] and
