@@ -376,6 +376,39 @@ pub(super) async fn a_parallel_child_holds_a_place() {
     assert_eq!(out, Ok((true, true)));
 }
 
+/// A stop request does not end a bounded wait: the spawn still waits for a
+/// place, then spawns a child that sees the request. For the scope's
+/// `spawn_bounded` and a limited set's.
+pub(super) async fn a_stop_does_not_end_a_bounded_wait() {
+    let out = open_limited(1, |s| async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let first = s
+            .spawn_bounded(async move { Ok::<_, ()>(rx.await.is_ok()) })
+            .await;
+        let s2 = s.clone();
+        let mut waiting = pin!(s.spawn_bounded(async move { Ok(s2.is_stopping()) }));
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        s.stop();
+        yield_now().await;
+        assert!(futures::poll!(waiting.as_mut()).is_pending(), "still full");
+        tx.send(()).unwrap();
+        let second = waiting.await;
+
+        let mut set = JoinSet::with_limit(&s, 1);
+        let (tx, rx) = oneshot::channel::<()>();
+        set.spawn(async move { Ok(rx.await.is_ok()) });
+        let s3 = s.clone();
+        let mut in_set = pin!(set.spawn_bounded(async move { Ok(s3.is_stopping()) }));
+        assert!(futures::poll!(in_set.as_mut()).is_pending());
+        tx.send(()).unwrap();
+        in_set.await;
+        let from_set: Vec<bool> = set.collect().await;
+        Ok((first.await, second.await, from_set))
+    })
+    .await;
+    assert_eq!(out, Ok((true, true, vec![true, true])));
+}
+
 /// `spawn_bounded` on a scope that has finished panics with the scope's
 /// message when it spawns, and drops its future unpolled; with a limit and
 /// without.
@@ -424,5 +457,6 @@ on_both_executors!(
     an_error_while_the_body_waits_fails_the_scope,
     a_set_without_a_limit_waits_for_the_scopes_room,
     a_parallel_child_holds_a_place,
+    a_stop_does_not_end_a_bounded_wait,
     spawn_bounded_on_a_finished_scope_panics_cleanly,
 );

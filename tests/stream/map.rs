@@ -355,6 +355,107 @@ pub(super) async fn a_map_stopped_midway_yields_what_finished_then_ends() {
     }
 }
 
+/// A stop request (no grace) winds a map down: no more input is read, the
+/// items in flight run on, see the request and yield their values, and the
+/// stream ends with the rest of the input unread. Both forms.
+pub(super) async fn a_stop_request_winds_a_map_down() {
+    for ordered in [false, true] {
+        let pulled = AtomicUsize::new(0);
+        let pulled = &pulled;
+        let out = open(|s| async move {
+            let input = futures::stream::iter(0..100u32).inspect(|_| {
+                pulled.fetch_add(1, Ordering::SeqCst);
+            });
+            let s2 = s.clone();
+            let f = move |i: u32| {
+                let s2 = s2.clone();
+                async move {
+                    s2.stopped().await; // runs until the request
+                    yield_times(i as usize % 3).await; // and a little after
+                    Ok::<_, ()>(i * 10)
+                }
+            };
+            let mut values = if ordered {
+                map_ordered(&s, input, 3, f).boxed_local()
+            } else {
+                map_unordered(&s, input, 3, f).boxed_local()
+            };
+            assert!(futures::poll!(values.next()).is_pending());
+            yield_now().await;
+            s.stop();
+            let mut got: Vec<u32> = values.collect().await;
+            if !ordered {
+                got.sort_unstable();
+            }
+            Ok(got)
+        })
+        .await;
+        assert_eq!(out, Ok(vec![0, 10, 20]), "ordered: {ordered}");
+        assert_eq!(pulled.load(Ordering::SeqCst), 3, "ordered: {ordered}");
+    }
+}
+
+/// Both maps are `FusedStream`s: terminated once the input has ended (or a
+/// stop closed it) and every item held is out.
+pub(super) async fn maps_are_fused() {
+    use futures::stream::FusedStream;
+    let out = open(|s| async move {
+        let mut unordered = futures::stream::iter(0..5u32).map_unordered(&s, 2, |i| async move {
+            yield_now().await;
+            Ok::<_, ()>(i)
+        });
+        let mut ordered = futures::stream::iter(0..5u32).map_ordered(&s, 2, |i| async move {
+            yield_now().await;
+            Ok(i)
+        });
+        assert!(!unordered.is_terminated() && !ordered.is_terminated());
+        assert!(unordered.next().await.is_some() && ordered.next().await.is_some());
+        assert!(!unordered.is_terminated() && !ordered.is_terminated());
+        let rest = (&mut unordered).count().await + (&mut ordered).count().await;
+        let done = unordered.is_terminated() && ordered.is_terminated();
+        // Polled again once done: still the end.
+        Ok((rest, done, unordered.next().await, ordered.next().await))
+    })
+    .await;
+    assert_eq!(out, Ok((8, true, None, None)));
+}
+
+/// A map that escaped its scope (returned by the body, never polled there)
+/// panics with the scope's message when it is polled and would spawn, and
+/// drops cleanly after.
+pub(super) async fn a_map_polled_after_its_scope_finished_panics_cleanly() {
+    let dropped = DropCounter::new();
+    let d = dropped.clone();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let p = pulled.clone();
+    let mut escaped = open(move |s| async move {
+        let input = futures::stream::iter(0..10u32).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let f = move |i: u32| {
+            let guard = d.guard();
+            async move {
+                let _guard = guard;
+                Ok::<_, ()>(i)
+            }
+        };
+        Ok(map_unordered(&s, input, 2, f))
+    })
+    .await
+    .unwrap();
+    assert_eq!(pulled.load(Ordering::SeqCst), 0);
+    let caught = AssertUnwindSafe(escaped.next()).catch_unwind().await;
+    let message = panic_message(&*caught.expect_err("polling it spawns, and panics"));
+    assert!(
+        message.contains("scope that has already finished"),
+        "{message}"
+    );
+    assert_eq!(pulled.load(Ordering::SeqCst), 1, "one item pulled");
+    assert_eq!(dropped.get(), 1, "its future dropped, unpolled");
+    drop(escaped);
+    assert_eq!(dropped.get(), 1);
+}
+
 /// Dropping the map drops the items it holds, at the scope's next turn.
 pub(super) async fn dropping_a_map_drops_its_items() {
     for ordered in [false, true] {
@@ -488,6 +589,9 @@ on_both_executors!(
     a_limit_of_zero_panics_with_a_message,
     a_full_map_whose_items_the_grace_dropped_ends,
     a_map_stopped_midway_yields_what_finished_then_ends,
+    a_stop_request_winds_a_map_down,
+    maps_are_fused,
+    a_map_polled_after_its_scope_finished_panics_cleanly,
     dropping_a_map_drops_its_items,
     an_input_that_waits_loses_no_wake,
     a_map_runs_inside_a_child,

@@ -414,6 +414,32 @@ pub(super) async fn abort_all_then_draining_shuts_the_set_down() {
     assert_eq!(out, Ok((8, 8)));
 }
 
+/// `try_join_next` skips children dropped unfinished, as `join_next` does;
+/// `len` counts them until they are reported (or skipped), `unfinished`
+/// does not.
+pub(super) async fn dropped_children_count_in_len_until_reported_and_are_skipped() {
+    let dropped = DropCounter::new();
+    let dropped_ref = &dropped;
+    let out = open(|s| async move {
+        let mut set = JoinSet::new(&s);
+        for _ in 0..3 {
+            set.spawn(pending_forever::<Result<u32, ()>>(dropped_ref));
+        }
+        set.spawn(async { Ok(4) });
+        yield_now().await;
+        set.abort_all();
+        while dropped_ref.get() < 3 {
+            yield_now().await;
+        }
+        let counts = (set.len(), set.unfinished());
+        let first = set.try_join_next();
+        let second = set.try_join_next();
+        Ok((counts, first, second, set.is_empty()))
+    })
+    .await;
+    assert_eq!(out, Ok(((4, 0), Some(4), None, true)));
+}
+
 /// A child's error fails the scope as any child's would: siblings in and out
 /// of the set are dropped, and the body (waiting on the set) with them.
 pub(super) async fn a_childs_error_fails_the_scope() {
@@ -795,6 +821,7 @@ on_both_executors!(
     a_set_dropped_in_a_child_drops_its_children,
     abort_all_drops_unfinished_and_keeps_finished_values,
     abort_all_then_draining_shuts_the_set_down,
+    dropped_children_count_in_len_until_reported_and_are_skipped,
     a_childs_error_fails_the_scope,
     a_childs_panic_fails_the_scope,
     with_limit_never_runs_more_than_the_limit,
