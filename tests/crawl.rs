@@ -24,6 +24,9 @@ mod crawl_child;
 #[path = "../examples/crawl/lib.rs"]
 mod crawler;
 
+#[path = "../examples/crawl/spider.rs"]
+mod spider;
+
 #[path = "../examples/crawl/app.rs"]
 mod app;
 #[path = "../examples/crawl/args.rs"]

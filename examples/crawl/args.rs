@@ -10,7 +10,32 @@ use crate::crawler::{Config, Url};
 pub const USAGE: &str = "\
 usage: crawl [options]
 
-  --urls N           pages to crawl on the embedded server (default 5000)
+With no --urls and no --url-file, crawl follows links: from the --seed-urls
+(default: the root of the embedded server's generated site), every page's
+<a href> links, each URL once.
+
+  --pages N          pages per host of the generated site (default 5000)
+  --hosts N          virtual hosts of the generated site: a.test, b.test, ..
+                     (default 3)
+  --seed-url URL     start here (repeat for more; default http://a.test/ on
+                     the embedded server)
+  --connect-to ADDR  connect to ADDR (host:port) for every host, as curl's
+                     --connect-to does (default: the embedded server's
+                     address when no --seed-url is given)
+  --max-pages N      URLs fetched at most, seeds included (default: no limit)
+  --max-depth N      links followed from a seed at most (default: no limit)
+  --any-host         follow links to other hosts too (default: same host)
+  --per-host N       requests in flight to one host at most (default: --limit)
+  --max-body BYTES   longer bodies are cut off, counted as too big
+                     (default 4194304)
+  --queue N          URLs waiting in memory at most; more wait in a temporary
+                     file (default 4096)
+  --write-site DIR   write the generated site (--pages, --hosts, --seed) as
+                     static files under DIR with an nginx.conf, and exit
+  --listen ADDR      the address in that nginx.conf (default 127.0.0.1:8088)
+
+  --urls N           fetch /page/0 .. /page/N-1 on the embedded server, a
+                     flat list with hedging, instead of following links
   --limit N          HTTP requests in flight at most, hedges included
                      (default 64)
   --timeout DUR      how long one URL may take, its hedge included
@@ -51,6 +76,19 @@ pub struct Args {
     pub no_delay: bool,
     pub url_file: Option<String>,
     pub json: bool,
+    /// `--urls` was given: the flat list, not the link-following crawl.
+    pub flat: bool,
+    pub pages: u64,
+    pub hosts: usize,
+    pub spider: crate::spider::SpiderConfig,
+    pub write_site: Option<String>,
+    pub listen: String,
+}
+
+fn count<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{flag}: {v:?} is not a count"))
 }
 
 /// A duration with a unit, as `humantime` reads it: `250ms`, `1.5s`, `2m`,
@@ -86,7 +124,14 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
         no_delay: false,
         url_file: None,
         json: false,
+        flat: false,
+        pages: 5_000,
+        hosts: 3,
+        spider: crate::spider::SpiderConfig::default(),
+        write_site: None,
+        listen: "127.0.0.1:8088".to_string(),
     };
+    let mut per_host = None;
     // The embedded server's flags, as given: they mean nothing with a file.
     let mut server_flags = Vec::new();
     while let Some(flag) = args.next() {
@@ -99,7 +144,32 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
                     .parse()
                     .map_err(|_| format!("--urls: {v:?} is not a count"))?;
                 server_flags.push("--urls");
+                parsed.flat = true;
             }
+            "--pages" => parsed.pages = count("--pages", &value()?)?,
+            "--hosts" => {
+                let v = value()?;
+                parsed.hosts = count("--hosts", &v)?;
+                if parsed.hosts == 0 {
+                    return Err(format!("--hosts: {v:?} must be at least 1"));
+                }
+            }
+            "--seed-url" => parsed.spider.seeds.push(value()?),
+            "--connect-to" => parsed.spider.connect_to = Some(value()?),
+            "--max-pages" => parsed.spider.max_pages = count("--max-pages", &value()?)?,
+            "--max-depth" => parsed.spider.max_depth = count("--max-depth", &value()?)?,
+            "--any-host" => parsed.spider.any_host = true,
+            "--per-host" => {
+                let v = value()?;
+                per_host = Some(count::<usize>("--per-host", &v)?)
+                    .filter(|&n| n > 0)
+                    .map(Some)
+                    .ok_or_else(|| format!("--per-host: {v:?} is not a count of at least 1"))?;
+            }
+            "--max-body" => parsed.spider.max_body = count("--max-body", &value()?)?,
+            "--queue" => parsed.spider.queue = count("--queue", &value()?)?,
+            "--write-site" => parsed.write_site = Some(value()?),
+            "--listen" => parsed.listen = value()?,
             "--limit" => {
                 let v = value()?;
                 parsed.config.limit = v
@@ -152,6 +222,15 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             }
         ));
     }
+    if parsed.url_file.is_some() {
+        parsed.flat = true;
+    }
+    let spider = &mut parsed.spider;
+    spider.limit = parsed.config.limit;
+    spider.per_host = per_host.unwrap_or(parsed.config.limit);
+    spider.timeout = parsed.config.timeout;
+    spider.deadline = parsed.config.deadline;
+    spider.grace = parsed.config.grace;
     Ok(Some(parsed))
 }
 

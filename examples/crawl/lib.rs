@@ -19,10 +19,14 @@ mod server;
 
 mod plan;
 
+// The generated site the link-following crawl walks, and its static copy.
+mod site;
+
 pub use self::client::*;
 pub use self::crawl::*;
 pub use self::plan::*;
 pub use self::server::*;
+pub use self::site::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -32,6 +32,9 @@
 #[path = "lib.rs"]
 mod crawler;
 
+// The link-following crawl, on top of it.
+mod spider;
+
 // The program around it.
 mod app;
 mod args;
