@@ -667,6 +667,9 @@ fn run_spider(mut args: Args) -> u8 {
     } else if report.deadline_hit {
         eprintln!("crawl: the --deadline cut the crawl short ({cut})");
         EXIT_DEADLINE
+    } else if report.discovered == 0 && args.spider.max_pages > 0 {
+        eprintln!("crawl: no seed URL to start from (only http:// URLs are crawled)");
+        EXIT_ALL_FAILED
     } else if report.discovered > 0 && report.ok() == 0 {
         eprintln!("crawl: every URL failed");
         EXIT_ALL_FAILED
@@ -686,7 +689,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
             .map(|(code, n)| format!("\"{code}\":{n}"))
             .collect();
         println!(
-            "{{\"discovered\":{},\"fetched\":{},\"ok\":{},\"by_status\":{{{}}},\
+            "{{\"urls\":{},\"discovered\":{},\"fetched\":{},\"ok\":{},\"by_status\":{{{}}},\
              \"connect_errors\":{},\"io_errors\":{},\"timed_out\":{},\"too_big\":{},\
              \"redirect_loops\":{},\"redirects\":{},\"redirect_elsewhere\":{},\
              \"cancelled\":{},\"not_started\":{},\"links\":{},\"duplicates\":{},\
@@ -694,6 +697,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
              \"depth_reached\":{},\"bytes\":{},\"spilled\":{},\"peak_in_flight\":{},\
              \"wall_ms\":{:.1},\"pages_per_s\":{rate:.1},\"deadline_hit\":{},\
              \"interrupts\":{interrupts}}}",
+            report.discovered,
             report.discovered,
             report.fetched,
             report.ok(),

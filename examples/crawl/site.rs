@@ -200,7 +200,9 @@ fn relative(from: u64, to: u64) -> String {
 }
 
 /// Broken HTML: unclosed tags and quotes, an attribute without a value, a
-/// comment that never ends. Its two good links lead to pages 1 and 2.
+/// comment that never ends. A tokenizer finds two links in it: page 1, and
+/// one whose quote runs on into the comment (a 404); the link to page 2 is
+/// an attribute of the unclosed `<div`.
 const BROKEN: &str = "<html><body><p>broken <b>html<a href=\"/d0/p1.html\">one<div \
 <a href='d0/p2.html' class=>two</a <a href <table><tr><td>cell\n<a href=\"/d0/p1.html\
 <!-- a comment that never ends <a href=\"/never-linked\">";
@@ -239,7 +241,7 @@ pub fn write_site(site: &Site, dir: &Path, listen: &str) -> std::io::Result<u64>
             } else {
                 root.join(&path[1..])
             };
-            if i % DIR == 1 || i <= 1 {
+            if i <= 1 || i % DIR == 0 {
                 std::fs::create_dir_all(file.parent().expect("a folder"))?;
             }
             std::fs::write(&file, site.render(host, i))?;
