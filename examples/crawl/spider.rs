@@ -284,9 +284,21 @@ impl Spill {
         if self.unread == 0 {
             return None;
         }
-        self.writer.as_mut()?.flush().ok()?;
+        // The writer is flushed only when the reader has read all the file
+        // holds: one write for many lines.
         let mut line = String::new();
-        self.reader.as_mut()?.read_line(&mut line).ok()?;
+        let mut flushed = false;
+        loop {
+            self.reader.as_mut()?.read_line(&mut line).ok()?;
+            if line.ends_with('\n') {
+                break;
+            }
+            if flushed {
+                return None;
+            }
+            self.writer.as_mut()?.flush().ok()?;
+            flushed = true;
+        }
         self.unread -= 1;
         let (depth, url) = line.trim_end().split_once(' ')?;
         Some(Item {
@@ -413,6 +425,9 @@ impl Shared<'_> {
 
     fn per_host(&self, host: &str) -> Arc<corral::Semaphore> {
         let mut hosts = self.hosts.lock().unwrap();
+        if let Some(slots) = hosts.get(host) {
+            return slots.clone();
+        }
         hosts
             .entry(host.to_string())
             .or_insert_with(|| Arc::new(corral::Semaphore::new(self.config.per_host.max(1))))
