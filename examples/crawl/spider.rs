@@ -215,21 +215,35 @@ pub fn fingerprint(url: &url::Url) -> u64 {
 
 /// The `href` of every `<a>` and `<area>` in `html`, read by html5gum's
 /// tokenizer (whatever state the HTML is in: the tokenizer recovers from
-/// every error).
+/// every error). Its callback emitter hands over tag and attribute names as
+/// it reads them, so no token is built for the rest of the page.
 pub fn links_in(html: &[u8]) -> Vec<String> {
-    let mut links = Vec::new();
-    for token in html5gum::Tokenizer::new(html) {
-        let Ok(html5gum::Token::StartTag(tag)) = token else {
-            continue;
-        };
-        if !matches!(&tag.name[..], b"a" | b"area") {
-            continue;
-        }
-        if let Some(href) = tag.attributes.get(b"href".as_slice()) {
-            links.push(String::from_utf8_lossy(href).trim().to_string());
-        }
-    }
-    links
+    use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+    // In an `<a>` or `<area>` start tag; its `href` read already; the
+    // attribute being read is its first `href`.
+    let (mut in_link, mut got, mut href) = (false, false, false);
+    let emitter = CallbackEmitter::new(
+        move |event: CallbackEvent<'_>, _: html5gum::Span<()>| -> Option<String> {
+            match event {
+                CallbackEvent::OpenStartTag { name } => {
+                    (in_link, got, href) = (matches!(name, b"a" | b"area"), false, false);
+                }
+                CallbackEvent::AttributeName { name } => {
+                    href = in_link && !got && name == b"href";
+                    got |= href;
+                }
+                CallbackEvent::AttributeValue { value } if href => {
+                    href = false;
+                    return Some(String::from_utf8_lossy(value).trim().to_string());
+                }
+                _ => {}
+            }
+            None
+        },
+    );
+    html5gum::Tokenizer::new_with_emitter(html, emitter)
+        .filter_map(Result::ok)
+        .collect()
 }
 
 /// One URL waiting.
