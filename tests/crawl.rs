@@ -1403,6 +1403,32 @@ mod links {
         assert_eq!(report.bytes, crawler::BIG_BYTES);
     }
 
+    /// Seeds from a file, read a batch at a time: comments and blank lines
+    /// skipped, bad lines counted, every good one crawled once.
+    async fn seeds_from_a_file_are_streamed() {
+        let text: String = std::iter::once("\u{feff}# seeds\n\nftp://a.test/x\n".to_string())
+            .chain(
+                (1..=40).map(|i| format!("http://a.test{}  # page {i}\n", crawler::page_path(i))),
+            )
+            .chain(std::iter::once("http://a.test/d0/p1.html\n".to_string()))
+            .collect();
+        let mut config = config();
+        config.seed_file = Some(url_file(&text));
+        config.max_depth = 0;
+        config.queue = 8; // five batches
+        let (report, stats) = crawl_site(
+            site(100, 1),
+            &["/d0/p3.html"],
+            config,
+            std::future::pending(),
+        )
+        .await;
+        accounted(&report);
+        assert_eq!(report.discovered, 40, "{report:#?}");
+        assert_eq!((report.not_http, report.duplicates), (1, 2), "{report:#?}");
+        assert_eq!(stats.requests.load(Ordering::SeqCst), 40);
+    }
+
     /// Broken HTML is read as browsers would: the link after an unclosed
     /// `<b>` is found, the one inside a `<div` tag that never closes is not
     /// (it is an attribute there), the one whose quote runs on is a 404.
@@ -1458,6 +1484,7 @@ mod links {
         a_redirect_loop_is_counted_once,
         a_body_over_max_body_is_too_big,
         broken_html_still_yields_its_links,
+        seeds_from_a_file_are_streamed,
         a_stop_ends_the_link_crawl,
         the_deadline_ends_the_link_crawl,
     );

@@ -555,7 +555,7 @@ fn run_spider(mut args: Args) -> u8 {
     if let Some(grace) = args.config.grace {
         top = top.grace(grace);
     }
-    let embedded = args.spider.seeds.is_empty();
+    let embedded = args.spider.seeds.is_empty() && args.spider.seed_file.is_none();
     let (client_ref, progress_ref) = (&client, &*progress);
     let (display_ref, interrupts_ref) = (&display, &interrupts);
     let args_ref = &mut args;
@@ -590,8 +590,12 @@ fn run_spider(mut args: Args) -> u8 {
             ))
         } else {
             display_ref.say(&format!(
-                "crawl: following links from {}, at most {} requests in flight; Ctrl-C stops",
+                "crawl: following links from {}{}, at most {} requests in flight; Ctrl-C stops",
                 plural(args_ref.spider.seeds.len(), "seed URL"),
+                match &args_ref.spider.seed_file {
+                    Some(path) => format!(" and the seeds in {}", path.display()),
+                    None => String::new(),
+                },
                 args_ref.config.limit,
             ));
             None

@@ -19,6 +19,8 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
                      (default 3)
   --seed-url URL     start here (repeat for more; default http://a.test/ on
                      the embedded server)
+  --seed-file FILE   more seed URLs, one per line as in --url-file, read a
+                     batch at a time as the crawl needs them (never whole)
   --connect-to ADDR  connect to ADDR (host:port) for every host, as curl's
                      --connect-to does (default: the embedded server's
                      address when no --seed-url is given)
@@ -155,6 +157,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
                 }
             }
             "--seed-url" => parsed.spider.seeds.push(value()?),
+            "--seed-file" => parsed.spider.seed_file = Some(value()?.into()),
             "--connect-to" => parsed.spider.connect_to = Some(value()?),
             "--max-pages" => parsed.spider.max_pages = count("--max-pages", &value()?)?,
             "--max-depth" => parsed.spider.max_depth = count("--max-depth", &value()?)?,
@@ -237,7 +240,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
 /// The part of a URL-file line before its comment: a `#` at the start of the
 /// line or after a space or tab starts one (a `#` inside a URL is its
 /// fragment).
-fn without_comment(line: &str) -> &str {
+pub fn without_comment(line: &str) -> &str {
     let mut prev_blank = true;
     for (i, c) in line.char_indices() {
         if c == '#' && prev_blank {

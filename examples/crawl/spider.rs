@@ -40,6 +40,9 @@ use crate::crawler::{Client, Failure, Progress, Slots, Url};
 pub struct SpiderConfig {
     /// Where to start (as written: a bad one is counted, not an error).
     pub seeds: Vec<String>,
+    /// More seeds, one per line (a URL file: `#` comments, blank lines),
+    /// read a batch at a time whenever the frontier runs empty, never whole.
+    pub seed_file: Option<std::path::PathBuf>,
     /// Connect here for every host (like curl's `--connect-to`).
     pub connect_to: Option<String>,
     /// URLs accepted into the frontier at most, seeds included.
@@ -66,6 +69,7 @@ impl Default for SpiderConfig {
     fn default() -> Self {
         SpiderConfig {
             seeds: Vec::new(),
+            seed_file: None,
             connect_to: None,
             max_pages: u64::MAX,
             max_depth: u32::MAX,
@@ -362,8 +366,10 @@ impl Frontier {
         }
     }
 
-    /// The next URL, or `None` once nothing waits and nothing runs.
-    async fn next(&self) -> Option<Item> {
+    /// The next URL, or `None` once nothing waits and nothing runs. When
+    /// nothing waits, `refill` may queue more (seeds from a file); it says
+    /// whether it read anything.
+    async fn next(&self, mut refill: impl FnMut() -> bool) -> Option<Item> {
         loop {
             match self.rx.try_recv() {
                 Ok(Some(item)) => return Some(item),
@@ -372,6 +378,9 @@ impl Frontier {
             }
             if let Some(item) = self.spill.lock().unwrap().pop() {
                 return Some(item);
+            }
+            if refill() {
+                continue;
             }
             if self.pending.load(Ordering::SeqCst) == 0 {
                 return None;
@@ -544,6 +553,10 @@ impl Shared<'_> {
         let t = &self.tally;
         for href in links_in(body) {
             add(&t.links);
+            if depth >= self.config.max_depth {
+                add(&t.beyond_depth);
+                continue;
+            }
             let Ok(link) = base.join(&href) else {
                 add(&t.not_http);
                 continue;
@@ -611,6 +624,44 @@ pub async fn spider(
             _ => add(&shared.tally.not_http),
         }
     }
+    // The seed file, read `queue` lines at a time when the frontier is
+    // empty: a file of millions of URLs is never held whole.
+    let mut seed_lines = match &config.seed_file {
+        None => None,
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => Some(BufReader::new(file).lines()),
+            Err(_) => {
+                add(&shared.tally.not_http);
+                None
+            }
+        },
+    };
+    let mut refill = move || {
+        let Some(lines) = seed_lines.as_mut() else {
+            return false;
+        };
+        let mut read = false;
+        for _ in 0..config.queue.max(1) {
+            let Some(Ok(line)) = lines.next() else {
+                seed_lines = None;
+                break;
+            };
+            read = true;
+            let line = line.trim_start_matches('\u{feff}');
+            let url = crate::args::without_comment(line).trim();
+            if url.is_empty() {
+                continue;
+            }
+            match url::Url::parse(url) {
+                Ok(url) if url.scheme() == "http" && url.host_str().is_some() => {
+                    shared.offer(without_fragment(url), 0)
+                }
+                _ => add(&shared.tally.not_http),
+            }
+        }
+        read
+    };
+    let refill = &mut refill;
     let work = corral::scope(|conns| async move {
         let nursery = corral::Nursery::new().max_concurrency(config.limit);
         let nursery = match config.grace {
@@ -622,7 +673,8 @@ pub async fn spider(
         let mut workers = pin!(nursery.scope(|s| async move {
             let _ = stopper_ref.set(s.stop_handle());
             loop {
-                let item = match select(pin!(shared.frontier.next()), s.stopped()).await {
+                let next = shared.frontier.next(&mut *refill);
+                let item = match select(pin!(next), s.stopped()).await {
                     Either::Left((Some(item), _)) if !s.is_stopping() => item,
                     _ => break,
                 };
