@@ -251,35 +251,57 @@ pub fn without_comment(line: &str) -> &str {
     line
 }
 
+/// The URL on one line of a URL file (`n` is its number), if any: blank
+/// lines and `#` comments (whole-line or trailing) are skipped.
+fn parse_url_line(line: &str, n: usize) -> Result<Option<Url>, String> {
+    let mut words = without_comment(line).split_whitespace();
+    let Some(url) = words.next() else {
+        return Ok(None);
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!(
+            "line {n}: one URL per line, but {extra:?} follows {url:?} \
+             (a comment starts with \" #\")"
+        ));
+    }
+    Url::parse(url)
+        .map(Some)
+        .map_err(|e| format!("line {n}: {e}"))
+}
+
 /// Reads `http://` URLs from `text`, one per line: a UTF-8 byte-order mark,
 /// blank lines and `#` comments (whole-line or trailing) are skipped. The
-/// first bad line is an error naming its number.
+/// first bad line is an error naming its number. (What `read_url_file`
+/// does line by line, for `tests/crawl.rs`.)
+#[allow(dead_code)]
 pub fn parse_url_list(text: &str) -> Result<Vec<Url>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut urls = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let mut words = without_comment(line).split_whitespace();
-        let Some(url) = words.next() else { continue };
-        if let Some(extra) = words.next() {
-            return Err(format!(
-                "line {}: one URL per line, but {extra:?} follows {url:?} \
-                 (a comment starts with \" #\")",
-                n + 1
-            ));
-        }
-        urls.push(Url::parse(url).map_err(|e| format!("line {}: {e}", n + 1))?);
+        urls.extend(parse_url_line(line, n + 1)?);
     }
     Ok(urls)
 }
 
-/// Reads and parses a URL file; an empty one is an error too.
+/// Reads and parses a URL file line by line (its text is never held whole);
+/// an empty one is an error too.
 pub fn read_url_file(path: &str) -> Result<Vec<Url>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    match parse_url_list(&text) {
-        Err(e) => Err(format!("{path}: {e}")),
-        Ok(urls) if urls.is_empty() => Err(format!("{path}: no URLs")),
-        Ok(urls) => Ok(urls),
+    use std::io::BufRead;
+    let cannot = |e: std::io::Error| format!("cannot read {path}: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut urls = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(cannot)?;
+        let line = match n {
+            0 => line.strip_prefix('\u{feff}').unwrap_or(&line),
+            _ => &line,
+        };
+        urls.extend(parse_url_line(line, n + 1).map_err(|e| format!("{path}: {e}"))?);
     }
+    if urls.is_empty() {
+        return Err(format!("{path}: no URLs"));
+    }
+    Ok(urls)
 }
 
 /// Why a URL could not be used.
