@@ -517,7 +517,7 @@ fn write_site(args: &Args, dir: &str) -> u8 {
         Ok(pages) => {
             eprintln!(
                 "crawl: wrote {} ({} hosts) under {dir}, every URL in {dir}/urls.txt; \
-                 serve them with: nginx -p {dir} -c nginx.conf",
+                 serve them with: nginx -p {dir}/ -c nginx.conf",
                 plural(pages as usize, "page"),
                 args.hosts
             );

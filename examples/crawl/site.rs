@@ -221,11 +221,14 @@ pub fn write_site(site: &Site, dir: &Path, listen: &str) -> std::io::Result<u64>
     let _ = writeln!(
         conf,
         "# nginx serving the crawl's generated site ({} pages on each of {} hosts, seed {}).\n\
-         # Include it in an http {{ }} block, or run the whole file with\n\
-         #   nginx -p {dir} -c nginx.conf\n\
+         # Run it with: nginx -p {dir}/ -c nginx.conf   (stop: nginx -p {dir}/ -c nginx.conf -s stop)\n\
+         # Unlike the embedded server, every page answers 200 at once: no slow,\n\
+         # failing (503) or hung pages. The redirect loop is below; /big and\n\
+         # /broken.html are files. Unknown Host headers get the first host.\n\
          worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
          events {{ worker_connections 4096; }}\nhttp {{\n    access_log off;\n    \
-         keepalive_requests 1000000;\n    default_type text/html;",
+         keepalive_requests 1000000;\n    default_type text/html;\n    \
+         absolute_redirect off;",
         site.pages,
         site.hosts,
         site.seed,
@@ -256,9 +259,11 @@ pub fn write_site(site: &Site, dir: &Path, listen: &str) -> std::io::Result<u64>
         }
         let _ = writeln!(
             conf,
-            "    server {{\n        listen {listen} backlog=4096;\n        server_name {name};\n        \
+            "    server {{\n        listen {listen}{};\n        server_name {name};\n        \
              root {};\n        location = /loop/a {{ return 302 /loop/b; }}\n        \
              location = /loop/b {{ return 302 /loop/a; }}\n    }}",
+            // Listen options once per address: on the first host's block.
+            if host == 0 { " backlog=4096" } else { "" },
             abs.join(&name).display()
         );
     }
