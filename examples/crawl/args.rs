@@ -46,8 +46,8 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
   --hedge-after DUR  send a second try of a request still running after DUR;
                      the first answer wins and the other is dropped; a request
                      that fails sooner is not tried again
-                     (default 100ms; 'off' to disable)
-  --seed N           the embedded server's plan (default 1)
+                     (default 100ms; 'off' to disable; the flat list only)
+  --seed N           the embedded server's plan and site (default 1)
   --no-delay         the embedded server answers at once (measures the client)
   --grace DUR        after Ctrl-C, how long requests in flight and the server's
                      connections may run on before they are dropped
@@ -234,6 +234,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
     spider.timeout = parsed.config.timeout;
     spider.deadline = parsed.config.deadline;
     spider.grace = parsed.config.grace;
+    spider.warn_slow_polls = parsed.config.warn_slow_polls;
     Ok(Some(parsed))
 }
 

@@ -61,6 +61,8 @@ pub struct SpiderConfig {
     pub timeout: Duration,
     pub deadline: Option<Duration>,
     pub grace: Option<Duration>,
+    /// Report every worker poll that blocks the executor this long.
+    pub warn_slow_polls: Option<Duration>,
     /// URLs waiting in memory at most; more spill to a temporary file.
     pub queue: usize,
 }
@@ -80,6 +82,7 @@ impl Default for SpiderConfig {
             timeout: Duration::from_secs(2),
             deadline: None,
             grace: Some(Duration::from_secs(2)),
+            warn_slow_polls: None,
             queue: 4096,
         }
     }
@@ -666,6 +669,10 @@ pub async fn spider(
         let nursery = corral::Nursery::new().max_concurrency(config.limit);
         let nursery = match config.grace {
             Some(grace) => nursery.grace(grace),
+            None => nursery,
+        };
+        let nursery = match config.warn_slow_polls {
+            Some(threshold) => nursery.warn_slow_polls(threshold),
             None => nursery,
         };
         let stopper = std::sync::OnceLock::new();
