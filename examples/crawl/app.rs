@@ -281,6 +281,8 @@ pub fn rate(count: usize, elapsed: Duration) -> String {
 /// ended.
 pub struct Display {
     bar: Option<indicatif::ProgressBar>,
+    /// No total known (following links): the bar grows with the URLs found.
+    growing: bool,
     quiet: bool,
 }
 
@@ -292,6 +294,7 @@ impl Display {
             Display {
                 bar: None,
                 quiet: json,
+                growing: false,
             }
         }
     }
@@ -306,6 +309,7 @@ impl Display {
         Display {
             bar: Some(bar),
             quiet: false,
+            growing: total == 0,
         }
     }
 
@@ -320,7 +324,12 @@ impl Display {
     /// Draws the bar once from `progress`.
     pub fn update(&self, progress: &Progress, client: &Client, started: Instant) {
         if let Some(bar) = &self.bar {
-            bar.set_position(progress.done.load(Ordering::Relaxed) as u64);
+            let done = progress.done.load(Ordering::Relaxed) as u64;
+            // Following links, the total is what has been started so far.
+            if self.growing {
+                bar.set_length(progress.started.load(Ordering::Relaxed) as u64);
+            }
+            bar.set_position(done);
             bar.set_message(format!(
                 "{} in flight, {}",
                 progress.in_flight.load(Ordering::Relaxed),
