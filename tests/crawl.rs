@@ -1518,6 +1518,11 @@ mod links {
             "http://a.test/up"
         );
         assert_eq!(url::Url::parse(&resolved[3]).unwrap().scheme(), "mailto");
+        // Without an IDNA backend (Cargo.toml's `idna_adapter ~1.0`), a link
+        // to a Unicode host does not resolve (it is counted with the links
+        // that are not http); its punycode form does.
+        assert!(base.join("http://b\u{fc}cher.test/").is_err());
+        assert!(base.join("http://xn--bcher-kva.test/").is_ok());
         // Broken HTML never panics, and tag soup still gives its links.
         assert!(spider::links_in(b"<a href=\"unterminated <<<>>> <!-- <a").is_empty());
         assert!(spider::links_in(&[0xff, 0xfe, b'<', b'a']).is_empty());
