@@ -822,9 +822,12 @@ fn the_progress_bar_leaves_no_line_behind() {
     let text = screen.text();
     assert_eq!(text[0], "crawl: Ctrl-C: stopping");
     assert_eq!(text.len(), 2, "one bar, below the said line: {text:?}");
-    let bar = format!("{}{} 4/10 URLs, 3 in flight, ", "#".repeat(16), "-".repeat(24));
+    let bar = "#".repeat(16) + &"-".repeat(24) + " 4/10 URLs, 3 in flight, ";
     assert!(text[1].starts_with(&bar), "the bar is drawn: {text:?}");
-    assert!(text[1].contains(", eta "), "a fixed total has an ETA: {text:?}");
+    assert!(
+        text[1].contains(", eta "),
+        "a fixed total has an ETA: {text:?}"
+    );
     display.finish();
     assert_eq!(screen.text(), ["crawl: Ctrl-C: stopping"]);
 }
@@ -840,7 +843,7 @@ fn a_growing_total_draws_without_an_eta() {
     display.update(&progress, &client, started);
     let text = screen.text();
     assert_eq!(text.len(), 1, "{text:?}");
-    let empty = format!("{} 0/0 URLs, 0 in flight, ", "-".repeat(40));
+    let empty = "-".repeat(40) + " 0/0 URLs, 0 in flight, ";
     assert!(text[0].starts_with(&empty), "{text:?}");
     progress.started.store(5, Ordering::SeqCst);
     progress.done.store(2, Ordering::SeqCst);
@@ -848,7 +851,7 @@ fn a_growing_total_draws_without_an_eta() {
     display.update(&progress, &client, started);
     let text = screen.text();
     assert_eq!(text.len(), 1, "redrawn in place: {text:?}");
-    let grown = format!("{}{} 2/5 URLs, 3 in flight, ", "#".repeat(16), "-".repeat(24));
+    let grown = "#".repeat(16) + &"-".repeat(24) + " 2/5 URLs, 3 in flight, ";
     assert!(text[0].starts_with(&grown), "{text:?}");
     assert!(!text[0].contains("eta"), "{text:?}");
     display.finish();
