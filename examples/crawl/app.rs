@@ -335,6 +335,8 @@ impl Display {
         }
     }
 
+    /// The bar, locked against the drawing task and `say`; `None` off a
+    /// terminal.
     fn bar(&self) -> Option<MutexGuard<'_, Bar>> {
         // A panic while drawing leaves nothing half-done that matters.
         let bar = self.bar.as_ref()?;
