@@ -732,9 +732,9 @@ fn rates_show_a_sensible_number_of_digits() {
     assert_eq!(app::plural(2, "URL"), "2 URLs");
 }
 
-/// A terminal, as far as a progress bar uses one: rows of text, a cursor,
-/// and the automatic wrap at the right margin that indicatif relies on (a
-/// full row moves the next character to the next row).
+/// A terminal, as far as the progress bar uses one: rows of text and a
+/// cursor that `\r` and `\n` move and `ESC [2K` erases the row under. The
+/// bar's other sequences (autowrap off and on) leave the text as it is.
 #[derive(Debug, Clone, Default)]
 struct Screen(Arc<std::sync::Mutex<Cursor>>);
 
@@ -743,10 +743,7 @@ struct Cursor {
     rows: Vec<Vec<char>>,
     row: usize,
     col: usize,
-    wrap_next: bool,
 }
-
-const SCREEN_WIDTH: usize = 120;
 
 impl Screen {
     /// The rows with text on them.
@@ -759,80 +756,52 @@ impl Screen {
             .filter(|row| !row.is_empty())
             .collect()
     }
+}
 
-    fn with<T>(&self, f: impl FnOnce(&mut Cursor) -> T) -> T {
-        let mut screen = self.0.lock().unwrap();
-        let out = f(&mut screen);
-        let row = screen.row;
-        while screen.rows.len() <= row {
-            screen.rows.push(Vec::new());
+impl Cursor {
+    fn current_row(&mut self) -> &mut Vec<char> {
+        if self.rows.len() <= self.row {
+            self.rows.resize(self.row + 1, Vec::new());
         }
-        out
+        &mut self.rows[self.row]
     }
 }
 
-impl indicatif::TermLike for Screen {
-    fn width(&self) -> u16 {
-        SCREEN_WIDTH as u16
-    }
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| (c.row, c.wrap_next) = (c.row.saturating_sub(n), false));
-        Ok(())
-    }
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| (c.row, c.wrap_next) = (c.row + n, false));
-        Ok(())
-    }
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| c.col = (c.col + n).min(SCREEN_WIDTH - 1));
-        Ok(())
-    }
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| c.col = c.col.saturating_sub(n));
-        Ok(())
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.write_str(s)?;
-        self.write_str("\n")
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        for ch in s.chars() {
-            self.with(|c| match ch {
-                '\r' => (c.col, c.wrap_next) = (0, false),
-                '\n' => (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false),
-                ch => {
-                    if c.wrap_next {
-                        (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false);
+impl std::io::Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).expect("the display writes whole UTF-8 strings");
+        let mut c = self.0.lock().unwrap();
+        let mut chars = text.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\r' => c.col = 0,
+                '\n' => (c.row, c.col) = (c.row + 1, 0),
+                '\x1b' => {
+                    // A control sequence: `[`, its parameters, a final letter.
+                    let mut sequence = String::new();
+                    for ch in chars.by_ref() {
+                        sequence.push(ch);
+                        if ch.is_ascii_alphabetic() {
+                            break;
+                        }
                     }
-                    while c.rows.len() <= c.row {
-                        c.rows.push(Vec::new());
-                    }
-                    let (row, col) = (c.row, c.col);
-                    let line = &mut c.rows[row];
-                    line.resize(line.len().max(col + 1), ' ');
-                    line[col] = ch;
-                    if col + 1 == SCREEN_WIDTH {
-                        c.wrap_next = true;
-                    } else {
-                        c.col += 1;
+                    if sequence == "[2K" {
+                        c.current_row().clear();
                     }
                 }
-            });
-        }
-        Ok(())
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.with(|c| {
-            while c.rows.len() <= c.row {
-                c.rows.push(Vec::new());
+                ch => {
+                    let col = c.col;
+                    let row = c.current_row();
+                    row.resize(row.len().max(col + 1), ' ');
+                    row[col] = ch;
+                    c.col += 1;
+                }
             }
-            let row = c.row;
-            c.rows[row].clear();
-            (c.col, c.wrap_next) = (0, false);
-        });
-        Ok(())
+        }
+        Ok(buf.len())
     }
-    fn flush(&self) -> std::io::Result<()> {
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -843,8 +812,7 @@ impl indicatif::TermLike for Screen {
 #[test]
 fn the_progress_bar_leaves_no_line_behind() {
     let screen = Screen::default();
-    let target = indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone()));
-    let display = app::Display::on(target, 10);
+    let display = app::Display::on(Box::new(screen.clone()), 10);
     let (progress, client) = (Progress::default(), Client::default());
     progress.done.store(4, Ordering::SeqCst);
     progress.in_flight.store(3, Ordering::SeqCst);
@@ -853,12 +821,41 @@ fn the_progress_bar_leaves_no_line_behind() {
     display.say("crawl: Ctrl-C: stopping");
     let text = screen.text();
     assert_eq!(text[0], "crawl: Ctrl-C: stopping");
+    assert_eq!(text.len(), 2, "one bar, below the said line: {text:?}");
+    let bar = "#".repeat(16) + &"-".repeat(24) + " 4/10 URLs, 3 in flight, ";
+    assert!(text[1].starts_with(&bar), "the bar is drawn: {text:?}");
     assert!(
-        text.iter().any(|l| l.contains("4/10 URLs, 3 in flight, ")),
-        "the bar is drawn: {text:?}"
+        text[1].contains(", eta "),
+        "a fixed total has an ETA: {text:?}"
     );
     display.finish();
     assert_eq!(screen.text(), ["crawl: Ctrl-C: stopping"]);
+}
+
+/// Following links the total is the URLs started so far: the bar draws with
+/// it, from nothing at all, and shows no ETA for a total that grows.
+#[test]
+fn a_growing_total_draws_without_an_eta() {
+    let screen = Screen::default();
+    let display = app::Display::on(Box::new(screen.clone()), 0);
+    let (progress, client) = (Progress::default(), Client::default());
+    let started = std::time::Instant::now();
+    display.update(&progress, &client, started);
+    let text = screen.text();
+    assert_eq!(text.len(), 1, "{text:?}");
+    let empty = "-".repeat(40) + " 0/0 URLs, 0 in flight, ";
+    assert!(text[0].starts_with(&empty), "{text:?}");
+    progress.started.store(5, Ordering::SeqCst);
+    progress.done.store(2, Ordering::SeqCst);
+    progress.in_flight.store(3, Ordering::SeqCst);
+    display.update(&progress, &client, started);
+    let text = screen.text();
+    assert_eq!(text.len(), 1, "redrawn in place: {text:?}");
+    let grown = "#".repeat(16) + &"-".repeat(24) + " 2/5 URLs, 3 in flight, ";
+    assert!(text[0].starts_with(&grown), "{text:?}");
+    assert!(!text[0].contains("eta"), "{text:?}");
+    display.finish();
+    assert!(screen.text().is_empty(), "{:?}", screen.text());
 }
 
 /// A crawl in which every URL failed exits with status 1; one with any
