@@ -31,6 +31,8 @@ mod spider;
 mod app;
 #[path = "../examples/crawl/args.rs"]
 mod args;
+#[path = "../examples/crawl/display.rs"]
+mod display;
 
 use std::future::Future;
 use std::pin::pin;
@@ -720,14 +722,14 @@ fn a_malformed_url_file_is_a_clear_error() {
 #[test]
 fn rates_show_a_sensible_number_of_digits() {
     let s = Duration::from_secs(1);
-    assert_eq!(app::rate(2_345, s), "2345 requests/s");
+    assert_eq!(display::rate(2_345, s), "2345 requests/s");
     assert_eq!(
-        app::rate(2_345, Duration::from_millis(333)),
+        display::rate(2_345, Duration::from_millis(333)),
         "7042 requests/s"
     );
-    assert_eq!(app::rate(7, Duration::from_secs(3)), "2.3 requests/s");
-    assert_eq!(app::rate(0, s), "0.0 requests/s");
-    assert_eq!(app::rate(5, Duration::ZERO), "- requests/s");
+    assert_eq!(display::rate(7, Duration::from_secs(3)), "2.3 requests/s");
+    assert_eq!(display::rate(0, s), "0.0 requests/s");
+    assert_eq!(display::rate(5, Duration::ZERO), "- requests/s");
     assert_eq!(app::plural(1, "URL"), "1 URL");
     assert_eq!(app::plural(2, "URL"), "2 URLs");
 }
@@ -812,7 +814,7 @@ impl std::io::Write for Screen {
 #[test]
 fn the_progress_bar_leaves_no_line_behind() {
     let screen = Screen::default();
-    let display = app::Display::on(Box::new(screen.clone()), 10);
+    let display = display::Display::on(Box::new(screen.clone()), 10);
     let (progress, client) = (Progress::default(), Client::default());
     progress.done.store(4, Ordering::SeqCst);
     progress.in_flight.store(3, Ordering::SeqCst);
@@ -837,7 +839,7 @@ fn the_progress_bar_leaves_no_line_behind() {
 #[test]
 fn a_growing_total_draws_without_an_eta() {
     let screen = Screen::default();
-    let display = app::Display::on(Box::new(screen.clone()), 0);
+    let display = display::Display::on(Box::new(screen.clone()), 0);
     let (progress, client) = (Progress::default(), Client::default());
     let started = std::time::Instant::now();
     display.update(&progress, &client, started);

@@ -33,8 +33,9 @@
 //! `client.rs` (keep-alive connections, one pool per host), `server.rs` (the
 //! embedded server), `plan.rs` (its seeded pages) and `site.rs` (the
 //! generated site), gathered by `lib.rs`;
-//! then the program around them, `args.rs` (flags and URL files) and
-//! `app.rs` (Ctrl-C, progress, summary, exit status).
+//! then the program around them, `args.rs` (flags and URL files),
+//! `app.rs` (Ctrl-C, summary, exit status) and `display.rs` (the progress
+//! line).
 //!
 //! ```text
 //! cargo run --release --example crawl -- --help
@@ -51,6 +52,7 @@ mod spider;
 // The program around it.
 mod app;
 mod args;
+mod display;
 
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(app::run(std::env::args().skip(1)))
