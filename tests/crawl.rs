@@ -24,10 +24,15 @@ mod crawl_child;
 #[path = "../examples/crawl/lib.rs"]
 mod crawler;
 
+#[path = "../examples/crawl/spider.rs"]
+mod spider;
+
 #[path = "../examples/crawl/app.rs"]
 mod app;
 #[path = "../examples/crawl/args.rs"]
 mod args;
+#[path = "../examples/crawl/display.rs"]
+mod display;
 
 use std::future::Future;
 use std::pin::pin;
@@ -717,21 +722,21 @@ fn a_malformed_url_file_is_a_clear_error() {
 #[test]
 fn rates_show_a_sensible_number_of_digits() {
     let s = Duration::from_secs(1);
-    assert_eq!(app::rate(2_345, s), "2345 requests/s");
+    assert_eq!(display::rate(2_345, s), "2345 requests/s");
     assert_eq!(
-        app::rate(2_345, Duration::from_millis(333)),
+        display::rate(2_345, Duration::from_millis(333)),
         "7042 requests/s"
     );
-    assert_eq!(app::rate(7, Duration::from_secs(3)), "2.3 requests/s");
-    assert_eq!(app::rate(0, s), "0.0 requests/s");
-    assert_eq!(app::rate(5, Duration::ZERO), "- requests/s");
+    assert_eq!(display::rate(7, Duration::from_secs(3)), "2.3 requests/s");
+    assert_eq!(display::rate(0, s), "0.0 requests/s");
+    assert_eq!(display::rate(5, Duration::ZERO), "- requests/s");
     assert_eq!(app::plural(1, "URL"), "1 URL");
     assert_eq!(app::plural(2, "URL"), "2 URLs");
 }
 
-/// A terminal, as far as a progress bar uses one: rows of text, a cursor,
-/// and the automatic wrap at the right margin that indicatif relies on (a
-/// full row moves the next character to the next row).
+/// A terminal, as far as the progress bar uses one: rows of text and a
+/// cursor that `\r` and `\n` move and `ESC [2K` erases the row under. The
+/// bar's other sequences (autowrap off and on) leave the text as it is.
 #[derive(Debug, Clone, Default)]
 struct Screen(Arc<std::sync::Mutex<Cursor>>);
 
@@ -740,10 +745,7 @@ struct Cursor {
     rows: Vec<Vec<char>>,
     row: usize,
     col: usize,
-    wrap_next: bool,
 }
-
-const SCREEN_WIDTH: usize = 120;
 
 impl Screen {
     /// The rows with text on them.
@@ -756,80 +758,52 @@ impl Screen {
             .filter(|row| !row.is_empty())
             .collect()
     }
+}
 
-    fn with<T>(&self, f: impl FnOnce(&mut Cursor) -> T) -> T {
-        let mut screen = self.0.lock().unwrap();
-        let out = f(&mut screen);
-        let row = screen.row;
-        while screen.rows.len() <= row {
-            screen.rows.push(Vec::new());
+impl Cursor {
+    fn current_row(&mut self) -> &mut Vec<char> {
+        if self.rows.len() <= self.row {
+            self.rows.resize(self.row + 1, Vec::new());
         }
-        out
+        &mut self.rows[self.row]
     }
 }
 
-impl indicatif::TermLike for Screen {
-    fn width(&self) -> u16 {
-        SCREEN_WIDTH as u16
-    }
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| (c.row, c.wrap_next) = (c.row.saturating_sub(n), false));
-        Ok(())
-    }
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| (c.row, c.wrap_next) = (c.row + n, false));
-        Ok(())
-    }
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| c.col = (c.col + n).min(SCREEN_WIDTH - 1));
-        Ok(())
-    }
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.with(|c| c.col = c.col.saturating_sub(n));
-        Ok(())
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.write_str(s)?;
-        self.write_str("\n")
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        for ch in s.chars() {
-            self.with(|c| match ch {
-                '\r' => (c.col, c.wrap_next) = (0, false),
-                '\n' => (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false),
-                ch => {
-                    if c.wrap_next {
-                        (c.row, c.col, c.wrap_next) = (c.row + 1, 0, false);
+impl std::io::Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).expect("the display writes whole UTF-8 strings");
+        let mut c = self.0.lock().unwrap();
+        let mut chars = text.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\r' => c.col = 0,
+                '\n' => (c.row, c.col) = (c.row + 1, 0),
+                '\x1b' => {
+                    // A control sequence: `[`, its parameters, a final letter.
+                    let mut sequence = String::new();
+                    for ch in chars.by_ref() {
+                        sequence.push(ch);
+                        if ch.is_ascii_alphabetic() {
+                            break;
+                        }
                     }
-                    while c.rows.len() <= c.row {
-                        c.rows.push(Vec::new());
-                    }
-                    let (row, col) = (c.row, c.col);
-                    let line = &mut c.rows[row];
-                    line.resize(line.len().max(col + 1), ' ');
-                    line[col] = ch;
-                    if col + 1 == SCREEN_WIDTH {
-                        c.wrap_next = true;
-                    } else {
-                        c.col += 1;
+                    if sequence == "[2K" {
+                        c.current_row().clear();
                     }
                 }
-            });
-        }
-        Ok(())
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.with(|c| {
-            while c.rows.len() <= c.row {
-                c.rows.push(Vec::new());
+                ch => {
+                    let col = c.col;
+                    let row = c.current_row();
+                    row.resize(row.len().max(col + 1), ' ');
+                    row[col] = ch;
+                    c.col += 1;
+                }
             }
-            let row = c.row;
-            c.rows[row].clear();
-            (c.col, c.wrap_next) = (0, false);
-        });
-        Ok(())
+        }
+        Ok(buf.len())
     }
-    fn flush(&self) -> std::io::Result<()> {
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -840,8 +814,7 @@ impl indicatif::TermLike for Screen {
 #[test]
 fn the_progress_bar_leaves_no_line_behind() {
     let screen = Screen::default();
-    let target = indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone()));
-    let display = app::Display::on(target, 10);
+    let display = display::Display::on(Box::new(screen.clone()), 10);
     let (progress, client) = (Progress::default(), Client::default());
     progress.done.store(4, Ordering::SeqCst);
     progress.in_flight.store(3, Ordering::SeqCst);
@@ -850,12 +823,41 @@ fn the_progress_bar_leaves_no_line_behind() {
     display.say("crawl: Ctrl-C: stopping");
     let text = screen.text();
     assert_eq!(text[0], "crawl: Ctrl-C: stopping");
+    assert_eq!(text.len(), 2, "one bar, below the said line: {text:?}");
+    let bar = "#".repeat(16) + &"-".repeat(24) + " 4/10 URLs, 3 in flight, ";
+    assert!(text[1].starts_with(&bar), "the bar is drawn: {text:?}");
     assert!(
-        text.iter().any(|l| l.contains("4/10 URLs, 3 in flight, ")),
-        "the bar is drawn: {text:?}"
+        text[1].contains(", eta "),
+        "a fixed total has an ETA: {text:?}"
     );
     display.finish();
     assert_eq!(screen.text(), ["crawl: Ctrl-C: stopping"]);
+}
+
+/// Following links the total is the URLs started so far: the bar draws with
+/// it, from nothing at all, and shows no ETA for a total that grows.
+#[test]
+fn a_growing_total_draws_without_an_eta() {
+    let screen = Screen::default();
+    let display = display::Display::on(Box::new(screen.clone()), 0);
+    let (progress, client) = (Progress::default(), Client::default());
+    let started = std::time::Instant::now();
+    display.update(&progress, &client, started);
+    let text = screen.text();
+    assert_eq!(text.len(), 1, "{text:?}");
+    let empty = "-".repeat(40) + " 0/0 URLs, 0 in flight, ";
+    assert!(text[0].starts_with(&empty), "{text:?}");
+    progress.started.store(5, Ordering::SeqCst);
+    progress.done.store(2, Ordering::SeqCst);
+    progress.in_flight.store(3, Ordering::SeqCst);
+    display.update(&progress, &client, started);
+    let text = screen.text();
+    assert_eq!(text.len(), 1, "redrawn in place: {text:?}");
+    let grown = "#".repeat(16) + &"-".repeat(24) + " 2/5 URLs, 3 in flight, ";
+    assert!(text[0].starts_with(&grown), "{text:?}");
+    assert!(!text[0].contains("eta"), "{text:?}");
+    display.finish();
+    assert!(screen.text().is_empty(), "{:?}", screen.text());
 }
 
 /// A crawl in which every URL failed exits with status 1; one with any
@@ -1072,6 +1074,80 @@ mod ctrl_c {
         })
     }
 
+    /// The link-following crawl of a two-page site whose second page hangs:
+    /// Ctrl-C (once, or twice without a grace limit) cancels it, and the
+    /// summary counts it.
+    fn ctrl_c_following_links(twice: bool) {
+        support::watchdog(|| {
+            let seed = (0..)
+                .find(|&seed| {
+                    let site = crawler::Site {
+                        seed,
+                        pages: 2,
+                        hosts: 1,
+                        no_delay: false,
+                    };
+                    site.page(0, 1) == Page::Hang
+                })
+                .unwrap()
+                .to_string();
+            let grace = if twice { "off" } else { "50ms" };
+            let args = [
+                "--pages",
+                "2",
+                "--hosts",
+                "1",
+                "--seed",
+                &seed,
+                "--max-depth",
+                "1",
+                "--timeout",
+                "1h",
+                "--stall",
+                "off",
+                "--json",
+                "--grace",
+                grace,
+            ];
+            let mut child = crawl_child::spawn(ENTRY, &args);
+            let started = child.wait_for("following links on the embedded server at");
+            until_a_request_is_in_flight(address_in(&started));
+            child.interrupt();
+            child.wait_for("crawl: Ctrl-C: stopping");
+            if twice {
+                assert!(child.running(), "no grace limit: the first Ctrl-C waits");
+                child.interrupt();
+                child.wait_for("crawl: second Ctrl-C: dropping what is still in flight");
+            }
+            let ended = child.wait();
+            assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+            let json = ended.json();
+            assert!(json.contains("\"cancelled\":1,"), "{json}");
+            let interrupts = if twice { 2 } else { 1 };
+            assert!(
+                json.contains(&format!("\"interrupts\":{interrupts}")),
+                "{json}"
+            );
+            assert!(
+                ended
+                    .stderr
+                    .contains("(1 URL cancelled in flight, 0 never started)"),
+                "{}",
+                ended.stderr
+            );
+        })
+    }
+
+    #[test]
+    fn one_ctrl_c_following_links() {
+        ctrl_c_following_links(false);
+    }
+
+    #[test]
+    fn two_ctrl_cs_following_links() {
+        ctrl_c_following_links(true);
+    }
+
     #[test]
     fn one_ctrl_c_with_the_embedded_server() {
         one_ctrl_c("embedded");
@@ -1090,5 +1166,429 @@ mod ctrl_c {
     #[test]
     fn two_ctrl_cs_with_a_url_file() {
         two_ctrl_cs("url-file");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The link-following crawl over the generated site
+// ---------------------------------------------------------------------------
+
+mod links {
+    use super::*;
+    use crawler::Site;
+    use spider::{SpiderConfig, SpiderReport};
+
+    /// A small site answering at once: no hung or slow pages, 1 in 33
+    /// failing.
+    fn site(pages: u64, hosts: usize) -> Site {
+        Site {
+            seed: SEED,
+            pages,
+            hosts,
+            no_delay: true,
+        }
+    }
+
+    fn config() -> SpiderConfig {
+        SpiderConfig {
+            limit: 8,
+            per_host: 8,
+            timeout: Duration::from_secs(5),
+            grace: Some(Duration::from_millis(50)),
+            ..SpiderConfig::default()
+        }
+    }
+
+    /// Crawls `site` on a fresh embedded server (every host connects to it),
+    /// from `seeds` (paths on `a.test`, or whole URLs) or its root.
+    async fn crawl_site(
+        site: Site,
+        seeds: &[&str],
+        mut config: SpiderConfig,
+        stop: impl Future<Output = ()>,
+    ) -> (SpiderReport, Arc<ServerStats>) {
+        let (listener, addr) = crawler::bind().await.expect("bind");
+        let stats = Arc::new(ServerStats::default());
+        let serving = crawler::serve_with(
+            listener,
+            Arc::new(Plan { pages: Vec::new() }),
+            Some(site),
+            stats.clone(),
+            runtime(),
+        );
+        config.connect_to = Some(addr.to_string());
+        config.seeds = if seeds.is_empty() {
+            vec!["http://a.test/".to_string()]
+        } else {
+            seeds
+                .iter()
+                .map(|s| match s.strip_prefix('/') {
+                    Some(path) => format!("http://a.test/{path}"),
+                    None => s.to_string(),
+                })
+                .collect()
+        };
+        let (client, progress) = (Client::default(), Progress::default());
+        let work = spider::spider(&config, &client, &progress, stop);
+        let report = match select(pin!(work), pin!(serving)).await {
+            Either::Left((report, _)) => report,
+            Either::Right(((), _)) => unreachable!("the server never ends"),
+        };
+        (report, stats)
+    }
+
+    /// Every URL accepted ends in exactly one count.
+    fn accounted(report: &SpiderReport) {
+        let ended = report.fetched
+            + report.connect_errors
+            + report.io_errors
+            + report.timed_out
+            + report.too_big
+            + report.redirect_loops
+            + report.redirect_elsewhere
+            + report.cancelled
+            + report.not_started;
+        assert_eq!(ended, report.discovered, "{report:#?}");
+    }
+
+    /// The whole site of one host, each page fetched once: what the server
+    /// saw is one request per URL and per redirect followed; links to other
+    /// hosts, mailto: and javascript: ones are counted and not followed;
+    /// duplicates and cycles are fetched once.
+    async fn the_site_is_crawled_each_url_once() {
+        let site = site(300, 3);
+        let (report, stats) = crawl_site(site, &[], config(), std::future::pending()).await;
+        accounted(&report);
+        assert_eq!((report.cancelled, report.not_started), (0, 0));
+        let requests = stats.requests.load(Ordering::SeqCst) as u64;
+        assert_eq!(
+            requests,
+            report.discovered + report.redirects - report.redirect_loops,
+            "{report:#?}"
+        );
+        // The root links to every special page; the pages chain to each
+        // other, so most are found (a failing page's links are not read).
+        assert!(report.discovered > 150, "{report:#?}");
+        // 300 pages, /loop/a, /big, /broken.html and its broken link.
+        assert!(report.discovered <= 300 + 4, "{report:#?}");
+        assert!(report.by_status[&200] > 150, "{report:#?}");
+        assert!(report.by_status.contains_key(&503), "{report:#?}");
+        assert!(report.duplicates > report.discovered, "{report:#?}");
+        assert!(report.not_http > 0 && report.off_host > 0, "{report:#?}");
+        assert_eq!(report.too_big, 1, "/big is above the default --max-body");
+        assert_eq!(report.redirect_loops, 1, "{report:#?}");
+        assert!(report.depth_reached > 1, "{report:#?}");
+    }
+
+    /// `--any-host` follows links to the other hosts too: more URLs, none
+    /// off the host.
+    async fn any_host_follows_other_hosts() {
+        let mut any = config();
+        any.any_host = true;
+        let (one, _) = crawl_site(site(100, 3), &[], config(), std::future::pending()).await;
+        let (all, _) = crawl_site(site(100, 3), &[], any, std::future::pending()).await;
+        accounted(&all);
+        assert_eq!(all.off_host, 0, "{all:#?}");
+        assert!(all.discovered > one.discovered, "{one:#?}\n{all:#?}");
+    }
+
+    /// `--max-pages` and `--max-depth` bound what is fetched; `--max-pages
+    /// 0` fetches nothing and counts the seed.
+    async fn max_pages_and_max_depth_bound_the_crawl() {
+        let mut capped = config();
+        capped.max_pages = 10;
+        let (report, stats) = crawl_site(site(300, 1), &[], capped, std::future::pending()).await;
+        accounted(&report);
+        assert_eq!(report.discovered, 10);
+        assert!(report.beyond_max_pages > 0);
+        assert!(stats.requests.load(Ordering::SeqCst) as u64 <= 10 + report.redirects);
+
+        let mut none = config();
+        none.max_pages = 0;
+        let (report, stats) = crawl_site(site(300, 1), &[], none, std::future::pending()).await;
+        assert_eq!((report.discovered, report.fetched), (0, 0));
+        assert_eq!(report.beyond_max_pages, 1);
+        assert_eq!(stats.requests.load(Ordering::SeqCst), 0);
+
+        let mut shallow = config();
+        shallow.max_depth = 1;
+        let (report, _) = crawl_site(site(300, 1), &[], shallow, std::future::pending()).await;
+        accounted(&report);
+        assert_eq!(report.depth_reached, 1);
+        assert!(report.beyond_depth > 0);
+        assert!(report.discovered < 30, "{report:#?}");
+    }
+
+    /// At most `per_host` requests to one host at once, at the server.
+    async fn per_host_bounds_requests_at_the_server() {
+        let mut config = config();
+        config.limit = 16;
+        config.per_host = 2;
+        let (report, stats) = crawl_site(site(200, 1), &[], config, std::future::pending()).await;
+        accounted(&report);
+        let peak = stats.peak_in_flight.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&peak), "peak {peak}");
+    }
+
+    /// A frontier of 4 URLs in memory spills the rest to its file, and
+    /// loses none.
+    async fn a_full_frontier_spills_to_a_file() {
+        let mut small = config();
+        small.queue = 4;
+        let (spilled, stats) = crawl_site(site(300, 1), &[], small, std::future::pending()).await;
+        let (whole, _) = crawl_site(site(300, 1), &[], config(), std::future::pending()).await;
+        accounted(&spilled);
+        assert!(spilled.spilled > 0, "{spilled:#?}");
+        assert_eq!(spilled.discovered, whole.discovered);
+        assert_eq!(spilled.by_status, whole.by_status);
+        assert_eq!(
+            stats.requests.load(Ordering::SeqCst) as u64,
+            spilled.discovered + spilled.redirects - spilled.redirect_loops
+        );
+    }
+
+    /// Bad input: each with its own count, never a panic or a hang.
+    async fn seeds_that_are_not_http_are_counted() {
+        let seeds = [
+            "ftp://a.test/",
+            "mailto:x@a.test",
+            "not a url",
+            "https://a.test/",
+        ];
+        let (report, stats) =
+            crawl_site(site(10, 1), &seeds, config(), std::future::pending()).await;
+        assert_eq!(report.not_http, 4, "{report:#?}");
+        assert_eq!(report.discovered, 0);
+        assert_eq!(stats.requests.load(Ordering::SeqCst), 0);
+    }
+
+    async fn an_unreachable_seed_is_a_connect_error() {
+        let (listener, addr) = crawler::bind().await.expect("bind");
+        drop(listener); // nobody listens there now
+        let mut config = config();
+        config.seeds = vec![format!("http://{addr}/")];
+        let (client, progress) = (Client::default(), Progress::default());
+        let report = spider::spider(&config, &client, &progress, std::future::pending()).await;
+        accounted(&report);
+        assert_eq!(
+            (report.discovered, report.connect_errors),
+            (1, 1),
+            "{report:#?}"
+        );
+    }
+
+    async fn a_redirect_loop_is_counted_once() {
+        let (report, stats) =
+            crawl_site(site(10, 1), &["/loop/a"], config(), std::future::pending()).await;
+        accounted(&report);
+        assert_eq!(
+            (report.redirect_loops, report.redirects),
+            (1, 2),
+            "{report:#?}"
+        );
+        assert_eq!(stats.requests.load(Ordering::SeqCst), 2);
+    }
+
+    async fn a_body_over_max_body_is_too_big() {
+        let mut small = config();
+        small.max_body = 1 << 20;
+        let (report, _) = crawl_site(site(10, 1), &["/big"], small, std::future::pending()).await;
+        accounted(&report);
+        assert_eq!((report.too_big, report.fetched), (1, 0), "{report:#?}");
+        let mut large = config();
+        large.max_body = 64 << 20;
+        let (report, _) = crawl_site(site(10, 1), &["/big"], large, std::future::pending()).await;
+        assert_eq!((report.too_big, report.fetched), (0, 1), "{report:#?}");
+        assert_eq!(report.bytes, crawler::BIG_BYTES);
+    }
+
+    /// Seeds from a file, read a batch at a time: comments and blank lines
+    /// skipped, bad lines counted, every good one crawled once.
+    async fn seeds_from_a_file_are_streamed() {
+        let text: String = std::iter::once("\u{feff}# seeds\n\nftp://a.test/x\n".to_string())
+            .chain(
+                (1..=40).map(|i| format!("http://a.test{}  # page {i}\n", crawler::page_path(i))),
+            )
+            .chain(std::iter::once("http://a.test/d0/p1.html\n".to_string()))
+            .collect();
+        let mut config = config();
+        config.seed_file = Some(url_file(&text));
+        config.max_depth = 0;
+        config.queue = 8; // five batches
+        let (report, stats) = crawl_site(
+            site(100, 1),
+            &["/d0/p3.html"],
+            config,
+            std::future::pending(),
+        )
+        .await;
+        accounted(&report);
+        assert_eq!(report.discovered, 40, "{report:#?}");
+        assert_eq!((report.not_http, report.duplicates), (1, 2), "{report:#?}");
+        assert_eq!(stats.requests.load(Ordering::SeqCst), 40);
+    }
+
+    /// Broken HTML is read as browsers would: the link after an unclosed
+    /// `<b>` is found, the one inside a `<div` tag that never closes is not
+    /// (it is an attribute there), the one whose quote runs on is a 404.
+    async fn broken_html_still_yields_its_links() {
+        let mut config = config();
+        config.max_depth = 1;
+        let (report, _) = crawl_site(
+            site(10, 1),
+            &["/broken.html"],
+            config,
+            std::future::pending(),
+        )
+        .await;
+        accounted(&report);
+        assert_eq!(report.by_status[&200], 2, "{report:#?}");
+        assert_eq!(report.by_status[&404], 1, "{report:#?}");
+    }
+
+    /// A stop ends the crawl: no new URL, the ones in flight dropped after
+    /// the grace; every URL still counted once.
+    async fn a_stop_ends_the_link_crawl() {
+        let slow = Site {
+            no_delay: false,
+            ..site(5_000, 1)
+        };
+        let stop = corral::time::sleep(Duration::from_millis(100));
+        let (report, _) = crawl_site(slow, &[], config(), stop).await;
+        accounted(&report);
+        assert!(report.fetched < report.discovered, "{report:#?}");
+    }
+
+    /// The deadline cuts the crawl short.
+    async fn the_deadline_ends_the_link_crawl() {
+        let slow = Site {
+            no_delay: false,
+            ..site(5_000, 1)
+        };
+        let mut config = config();
+        config.deadline = Some(Duration::from_millis(100));
+        let (report, _) = crawl_site(slow, &[], config, std::future::pending()).await;
+        assert!(report.deadline_hit, "{report:#?}");
+        assert!(report.fetched < report.discovered, "{report:#?}");
+    }
+
+    on_both_executors!(
+        the_site_is_crawled_each_url_once,
+        any_host_follows_other_hosts,
+        max_pages_and_max_depth_bound_the_crawl,
+        per_host_bounds_requests_at_the_server,
+        a_full_frontier_spills_to_a_file,
+        seeds_that_are_not_http_are_counted,
+        an_unreachable_seed_is_a_connect_error,
+        a_redirect_loop_is_counted_once,
+        a_body_over_max_body_is_too_big,
+        broken_html_still_yields_its_links,
+        seeds_from_a_file_are_streamed,
+        a_stop_ends_the_link_crawl,
+        the_deadline_ends_the_link_crawl,
+    );
+
+    /// Links are read by the tokenizer from any HTML, and resolved against
+    /// their page: `..`, `./`, fragments dropped, odd schemes kept apart.
+    #[test]
+    fn links_are_extracted_and_resolved() {
+        let html = b"<a href='../d0/p3.html#x'>a</a><A HREF=\"./p9.html\">b<area href=/d1/p70.html>\
+            <a href='mailto:x@a.test'><a href='javascript:void(0)'><a name=x><a href=\"../../../up\"";
+        let links = spider::links_in(html);
+        assert_eq!(
+            links,
+            [
+                "../d0/p3.html#x",
+                "./p9.html",
+                "/d1/p70.html",
+                "mailto:x@a.test",
+                "javascript:void(0)"
+            ]
+        );
+        let base = url::Url::parse("http://a.test/d1/p70.html").unwrap();
+        let resolved: Vec<String> = links
+            .iter()
+            .map(|l| base.join(l).unwrap().to_string())
+            .collect();
+        assert_eq!(resolved[0], "http://a.test/d0/p3.html#x");
+        assert_eq!(resolved[1], "http://a.test/d1/p9.html");
+        assert_eq!(
+            base.join("../../../up").unwrap().as_str(),
+            "http://a.test/up"
+        );
+        assert_eq!(url::Url::parse(&resolved[3]).unwrap().scheme(), "mailto");
+        // Without an IDNA backend (Cargo.toml's `idna_adapter ~1.0`), a link
+        // to a Unicode host does not resolve (it is counted with the links
+        // that are not http); its punycode form does.
+        assert!(base.join("http://b\u{fc}cher.test/").is_err());
+        assert!(base.join("http://xn--bcher-kva.test/").is_ok());
+        // Broken HTML never panics, and tag soup still gives its links.
+        assert!(spider::links_in(b"<a href=\"unterminated <<<>>> <!-- <a").is_empty());
+        assert!(spider::links_in(&[0xff, 0xfe, b'<', b'a']).is_empty());
+    }
+
+    /// The seen set holds each fingerprint once, through its growth.
+    #[test]
+    fn the_seen_set_keeps_each_fingerprint_once() {
+        let mut seen = spider::Seen::default();
+        for i in 0..100_000u64 {
+            assert!(seen.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        }
+        for i in 0..100_000u64 {
+            assert!(!seen.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        }
+        // 0 is stored as 1: they are the same fingerprint.
+        let mut seen = spider::Seen::default();
+        assert!(seen.insert(0));
+        assert!(!seen.insert(1));
+    }
+
+    /// The site is the same on every run, and its pages parse back to their
+    /// numbers; `--write-site` writes the same pages.
+    #[test]
+    fn the_site_is_reproducible_and_written_as_served() {
+        let a = site(1_000, 3);
+        for i in [0, 1, 63, 64, 999] {
+            assert_eq!(a.render(1, i), site(1_000, 3).render(1, i));
+            assert_eq!(a.page_number(&crawler::page_path(i)), Some(i));
+        }
+        assert_eq!(a.page_number("/d0/p1000.html"), None);
+        assert_eq!(a.page_number("/d1/p3.html"), None);
+        assert_eq!(a.host_of(Some("b.test:8088")), 1);
+        let dir = std::env::temp_dir().join(format!("corral-crawl-site-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let written = crawler::write_site(&site(100, 2), &dir, "127.0.0.1:8088").unwrap();
+        assert_eq!(written, 200);
+        let page = std::fs::read_to_string(dir.join("b.test/d1/p70.html")).unwrap();
+        assert_eq!(page, site(100, 2).render(1, 70));
+        let urls = std::fs::read_to_string(dir.join("urls.txt")).unwrap();
+        assert_eq!(urls.lines().count(), 200);
+        assert!(
+            std::fs::read_to_string(dir.join("nginx.conf"))
+                .unwrap()
+                .contains("server_name b.test;")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The program: `--max-pages 0` and seeds that are not http end with a
+    /// clear status.
+    #[test]
+    fn the_program_reports_bad_seeds_and_no_pages() {
+        support::watchdog(|| {
+            let run = |args: &[&str]| app::run(args.iter().map(|s| s.to_string()));
+            assert_eq!(
+                run(&["--max-pages", "0", "--stall", "off", "--json"]),
+                app::EXIT_OK
+            );
+            assert_eq!(
+                run(&["--seed-url", "ftp://a.test/", "--stall", "off", "--json"]),
+                app::EXIT_ALL_FAILED
+            );
+            assert_eq!(
+                run(&["--pages", "50", "--no-delay", "--stall", "off", "--json"]),
+                app::EXIT_OK
+            );
+        })
     }
 }

@@ -3,7 +3,6 @@
 //! runs it in a child process to send it real signals.
 
 use std::convert::Infallible;
-use std::io::IsTerminal;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +12,9 @@ use futures::StreamExt;
 use futures::future::{Either, select};
 
 use crate::args::{self, Args, USAGE};
-use crate::crawler::{self, Client, Config, Outcome, Plan, Progress, Report, ServerStats};
+use crate::crawler::{self, Client, Config, Outcome, Plan, Progress, Report, ServerStats, Site};
+use crate::display::Display;
+use crate::spider::{self, SpiderReport};
 
 /// Exit statuses (also in `USAGE`).
 pub const EXIT_OK: u8 = 0;
@@ -36,6 +37,12 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(dir) = &args.write_site {
+        return write_site(&args, dir);
+    }
+    if !args.flat {
+        return run_spider(args);
+    }
     let file_urls = match &args.url_file {
         None => None,
         Some(path) => match args::read_url_file(path) {
@@ -254,118 +261,6 @@ pub fn plural(n: usize, what: &str) -> String {
     }
 }
 
-/// A rate with as many digits as are worth reading.
-pub fn rate(count: usize, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
-    if secs < 1e-3 {
-        return "- requests/s".to_string();
-    }
-    let per_sec = count as f64 / secs;
-    if per_sec >= 100.0 {
-        format!("{per_sec:.0} requests/s")
-    } else {
-        format!("{per_sec:.1} requests/s")
-    }
-}
-
-/// What the user sees while the crawl runs: a bar on a terminal, a plain
-/// line every 2 s elsewhere, nothing with `--json`. Lines said meanwhile go
-/// above the bar; the bar is cleared before the summary, however the crawl
-/// ended.
-pub struct Display {
-    bar: Option<indicatif::ProgressBar>,
-    quiet: bool,
-}
-
-impl Display {
-    pub fn new(json: bool, total: usize) -> Display {
-        if !json && std::io::stderr().is_terminal() {
-            Display::on(indicatif::ProgressDrawTarget::stderr(), total)
-        } else {
-            Display {
-                bar: None,
-                quiet: json,
-            }
-        }
-    }
-
-    /// A display whose bar draws on `target`: stderr, or a test's screen.
-    pub fn on(target: indicatif::ProgressDrawTarget, total: usize) -> Display {
-        let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} URLs, {msg}, eta {eta}")
-                .expect("progress template"),
-        );
-        Display {
-            bar: Some(bar),
-            quiet: false,
-        }
-    }
-
-    /// Prints `line` on stderr, above the bar if there is one.
-    pub fn say(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
-    /// Draws the bar once from `progress`.
-    pub fn update(&self, progress: &Progress, client: &Client, started: Instant) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(progress.done.load(Ordering::Relaxed) as u64);
-            bar.set_message(format!(
-                "{} in flight, {}",
-                progress.in_flight.load(Ordering::Relaxed),
-                rate(
-                    client.requests_sent.load(Ordering::Relaxed),
-                    started.elapsed()
-                )
-            ));
-        }
-    }
-
-    /// Shows progress until dropped.
-    pub async fn run(&self, progress: &Progress, client: &Client, total: usize) -> Infallible {
-        let started = Instant::now();
-        if self.bar.is_some() {
-            loop {
-                self.update(progress, client, started);
-                corral::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        if self.quiet {
-            return std::future::pending().await;
-        }
-        loop {
-            corral::time::sleep(Duration::from_secs(2)).await;
-            eprintln!(
-                "crawl: {}/{total} URLs done, {} requests in flight, {}, {:.1} s",
-                progress.done.load(Ordering::Relaxed),
-                progress.in_flight.load(Ordering::Relaxed),
-                rate(
-                    client.requests_sent.load(Ordering::Relaxed),
-                    started.elapsed()
-                ),
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-
-    /// Clears the bar, leaving no line of it behind.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
 /// A watchdog thread: if no request completes for `stall`, prints corral's
 /// task tree (once per stall). A thread, not a task, so it works even when
 /// something blocks the executor.
@@ -484,6 +379,283 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         plural(answered as usize, "URL")
     );
     for (name, value) in latency {
+        println!("{name:<26}{value:>22}");
+    }
+    println!("{:-<48}", "");
+}
+
+/// `--write-site DIR`: the generated site as static files, and an
+/// nginx.conf to serve them.
+fn write_site(args: &Args, dir: &str) -> u8 {
+    let site = Site {
+        seed: args.seed,
+        pages: args.pages,
+        hosts: args.hosts,
+        no_delay: true,
+    };
+    let path = std::path::Path::new(dir);
+    let written =
+        std::fs::create_dir_all(path).and_then(|()| crawler::write_site(&site, path, &args.listen));
+    match written {
+        Ok(pages) => {
+            eprintln!(
+                "crawl: wrote {} ({} hosts) under {dir}, every URL in {dir}/urls.txt; \
+                 serve them with: nginx -p {dir}/ -c nginx.conf",
+                plural(pages as usize, "page"),
+                args.hosts
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("crawl: cannot write the site under {dir}: {e}");
+            EXIT_ALL_FAILED
+        }
+    }
+}
+
+/// The link-following crawl: from the seed URLs, or the embedded server's
+/// generated site.
+fn run_spider(mut args: Args) -> u8 {
+    let signals = match async_signal::Signals::new([async_signal::Signal::Int]) {
+        Ok(signals) => Some(signals),
+        Err(e) => {
+            eprintln!("crawl: cannot catch Ctrl-C ({e}); it will end the crawl without a summary");
+            None
+        }
+    };
+    if args.stall.is_some() {
+        corral::track_tasks(true);
+    }
+    let client = Client::default();
+    let progress = Arc::new(Progress::default());
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = args
+        .stall
+        .map(|stall| watch_for_stalls(stall, progress.clone(), finished.clone()));
+    let display = Display::new(args.json, 0);
+    let interrupts = AtomicUsize::new(0);
+    let mut top = corral::Nursery::new();
+    if let Some(grace) = args.config.grace {
+        top = top.grace(grace);
+    }
+    let embedded = args.spider.seeds.is_empty() && args.spider.seed_file.is_none();
+    let (client_ref, progress_ref) = (&client, &*progress);
+    let (display_ref, interrupts_ref) = (&display, &interrupts);
+    let args_ref = &mut args;
+    let outcome = smol::block_on(top.scope(|top| async move {
+        let server = if embedded {
+            let (listener, addr) = crawler::bind().await?;
+            let site = Site {
+                seed: args_ref.seed,
+                pages: args_ref.pages,
+                hosts: args_ref.hosts,
+                no_delay: args_ref.no_delay,
+            };
+            args_ref.spider.seeds.push("http://a.test/".to_string());
+            args_ref
+                .spider
+                .connect_to
+                .get_or_insert_with(|| addr.to_string());
+            display_ref.say(&format!(
+                "crawl: following links on the embedded server at http://{addr}/ \
+                 ({} on each of {} hosts, seed {}), at most {} requests in flight; Ctrl-C stops",
+                plural(args_ref.pages as usize, "page"),
+                args_ref.hosts,
+                args_ref.seed,
+                args_ref.config.limit,
+            ));
+            Some(crawler::serve_with(
+                listener,
+                Arc::new(Plan { pages: Vec::new() }),
+                Some(site),
+                Arc::new(ServerStats::default()),
+                server_executor(),
+            ))
+        } else {
+            display_ref.say(&format!(
+                "crawl: following links from {}{}, at most {} requests in flight; Ctrl-C stops",
+                plural(args_ref.spider.seeds.len(), "seed URL"),
+                match &args_ref.spider.seed_file {
+                    Some(path) => format!(" and the seeds in {}", path.display()),
+                    None => String::new(),
+                },
+                args_ref.config.limit,
+            ));
+            None
+        };
+        let args_ref = &*args_ref;
+        let crawl = spider::spider(
+            &args_ref.spider,
+            client_ref,
+            progress_ref,
+            std::future::pending(),
+        );
+        let shown = display_ref.run(progress_ref, client_ref, 0);
+        let work = async {
+            match select(pin!(crawl), pin!(shown)).await {
+                Either::Left((report, _)) => report,
+                Either::Right((never, _)) => match never {},
+            }
+        };
+        let job = async {
+            let Some(server) = server else {
+                return work.await;
+            };
+            let mut server = pin!(server);
+            let report = match select(pin!(work), server.as_mut()).await {
+                Either::Left((report, _)) => report,
+                Either::Right(((), _)) => unreachable!("the server runs until stopped"),
+            };
+            if top.is_stopping() {
+                server.await;
+            }
+            report
+        };
+        let watch = watch_signals(
+            signals,
+            top.stop_handle(),
+            display_ref,
+            interrupts_ref,
+            progress_ref,
+            &args_ref.config,
+        );
+        match select(pin!(job), pin!(watch)).await {
+            Either::Left((report, _)) => Ok::<_, std::io::Error>(report),
+            Either::Right((never, _)) => match never {},
+        }
+    }));
+    display.finish();
+    finished.store(true, Ordering::SeqCst);
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.join();
+    }
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("crawl: cannot start the embedded server: {e}");
+            return EXIT_ALL_FAILED;
+        }
+    };
+    let interrupts = interrupts.load(Ordering::SeqCst);
+    print_spider_summary(&report, &args, interrupts);
+    let cut = format!(
+        "{} cancelled in flight, {} never started",
+        plural(report.cancelled as usize, "URL"),
+        report.not_started
+    );
+    if interrupts >= 2 {
+        eprintln!(
+            "crawl: stopped by a second Ctrl-C: what was still in flight was dropped ({cut})"
+        );
+        EXIT_INTERRUPTED
+    } else if interrupts == 1 {
+        eprintln!("crawl: stopped by Ctrl-C ({cut})");
+        EXIT_INTERRUPTED
+    } else if report.deadline_hit {
+        eprintln!("crawl: the --deadline cut the crawl short ({cut})");
+        EXIT_DEADLINE
+    } else if report.discovered == 0 && args.spider.max_pages > 0 {
+        eprintln!("crawl: no seed URL to start from (only http:// URLs are crawled)");
+        EXIT_ALL_FAILED
+    } else if report.discovered > 0 && report.ok() == 0 {
+        eprintln!("crawl: every URL failed");
+        EXIT_ALL_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The link-following crawl's summary: why URLs failed, and what was found.
+pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usize) {
+    let wall_s = report.wall.as_secs_f64();
+    let rate = report.fetched as f64 / wall_s.max(1e-9);
+    if args.json {
+        let statuses: Vec<String> = report
+            .by_status
+            .iter()
+            .map(|(code, n)| format!("\"{code}\":{n}"))
+            .collect();
+        println!(
+            "{{\"urls\":{},\"discovered\":{},\"fetched\":{},\"ok\":{},\"by_status\":{{{}}},\
+             \"connect_errors\":{},\"io_errors\":{},\"timed_out\":{},\"too_big\":{},\
+             \"redirect_loops\":{},\"redirects\":{},\"redirect_elsewhere\":{},\
+             \"cancelled\":{},\"not_started\":{},\"links\":{},\"duplicates\":{},\
+             \"not_http\":{},\"off_host\":{},\"beyond_depth\":{},\"beyond_max_pages\":{},\
+             \"depth_reached\":{},\"bytes\":{},\"spilled\":{},\"peak_in_flight\":{},\
+             \"wall_ms\":{:.1},\"pages_per_s\":{rate:.1},\"deadline_hit\":{},\
+             \"interrupts\":{interrupts}}}",
+            report.discovered,
+            report.discovered,
+            report.fetched,
+            report.ok(),
+            statuses.join(","),
+            report.connect_errors,
+            report.io_errors,
+            report.timed_out,
+            report.too_big,
+            report.redirect_loops,
+            report.redirects,
+            report.redirect_elsewhere,
+            report.cancelled,
+            report.not_started,
+            report.links,
+            report.duplicates,
+            report.not_http,
+            report.off_host,
+            report.beyond_depth,
+            report.beyond_max_pages,
+            report.depth_reached,
+            report.bytes,
+            report.spilled,
+            report.peak_in_flight,
+            wall_s * 1_000.0,
+            report.deadline_hit,
+        );
+        return;
+    }
+    let mut rows = vec![
+        ("URLs discovered".to_string(), report.discovered.to_string()),
+        (
+            "  fetched (answered)".to_string(),
+            report.fetched.to_string(),
+        ),
+    ];
+    for (code, n) in &report.by_status {
+        rows.push((format!("    status {code}"), n.to_string()));
+    }
+    for (name, n) in [
+        ("  connect errors", report.connect_errors),
+        ("  broken connections", report.io_errors),
+        ("  timed out", report.timed_out),
+        ("  body too big", report.too_big),
+        ("  redirect loops", report.redirect_loops),
+        ("  redirected elsewhere", report.redirect_elsewhere),
+        ("  cancelled in flight", report.cancelled),
+        ("  never started", report.not_started),
+        ("links read", report.links),
+        ("  duplicates", report.duplicates),
+        ("  not http", report.not_http),
+        ("  other hosts", report.off_host),
+        ("  beyond --max-depth", report.beyond_depth),
+        ("  beyond --max-pages", report.beyond_max_pages),
+        ("redirects followed", report.redirects),
+        ("URLs spilled to disk", report.spilled),
+    ] {
+        rows.push((name.to_string(), n.to_string()));
+    }
+    rows.push((
+        "depth reached".to_string(),
+        report.depth_reached.to_string(),
+    ));
+    rows.push(("bytes received".to_string(), report.bytes.to_string()));
+    rows.push((
+        "peak requests in flight".to_string(),
+        format!("{} (limit {})", report.peak_in_flight, args.config.limit),
+    ));
+    rows.push(("wall time".to_string(), format!("{wall_s:.2} s")));
+    rows.push(("pages per second".to_string(), format!("{rate:.0}")));
+    println!("{:-<48}", "");
+    for (name, value) in rows {
         println!("{name:<26}{value:>22}");
     }
     println!("{:-<48}", "");

@@ -10,7 +10,34 @@ use crate::crawler::{Config, Url};
 pub const USAGE: &str = "\
 usage: crawl [options]
 
-  --urls N           pages to crawl on the embedded server (default 5000)
+With no --urls and no --url-file, crawl follows links: from the --seed-urls
+(default: the root of the embedded server's generated site), every page's
+<a href> links, each URL once.
+
+  --pages N          pages per host of the generated site (default 5000)
+  --hosts N          virtual hosts of the generated site: a.test, b.test, ..
+                     (default 3)
+  --seed-url URL     start here (repeat for more; default http://a.test/ on
+                     the embedded server)
+  --seed-file FILE   more seed URLs, one per line as in --url-file, read a
+                     batch at a time as the crawl needs them (never whole)
+  --connect-to ADDR  connect to ADDR (host:port) for every host, as curl's
+                     --connect-to does (default: the embedded server's
+                     address when no --seed-url is given)
+  --max-pages N      URLs fetched at most, seeds included (default: no limit)
+  --max-depth N      links followed from a seed at most (default: no limit)
+  --any-host         follow links to other hosts too (default: same host)
+  --per-host N       requests in flight to one host at most (default: --limit)
+  --max-body BYTES   longer bodies are cut off, counted as too big
+                     (default 4194304)
+  --queue N          URLs waiting in memory at most; more wait in a temporary
+                     file (default 4096)
+  --write-site DIR   write the generated site (--pages, --hosts, --seed) as
+                     static files under DIR with an nginx.conf, and exit
+  --listen ADDR      the address in that nginx.conf (default 127.0.0.1:8088)
+
+  --urls N           fetch /page/0 .. /page/N-1 on the embedded server, a
+                     flat list with hedging, instead of following links
   --limit N          HTTP requests in flight at most, hedges included
                      (default 64)
   --timeout DUR      how long one URL may take, its hedge included
@@ -19,8 +46,8 @@ usage: crawl [options]
   --hedge-after DUR  send a second try of a request still running after DUR;
                      the first answer wins and the other is dropped; a request
                      that fails sooner is not tried again
-                     (default 100ms; 'off' to disable)
-  --seed N           the embedded server's plan (default 1)
+                     (default 100ms; 'off' to disable; the flat list only)
+  --seed N           the embedded server's plan and site (default 1)
   --no-delay         the embedded server answers at once (measures the client)
   --grace DUR        after Ctrl-C, how long requests in flight and the server's
                      connections may run on before they are dropped
@@ -51,6 +78,19 @@ pub struct Args {
     pub no_delay: bool,
     pub url_file: Option<String>,
     pub json: bool,
+    /// `--urls` was given: the flat list, not the link-following crawl.
+    pub flat: bool,
+    pub pages: u64,
+    pub hosts: usize,
+    pub spider: crate::spider::SpiderConfig,
+    pub write_site: Option<String>,
+    pub listen: String,
+}
+
+fn count<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{flag}: {v:?} is not a count"))
 }
 
 /// A duration with a unit, as `humantime` reads it: `250ms`, `1.5s`, `2m`,
@@ -86,7 +126,14 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
         no_delay: false,
         url_file: None,
         json: false,
+        flat: false,
+        pages: 5_000,
+        hosts: 3,
+        spider: crate::spider::SpiderConfig::default(),
+        write_site: None,
+        listen: "127.0.0.1:8088".to_string(),
     };
+    let mut per_host = None;
     // The embedded server's flags, as given: they mean nothing with a file.
     let mut server_flags = Vec::new();
     while let Some(flag) = args.next() {
@@ -99,7 +146,33 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
                     .parse()
                     .map_err(|_| format!("--urls: {v:?} is not a count"))?;
                 server_flags.push("--urls");
+                parsed.flat = true;
             }
+            "--pages" => parsed.pages = count("--pages", &value()?)?,
+            "--hosts" => {
+                let v = value()?;
+                parsed.hosts = count("--hosts", &v)?;
+                if parsed.hosts == 0 {
+                    return Err(format!("--hosts: {v:?} must be at least 1"));
+                }
+            }
+            "--seed-url" => parsed.spider.seeds.push(value()?),
+            "--seed-file" => parsed.spider.seed_file = Some(value()?.into()),
+            "--connect-to" => parsed.spider.connect_to = Some(value()?),
+            "--max-pages" => parsed.spider.max_pages = count("--max-pages", &value()?)?,
+            "--max-depth" => parsed.spider.max_depth = count("--max-depth", &value()?)?,
+            "--any-host" => parsed.spider.any_host = true,
+            "--per-host" => {
+                let v = value()?;
+                per_host = Some(count::<usize>("--per-host", &v)?)
+                    .filter(|&n| n > 0)
+                    .map(Some)
+                    .ok_or_else(|| format!("--per-host: {v:?} is not a count of at least 1"))?;
+            }
+            "--max-body" => parsed.spider.max_body = count("--max-body", &value()?)?,
+            "--queue" => parsed.spider.queue = count("--queue", &value()?)?,
+            "--write-site" => parsed.write_site = Some(value()?),
+            "--listen" => parsed.listen = value()?,
             "--limit" => {
                 let v = value()?;
                 parsed.config.limit = v
@@ -152,13 +225,23 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             }
         ));
     }
+    if parsed.url_file.is_some() {
+        parsed.flat = true;
+    }
+    let spider = &mut parsed.spider;
+    spider.limit = parsed.config.limit;
+    spider.per_host = per_host.unwrap_or(parsed.config.limit);
+    spider.timeout = parsed.config.timeout;
+    spider.deadline = parsed.config.deadline;
+    spider.grace = parsed.config.grace;
+    spider.warn_slow_polls = parsed.config.warn_slow_polls;
     Ok(Some(parsed))
 }
 
 /// The part of a URL-file line before its comment: a `#` at the start of the
 /// line or after a space or tab starts one (a `#` inside a URL is its
 /// fragment).
-fn without_comment(line: &str) -> &str {
+pub fn without_comment(line: &str) -> &str {
     let mut prev_blank = true;
     for (i, c) in line.char_indices() {
         if c == '#' && prev_blank {
@@ -169,35 +252,57 @@ fn without_comment(line: &str) -> &str {
     line
 }
 
+/// The URL on one line of a URL file (`n` is its number), if any: blank
+/// lines and `#` comments (whole-line or trailing) are skipped.
+fn parse_url_line(line: &str, n: usize) -> Result<Option<Url>, String> {
+    let mut words = without_comment(line).split_whitespace();
+    let Some(url) = words.next() else {
+        return Ok(None);
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!(
+            "line {n}: one URL per line, but {extra:?} follows {url:?} \
+             (a comment starts with \" #\")"
+        ));
+    }
+    Url::parse(url)
+        .map(Some)
+        .map_err(|e| format!("line {n}: {e}"))
+}
+
 /// Reads `http://` URLs from `text`, one per line: a UTF-8 byte-order mark,
 /// blank lines and `#` comments (whole-line or trailing) are skipped. The
-/// first bad line is an error naming its number.
+/// first bad line is an error naming its number. (What `read_url_file`
+/// does line by line, for `tests/crawl.rs`.)
+#[allow(dead_code)]
 pub fn parse_url_list(text: &str) -> Result<Vec<Url>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut urls = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let mut words = without_comment(line).split_whitespace();
-        let Some(url) = words.next() else { continue };
-        if let Some(extra) = words.next() {
-            return Err(format!(
-                "line {}: one URL per line, but {extra:?} follows {url:?} \
-                 (a comment starts with \" #\")",
-                n + 1
-            ));
-        }
-        urls.push(Url::parse(url).map_err(|e| format!("line {}: {e}", n + 1))?);
+        urls.extend(parse_url_line(line, n + 1)?);
     }
     Ok(urls)
 }
 
-/// Reads and parses a URL file; an empty one is an error too.
+/// Reads and parses a URL file line by line (its text is never held whole);
+/// an empty one is an error too.
 pub fn read_url_file(path: &str) -> Result<Vec<Url>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    match parse_url_list(&text) {
-        Err(e) => Err(format!("{path}: {e}")),
-        Ok(urls) if urls.is_empty() => Err(format!("{path}: no URLs")),
-        Ok(urls) => Ok(urls),
+    use std::io::BufRead;
+    let cannot = |e: std::io::Error| format!("cannot read {path}: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut urls = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(cannot)?;
+        let line = match n {
+            0 => line.strip_prefix('\u{feff}').unwrap_or(&line),
+            _ => &line,
+        };
+        urls.extend(parse_url_line(line, n + 1).map_err(|e| format!("{path}: {e}"))?);
     }
+    if urls.is_empty() {
+        return Err(format!("{path}: no URLs"));
+    }
+    Ok(urls)
 }
 
 /// Why a URL could not be used.

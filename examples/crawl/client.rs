@@ -91,8 +91,24 @@ pub enum Failure {
     TimedOut,
     /// The server answered with a status of 400 or above.
     Status,
-    /// No answer: refused, reset, closed.
+    /// No answer: reset, closed.
     Io,
+    /// The connection could not be opened: refused, no such host.
+    Connect,
+    /// The body was longer than the caller's limit (the connection is
+    /// closed, not read to the end).
+    TooBig,
+}
+
+/// An answer, whatever its status.
+#[derive(Debug)]
+pub struct Answered {
+    pub status: u16,
+    pub body: Bytes,
+    /// The `Location` header of a redirect (read by `spider.rs`, which
+    /// `benches/crawl.rs` does not build).
+    #[allow(dead_code)]
+    pub location: Option<String>,
 }
 
 impl From<Elapsed> for Failure {
@@ -147,6 +163,26 @@ impl Client {
         until: Instant,
         hedge: bool,
     ) -> Result<usize, Failure> {
+        let answered = self
+            .fetch(conns, url, slot, until, hedge, usize::MAX)
+            .await?;
+        if answered.status >= 400 {
+            return Err(Failure::Status);
+        }
+        Ok(answered.body.len())
+    }
+
+    /// [`get`](Self::get), giving back the answer whatever its status, its
+    /// body up to `max_body` bytes (a longer one is [`Failure::TooBig`]).
+    pub async fn fetch(
+        &self,
+        conns: &corral::Scope<'_, Failure>,
+        url: &Url,
+        slot: Slot,
+        until: Instant,
+        hedge: bool,
+        max_body: usize,
+    ) -> Result<Answered, Failure> {
         let mut slot = slot;
         loop {
             let (mut conn, reused) = match self.take_idle(&url.authority) {
@@ -192,10 +228,30 @@ impl Client {
                     return Err(Failure::Io);
                 }
             };
-            let code = response.status().as_u16();
-            let body = response.into_body().collect().await;
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            let body = http_body_util::Limited::new(response.into_body(), max_body)
+                .collect()
+                .await;
+            let body = match body {
+                Ok(body) => body.to_bytes(),
+                Err(e) => {
+                    let too_big = e.is::<http_body_util::LengthLimitError>();
+                    // The rest of the body is not read: the connection is
+                    // closed the way an abandoned request's is.
+                    drop(abandon);
+                    return Err(if too_big {
+                        Failure::TooBig
+                    } else {
+                        Failure::Io
+                    });
+                }
+            };
             let slot = abandon.disarm();
-            let body = body.map_err(|_| Failure::Io)?.to_bytes();
             // Only a connection whose exchange completed goes back for reuse,
             // before the slot is freed: whoever takes the slot next finds it.
             self.idle
@@ -205,10 +261,11 @@ impl Client {
                 .or_default()
                 .push(conn);
             drop(slot);
-            if code >= 400 {
-                return Err(Failure::Status);
-            }
-            return Ok(body.len());
+            return Ok(Answered {
+                status,
+                body,
+                location,
+            });
         }
     }
 
@@ -269,7 +326,7 @@ impl Client {
             let connected = async {
                 let stream = TcpStream::connect(&authority)
                     .await
-                    .map_err(|_| Failure::Io)?;
+                    .map_err(|_| Failure::Connect)?;
                 let (sender, connection) =
                     hyper::client::conn::http1::handshake(FuturesIo::new(stream.clone()))
                         .await

@@ -249,7 +249,7 @@ impl Job<'_, '_> {
                 Outcome::HttpError
             }
             Ok(Err(Failure::TimedOut)) | Err(_) => Outcome::TimedOut,
-            Ok(Err(Failure::Io)) => Outcome::Failed,
+            Ok(Err(Failure::Io | Failure::Connect | Failure::TooBig)) => Outcome::Failed,
         };
         *self.record.outcomes[i].lock().unwrap() = outcome;
         progress.done.fetch_add(1, Ordering::SeqCst);

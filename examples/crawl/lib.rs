@@ -19,10 +19,17 @@ mod server;
 
 mod plan;
 
+// The generated site the link-following crawl walks, and its static copy
+// (`benches/crawl.rs`, which builds this file too, uses neither).
+#[allow(dead_code)]
+mod site;
+
 pub use self::client::*;
 pub use self::crawl::*;
 pub use self::plan::*;
 pub use self::server::*;
+#[allow(unused_imports)]
+pub use self::site::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

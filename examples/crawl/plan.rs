@@ -23,7 +23,7 @@ pub struct Plan {
 
 /// splitmix64: a tiny seeded generator, so runs reproduce without a
 /// dependency.
-fn mix(mut x: u64) -> u64 {
+pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -37,22 +37,27 @@ impl Plan {
     /// pages fail at once instead.
     pub fn new(pages: usize, seed: u64, no_delay: bool) -> Plan {
         let pages = (0..pages as u64)
-            .map(|i| {
-                let r = mix(seed ^ mix(i));
-                let delay_ms = if no_delay { 0 } else { 1 + (r >> 8) % 20 };
-                match r % 100 {
-                    // With no delay, nothing waits: a hung page answers 503.
-                    0 if no_delay => Page::Error,
-                    0 => Page::Hang,
-                    1..=3 => Page::Error,
-                    4..=7 => Page::Slow {
-                        slow_ms: if no_delay { 0 } else { 2_000 },
-                        delay_ms,
-                    },
-                    _ => Page::Ok { delay_ms },
-                }
-            })
+            .map(|i| Page::drawn(mix(seed ^ mix(i)), no_delay))
             .collect();
         Plan { pages }
+    }
+}
+
+impl Page {
+    /// The page a random draw `r` makes: 1 in 25 slow, 1 in 33 failing, 1 in
+    /// 100 hung, the rest fast. Shared by the plan and the generated site.
+    pub fn drawn(r: u64, no_delay: bool) -> Page {
+        let delay_ms = if no_delay { 0 } else { 1 + (r >> 8) % 20 };
+        match r % 100 {
+            // With no delay, nothing waits: a hung page answers 503.
+            0 if no_delay => Page::Error,
+            0 => Page::Hang,
+            1..=3 => Page::Error,
+            4..=7 => Page::Slow {
+                slow_ms: if no_delay { 0 } else { 2_000 },
+                delay_ms,
+            },
+            _ => Page::Ok { delay_ms },
+        }
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use corral::time::sleep;
 use futures::future::{Either, select};
 use futures::{AsyncRead, AsyncWrite};
-use http_body_util::Full;
+use http_body_util::{Either as Either2, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use smol::net::{TcpListener, TcpStream};
@@ -24,7 +24,8 @@ use smol_hyper::rt::FuturesIo;
 
 use super::client::Url;
 use super::count_up;
-use super::plan::{Page, Plan};
+use super::plan::{Page, Plan, mix};
+use super::site::{Answer, BIG_BYTES, Site};
 
 /// Binds the embedded server on an ephemeral localhost port.
 pub async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
@@ -74,9 +75,23 @@ pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
     stats: Arc<ServerStats>,
     runtime: S,
 ) {
+    serve_with(listener, plan, None, stats, runtime).await
+}
+
+/// [`serve`], and the generated `site` on every path that is not the plan's
+/// (`/page/N`) nor `/healthz`.
+pub async fn serve_with<S: corral::Spawn + Send + Sync + 'static>(
+    listener: TcpListener,
+    plan: Arc<Plan>,
+    site: Option<Site>,
+    stats: Arc<ServerStats>,
+    runtime: S,
+) {
     let runtime = &runtime;
-    let hits: Arc<Vec<AtomicU32>> =
-        Arc::new((0..plan.pages.len()).map(|_| AtomicU32::new(0)).collect());
+    // The plan's slow pages count their requests one by one, the site's in
+    // 4096 shared counters (a page shares its counter with a few others).
+    let counters = plan.pages.len() + if site.is_some() { SITE_HITS } else { 0 };
+    let hits: Arc<Vec<AtomicU32>> = Arc::new((0..counters).map(|_| AtomicU32::new(0)).collect());
     let result = corral::scope(|s| async move {
         loop {
             let accepted = match select(pin!(listener.accept()), s.stopped()).await {
@@ -96,7 +111,14 @@ pub async fn serve<S: corral::Spawn + Send + Sync + 'static>(
                 let io = Counted::new(stream, stats.clone());
                 let here = io.in_flight_here.clone();
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    answer(req, plan.clone(), hits.clone(), stats.clone(), here.clone())
+                    answer(
+                        req,
+                        plan.clone(),
+                        site,
+                        hits.clone(),
+                        stats.clone(),
+                        here.clone(),
+                    )
                 });
                 let mut conn = pin!(
                     hyper::server::conn::http1::Builder::new()
@@ -220,13 +242,23 @@ impl Drop for Answering {
     }
 }
 
+/// A response body: a page in one piece, or `/big` in chunks.
+type Body = Either2<Full<Bytes>, BigBody>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Either2::Left(Full::new(bytes.into()))
+}
+
+const SITE_HITS: usize = 4096;
+
 async fn answer(
     req: Request<Incoming>,
     plan: Arc<Plan>,
+    site: Option<Site>,
     hits: Arc<Vec<AtomicU32>>,
     stats: Arc<ServerStats>,
     here: Arc<AtomicUsize>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<Body>, std::convert::Infallible> {
     stats.requests.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path();
     if path == "/healthz" {
@@ -238,31 +270,94 @@ async fn answer(
             stats.requests.load(Ordering::SeqCst),
             stopping
         );
-        return Ok(Response::new(Full::new(Bytes::from(body))));
+        return Ok(Response::new(full(body)));
     }
     let _answering = Answering::new(stats.clone(), here);
     let page = path
         .strip_prefix("/page/")
         .and_then(|n| n.parse::<usize>().ok())
         .and_then(|n| plan.pages.get(n).map(|p| (n, *p)));
-    let Some((n, page)) = page else {
-        return Ok(status(StatusCode::NOT_FOUND));
+    let (counter, page, body) = match (page, site) {
+        (Some((n, page)), _) => (n, page, full(format!("page {n}\n"))),
+        (None, Some(site)) => {
+            let host = req
+                .headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let host = site.host_of(host);
+            let counter = plan.pages.len()
+                + (mix(host as u64 ^ mix(path.len() as u64)) as usize
+                    ^ path
+                        .bytes()
+                        .fold(0usize, |h, b| h.wrapping_mul(31) ^ b as usize))
+                    % SITE_HITS;
+            match site.answer(host, path) {
+                Answer::Html { page, body } => (counter, page, full(body)),
+                Answer::Redirect(to) => {
+                    let mut response = status(StatusCode::FOUND);
+                    response.headers_mut().insert(
+                        hyper::header::LOCATION,
+                        hyper::header::HeaderValue::from_static(to),
+                    );
+                    return Ok(response);
+                }
+                Answer::Big => {
+                    return Ok(Response::new(Either2::Right(BigBody { left: BIG_BYTES })));
+                }
+                Answer::NotFound => return Ok(status(StatusCode::NOT_FOUND)),
+            }
+        }
+        (None, None) => return Ok(status(StatusCode::NOT_FOUND)),
     };
     let delay = |ms| sleep(Duration::from_millis(ms));
     match page {
         Page::Ok { delay_ms } => delay(delay_ms).await,
         Page::Slow { slow_ms, delay_ms } => {
-            let nth = hits[n].fetch_add(1, Ordering::SeqCst);
+            let nth = hits[counter].fetch_add(1, Ordering::SeqCst);
             delay(if nth % 2 == 0 { slow_ms } else { delay_ms }).await;
         }
         Page::Error => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
         Page::Hang => std::future::pending::<()>().await,
     }
-    Ok(Response::new(Full::new(Bytes::from(format!("page {n}\n")))))
+    Ok(Response::new(body))
 }
 
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+fn status(code: StatusCode) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = code;
     response
+}
+
+/// `/big`'s body: `left` more bytes of `x`, 64 kB at a time, none of it
+/// held (every chunk is the same static slice).
+pub struct BigBody {
+    left: u64,
+}
+
+static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl hyper::body::Body for BigBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(CHUNK.len() as u64);
+        self.left -= n;
+        let chunk = Bytes::from_static(&CHUNK[..n as usize]);
+        Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.left)
+    }
 }
