@@ -309,10 +309,10 @@ mod one_flavour {
     );
 }
 
-/// The set and the maps are `Send` exactly when their scope handle (and
-/// values) are: a `Scope`'s are, a `LocalScope`'s are not.
+/// A `Scope`'s set is `Send` (a `LocalScope`'s is not; `tests/auto_traits.rs`
+/// and the compile-fail doctests pin the negative side).
 #[test]
-fn a_scopes_set_is_send_and_a_local_scopes_is_not() {
+fn a_scopes_set_is_send() {
     fn send<T: Send>(_: &T) {}
     support::on_minimal(corral::scope(|s| async move {
         let set = JoinSet::<_, u8>::new(&s);
