@@ -3,6 +3,7 @@
 //! runs it in a child process to send it real signals.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -120,29 +121,6 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
             std::future::pending(),
         );
         let shown = display_ref.run(progress_ref, client_ref, urls.len());
-        let work = async {
-            match select(pin!(crawl), pin!(shown)).await {
-                Either::Left((report, _)) => report,
-                Either::Right((never, _)) => match never {},
-            }
-        };
-        let job = async {
-            let Some(server) = server else {
-                return work.await;
-            };
-            let mut server = pin!(server);
-            let report = match select(pin!(work), server.as_mut()).await {
-                Either::Left((report, _)) => report,
-                Either::Right(((), _)) => unreachable!("the server runs until stopped"),
-            };
-            // After a stop the server closes its connections (within the
-            // grace); otherwise it ends with the crawl.
-            if top.is_stopping() {
-                server.await;
-            }
-            report
-        };
-        // Watched for as long as anything runs: the server's drain included.
         let watch = watch_signals(
             signals,
             top.stop_handle(),
@@ -151,10 +129,8 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
             progress_ref,
             &args_ref.config,
         );
-        match select(pin!(job), pin!(watch)).await {
-            Either::Left((report, _)) => Ok::<_, std::io::Error>(report),
-            Either::Right((never, _)) => match never {},
-        }
+        let stopping = || top.is_stopping();
+        Ok::<_, std::io::Error>(beside_the_server(crawl, shown, server, stopping, watch).await)
     }));
     display.finish();
     finished.store(true, Ordering::SeqCst);
@@ -258,6 +234,43 @@ pub fn plural(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+/// Runs `crawl` beside its progress display and the embedded server (if
+/// any), with Ctrl-C watched for as long as anything runs: after a stop, the
+/// server closes its connections (within the grace) before this returns;
+/// otherwise it ends with the crawl.
+async fn beside_the_server<R>(
+    crawl: impl Future<Output = R>,
+    shown: impl Future<Output = Infallible>,
+    server: Option<impl Future<Output = ()>>,
+    stopping: impl Fn() -> bool,
+    watch: impl Future<Output = Infallible>,
+) -> R {
+    let work = async {
+        match select(pin!(crawl), pin!(shown)).await {
+            Either::Left((report, _)) => report,
+            Either::Right((never, _)) => match never {},
+        }
+    };
+    let job = async {
+        let Some(server) = server else {
+            return work.await;
+        };
+        let mut server = pin!(server);
+        let report = match select(pin!(work), server.as_mut()).await {
+            Either::Left((report, _)) => report,
+            Either::Right(((), _)) => unreachable!("the server runs until stopped"),
+        };
+        if stopping() {
+            server.await;
+        }
+        report
+    };
+    match select(pin!(job), pin!(watch)).await {
+        Either::Left((report, _)) => report,
+        Either::Right((never, _)) => match never {},
     }
 }
 
@@ -491,26 +504,6 @@ fn run_spider(mut args: Args) -> u8 {
             std::future::pending(),
         );
         let shown = display_ref.run(progress_ref, client_ref, 0);
-        let work = async {
-            match select(pin!(crawl), pin!(shown)).await {
-                Either::Left((report, _)) => report,
-                Either::Right((never, _)) => match never {},
-            }
-        };
-        let job = async {
-            let Some(server) = server else {
-                return work.await;
-            };
-            let mut server = pin!(server);
-            let report = match select(pin!(work), server.as_mut()).await {
-                Either::Left((report, _)) => report,
-                Either::Right(((), _)) => unreachable!("the server runs until stopped"),
-            };
-            if top.is_stopping() {
-                server.await;
-            }
-            report
-        };
         let watch = watch_signals(
             signals,
             top.stop_handle(),
@@ -519,10 +512,8 @@ fn run_spider(mut args: Args) -> u8 {
             progress_ref,
             &args_ref.config,
         );
-        match select(pin!(job), pin!(watch)).await {
-            Either::Left((report, _)) => Ok::<_, std::io::Error>(report),
-            Either::Right((never, _)) => match never {},
-        }
+        let stopping = || top.is_stopping();
+        Ok::<_, std::io::Error>(beside_the_server(crawl, shown, server, stopping, watch).await)
     }));
     display.finish();
     finished.store(true, Ordering::SeqCst);
