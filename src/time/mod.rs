@@ -24,9 +24,11 @@
 //!   lock, however many timers are pending; each shard keeps one backend timer
 //!   armed, for its earliest deadline. A cancelled timer's entry is freed at
 //!   once (and a shard with no timers left frees its table).
-//! - **Late is late.** Once its clock has started, a [`Timeout`] whose
-//!   future completes after the deadline returns `Err(Elapsed)`, so of nested
-//!   expired timeouts the outermost one reports (as in asyncio and Trio).
+//! - **A late poll takes nothing.** Once its clock has started, a
+//!   [`Timeout`] polled at or after its deadline returns `Err(Elapsed)`
+//!   without polling its future again, so a value that arrived late stays
+//!   where it was (a channel, a `JoinSet`), and of nested expired timeouts
+//!   the outermost one reports (as in asyncio and Trio).
 //! - **Never early, at most 1 ms late.** The wheel ticks in milliseconds and
 //!   fires a timer at the first tick boundary at or after its deadline; the
 //!   backend's own lateness (the OS waking its thread) comes on top.
