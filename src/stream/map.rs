@@ -28,18 +28,22 @@ fn check_limit(limit: usize, what: &str) {
     );
 }
 
-/// Pulls at most `room` items from `input` (which becomes `None` when it
-/// ends) and starts each; true if the input answered `Pending`, so that it
-/// holds `cx`'s waker.
+/// Winds the map down on a stop request (its input is dropped), then pulls
+/// at most `room` items from `input` (which becomes `None` when it ends) and
+/// starts each. Stops at the input's `Pending`, which holds `cx`'s waker.
 fn pull<St: Stream>(
+    stopping: bool,
     mut input: Pin<&mut Option<St>>,
     cx: &mut Context<'_>,
     mut room: usize,
     mut start: impl FnMut(St::Item),
-) -> bool {
+) {
+    if stopping {
+        input.set(None);
+    }
     while room > 0 {
         let Some(stream) = input.as_mut().as_pin_mut() else {
-            return false;
+            return;
         };
         match stream.poll_next(cx) {
             Poll::Ready(Some(item)) => {
@@ -47,10 +51,9 @@ fn pull<St: Stream>(
                 room -= 1;
             }
             Poll::Ready(None) => input.set(None),
-            Poll::Pending => return true,
+            Poll::Pending => return,
         }
     }
-    false
 }
 
 /// A map's size hint: nothing is certain (an item may be dropped by a
@@ -190,36 +193,23 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let mut this = self.project();
-        loop {
-            // Pull while there is room; `input_waits` says the input has our
-            // waker (it answered Pending), so a Pending below cannot be lost.
-            // A stop request: start nothing new (see `map_unordered`).
-            if this.set.is_stopping() {
-                this.input.set(None);
-            }
-            let room = this.limit.saturating_sub(this.set.len());
-            let input_waits = pull(this.input.as_mut(), cx, room, |item| {
+        let room = this.limit.saturating_sub(this.set.len());
+        pull(
+            this.set.is_stopping(),
+            this.input.as_mut(),
+            cx,
+            room,
+            |item| {
                 this.set.spawn_at((this.f)(item), this.spawned_at);
-            });
-            let polled = match this.set.poll_join_next_with_id(cx) {
-                Poll::Ready(Some((_, Some(value)))) => return Poll::Ready(Some(value)),
-                // An item dropped unfinished: the scope's grace ran out, and
-                // every item started from now on would be dropped unstarted.
-                // Pull no more; end once the held items are accounted for.
-                Poll::Ready(Some((_, None))) => {
-                    this.input.set(None);
-                    continue;
-                }
-                polled => polled,
-            };
-            // Pull again if room appeared while the input has no waker of
-            // ours (the fill stopped at the limit).
-            let room = this.set.len() < *this.limit && this.input.is_some() && !input_waits;
-            match polled {
-                Poll::Ready(None) if this.input.is_none() => return Poll::Ready(None),
-                Poll::Ready(None) | Poll::Pending if room => continue,
-                _ => return Poll::Pending,
-            }
+            },
+        );
+        // Children dropped unfinished are skipped. They exist only once a
+        // stop's grace has run out, and the stop already closed the input;
+        // so an empty set with the input open means the input is pending
+        // (with our waker): the fill above polled it, having room.
+        match this.set.poll_join_next(cx) {
+            Poll::Ready(None) if this.input.is_some() => Poll::Pending,
+            polled => polled,
         }
     }
 
@@ -372,60 +362,48 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let mut this = self.project();
-        'pull: loop {
-            // As in `MapUnordered`: `input_waits` says the input has our waker.
-            if this.set.is_stopping() {
-                this.input.set(None);
-            }
-            let room = this.limit.saturating_sub(this.window.len());
-            let input_waits = pull(this.input.as_mut(), cx, room, |item| {
+        let room = this.limit.saturating_sub(this.window.len());
+        pull(
+            this.set.is_stopping(),
+            this.input.as_mut(),
+            cx,
+            room,
+            |item| {
                 // The set's ids count its spawns from 0: the input index.
                 this.set.spawn_at((this.f)(item), this.spawned_at);
                 this.window.push_back(Slot::Running);
-            });
-            loop {
-                match this.window.front() {
-                    Some(Slot::Ready(_)) => {
-                        *this.base += 1;
-                        let Some(Slot::Ready(value)) = this.window.pop_front() else {
-                            unreachable!()
-                        };
-                        return Poll::Ready(Some(value));
-                    }
-                    Some(Slot::Skipped) => {
-                        *this.base += 1;
-                        this.window.pop_front();
-                        continue;
-                    }
-                    Some(Slot::Running) => {}
-                    None if this.input.is_none() => return Poll::Ready(None),
-                    // Skipped items freed the whole window: pull again unless
-                    // the input already has our waker.
-                    None if input_waits => return Poll::Pending,
-                    None => continue 'pull,
+            },
+        );
+        loop {
+            match this.window.front() {
+                Some(Slot::Ready(_)) => {
+                    *this.base += 1;
+                    let Some(Slot::Ready(value)) = this.window.pop_front() else {
+                        unreachable!()
+                    };
+                    return Poll::Ready(Some(value));
                 }
-                match this.set.poll_join_next_with_id(cx) {
-                    Poll::Ready(Some((id, value))) => {
-                        let at = (id.as_u64() - *this.base) as usize;
-                        if value.is_none() {
-                            // Dropped unfinished: the scope's grace ran out
-                            // (see `MapUnordered`). Pull no more.
-                            this.input.set(None);
-                        }
-                        this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
-                    }
-                    // A running item is in the set, so the set is not empty.
-                    Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
-                    // Skipped items may have freed room at the front: pull.
-                    Poll::Pending
-                        if this.window.len() < *this.limit
-                            && this.input.is_some()
-                            && !input_waits =>
-                    {
-                        continue 'pull;
-                    }
-                    Poll::Pending => return Poll::Pending,
+                // Dropped unfinished (a stop's grace ran out, after the stop
+                // closed the input): nothing to yield, no room to refill.
+                Some(Slot::Skipped) => {
+                    *this.base += 1;
+                    this.window.pop_front();
+                    continue;
                 }
+                Some(Slot::Running) => {}
+                None if this.input.is_none() => return Poll::Ready(None),
+                // The fill above polled the input (the window had room) and
+                // it is pending, with our waker.
+                None => return Poll::Pending,
+            }
+            match this.set.poll_join_next_with_id(cx) {
+                Poll::Ready(Some((id, value))) => {
+                    let at = (id.as_u64() - *this.base) as usize;
+                    this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
+                }
+                // A running item is in the set, so the set is not empty.
+                Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
