@@ -241,12 +241,23 @@ impl Shard {
         (deadline, deadline <= now_ns)
     }
 
-    /// Whether entry `index`'s deadline has passed by this shard's own clock
-    /// (a paused runtime's virtual time for its shards), fired or not: the
-    /// wheel learns of a passed deadline only when it is driven.
-    pub(crate) fn passed(&self, index: u32) -> bool {
-        let (state, now_ns) = self.lock_at_now();
-        state.wheel.deadline_ns(index) <= now_ns
+    /// As [`poll_entry`](Self::poll_entry), but an entry whose deadline has
+    /// passed by this shard's own clock (a paused runtime's virtual time for
+    /// its shards) counts as fired too: the wheel learns of a passed deadline
+    /// only when it is driven. One lock, one clock read.
+    pub(crate) fn poll_entry_passed(&self, index: u32, waker: &Waker) -> Option<u64> {
+        let (mut state, now_ns) = self.lock_at_now();
+        let deadline = state.wheel.deadline_ns(index);
+        let (fired, old, closed) = if state.wheel.fired(index) || deadline <= now_ns {
+            let old = state.wheel.remove(index);
+            (Some(deadline), old, self.try_close(&mut state))
+        } else {
+            (None, state.wheel.set_waker(index, waker), None)
+        };
+        drop(state);
+        drop(old);
+        drop(closed);
+        fired
     }
 
     fn release_locked(&self, mut state: MutexGuard<'_, State>, index: u32) -> u64 {

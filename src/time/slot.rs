@@ -246,18 +246,29 @@ impl TimerSlot {
         }
     }
 
-    /// Whether an armed timer's deadline has passed, by its shard's clock
-    /// (one clock read). An unarmed one says no without reading anything: a
-    /// timer is armed once its owner has returned `Pending`, so this never
-    /// costs work that finishes in its first poll. (One moved off `NEVER` by
-    /// `reset` after its first `Pending` is not armed until its next one.)
+    /// For an armed timer: `Some(Ready)` if its deadline has passed by its
+    /// shard's clock (fired or not; the timer is then done), else
+    /// `Some(Pending)` with `cx`'s waker registered, under one lock and one
+    /// clock read. `None` for a timer not armed yet: a timer is armed once
+    /// its owner has returned `Pending`, so work that finishes in its first
+    /// poll never pays for this. (One moved off `NEVER` by `reset` after its
+    /// first `Pending` is not armed until its next one.)
     #[inline]
-    pub(crate) fn passed(&self) -> bool {
+    pub(crate) fn poll_passed(&mut self, cx: &mut Context<'_>) -> Option<Poll<()>> {
         if !self.is_armed() {
-            return false;
+            return None;
         }
         let (shard, index) = self.armed();
-        Timers::get().shard(shard).passed(index)
+        let passed = Timers::get()
+            .shard(shard)
+            .poll_entry_passed(index, cx.waker());
+        Some(match passed {
+            Some(deadline) => {
+                self.0 = AT | deadline;
+                Poll::Ready(())
+            }
+            None => Poll::Pending,
+        })
     }
 
     /// The timed work finished: cancels an armed timer now rather than at

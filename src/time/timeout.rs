@@ -213,10 +213,16 @@ impl<F: Future> Future for Timeout<F> {
         // in its set) instead of being taken only to be dropped. So of nested
         // timeouts whose deadlines have passed, the outermost reports, and a
         // late wake is `Elapsed`, not a lost value.
-        if this.timer.passed() {
-            this.inner.project_replace(Inner::Done);
-            return Poll::Ready(expired());
-        }
+        // The same look registers our waker with an armed timer, so a
+        // `Pending` below needs no second one.
+        let armed = match this.timer.poll_passed(cx) {
+            Some(Poll::Ready(())) => {
+                this.inner.project_replace(Inner::Done);
+                return Poll::Ready(expired());
+            }
+            Some(Poll::Pending) => true,
+            None => false,
+        };
         // The inner future sees this timeout's deadline (`current_deadline`);
         // `EXPIRED` says whether a timeout inside it reported its expiry.
         let slot: *const TimerSlot = &*this.timer;
@@ -234,6 +240,10 @@ impl<F: Future> Future for Timeout<F> {
             this.inner.project_replace(Inner::Done);
             return Poll::Ready(if late { expired() } else { Ok(output) });
         }
+        if armed {
+            return Poll::Pending;
+        }
+        // Not armed yet (the first `Pending`, or after a `reset`): arm it.
         match this.timer.poll_elapsed(cx) {
             Poll::Ready(()) => {
                 this.inner.project_replace(Inner::Done);
