@@ -15,6 +15,7 @@ use super::child::{
 };
 use super::member::SetMember;
 use super::parallel::split;
+use super::pool::Pool;
 use super::records::RecordRef;
 use super::set::push_incoming;
 use super::state::{ScopeRef, ScopeShared};
@@ -59,6 +60,22 @@ impl<'env, E> Handle<'env, E> {
             .as_ref()
             .map(|t| t.spawned(spawned_at, Placement::Local));
         self.spawn_tracked(future, spawned_at, info)
+    }
+
+    /// Spawns a child nobody joins (its outcome reaches the scope only).
+    #[inline]
+    fn spawn_unjoined<F>(&self, future: F, spawned_at: &'static Location<'static>)
+    where
+        F: Future<Output = Result<(), E>> + 'env,
+        E: 'env,
+    {
+        let info = self
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, Placement::Local));
+        drop(self.spawn_tracked(future, spawned_at, info));
     }
 
     /// Spawns with a task-tree record made by the caller (or none).
@@ -1171,6 +1188,10 @@ pub trait SpawnChild<F, U>: ScopeHandle {
         spawned_at: &'static Location<'static>,
         counted: Counted,
     ) -> Option<NonNull<JoinPart<U, SetMember>>>;
+
+    /// Spawns a pool that runs `F`s (a map's items).
+    #[doc(hidden)]
+    fn spawn_pool(&self, pool: Pool<F, U, Self::Error>, spawned_at: &'static Location<'static>);
 }
 
 impl<'env, E, F, U> SpawnChild<F, U> for Scope<'env, E>
@@ -1190,6 +1211,15 @@ where
         self.handle
             .spawn_member(future, member, spawned_at, counted)
     }
+
+    #[inline]
+    fn spawn_pool(&self, pool: Pool<F, U, E>, spawned_at: &'static Location<'static>) {
+        // The scope's children run where its poller is moved: `Send`, as
+        // it is when `F` and `U` are.
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&pool);
+        self.handle.spawn_unjoined(pool, spawned_at);
+    }
 }
 
 impl<'env, E, F, U> SpawnChild<F, U> for LocalScope<'env, E>
@@ -1208,6 +1238,11 @@ where
     ) -> Option<NonNull<JoinPart<U, SetMember>>> {
         self.handle
             .spawn_member(future, member, spawned_at, counted)
+    }
+
+    #[inline]
+    fn spawn_pool(&self, pool: Pool<F, U, E>, spawned_at: &'static Location<'static>) {
+        self.handle.spawn_unjoined(pool, spawned_at);
     }
 }
 

@@ -327,3 +327,109 @@ mod parallel {
         });
     }
 }
+
+/// A map's pool (`pool.rs`): a mark racing the pool's arming is either seen
+/// by the arming or wakes the pool; an item woken from another thread, with
+/// the pool and the reader on this one, finishes and its value reaches the
+/// reader.
+mod pool {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    use super::super::pool::Hub;
+    use crate::engine::loom_tests::{CountingWaker, model};
+
+    #[test]
+    fn a_mark_racing_the_arming_is_seen_or_wakes_the_pool() {
+        model(|| {
+            let hub = Arc::new(Hub::new(1));
+            let pool = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+            hub.register(&Waker::from(pool.clone()));
+            let marker = {
+                let hub = hub.clone();
+                thread::spawn(move || hub.mark_slot(0, 1))
+            };
+            // The pool found nothing to do and arms itself to sleep.
+            let goes_on = hub.arm();
+            marker.join().unwrap();
+            assert!(
+                goes_on || pool.0.load(Ordering::SeqCst) == 1,
+                "a mark was neither seen nor woke the pool"
+            );
+        });
+    }
+
+    /// Pending until `open` is set; leaves its waker in `waker`.
+    struct Gate {
+        open: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Gate {
+        type Output = Result<u8, ()>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.open.load(Ordering::SeqCst) {
+                Poll::Ready(Ok(7))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn an_item_woken_from_another_thread_reaches_the_reader() {
+        use futures::StreamExt;
+
+        model(|| {
+            let open = Arc::new(AtomicBool::new(false));
+            let waker: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
+            let gate = Gate {
+                open: open.clone(),
+                waker: waker.clone(),
+            };
+            let mut gate = Some(gate);
+            let mut scope = Box::pin(crate::scope(move |s: crate::Scope<'static, ()>| {
+                let gate = gate.take().unwrap();
+                async move {
+                    let mut values = crate::stream::map_unordered(
+                        &s,
+                        futures::stream::iter([gate]),
+                        1,
+                        |gate| gate,
+                    );
+                    let value = values.next().await;
+                    Ok((value, values.next().await))
+                }
+            }));
+            let parent = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let parent_waker = Waker::from(parent.clone());
+            let mut cx = Context::from_waker(&parent_waker);
+            // First turn: the item starts and leaves its waker.
+            assert!(scope.as_mut().poll(&mut cx).is_pending());
+            let opener = thread::spawn(move || {
+                open.store(true, Ordering::SeqCst);
+                let waker = waker.lock().unwrap().take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            });
+            let out = loop {
+                if let Poll::Ready(out) = scope.as_mut().poll(&mut cx) {
+                    break out;
+                }
+                while parent.0.swap(0, Ordering::SeqCst) == 0 {
+                    thread::yield_now();
+                }
+            };
+            opener.join().unwrap();
+            assert_eq!(out, Ok((Some(7), None)));
+        });
+    }
+}

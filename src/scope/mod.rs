@@ -18,6 +18,8 @@
 //!   the proxy that stands in for it in the scope.
 //! - `set.rs`: the child set: slab, spawn stack, concurrency limit, teardown;
 //!   its `ScopeChildren` is what the engine polls.
+//! - `pool.rs`: a pool, one child that polls many futures of one type in
+//!   place (the stream room's maps run their items in one).
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 
@@ -29,6 +31,7 @@ mod loom_tests;
 pub(crate) mod member;
 pub(crate) mod nesting;
 mod parallel;
+pub(crate) mod pool;
 pub(crate) mod records;
 mod set;
 pub(crate) mod state;

@@ -1,12 +1,13 @@
-//! Bounded concurrent processing of a stream, as children of a scope:
+//! Bounded concurrent processing of a stream, inside a scope:
 //! `map_unordered` and `map_ordered`.
 //!
-//! Each item becomes a child (through a `JoinSet` the adapter owns); the
-//! input is pulled only while fewer than `limit` items are held (running, or
-//! finished and not yet yielded, or waiting for an earlier one in the
-//! ordered form), and the children are polled by the scope, not by whoever
-//! reads the output: a consumer busy with one value never stalls the items
-//! in flight.
+//! The items run in a pool (`scope/pool.rs`): one child of the scope that
+//! polls them in place, spawned when the first item is handed over and gone
+//! whenever none is left. The input is pulled only while fewer than `limit`
+//! items are held (running, or finished and not yet yielded, or waiting for
+//! an earlier one in the ordered form), and the pool is polled by the
+//! scope, not by whoever reads the output: a consumer busy with one value
+//! never stalls the items in flight.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,7 +18,9 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
-use super::set::JoinSet;
+use futures_core::TryFuture;
+
+use crate::scope::pool::Feed;
 use crate::scope::{ScopeHandle, SpawnChild};
 
 #[track_caller]
@@ -56,6 +59,15 @@ fn pull<St: Stream>(
     }
 }
 
+/// Hands `feed`'s new items to its pool, spawning one into `scope` if none
+/// runs.
+fn hand_over<S, Fut, U>(feed: &mut Feed<Fut, U>, scope: &S, spawned_at: &'static Location<'static>)
+where
+    S: SpawnChild<Fut, U>,
+{
+    feed.hand_over(|pool| scope.spawn_pool(pool, spawned_at));
+}
+
 /// A map's size hint: nothing is certain (an item may be dropped by a
 /// stop's grace); at most the input's upper bound plus the items held.
 fn size_hint<St: Stream>(input: Option<&St>, held: usize) -> (usize, Option<usize>) {
@@ -76,9 +88,10 @@ pin_project_lite::pin_project! {
     ///
     /// # futures::executor::block_on(async {
     /// corral::scope(|s| async move {
-    ///     let doubled: corral::stream::MapUnordered<_, _, _, u32> =
+    ///     // The last parameter is the items' future type.
+    ///     let doubled: corral::stream::MapUnordered<_, _, _, _> =
     ///         corral::stream::map_unordered(&s, futures::stream::iter([1, 2]), 2, |x| async move {
-    ///             Ok::<_, ()>(x * 2)
+    ///             Ok::<u32, ()>(x * 2)
     ///         });
     ///     let mut all: Vec<u32> = doubled.collect().await;
     ///     all.sort();
@@ -90,37 +103,44 @@ pin_project_lite::pin_project! {
     /// # });
     /// ```
     #[must_use = "streams do nothing unless polled"]
-    pub struct MapUnordered<S: ScopeHandle, St, F, U> {
+    pub struct MapUnordered<S: ScopeHandle, St, F, Fut: TryFuture> {
         #[pin]
         input: Option<St>,
-        set: JoinSet<S, U>,
+        feed: Feed<Fut, Fut::Ok>,
+        scope: S,
         f: F,
         limit: usize,
         spawned_at: &'static Location<'static>,
     }
 }
 
-/// Runs `f` on each item of `input` as a child of `scope`, at most `limit`
-/// at once, and yields their values as they finish.
+/// Runs `f` on each item of `input` inside `scope`, at most `limit` at
+/// once, and yields their values as they finish.
 ///
 /// This is the seed's bounded-concurrency pattern (a `Semaphore` around
 /// each task of a `gather`) as a stream, without its cost in memory: the
 /// input is pulled only when fewer than `limit` items are held (running, or
 /// finished with a value not yet yielded), so a million-item input holds at
-/// most `limit` of them. The items are children of the scope: `f`'s futures
-/// may borrow what the scope's children may, the first `Err` or panic fails
-/// the scope (dropping the rest of the items, the stream and whoever reads
-/// it), and the scope polls them even while the reader is busy with a value
-/// — the reader may await something an item in flight must release first.
+/// most `limit` of them. The items run in one child of the scope, a pool
+/// that polls them in place (spawned when the first item is handed over,
+/// gone whenever none is left): `f`'s futures may borrow what the scope's
+/// children may, the first `Err` or panic fails the scope (dropping the rest
+/// of the items, the stream and whoever reads it), and the scope polls them
+/// even while the reader is busy with a value — the reader may await
+/// something an item in flight must release first.
 /// (`futures::StreamExt::buffer_unordered` polls its items only when read,
-/// and deadlocks there.)
+/// and deadlocks there.) The pool is one child to the scope: its
+/// [`max_concurrency`](crate::Nursery::max_concurrency) counts it once, and
+/// the task tree and slow-poll reports show it at the map's call site, its
+/// poll time the sum of its items' polls in that turn.
 ///
 /// A stop request ([`Scope::stop`](crate::Scope::stop), a
 /// [`StopHandle`](crate::StopHandle)) winds the map down: it pulls no more
 /// input, the items in flight run on (and see the request) and yield their
 /// values, and the stream ends after them, leaving the rest of the input
 /// unread. A stop's grace that runs out drops the items still in flight;
-/// they yield nothing.
+/// they yield nothing. Dropping the stream drops the items it holds, at the
+/// pool's next poll (the scope's next turn).
 ///
 /// # Panics
 ///
@@ -162,80 +182,88 @@ pin_project_lite::pin_project! {
 /// # });
 /// ```
 #[track_caller]
-pub fn map_unordered<S, St, F, Fut, U>(
+pub fn map_unordered<S, St, F, Fut>(
     scope: &S,
     input: St,
     limit: usize,
     f: F,
-) -> MapUnordered<S, St, F, U>
+) -> MapUnordered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
     check_limit(limit, "map_unordered");
     MapUnordered {
         input: Some(input),
-        set: JoinSet::new(scope),
+        feed: Feed::new(limit),
+        scope: scope.clone(),
         f,
         limit,
         spawned_at: Location::caller(),
     }
 }
 
-impl<S, St, F, Fut, U> Stream for MapUnordered<S, St, F, U>
+impl<S, St, F, Fut> Stream for MapUnordered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
-    type Item = U;
+    type Item = Fut::Ok;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Fut::Ok>> {
         let mut this = self.project();
-        let room = this.limit.saturating_sub(this.set.len());
-        pull(
-            this.set.is_stopping(),
-            this.input.as_mut(),
-            cx,
-            room,
-            |item| {
-                this.set.spawn_at((this.f)(item), this.spawned_at);
-            },
-        );
-        // Children dropped unfinished are skipped. They exist only once a
-        // stop's grace has run out, and the stop already closed the input;
-        // so an empty set with the input open means the input is pending
-        // (with our waker): the fill above polled it, having room.
-        match this.set.poll_join_next(cx) {
-            Poll::Ready(None) if this.input.is_some() => Poll::Pending,
-            polled => polled,
+        let room = this.limit.saturating_sub(this.feed.held());
+        let stopping = this.scope.is_stopping() || this.feed.lost();
+        pull(stopping, this.input.as_mut(), cx, room, |item| {
+            this.feed.push((this.f)(item));
+        });
+        hand_over(this.feed, this.scope, this.spawned_at);
+        if let Some((_, value)) = this.feed.take(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if this.feed.lost() {
+            // A stop's grace dropped the items in flight (the stop closed
+            // the input already).
+            this.input.set(None);
+        }
+        // Nothing held and the input open: the fill above polled the input
+        // (it had room) and it is pending, with our waker. Items held: the
+        // take above left our waker for their values.
+        if this.input.is_none() && this.feed.held() == 0 {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        size_hint(self.input.as_ref(), self.set.len())
+        size_hint(self.input.as_ref(), self.feed.held())
     }
 }
 
 /// Done once the input has ended (or a stop closed it) and every item held
 /// was yielded or accounted for.
-impl<S, St, F, Fut, U> FusedStream for MapUnordered<S, St, F, U>
+impl<S, St, F, Fut> FusedStream for MapUnordered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
     fn is_terminated(&self) -> bool {
-        self.input.is_none() && self.set.is_empty()
+        self.input.is_none() && self.feed.held() == 0
     }
 }
 
-impl<S: ScopeHandle, St, F, U> fmt::Debug for MapUnordered<S, St, F, U> {
+impl<S: ScopeHandle, St, F, Fut: TryFuture> fmt::Debug for MapUnordered<S, St, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapUnordered")
             .field("limit", &self.limit)
-            .field("held", &self.set.len())
+            .field("held", &self.feed.held())
             .field("input_done", &self.input.is_none())
             .finish_non_exhaustive()
     }
@@ -259,9 +287,10 @@ pin_project_lite::pin_project! {
     ///
     /// # futures::executor::block_on(async {
     /// corral::scope(|s| async move {
-    ///     let doubled: corral::stream::MapOrdered<_, _, _, u32> =
+    ///     // The last parameter is the items' future type.
+    ///     let doubled: corral::stream::MapOrdered<_, _, _, _> =
     ///         corral::stream::map_ordered(&s, futures::stream::iter([1, 2]), 2, |x| async move {
-    ///             Ok::<_, ()>(x * 2)
+    ///             Ok::<u32, ()>(x * 2)
     ///         });
     ///     assert_eq!(doubled.collect::<Vec<u32>>().await, [2, 4]);
     ///     Ok(())
@@ -271,15 +300,16 @@ pin_project_lite::pin_project! {
     /// # });
     /// ```
     #[must_use = "streams do nothing unless polled"]
-    pub struct MapOrdered<S: ScopeHandle, St, F, U> {
+    pub struct MapOrdered<S: ScopeHandle, St, F, Fut: TryFuture> {
         #[pin]
         input: Option<St>,
-        set: JoinSet<S, U>,
+        feed: Feed<Fut, Fut::Ok>,
+        scope: S,
         f: F,
         limit: usize,
         // The window: the item at the front is the next to yield; its index
         // in the input is `base`.
-        window: VecDeque<Slot<U>>,
+        window: VecDeque<Slot<Fut::Ok>>,
         base: u64,
         spawned_at: &'static Location<'static>,
     }
@@ -329,21 +359,23 @@ pin_project_lite::pin_project! {
 /// # });
 /// ```
 #[track_caller]
-pub fn map_ordered<S, St, F, Fut, U>(
+pub fn map_ordered<S, St, F, Fut>(
     scope: &S,
     input: St,
     limit: usize,
     f: F,
-) -> MapOrdered<S, St, F, U>
+) -> MapOrdered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
     check_limit(limit, "map_ordered");
     MapOrdered {
         input: Some(input),
-        set: JoinSet::new(scope),
+        feed: Feed::new(limit),
+        scope: scope.clone(),
         f,
         limit,
         window: VecDeque::new(),
@@ -352,28 +384,24 @@ where
     }
 }
 
-impl<S, St, F, Fut, U> Stream for MapOrdered<S, St, F, U>
+impl<S, St, F, Fut> Stream for MapOrdered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
-    type Item = U;
+    type Item = Fut::Ok;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Fut::Ok>> {
         let mut this = self.project();
         let room = this.limit.saturating_sub(this.window.len());
-        pull(
-            this.set.is_stopping(),
-            this.input.as_mut(),
-            cx,
-            room,
-            |item| {
-                // The set's ids count its spawns from 0: the input index.
-                this.set.spawn_at((this.f)(item), this.spawned_at);
-                this.window.push_back(Slot::Running);
-            },
-        );
+        let stopping = this.scope.is_stopping() || this.feed.lost();
+        pull(stopping, this.input.as_mut(), cx, room, |item| {
+            this.feed.push((this.f)(item));
+            this.window.push_back(Slot::Running);
+        });
+        hand_over(this.feed, this.scope, this.spawned_at);
         loop {
             match this.window.front() {
                 Some(Slot::Ready(_)) => {
@@ -396,14 +424,21 @@ where
                 // it is pending, with our waker.
                 None => return Poll::Pending,
             }
-            match this.set.poll_join_next_with_id(cx) {
-                Poll::Ready(Some((id, value))) => {
-                    let at = (id.as_u64() - *this.base) as usize;
-                    this.window[at] = value.map_or(Slot::Skipped, Slot::Ready);
+            match this.feed.take(cx) {
+                Some((seq, value)) => {
+                    let at = (seq - *this.base) as usize;
+                    this.window[at] = Slot::Ready(value);
                 }
-                // A running item is in the set, so the set is not empty.
-                Poll::Ready(None) => unreachable!("corral: map_ordered lost an item"),
-                Poll::Pending => return Poll::Pending,
+                None if this.feed.lost() => {
+                    this.input.set(None);
+                    for slot in this.window.iter_mut() {
+                        if let Slot::Running = slot {
+                            *slot = Slot::Skipped;
+                        }
+                    }
+                }
+                // The take left our waker for the next value.
+                None => return Poll::Pending,
             }
         }
     }
@@ -415,18 +450,19 @@ where
 
 /// Done once the input has ended (or a stop closed it) and the window is
 /// empty.
-impl<S, St, F, Fut, U> FusedStream for MapOrdered<S, St, F, U>
+impl<S, St, F, Fut> FusedStream for MapOrdered<S, St, F, Fut>
 where
-    S: SpawnChild<Fut, U>,
+    S: SpawnChild<Fut, Fut::Ok>,
     St: Stream,
     F: FnMut(St::Item) -> Fut,
+    Fut: TryFuture,
 {
     fn is_terminated(&self) -> bool {
         self.input.is_none() && self.window.is_empty()
     }
 }
 
-impl<S: ScopeHandle, St, F, U> fmt::Debug for MapOrdered<S, St, F, U> {
+impl<S: ScopeHandle, St, F, Fut: TryFuture> fmt::Debug for MapOrdered<S, St, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapOrdered")
             .field("limit", &self.limit)
@@ -484,15 +520,16 @@ pub trait ScopedStreamExt: Stream + Sized {
     /// # });
     /// ```
     #[track_caller]
-    fn map_unordered<S, F, Fut, U>(
+    fn map_unordered<S, F, Fut>(
         self,
         scope: &S,
         limit: usize,
         f: F,
-    ) -> MapUnordered<S, Self, F, U>
+    ) -> MapUnordered<S, Self, F, Fut>
     where
-        S: SpawnChild<Fut, U>,
+        S: SpawnChild<Fut, Fut::Ok>,
         F: FnMut(Self::Item) -> Fut,
+        Fut: TryFuture,
     {
         map_unordered(scope, self, limit, f)
     }
@@ -523,10 +560,11 @@ pub trait ScopedStreamExt: Stream + Sized {
     /// # });
     /// ```
     #[track_caller]
-    fn map_ordered<S, F, Fut, U>(self, scope: &S, limit: usize, f: F) -> MapOrdered<S, Self, F, U>
+    fn map_ordered<S, F, Fut>(self, scope: &S, limit: usize, f: F) -> MapOrdered<S, Self, F, Fut>
     where
-        S: SpawnChild<Fut, U>,
+        S: SpawnChild<Fut, Fut::Ok>,
         F: FnMut(Self::Item) -> Fut,
+        Fut: TryFuture,
     {
         map_ordered(scope, self, limit, f)
     }

@@ -540,11 +540,6 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         Some((entry.id, value))
     }
 
-    /// Whether the set's scope was asked to stop.
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.scope.is_stopping()
-    }
-
     /// Records a child: `launch` spawns it with the member that names its
     /// slot. Panics (as `Scope::spawn`) if the scope has finished.
     #[track_caller]
@@ -617,20 +612,6 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         S: SpawnChild<F, U>,
     {
         let spawned_at = Location::caller();
-        let scope = self.scope.clone();
-        self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
-    }
-
-    /// Spawns a child recorded as spawned at `spawned_at` (for the stream
-    /// helpers, which spawn on their caller's behalf).
-    pub(crate) fn spawn_at<F>(
-        &mut self,
-        future: F,
-        spawned_at: &'static Location<'static>,
-    ) -> JoinId
-    where
-        S: SpawnChild<F, U>,
-    {
         let scope = self.scope.clone();
         self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
     }

@@ -450,10 +450,11 @@ pub(super) async fn a_map_polled_after_its_scope_finished_panics_cleanly() {
         message.contains("scope that has already finished"),
         "{message}"
     );
-    assert_eq!(pulled.load(Ordering::SeqCst), 1, "one item pulled");
-    assert_eq!(dropped.get(), 1, "its future dropped, unpolled");
+    // The map fills its room (2), then spawns the pool that would run them.
+    assert_eq!(pulled.load(Ordering::SeqCst), 2, "the room's items pulled");
+    assert_eq!(dropped.get(), 2, "their futures dropped, unpolled");
     drop(escaped);
-    assert_eq!(dropped.get(), 1);
+    assert_eq!(dropped.get(), 2);
 }
 
 /// Dropping the map drops the items it holds, at the scope's next turn.
@@ -577,6 +578,122 @@ pub(super) async fn a_hundred_thousand_items_with_a_limit_of_64() {
     }
 }
 
+/// `width` items, at most `width` at once, each waiting until all have
+/// started: every value comes out only if the map holds them all in flight
+/// (a map wider than one chunk of 64 slots; one wider than its 65 536 wake
+/// bits, where slots share bits).
+async fn every_item_in_flight_at_once(width: usize) {
+    for ordered in [false, true] {
+        let started = AtomicUsize::new(0);
+        let started = &started;
+        let out = open(|s| async move {
+            let (open_gate, gate) = oneshot::channel::<()>();
+            let gate = gate.shared();
+            let f = |i: usize| {
+                let gate = gate.clone();
+                async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    gate.await.unwrap();
+                    Ok::<_, ()>(i)
+                }
+            };
+            let input = futures::stream::iter(0..width);
+            let values = if ordered {
+                map_ordered(&s, input, width, f).boxed_local()
+            } else {
+                map_unordered(&s, input, width, f).boxed_local()
+            };
+            let opener = async {
+                while started.load(Ordering::SeqCst) < width {
+                    yield_now().await;
+                }
+                open_gate.send(()).unwrap();
+            };
+            let (values, ()) = futures::join!(values.collect::<Vec<usize>>(), opener);
+            Ok::<_, ()>(values)
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.len(), width);
+        assert_eq!(out.iter().sum::<usize>(), width * (width - 1) / 2);
+        if ordered {
+            assert!(out.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
+
+/// A map wider than one chunk of slots holds every item in flight.
+pub(super) async fn a_map_wider_than_a_chunk_holds_every_item_in_flight() {
+    every_item_in_flight_at_once(under_miri(200, 70)).await;
+}
+
+/// A map wider than its wake bits (slots past 65 536 share them) still
+/// wakes every item.
+pub(super) async fn a_map_wider_than_its_wake_bits_wakes_every_item() {
+    every_item_in_flight_at_once(under_miri(65_536 + 300, 70)).await;
+}
+
+/// Items that keep waking themselves (a busy loop of yields) do not hold
+/// the scope's thread: a sibling child they wait for still runs.
+pub(super) async fn items_that_keep_yielding_let_the_other_children_run() {
+    let flag = AtomicUsize::new(0);
+    let flag = &flag;
+    let out = open(|s| async move {
+        let sibling = s.spawn(async move {
+            yield_times(3).await;
+            flag.store(1, Ordering::SeqCst);
+            Ok(())
+        });
+        let values: Vec<usize> = futures::stream::iter(0..4usize)
+            .map_unordered(&s, 4, |i| async move {
+                while flag.load(Ordering::SeqCst) == 0 {
+                    yield_now().await;
+                }
+                Ok(i)
+            })
+            .collect()
+            .await;
+        sibling.await;
+        Ok::<_, ()>(values.len())
+    })
+    .await;
+    assert_eq!(out, Ok(4));
+}
+
+/// Waking an item after it finished (a waker it left behind) is harmless,
+/// even when its slot already holds a later item.
+pub(super) async fn a_stale_wake_of_a_finished_item_is_harmless() {
+    let left: Mutex<Vec<std::task::Waker>> = Mutex::new(Vec::new());
+    let left = &left;
+    let out = open(|s| async move {
+        let n = 8usize;
+        let f = move |i: usize| async move {
+            if i < n {
+                std::future::poll_fn(|cx| {
+                    left.lock().unwrap().push(cx.waker().clone());
+                    Poll::Ready(())
+                })
+                .await;
+            } else {
+                yield_times(2).await;
+            }
+            Ok::<_, ()>(i)
+        };
+        let mut values = map_unordered(&s, futures::stream::iter(0..2 * n), n, f);
+        let mut sum = 0;
+        for _ in 0..n {
+            sum += values.next().await.unwrap();
+        }
+        for waker in left.lock().unwrap().drain(..) {
+            waker.wake();
+        }
+        sum += values.fold(0, |a, b| async move { a + b }).await;
+        Ok(sum)
+    })
+    .await;
+    assert_eq!(out, Ok((0..16).sum()));
+}
+
 on_both_executors!(
     maps_yield_every_value,
     unordered_yields_in_completion_order_and_ordered_in_input_order,
@@ -596,4 +713,8 @@ on_both_executors!(
     an_input_that_waits_loses_no_wake,
     a_map_runs_inside_a_child,
     a_hundred_thousand_items_with_a_limit_of_64,
+    a_map_wider_than_a_chunk_holds_every_item_in_flight,
+    a_map_wider_than_its_wake_bits_wakes_every_item,
+    items_that_keep_yielding_let_the_other_children_run,
+    a_stale_wake_of_a_finished_item_is_harmless,
 );
