@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo build --release -p corral-bench --example profile_map
-//! for who in corral corral_ordered buffered buffered_ordered; do
+//! for who in corral corral_ordered buffered buffered_ordered futures futures_ordered; do
 //!   for n in 1000 11000; do
 //!     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!       target/release/examples/profile_map $who $n 2>&1 | grep refs
@@ -15,7 +15,9 @@
 //!
 //! The difference of the two totals divided by 10 000 is the cost of one
 //! item. `buffered` and `buffered_ordered` are futures-buffered's
-//! `buffered_unordered(64)` and `buffered_ordered(64)`.
+//! `buffered_unordered(64)` and `buffered_ordered(64)`; `futures` and
+//! `futures_ordered` are futures-util's `buffer_unordered(64)` and
+//! `buffered(64)`.
 
 use std::future::Future;
 use std::pin::pin;
@@ -41,7 +43,7 @@ async fn child_work(x: u64) -> Result<u64, ()> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: profile_map corral|corral_ordered|buffered|buffered_ordered ITEMS";
+    let usage = "usage: profile_map corral|corral_ordered|buffered|buffered_ordered|futures|futures_ordered ITEMS";
     let who = args.next().expect(usage);
     let n: u64 = args.next().and_then(|arg| arg.parse().ok()).expect(usage);
     let input = || futures::stream::iter(0..n);
@@ -67,6 +69,8 @@ fn main() {
         .unwrap(),
         "buffered" => block_on(input().map(work).buffered_unordered(LIMIT).fold(0, sum)),
         "buffered_ordered" => block_on(input().map(work).buffered_ordered(LIMIT).fold(0, sum)),
+        "futures" => block_on(StreamExt::buffer_unordered(input().map(work), LIMIT).fold(0, sum)),
+        "futures_ordered" => block_on(StreamExt::buffered(input().map(work), LIMIT).fold(0, sum)),
         _ => panic!("{usage}"),
     };
     assert_eq!(total, n * n.saturating_sub(1) / 2);
