@@ -22,7 +22,9 @@
 //! exactly from the `Draining` phase on, and the phase, not the `Option`, is
 //! what the code asks), the stop-request epoch already acted on, and the
 //! grace timer, which runs across `Running` and `Draining` and is dropped on
-//! the way out.
+//! the way out, and the soft deadline's timer (`Nursery::stop_at`), armed at
+//! the first poll, which requests a stop when it fires and is dropped on the
+//! way out too.
 //!
 //! # Teardown
 //!
@@ -47,6 +49,23 @@ use super::set::{
 };
 use crate::engine::Drained;
 use crate::time::Sleep;
+
+/// When a scope asks itself to stop ([`Nursery::stop_at`](crate::Nursery::stop_at),
+/// [`Nursery::stop_after`](crate::Nursery::stop_after)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopAt {
+    At(std::time::Instant),
+    /// Measured from the scope's first poll.
+    After(std::time::Duration),
+}
+
+/// A scope future's soft deadline: not set, not armed yet (no poll yet),
+/// armed, or done with (fired, or the scope left `Running`/`Draining`).
+enum Deadline {
+    None,
+    Unarmed(StopAt),
+    Armed(Sleep),
+}
 
 /// Where a scope future is; see the module docs' table.
 enum Phase<T, E> {
@@ -80,6 +99,8 @@ pin_project! {
         // A stop request's grace, running: when it fires, the children still
         // running are dropped.
         grace: Option<Sleep>,
+        // The nursery's soft deadline: a stop request when it passes.
+        deadline: Deadline,
     }
     impl<'env, T, E, Fut, K> PinnedDrop for Core<'env, T, E, Fut, K> {
         fn drop(this: Pin<&mut Self>) {
@@ -111,13 +132,14 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    fn new(body: Fut, set: ChildSet<'env, E, K>) -> Self {
+    fn new(body: Fut, set: ChildSet<'env, E, K>, stop_at: Option<StopAt>) -> Self {
         Core {
             body: Some(body),
             set,
             phase: Phase::Running,
             stop_seen: 0,
             grace: None,
+            deadline: stop_at.map_or(Deadline::None, Deadline::Unarmed),
         }
     }
 
@@ -129,6 +151,7 @@ where
             Phase::Failing(_) => return Self::fail(this, cx),
             Phase::Done => panic!("corral: scope future polled after it completed"),
         }
+        Self::watch_deadline(&mut this, cx);
         Self::watch_stop(&mut this);
         if let Some(grace) = this.grace.as_mut() {
             if Pin::new(grace).poll(cx).is_ready() {
@@ -190,6 +213,29 @@ where
 }
 
 impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
+    /// Arms the soft deadline at the first poll; once it passes, requests a
+    /// stop (with the nursery's grace), as `Scope::stop` would.
+    fn watch_deadline(this: &mut CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) {
+        let timer = match this.deadline {
+            Deadline::None => return,
+            Deadline::Armed(timer) => timer,
+            Deadline::Unarmed(at) => {
+                *this.deadline = Deadline::Armed(match *at {
+                    StopAt::At(instant) => crate::time::sleep_until(instant),
+                    StopAt::After(duration) => crate::time::sleep(duration),
+                });
+                let Deadline::Armed(timer) = this.deadline else {
+                    unreachable!()
+                };
+                timer
+            }
+        };
+        if Pin::new(timer).poll(cx).is_ready() {
+            *this.deadline = Deadline::None;
+            this.set.request_stop();
+        }
+    }
+
     /// Acts on a new stop request: starts (or moves earlier) the grace timer.
     fn watch_stop(this: &mut CoreProj<'_, 'env, T, E, Fut, K>) {
         let epoch = this.set.stop_epoch();
@@ -217,6 +263,7 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         let mut drop_panic = this.set.cancel_all();
         keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
         *this.grace = None;
+        *this.deadline = Deadline::None;
         // `Running` or `Draining` -> `Failing`. A destructor's panic outranks
         // an error, not a first panic.
         *this.phase = Phase::Failing(match (failure, drop_panic) {
@@ -248,6 +295,7 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
     /// child is gone from its runtime (only those dropped at a grace can
     /// still be there).
     fn close(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        *this.deadline = Deadline::None;
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }
@@ -310,9 +358,13 @@ impl<'env, T, E, Fut> ScopeFuture<'env, T, E, Fut>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    pub(crate) fn new(body: Fut, set: ChildSet<'env, E, SendChildren>) -> Self {
+    pub(crate) fn new(
+        body: Fut,
+        set: ChildSet<'env, E, SendChildren>,
+        stop_at: Option<StopAt>,
+    ) -> Self {
         ScopeFuture {
-            core: Core::new(body, set),
+            core: Core::new(body, set, stop_at),
         }
     }
 }
@@ -356,9 +408,13 @@ impl<'env, T, E, Fut> LocalScopeFuture<'env, T, E, Fut>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    pub(crate) fn new(body: Fut, set: ChildSet<'env, E, LocalChildren>) -> Self {
+    pub(crate) fn new(
+        body: Fut,
+        set: ChildSet<'env, E, LocalChildren>,
+        stop_at: Option<StopAt>,
+    ) -> Self {
         LocalScopeFuture {
-            core: Core::new(body, set),
+            core: Core::new(body, set, stop_at),
         }
     }
 }

@@ -289,6 +289,7 @@ pub struct Nursery {
     max_concurrency: usize,
     slow_poll: Option<Duration>,
     grace: Option<Duration>,
+    stop_at: Option<future::StopAt>,
 }
 
 impl Default for Nursery {
@@ -313,6 +314,7 @@ impl Nursery {
             max_concurrency: usize::MAX,
             slow_poll: None,
             grace: None,
+            stop_at: None,
         }
     }
 
@@ -408,6 +410,78 @@ impl Nursery {
         self
     }
 
+    /// A deadline with a soft edge: at `deadline` the scope asks itself to
+    /// stop, exactly as [`Scope::stop`] would. The body sees the request
+    /// ([`Scope::is_stopping`], [`Scope::stopped`],
+    /// [`StopHandle::current`](crate::StopHandle::current)), so do the
+    /// children and nested scopes; with a [`grace`](Self::grace), the
+    /// children still running when it ends are dropped. The body is not
+    /// dropped: it decides what the scope returns (typically what it has so
+    /// far). To bound the body too, put the scope inside
+    /// [`time::timeout`](crate::time::timeout) with the deadline plus the
+    /// grace: a timeout with a soft edge and a hard one.
+    ///
+    /// A scope that finishes first never asks. A deadline already passed
+    /// asks at the first poll. [`current_deadline`](crate::time::current_deadline)
+    /// does not report it (it is a stop request, not a timeout). The timer
+    /// runs on corral's timers ([`time`](crate::time)), armed at the scope's
+    /// first poll. A later call replaces an earlier one, and
+    /// [`stop_after`](Self::stop_after) likewise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let deadline = std::time::Instant::now() + Duration::from_millis(20);
+    /// let pages = corral::Nursery::new()
+    ///     .stop_at(deadline)
+    ///     .grace(Duration::from_millis(50))
+    ///     .scope(|s| async move {
+    ///         let mut fetched = 0;
+    ///         while !s.is_stopping() {
+    ///             corral::time::sleep(Duration::from_millis(5)).await; // a page
+    ///             fetched += 1;
+    ///         }
+    ///         Ok::<_, ()>(fetched) // what it has at the deadline
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(pages >= 1);
+    /// # });
+    /// ```
+    pub const fn stop_at(mut self, deadline: std::time::Instant) -> Self {
+        self.stop_at = Some(future::StopAt::At(deadline));
+        self
+    }
+
+    /// [`stop_at`](Self::stop_at) `after` the scope's first poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let out = corral::Nursery::new()
+    ///     .stop_after(Duration::from_millis(10))
+    ///     .grace(Duration::ZERO)
+    ///     .scope(|s| async move {
+    ///         // A child that ignores the request is dropped at once (no grace).
+    ///         let stuck = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///         s.stopped().await;
+    ///         Ok(stuck.or_dropped().await)
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Ok(None));
+    /// # });
+    /// ```
+    pub const fn stop_after(mut self, after: Duration) -> Self {
+        self.stop_at = Some(future::StopAt::After(after));
+        self
+    }
+
     /// The task-tree record of a scope opened here now, if tracking is on.
     #[track_caller]
     fn tree(&self, kind: records::ScopeKind) -> Option<records::ScopeInfo> {
@@ -448,7 +522,7 @@ impl Nursery {
         let tree = self.tree(records::ScopeKind::Scope);
         let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(Scope::new(set.queue.shared_ptr()));
-        ScopeFuture::new(body, set)
+        ScopeFuture::new(body, set, self.stop_at)
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.
@@ -485,6 +559,6 @@ impl Nursery {
         let tree = self.tree(records::ScopeKind::Local);
         let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
-        LocalScopeFuture::new(body, set)
+        LocalScopeFuture::new(body, set, self.stop_at)
     }
 }

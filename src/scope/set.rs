@@ -251,6 +251,11 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         self.queue.shared().user().stop.epoch()
     }
 
+    /// Requests a stop of this scope, as `Scope::stop` does.
+    pub(crate) fn request_stop(&self) {
+        super::stop::request(self.queue.shared());
+    }
+
     /// When a stop request's grace ends (`None`: never).
     pub(crate) fn grace_end(&self) -> Option<std::time::Instant> {
         super::stop::grace_end(self.queue.shared())

@@ -353,6 +353,87 @@ pub(super) async fn a_destructor_panic_at_the_grace_is_resumed() {
 
 /// Every test above, for the runners: `each_test!(on_both_executors)`. A test
 /// left out of the list is never run, and `dead_code` says so.
+/// A soft deadline (`Nursery::stop_after`) is a stop request when it
+/// passes: the body and the children see it, and those that honour it
+/// finish with their values.
+pub(super) async fn a_soft_deadline_asks_the_body_and_children_to_stop() {
+    let start = Instant::now();
+    let nursery = corral::Nursery::new().stop_after(GRACE);
+    let out = open_in(nursery, |s| async move {
+        let s2 = s.clone();
+        let child = s.spawn(async move {
+            s2.stopped().await;
+            Ok::<_, ()>(1)
+        });
+        assert!(!s.is_stopping());
+        s.stopped().await;
+        Ok(child.await + 1)
+    })
+    .await;
+    assert_eq!(out, Ok(2));
+    assert!(start.elapsed() >= GRACE, "asked before the deadline");
+}
+
+/// Children that ignore a soft deadline are dropped when the grace after it
+/// ends; the body decides what the scope returns.
+pub(super) async fn children_ignoring_a_soft_deadline_are_dropped_after_the_grace() {
+    let drops = DropCounter::new();
+    let drops_ref = &drops;
+    let nursery = corral::Nursery::new()
+        .stop_after(Duration::from_millis(10))
+        .grace(Duration::ZERO);
+    let out = open_in(nursery, |s| async move {
+        let stuck = s.spawn(pending_forever::<Result<u32, ()>>(drops_ref));
+        s.stopped().await;
+        Ok::<_, ()>(stuck.or_dropped().await)
+    })
+    .await;
+    assert_eq!(out, Ok(None));
+    assert_eq!(drops.get(), 1);
+}
+
+/// A scope that finishes before its soft deadline never asks, and does not
+/// wait for the deadline to resolve.
+pub(super) async fn a_scope_done_before_its_deadline_never_asks() {
+    let start = Instant::now();
+    let nursery = corral::Nursery::new().stop_after(Duration::from_secs(30));
+    let out = open_in(nursery, |s| async move {
+        let child = s.spawn(async { Ok::<_, ()>(3) });
+        yield_now().await;
+        Ok((child.await, s.is_stopping()))
+    })
+    .await;
+    assert_eq!(out, Ok((3, false)));
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+/// A deadline already passed asks at the scope's first poll, before the
+/// body runs; a nested scope sees it too.
+pub(super) async fn a_deadline_already_passed_asks_at_the_first_poll() {
+    let nursery = corral::Nursery::new().stop_at(Instant::now());
+    let out = open_in(nursery, |s| async move {
+        let first = s.is_stopping();
+        let nested = open(|inner| async move { Ok::<_, ()>(inner.is_stopping()) }).await?;
+        Ok::<_, ()>((first, nested))
+    })
+    .await;
+    assert_eq!(out, Ok((true, true)));
+}
+
+/// A later `stop_after`/`stop_at` on the same nursery replaces an earlier
+/// one.
+pub(super) async fn a_later_deadline_replaces_an_earlier_one() {
+    let nursery = corral::Nursery::new()
+        .stop_after(Duration::from_millis(1))
+        .stop_after(Duration::from_secs(30));
+    let out = open_in(nursery, |s| async move {
+        sleep(Duration::from_millis(20)).await;
+        Ok::<_, ()>(s.is_stopping())
+    })
+    .await;
+    assert_eq!(out, Ok(false));
+}
+
 macro_rules! each_test {
     ($runners:ident) => {
         $runners!(
@@ -369,6 +450,11 @@ macro_rules! each_test {
             repeated_and_late_requests,
             stop_within_shortens_the_grace,
             a_destructor_panic_at_the_grace_is_resumed,
+            a_soft_deadline_asks_the_body_and_children_to_stop,
+            children_ignoring_a_soft_deadline_are_dropped_after_the_grace,
+            a_scope_done_before_its_deadline_never_asks,
+            a_deadline_already_passed_asks_at_the_first_poll,
+            a_later_deadline_replaces_an_earlier_one,
         );
     };
 }

@@ -177,6 +177,20 @@ pub mod flavour {
         {
             Nursery::new().grace(grace).scope(body)
         }
+
+        /// `open` with the settings of `nursery`.
+        pub fn open_in<'env, T, E, B, Fut>(
+            nursery: Nursery,
+            body: B,
+        ) -> ScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(Scope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            nursery.scope(body)
+        }
     }
 
     /// The `corral::local_scope` flavour.
@@ -215,6 +229,20 @@ pub mod flavour {
             E: 'env,
         {
             Nursery::new().grace(grace).local_scope(body)
+        }
+
+        /// `open` with the settings of `nursery`.
+        pub fn open_in<'env, T, E, B, Fut>(
+            nursery: Nursery,
+            body: B,
+        ) -> LocalScopeFuture<'env, T, E, Fut>
+        where
+            B: FnOnce(LocalScope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            nursery.local_scope(body)
         }
     }
 }
