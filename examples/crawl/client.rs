@@ -20,6 +20,7 @@ use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 
 use super::crawl::Slot;
+use super::io::ReadyIo;
 
 /// A parsed `http://host[:port]/path` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -327,10 +328,11 @@ impl Client {
                 let stream = TcpStream::connect(&authority)
                     .await
                     .map_err(|_| Failure::Connect)?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(FuturesIo::new(stream.clone()))
-                        .await
-                        .map_err(|_| Failure::Io)?;
+                let (sender, connection) = hyper::client::conn::http1::handshake(FuturesIo::new(
+                    ReadyIo::new(stream.clone()),
+                ))
+                .await
+                .map_err(|_| Failure::Io)?;
                 Ok((stream, sender, connection))
             };
             let (stream, sender, connection) =

@@ -14,6 +14,9 @@ mod crawl;
 // A keep-alive HTTP/1.1 client, one pool of connections per host.
 mod client;
 
+// The client's socket: reads only when the reactor says it may have data.
+mod io;
+
 // The embedded HTTP/1.1 server, and the seeded plan of pages it serves.
 mod server;
 
