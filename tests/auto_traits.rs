@@ -121,6 +121,21 @@ fn gather_family_futures_are_send_when_their_inputs_are() {
 }
 
 #[test]
+fn start_types_are_send_and_sync_where_their_parts_are() {
+    let done = futures::executor::block_on(corral::scope(|s| async move {
+        let start = s.start(|ready: corral::Ready<u8>| async move {
+            send_sync(&ready);
+            let _ = ready.send(1);
+            Ok(())
+        });
+        send(&start);
+        Ok::<_, String>(start.await.is_ok())
+    }));
+    assert_eq!(done, Ok(true));
+    send_sync_type::<corral::StartError<String>>();
+}
+
+#[test]
 fn the_rest_is_send_and_sync() {
     send_sync_static(&corral::yield_now());
     send_sync_static(&corral::task_tree());

@@ -18,6 +18,7 @@ use super::parallel::split;
 use super::pool::Pool;
 use super::records::RecordRef;
 use super::set::push_incoming;
+use super::start::{self, Ready, Start};
 use super::state::{ScopeRef, ScopeShared};
 use super::stop::{self, StopHandle, Stopped};
 use crate::slow_poll::Placement;
@@ -347,6 +348,63 @@ impl<'env, E> Scope<'env, E> {
         Scope {
             handle: Handle::new(shared),
         }
+    }
+
+    /// Spawns a child that says when it is ready, and waits for that: the
+    /// [`Start`] future resolves with the value the child passes to its
+    /// [`Ready`] sender, while the child runs on in the scope (Trio's
+    /// `nursery.start`; "tell me when the server is listening").
+    ///
+    /// Until it is ready the child answers to its starter: if it returns an
+    /// error first, the error goes to the starter
+    /// ([`StartError::Failed`](crate::StartError::Failed)) and the scope is not affected; if it
+    /// returns `Ok(())` first, the starter gets [`StartError::Ended`](crate::StartError::Ended); if the
+    /// starter gives up (drops the `Start`, say under a timeout), the child
+    /// is dropped at its next poll. Once ready it is an ordinary child: its
+    /// error fails the scope, a stop request reaches it, the scope waits for
+    /// it. A panic, before or after, fails the scope as any child's does.
+    /// A child that never sends keeps its starter waiting as long as it runs.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let (tx, rx) = async_channel::bounded::<u32>(1);
+    ///     // The "server" binds, says where, then serves until the scope ends.
+    ///     let addr = s
+    ///         .start(|ready| async move {
+    ///             let _ = ready.send("127.0.0.1:4000");
+    ///             while let Ok(n) = rx.recv().await {
+    ///                 assert_eq!(n, 7);
+    ///             }
+    ///             Ok(())
+    ///         })
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(addr, "127.0.0.1:4000");
+    ///     tx.send(7).await.unwrap(); // the server is running
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn start<B, F, R>(&self, body: B) -> Start<R, E>
+    where
+        B: FnOnce(Ready<R>) -> F,
+        F: Future<Output = Result<(), E>> + Send + 'env,
+        R: Send + 'env,
+        E: Send + 'env,
+    {
+        let (child, starter) = start::start(body);
+        self.handle.spawn_unjoined(child, Location::caller());
+        starter
     }
 
     /// Spawns a child into the scope and returns a handle to its `Ok` value.
@@ -738,6 +796,45 @@ impl<'env, E> LocalScope<'env, E> {
             handle: Handle::new(shared),
             _not_send: PhantomData,
         }
+    }
+
+    /// Spawns a child, which may be `!Send`, that says when it is ready, and
+    /// waits for that. Same semantics as [`Scope::start`].
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// # futures::executor::block_on(async {
+    /// corral::local_scope(|s| async move {
+    ///     let shared = Rc::new(3);
+    ///     let got = s.start(|ready| async move {
+    ///         let _ = ready.send(Rc::clone(&shared));
+    ///         Ok(())
+    ///     });
+    ///     assert_eq!(*got.await.unwrap(), 3);
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn start<B, F, R>(&self, body: B) -> Start<R, E>
+    where
+        B: FnOnce(Ready<R>) -> F,
+        F: Future<Output = Result<(), E>> + 'env,
+        R: 'env,
+        E: 'env,
+    {
+        let (child, starter) = start::start(body);
+        self.handle.spawn_unjoined(child, Location::caller());
+        starter
     }
 
     /// Spawns a child, which may be `!Send`, into the scope. Same semantics as

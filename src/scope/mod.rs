@@ -20,6 +20,7 @@
 //!   its `ScopeChildren` is what the engine polls.
 //! - `pool.rs`: a pool, one child that polls many futures of one type in
 //!   place (the stream room's maps run their items in one).
+//! - `start.rs`: `start`, a child that says when it is ready.
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 
@@ -34,6 +35,7 @@ mod parallel;
 pub(crate) mod pool;
 pub(crate) mod records;
 mod set;
+mod start;
 pub(crate) mod state;
 mod stop;
 
@@ -46,6 +48,7 @@ pub(crate) use child::{JoinPart, Outcome, release_handle_ref, request_abort, tak
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
+pub use start::{Ready, Start, StartError};
 pub use stop::{StopHandle, Stopped};
 
 use set::ChildSet;
