@@ -356,7 +356,7 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         return;
     }
     let ms = |v: f64| format!("{v:.2} ms");
-    let rows = [
+    let mut rows = vec![
         ("URLs", urls.to_string()),
         ("  ok", report.count(Outcome::Ok).to_string()),
         (
@@ -376,10 +376,6 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
             "  never started",
             report.count(Outcome::NotStarted).to_string(),
         ),
-        (
-            "  skipped (file changed)",
-            report.count(Outcome::Skipped).to_string(),
-        ),
         ("requests sent", report.requests_sent.to_string()),
         ("  hedges sent", report.hedges_sent.to_string()),
         ("  hedges won", report.hedges_won.to_string()),
@@ -391,6 +387,11 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         ("wall time", format!("{wall_s:.2} s")),
         ("requests sent per second", format!("{rps:.0}")),
     ];
+    if args.url_file.is_some() {
+        // Only a URL file can change under the crawl.
+        let skipped = report.count(Outcome::Skipped).to_string();
+        rows.insert(7, ("  skipped (file changed)", skipped));
+    }
     let latency = [
         ("  p50", ms(percentile_ms(report, 0.5))),
         ("  p90", ms(percentile_ms(report, 0.9))),
