@@ -59,8 +59,10 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
   --stall DUR        if no request completes for DUR, print the task tree
                      (default 10s; 'off' to disable)
   --url-file FILE    crawl the http:// URLs in FILE instead of the embedded
-                     server (one per line; '#' starts a comment; not with
-                     --urls, --seed or --no-delay)
+                     server (one per line; '#' starts a comment; every line
+                     is checked before anything is sent, then the file is
+                     read again as the crawl goes, never held whole; not
+                     with --urls, --seed or --no-delay)
   --json             print the summary as one JSON object on stdout
   -h, --help         this text
 
