@@ -66,7 +66,8 @@ fn with_corral(urls: &[Url]) -> Report {
     let client = Client::default();
     let progress = Progress::default();
     smol::block_on(crawler::crawl(
-        urls,
+        crawler::listed(urls.iter().cloned()),
+        urls.len(),
         &config(),
         &client,
         &progress,
@@ -78,7 +79,7 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
     let client = Client::default();
     let progress = Progress::default();
     let config = config();
-    let record = Record::new(urls.len());
+    let record = Record::new();
     let start = Instant::now();
     let slots = Slots::new(LIMIT);
     let (client, config, progress_ref, record_ref) = (&client, &config, &progress, &record);
@@ -87,8 +88,9 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
         let conns = &conns;
         let mut requests: FuturesUnordered<_> = urls
             .iter()
-            .enumerate()
-            .map(|(i, url)| async move {
+            // Owned, as the crawl's list hands them out: the same clone.
+            .cloned()
+            .map(|url| async move {
                 let slot = slots.take(progress_ref).await;
                 let job = Job {
                     client,
@@ -98,14 +100,14 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
                     progress: progress_ref,
                     record: record_ref,
                 };
-                job.visit(i, url, slot).await;
+                job.visit(&url, slot).await;
             })
             .collect();
         while requests.next().await.is_some() {}
         client.close();
         Ok::<_, crawler::Failure>(())
     }));
-    record.into_report(&progress, client, start, false)
+    record.into_report(urls.len(), &progress, client, start, false)
 }
 
 /// Both ways do the same work: every page answered once, as the plan says,
@@ -124,10 +126,11 @@ fn check(way: &str, report: &Report, plan: &Plan) {
         "{way}: every page the plan serves"
     );
     assert_eq!(
-        report.latencies_us.len() as usize,
-        PAGES,
+        (report.total, report.latencies_us.len() as usize),
+        (PAGES, PAGES),
         "{way}: every page answered"
     );
+    assert_eq!(report.first_skipped, None, "{way}: no page skipped");
     assert_eq!(
         (
             report.requests_sent,
@@ -151,7 +154,7 @@ fn check(way: &str, report: &Report, plan: &Plan) {
 
 fn main() {
     let addr = start_server();
-    let urls = crawler::page_urls(addr, PAGES);
+    let urls: Vec<Url> = crawler::page_urls(addr, PAGES).collect();
     let plan = Plan::new(PAGES, 1, true);
     check("corral", &with_corral(&urls), &plan);
     check(

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crawler::{Client, Config, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
+use crawler::{Client, Config, Entry, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
 use futures::future::{Either, select};
 
 const PAGES: usize = 300;
@@ -66,13 +66,14 @@ fn config(limit: usize) -> Config {
     }
 }
 
-/// What a crawl left: its report, the client and progress it used, and what
-/// the server counted.
+/// What a crawl left: its report, the client and progress it used, what
+/// the server counted, and how many entries the crawl took from its list.
 struct Run {
     report: Report,
     client: Client,
     progress: Progress,
     server: Arc<ServerStats>,
+    pulled: usize,
 }
 
 /// Crawls `paths` (URL paths such as `/page/3`) on a fresh embedded server
@@ -85,28 +86,77 @@ async fn crawl_plan(
     config: Config,
     stop: impl Future<Output = ()>,
 ) -> Run {
+    let list = |addr: std::net::SocketAddr| {
+        let urls: Vec<Url> = paths
+            .iter()
+            .map(|path| match path.strip_prefix("//localhost") {
+                Some(path) => {
+                    Url::parse(&format!("http://localhost:{}{path}", addr.port())).unwrap()
+                }
+                None => Url::parse(&format!("http://{addr}{path}")).unwrap(),
+            })
+            .collect();
+        (crawler::listed(urls), paths.len())
+    };
+    crawl_list(plan, list, config, stop).await
+}
+
+/// Crawls the list that `list` makes for a fresh embedded server serving
+/// `plan` (its entries, and their total), with `stop` as the crawl's stop
+/// signal; checks that every URL is accounted for.
+async fn crawl_list<S: futures::Stream<Item = Entry>>(
+    plan: Plan,
+    list: impl FnOnce(std::net::SocketAddr) -> (S, usize),
+    config: Config,
+    stop: impl Future<Output = ()>,
+) -> Run {
+    use futures::StreamExt;
     let (listener, addr) = crawler::bind().await.expect("bind");
     let server = Arc::new(ServerStats::default());
     let serving = crawler::serve(listener, Arc::new(plan), server.clone(), runtime());
-    let urls: Vec<Url> = paths
-        .iter()
-        .map(|path| match path.strip_prefix("//localhost") {
-            Some(path) => Url::parse(&format!("http://localhost:{}{path}", addr.port())).unwrap(),
-            None => Url::parse(&format!("http://{addr}{path}")).unwrap(),
-        })
-        .collect();
+    let (entries, total) = list(addr);
+    let pulled = std::sync::atomic::AtomicUsize::new(0);
+    let entries = entries.inspect(|_| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+    });
     let (client, progress) = (Client::default(), Progress::default());
-    let work = crawler::crawl(&urls, &config, &client, &progress, stop);
+    let work = crawler::crawl(entries, total, &config, &client, &progress, stop);
     let report = match select(pin!(work), pin!(serving)).await {
         Either::Left((report, _)) => report,
         Either::Right(((), _)) => unreachable!("the server never ends"),
     };
+    accounted(&report, &progress);
     Run {
         report,
         client,
         progress,
         server,
+        pulled: pulled.into_inner(),
     }
+}
+
+/// Every URL is counted under exactly one outcome, and those that started
+/// ended done or dropped.
+fn accounted(report: &Report, progress: &Progress) {
+    let counted: usize = Outcome::ALL.iter().map(|&o| report.count(o)).sum();
+    assert_eq!(counted, report.total, "{report:?}");
+    let started = progress.started.load(Ordering::SeqCst);
+    let ended = started - report.count(Outcome::Dropped);
+    assert_eq!(ended, progress.done.load(Ordering::SeqCst), "{report:?}");
+    assert_eq!(
+        report.count(Outcome::NotStarted),
+        report.total - started - report.count(Outcome::Skipped),
+        "{report:?}"
+    );
+}
+
+/// The outcomes that some URL ended with, and how many did.
+fn tally(report: &Report) -> Vec<(Outcome, usize)> {
+    Outcome::ALL
+        .iter()
+        .map(|&o| (o, report.count(o)))
+        .filter(|&(_, n)| n > 0)
+        .collect()
 }
 
 /// `/page/0` .. `/page/{n - 1}`.
@@ -143,13 +193,15 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
         client,
         progress,
         server,
+        pulled,
     } = run(config(LIMIT), std::future::pending()).await;
+    assert_eq!(pulled, PAGES, "the list was read once, to its end");
     let (ok, slow, error, hang) = counts(&Plan::new(PAGES, SEED, false));
     assert!(
         slow > 0 && error > 0 && hang > 0,
         "the plan exercises every path"
     );
-    assert_eq!(report.outcomes.len(), PAGES);
+    assert_eq!(report.total, PAGES);
     assert_eq!(
         report.count(Outcome::Ok),
         ok + slow,
@@ -160,6 +212,7 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
     assert_eq!(report.count(Outcome::Failed), 0);
     assert_eq!(report.count(Outcome::Dropped), 0);
     assert_eq!(report.count(Outcome::NotStarted), 0);
+    assert_eq!(report.count(Outcome::Skipped), 0);
     assert!(
         report.hedges_won >= slow,
         "every slow page needed its second try"
@@ -261,7 +314,8 @@ async fn at_limit_one_no_hedge_is_sent() {
     cfg.timeout = Duration::from_millis(200);
     cfg.hedge_after = Some(Duration::from_millis(10));
     let Run { report, server, .. } = crawl_plan(plan, &pages(1), cfg, std::future::pending()).await;
-    assert_eq!(report.outcomes, [Outcome::TimedOut]);
+    assert_eq!(report.total, 1);
+    assert_eq!(tally(&report), [(Outcome::TimedOut, 1)]);
     assert_eq!(report.hedges_sent, 0);
     assert_eq!(report.requests_sent, 1);
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
@@ -319,19 +373,27 @@ async fn no_kind_of_failure_is_hedged() {
     cfg.timeout = Duration::from_millis(100);
     cfg.deadline = Some(Duration::from_secs(30));
     let (client, progress) = (Client::default(), Progress::default());
-    let work = crawler::crawl(&urls, &cfg, &client, &progress, std::future::pending());
+    let work = crawler::crawl(
+        crawler::listed(urls),
+        4,
+        &cfg,
+        &client,
+        &progress,
+        std::future::pending(),
+    );
     let report = match select(pin!(work), pin!(serving)).await {
         Either::Left((report, _)) => report,
         Either::Right(((), _)) => unreachable!("the server never ends"),
     };
     assert!(!report.deadline_hit, "the crawl waited for the hedge delay");
+    accounted(&report, &progress);
+    assert_eq!(report.total, 4);
     assert_eq!(
-        report.outcomes,
+        tally(&report),
         [
-            Outcome::HttpError,
-            Outcome::TimedOut,
-            Outcome::HttpError,
-            Outcome::Failed
+            (Outcome::HttpError, 2),
+            (Outcome::TimedOut, 1),
+            (Outcome::Failed, 1)
         ]
     );
     assert_eq!(report.hedges_sent, 0);
@@ -355,7 +417,8 @@ async fn a_slow_first_try_is_hedged_and_the_loser_dropped() {
     cfg.deadline = Some(Duration::from_secs(30));
     let Run { report, server, .. } = crawl_plan(plan, &pages(1), cfg, std::future::pending()).await;
     assert!(!report.deadline_hit, "the loser was waited for");
-    assert_eq!(report.outcomes, [Outcome::Ok]);
+    assert_eq!(report.total, 1);
+    assert_eq!(tally(&report), [(Outcome::Ok, 1)]);
     assert_eq!((report.hedges_sent, report.hedges_won), (1, 1));
     assert_eq!(server.requests.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -374,11 +437,13 @@ async fn the_deadline_cancels_the_rest() {
         report,
         client,
         progress,
+        pulled,
         ..
     } = run(cfg, std::future::pending()).await;
     assert!(report.deadline_hit);
     assert!(report.count(Outcome::NotStarted) > 0);
-    assert_eq!(report.outcomes.len(), PAGES);
+    assert_eq!(report.total, PAGES);
+    read_only_as_slots_free_up(pulled, &progress, 4);
     assert_eq!(
         progress.in_flight.load(Ordering::SeqCst),
         0,
@@ -403,13 +468,27 @@ async fn a_stop_cancels_in_flight_requests() {
         report,
         client,
         progress,
+        pulled,
         ..
     } = run(config(8), stop).await;
     assert!(progress_seen.load(Ordering::SeqCst));
     assert!(!report.deadline_hit);
     assert!(report.count(Outcome::NotStarted) > 0);
+    read_only_as_slots_free_up(pulled, &progress, 8);
     assert_eq!(progress.in_flight.load(Ordering::SeqCst), 0);
     assert_eq!(client.open_connections.load(Ordering::SeqCst), 0);
+}
+
+/// A crawl cut short read no more of its list than it started, less than a
+/// slot for each of `limit` URLs spawned but not yet polled and one URL
+/// waiting for a slot: the rest of the list was never read.
+fn read_only_as_slots_free_up(pulled: usize, progress: &Progress, limit: usize) {
+    let started = progress.started.load(Ordering::SeqCst);
+    assert!(
+        pulled <= started + limit + 1,
+        "{pulled} entries read, {started} started"
+    );
+    assert!(pulled < PAGES, "the whole list was read");
 }
 
 /// Without a grace limit, a stop lets every request in flight finish (each
@@ -496,10 +575,10 @@ async fn a_crawl_dropped_mid_way_leaves_nothing_behind() {
     let client = Client::default();
     let progress = Progress::default();
     let cfg = config(16);
-    let urls = crawler::page_urls(addr, PAGES);
-    let (client, progress, cfg, urls) = (&client, &progress, &cfg, &urls);
+    let urls = crawler::listed(crawler::page_urls(addr, PAGES));
+    let (client, progress, cfg) = (&client, &progress, &cfg);
     let test = async move {
-        let crawl = crawler::crawl(urls, cfg, client, progress, std::future::pending());
+        let crawl = crawler::crawl(urls, PAGES, cfg, client, progress, std::future::pending());
         let mut crawl = Box::pin(crawl);
         // Run it until a few pages are done and connections are open...
         let wait = async {
@@ -533,7 +612,146 @@ async fn a_crawl_dropped_mid_way_leaves_nothing_behind() {
     assert!(stats.requests.load(Ordering::SeqCst) >= 20);
 }
 
+/// A URL file's first pass counts its URLs; its second yields them, one
+/// entry per URL, as `parse_url_list` reads the same text; a bad line is an
+/// error in the first pass, and an entry naming it in the second.
+async fn a_url_file_is_counted_then_streamed() {
+    use futures::StreamExt;
+    let text = "\u{feff}# pages\r\n\
+                http://127.0.0.1:8080/a   # the first\r\n\
+                \n\
+                http://[::1]:8080/x?q=1\n\
+                \thttp://example.com\t#no path\n\
+                HTTP://Example.com:81/Z";
+    let path = url_file(text);
+    let path = path.to_str().unwrap();
+    assert_eq!(args::count_url_file(path), Ok(4));
+    let urls: Vec<Entry> = args::url_file_entries(path.to_string()).collect().await;
+    let expected: Vec<Entry> = args::parse_url_list(text)
+        .unwrap()
+        .into_iter()
+        .map(Ok)
+        .collect();
+    assert_eq!(urls, expected);
+
+    let bad = url_file("http://a/\n\nhttp://b/ c\nhttp://d/\n");
+    let bad = bad.to_str().unwrap();
+    let why = format!(
+        "{bad}: line 3: one URL per line, but \"c\" follows \"http://b/\" \
+         (a comment starts with \" #\")"
+    );
+    assert_eq!(args::count_url_file(bad), Err(why.clone()));
+    let entries: Vec<Entry> = args::url_file_entries(bad.to_string()).collect().await;
+    assert_eq!(
+        entries,
+        [
+            Url::parse("http://a/").map_err(|e| e.to_string()),
+            Err(why),
+            Url::parse("http://d/").map_err(|e| e.to_string()),
+        ]
+    );
+
+    let missing = std::env::temp_dir().join("corral-crawl-test-no-such-file.txt");
+    let missing = missing.to_str().unwrap();
+    let e = args::count_url_file(missing).unwrap_err();
+    assert!(e.starts_with(&format!("cannot read {missing}: ")), "{e}");
+}
+
+/// A URL file that changes between the pass that counted it and the pass
+/// the crawl reads: a line that is no longer a URL, each URL missing at the
+/// end, and the rest of a file that can no longer be read are skipped,
+/// counted and named, never sent; URLs past the count are not read. Every
+/// URL of the count is accounted for, and none is fetched twice.
+async fn a_url_file_changed_between_passes_is_still_accounted_for() {
+    /// `text` with every `ADDR` replaced by `addr`.
+    fn with_addr(text: &[u8], addr: std::net::SocketAddr) -> Vec<u8> {
+        let addr = addr.to_string();
+        let (mut out, mut rest) = (Vec::new(), text);
+        while let Some(i) = rest.windows(4).position(|w| w == b"ADDR") {
+            out.extend_from_slice(&rest[..i]);
+            out.extend_from_slice(addr.as_bytes());
+            rest = &rest[i + 4..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+    /// Crawls a URL file counted as `first` and read as `second` (`None`:
+    /// removed), its `ADDR` the embedded server's.
+    async fn changed(first: &str, second: Option<&[u8]>) -> Run {
+        let plan = Plan {
+            pages: vec![Page::Ok { delay_ms: 0 }; 8],
+        };
+        let list = |addr: std::net::SocketAddr| {
+            let path = url_file("");
+            std::fs::write(&path, with_addr(first.as_bytes(), addr)).unwrap();
+            let total = args::count_url_file(path.to_str().unwrap()).unwrap();
+            match second {
+                Some(second) => std::fs::write(&path, with_addr(second, addr)).unwrap(),
+                None => std::fs::remove_file(&path).unwrap(),
+            }
+            let entries = args::url_file_entries(path.to_str().unwrap().to_string());
+            (entries, total)
+        };
+        crawl_list(plan, list, config(4), std::future::pending()).await
+    }
+    let six = "http://ADDR/page/0\nhttp://ADDR/page/1\nhttp://ADDR/page/2\n\
+               http://ADDR/page/3\nhttp://ADDR/page/4\nhttp://ADDR/page/5\n";
+
+    // Line 2 is no longer a URL, line 3 a comment, and the file now ends
+    // after four entries: the bad line and the two missing at the end are
+    // skipped.
+    let shrunk =
+        b"http://ADDR/page/0\nftp://ADDR/\n# gone\nhttp://ADDR/page/2\nhttp://ADDR/page/3\n";
+    let Run {
+        report,
+        server,
+        pulled,
+        ..
+    } = changed(six, Some(shrunk)).await;
+    assert_eq!(report.total, 6);
+    assert_eq!(tally(&report), [(Outcome::Ok, 3), (Outcome::Skipped, 3)]);
+    let why = report.first_skipped.unwrap();
+    assert!(
+        why.contains(": line 2: bad URL \"ftp://")
+            && why.ends_with("only http:// URLs are supported"),
+        "{why}"
+    );
+    assert_eq!(pulled, 4);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 3);
+
+    // Grown: the URLs past the count are not read.
+    let grown = format!("{six}http://ADDR/page/6\nhttp://ADDR/page/7\n");
+    let Run {
+        report,
+        server,
+        pulled,
+        ..
+    } = changed(six, Some(grown.as_bytes())).await;
+    assert_eq!(tally(&report), [(Outcome::Ok, 6)]);
+    assert_eq!(report.first_skipped, None);
+    assert_eq!(pulled, 6);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 6);
+
+    // No longer UTF-8 on line 2: the read fails there, and the rest of the
+    // file is skipped.
+    let garbled = b"http://ADDR/page/0\nhttp://ADDR/\xff\nhttp://ADDR/page/2\n";
+    let Run { report, server, .. } = changed(six, Some(garbled)).await;
+    assert_eq!(tally(&report), [(Outcome::Ok, 1), (Outcome::Skipped, 5)]);
+    let why = report.first_skipped.unwrap();
+    assert!(why.starts_with("cannot read "), "{why}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+
+    // Removed: nothing is sent, and every URL is skipped.
+    let Run { report, server, .. } = changed(six, None).await;
+    assert_eq!(tally(&report), [(Outcome::Skipped, 6)]);
+    let why = report.first_skipped.unwrap();
+    assert!(why.starts_with("cannot read "), "{why}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 0);
+}
+
 on_both_executors!(
+    a_url_file_is_counted_then_streamed,
+    a_url_file_changed_between_passes_is_still_accounted_for,
     every_url_is_accounted_for_as_the_plan_says,
     the_limit_bounds_requests_and_connections_at_the_server_hedges_included,
     at_limit_one_no_hedge_is_sent,
@@ -710,7 +928,7 @@ fn a_malformed_url_file_is_a_clear_error() {
             .is_empty()
     );
     let empty = url_file("# nothing\n");
-    let e = args::read_url_file(empty.to_str().unwrap()).unwrap_err();
+    let e = args::count_url_file(empty.to_str().unwrap()).unwrap_err();
     assert!(e.ends_with(": no URLs"), "{e}");
 }
 

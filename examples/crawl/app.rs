@@ -44,10 +44,12 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     if !args.flat {
         return run_spider(args);
     }
+    // A URL file is checked whole before anything is sent, and read again
+    // as the crawl goes: neither pass keeps its URLs.
     let file_urls = match &args.url_file {
         None => None,
-        Some(path) => match args::read_url_file(path) {
-            Ok(urls) => Some(urls),
+        Some(path) => match args::count_url_file(path) {
+            Ok(total) => Some(total),
             Err(message) => {
                 eprintln!("crawl: {message}");
                 return EXIT_USAGE;
@@ -74,7 +76,7 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     let watchdog = args
         .stall
         .map(|stall| watch_for_stalls(stall, progress.clone(), finished.clone()));
-    let total = file_urls.as_ref().map_or(args.urls, Vec::len);
+    let total = file_urls.unwrap_or(args.urls);
     let display = Display::new(args.json, total);
     let interrupts = AtomicUsize::new(0);
     let mut top = corral::Nursery::new();
@@ -84,15 +86,14 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     let (args_ref, client_ref, progress_ref) = (&args, &client, &*progress);
     let (display_ref, interrupts_ref) = (&display, &interrupts);
     let outcome = smol::block_on(top.scope(|top| async move {
-        let (urls, server) = match file_urls {
-            Some(urls) => {
-                let path = args_ref.url_file.as_deref().unwrap_or_default();
+        let (urls, server) = match &args_ref.url_file {
+            Some(path) => {
                 display_ref.say(&format!(
                     "crawl: {} from {path}, at most {} requests in flight; Ctrl-C stops",
-                    plural(urls.len(), "URL"),
+                    plural(total, "URL"),
                     args_ref.config.limit,
                 ));
-                (urls, None)
+                (Either::Left(args::url_file_entries(path.clone())), None)
             }
             None => {
                 let (listener, addr) = crawler::bind().await?;
@@ -110,17 +111,19 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
                     args_ref.seed,
                     args_ref.config.limit,
                 ));
-                (crawler::page_urls(addr, args_ref.urls), Some(server))
+                let urls = crawler::listed(crawler::page_urls(addr, args_ref.urls));
+                (Either::Right(urls), Some(server))
             }
         };
         let crawl = crawler::crawl(
-            &urls,
+            urls,
+            total,
             &args_ref.config,
             client_ref,
             progress_ref,
             std::future::pending(),
         );
-        let shown = display_ref.run(progress_ref, client_ref, urls.len());
+        let shown = display_ref.run(progress_ref, client_ref, total);
         let watch = watch_signals(
             signals,
             top.stop_handle(),
@@ -151,6 +154,12 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
         client.connections_made.load(Ordering::SeqCst),
         interrupts,
     );
+    if let (Some(path), Some(why)) = (&args.url_file, &report.first_skipped) {
+        eprintln!(
+            "crawl: {path} changed after it was checked: {} skipped, never sent (the first: {why})",
+            plural(report.count(Outcome::Skipped), "URL"),
+        );
+    }
     let (dropped, not_started) = (
         report.count(Outcome::Dropped),
         report.count(Outcome::NotStarted),
@@ -176,7 +185,7 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     } else if report.deadline_hit {
         eprintln!("crawl: the --deadline cut the crawl short ({cut})");
         EXIT_DEADLINE
-    } else if !report.outcomes.is_empty() && report.count(Outcome::Ok) == 0 {
+    } else if report.total > 0 && report.count(Outcome::Ok) == 0 {
         eprintln!("crawl: every URL failed");
         EXIT_ALL_FAILED
     } else {
@@ -313,7 +322,7 @@ fn percentile_ms(report: &Report, q: f64) -> f64 {
 /// The summary on stdout: a table, or one JSON object with `--json`.
 fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: usize) {
     let limit = args.config.limit;
-    let urls = report.outcomes.len();
+    let urls = report.total;
     let wall_s = report.wall.as_secs_f64();
     let rps = report.requests_sent as f64 / wall_s.max(1e-9);
     let max_ms = report.latencies_us.max() as f64 / 1_000.0;
@@ -321,8 +330,8 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
     if args.json {
         println!(
             "{{\"urls\":{urls},\"ok\":{},\"http_errors\":{},\"timed_out\":{},\"failed\":{},\
-             \"dropped\":{},\"not_started\":{},\"requests_sent\":{},\"hedges_sent\":{},\
-             \"hedges_won\":{},\"peak_in_flight\":{},\"limit\":{limit},\
+             \"dropped\":{},\"not_started\":{},\"skipped\":{},\"requests_sent\":{},\
+             \"hedges_sent\":{},\"hedges_won\":{},\"peak_in_flight\":{},\"limit\":{limit},\
              \"connections\":{connections},\"wall_ms\":{:.1},\"requests_per_s\":{rps:.1},\
              \"latency_of\":\"answered URLs (ok + HTTP errors)\",\"answered\":{answered},\
              \"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{max_ms:.2},\
@@ -333,6 +342,7 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
             report.count(Outcome::Failed),
             report.count(Outcome::Dropped),
             report.count(Outcome::NotStarted),
+            report.count(Outcome::Skipped),
             report.requests_sent,
             report.hedges_sent,
             report.hedges_won,
@@ -346,7 +356,7 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         return;
     }
     let ms = |v: f64| format!("{v:.2} ms");
-    let rows = [
+    let mut rows = vec![
         ("URLs", urls.to_string()),
         ("  ok", report.count(Outcome::Ok).to_string()),
         (
@@ -377,6 +387,11 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         ("wall time", format!("{wall_s:.2} s")),
         ("requests sent per second", format!("{rps:.0}")),
     ];
+    if args.url_file.is_some() {
+        // Only a URL file can change under the crawl.
+        let skipped = report.count(Outcome::Skipped).to_string();
+        rows.insert(7, ("  skipped (file changed)", skipped));
+    }
     let latency = [
         ("  p50", ms(percentile_ms(report, 0.5))),
         ("  p90", ms(percentile_ms(report, 0.9))),

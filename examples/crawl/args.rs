@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::crawler::{Config, Url};
+use crate::crawler::{Config, Entry, Url};
 
 pub const USAGE: &str = "\
 usage: crawl [options]
@@ -59,8 +59,10 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
   --stall DUR        if no request completes for DUR, print the task tree
                      (default 10s; 'off' to disable)
   --url-file FILE    crawl the http:// URLs in FILE instead of the embedded
-                     server (one per line; '#' starts a comment; not with
-                     --urls, --seed or --no-delay)
+                     server (one per line; '#' starts a comment; every line
+                     is checked before anything is sent, then the file is
+                     read again as the crawl goes, never held whole; not
+                     with --urls, --seed or --no-delay)
   --json             print the summary as one JSON object on stdout
   -h, --help         this text
 
@@ -270,39 +272,120 @@ fn parse_url_line(line: &str, n: usize) -> Result<Option<Url>, String> {
         .map_err(|e| format!("line {n}: {e}"))
 }
 
+/// The URL on line `n` of a URL file, if any: the first line may start with
+/// a UTF-8 byte-order mark.
+fn url_file_line(line: &str, n: usize) -> Result<Option<Url>, String> {
+    let line = match n {
+        1 => line.strip_prefix('\u{feff}').unwrap_or(line),
+        _ => line,
+    };
+    parse_url_line(line, n)
+}
+
 /// Reads `http://` URLs from `text`, one per line: a UTF-8 byte-order mark,
 /// blank lines and `#` comments (whole-line or trailing) are skipped. The
-/// first bad line is an error naming its number. (What `read_url_file`
-/// does line by line, for `tests/crawl.rs`.)
+/// first bad line is an error naming its number. (The rules of
+/// `count_url_file` and `url_file_entries`, for `tests/crawl.rs`.)
 #[allow(dead_code)]
 pub fn parse_url_list(text: &str) -> Result<Vec<Url>, String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut urls = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        urls.extend(parse_url_line(line, n + 1)?);
+        urls.extend(url_file_line(line, n + 1)?);
     }
     Ok(urls)
 }
 
-/// Reads and parses a URL file line by line (its text is never held whole);
-/// an empty one is an error too.
-pub fn read_url_file(path: &str) -> Result<Vec<Url>, String> {
+/// The first of two passes over a URL file, before anything is sent: reads
+/// it line by line, checks every line and counts the URLs, keeping none (a
+/// file of ten million lines takes the memory of one line). The first bad
+/// line is an error naming its number; a file with no URL is an error too.
+pub fn count_url_file(path: &str) -> Result<usize, String> {
     use std::io::BufRead;
     let cannot = |e: std::io::Error| format!("cannot read {path}: {e}");
     let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut urls = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(cannot)?;
-        let line = match n {
-            0 => line.strip_prefix('\u{feff}').unwrap_or(&line),
-            _ => &line,
-        };
-        urls.extend(parse_url_line(line, n + 1).map_err(|e| format!("{path}: {e}"))?);
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    let (mut n, mut urls) = (0, 0);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(cannot)? == 0 {
+            break;
+        }
+        n += 1;
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if url_file_line(text, n)
+            .map_err(|e| format!("{path}: {e}"))?
+            .is_some()
+        {
+            urls += 1;
+        }
     }
-    if urls.is_empty() {
+    if urls == 0 {
         return Err(format!("{path}: no URLs"));
     }
     Ok(urls)
+}
+
+/// How far the second pass over a URL file reads ahead of the crawl.
+pub const READ_AHEAD: usize = 64 * 1024;
+
+/// Where the second pass over a URL file is.
+enum Reading {
+    Closed(String),
+    Open {
+        path: String,
+        lines: smol::io::Lines<smol::io::BufReader<smol::Unblock<std::fs::File>>>,
+        n: usize,
+    },
+    Done,
+}
+
+/// The second pass over a URL file, as the crawl goes: its URLs as a
+/// stream, each line read and parsed only when the crawl asks for the next
+/// URL. The file is read on a thread of `blocking`'s pool, never on the
+/// executor's, through a pipe of [`READ_AHEAD`] bytes (smol's async file
+/// would read up to 8 MiB ahead). A line that no longer reads as a URL (the
+/// file changed after [`count_url_file`] checked it) is an error naming its
+/// number, in the URL's place; a file that cannot be read is one error, and
+/// the end of the stream.
+pub fn url_file_entries(path: String) -> impl futures::Stream<Item = Entry> {
+    use futures::StreamExt;
+    use smol::io::AsyncBufReadExt;
+    futures::stream::unfold(Reading::Closed(path), |reading| async move {
+        let (path, mut lines, mut n) = match reading {
+            Reading::Done => return None,
+            Reading::Open { path, lines, n } => (path, lines, n),
+            Reading::Closed(path) => match smol::unblock({
+                let path = path.clone();
+                move || std::fs::File::open(path)
+            })
+            .await
+            {
+                Ok(file) => {
+                    let file = smol::Unblock::with_capacity(READ_AHEAD, file);
+                    (path, smol::io::BufReader::new(file).lines(), 0)
+                }
+                Err(e) => return Some((Err(format!("cannot read {path}: {e}")), Reading::Done)),
+            },
+        };
+        loop {
+            let line = match lines.next().await {
+                None => return None,
+                Some(Ok(line)) => line,
+                Some(Err(e)) => {
+                    return Some((Err(format!("cannot read {path}: {e}")), Reading::Done));
+                }
+            };
+            n += 1;
+            let entry = match url_file_line(&line, n) {
+                Ok(None) => continue,
+                Ok(Some(url)) => Ok(url),
+                Err(e) => Err(format!("{path}: {e}")),
+            };
+            return Some((entry, Reading::Open { path, lines, n }));
+        }
+    })
 }
 
 /// Why a URL could not be used.

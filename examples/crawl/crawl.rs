@@ -32,8 +32,16 @@
 //!   nursery's `grace`, after which they are dropped. The scope's future is
 //!   kept while they finish, not dropped.
 //!
-//! Every URL is in the [`Report`] exactly once: how it ended, `Dropped` if
-//! it started and was cut short, or `NotStarted`. `benches/crawl.rs` runs the
+//! - **A list of any length.** The URLs come as a stream, read one at a
+//!   time as slots free up (a URL file is read as the crawl goes, the
+//!   embedded server's URLs are made as they are needed), and the report
+//!   keeps counts, not one entry per URL: a crawl of ten million URLs takes
+//!   the memory of a crawl of ten.
+//!
+//! Every URL is counted in the [`Report`] exactly once: how it ended,
+//! `Dropped` if it started and was cut short (a guard that a finished URL
+//! disarms counts it), `Skipped` if its entry was no URL, or `NotStarted`
+//! (the total less those started and skipped). `benches/crawl.rs` runs the
 //! same per-URL work ([`Job::visit`]) from a plain `FuturesUnordered` instead
 //! of the scope, to measure what the structure costs.
 
@@ -44,8 +52,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corral::time::{sleep, timeout, timeout_at};
-use futures::FutureExt;
 use futures::future::{Either, select};
+use futures::{FutureExt, Stream, StreamExt};
 
 use super::client::{Client, Failure, Url};
 use super::count_up;
@@ -82,6 +90,31 @@ pub enum Outcome {
     Dropped,
     /// Never started: the deadline or a stop came first.
     NotStarted,
+    /// Never sent: its entry in the list was no URL (a line of a URL file
+    /// that changed after it was checked), or the list ended before it.
+    Skipped,
+}
+
+impl Outcome {
+    /// Every outcome, in the order the summary shows them.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::HttpError,
+        Outcome::TimedOut,
+        Outcome::Failed,
+        Outcome::Dropped,
+        Outcome::NotStarted,
+        Outcome::Skipped,
+    ];
+}
+
+/// One entry of the list a crawl fetches: a URL, or why the entry in its
+/// place is none (`line 7: bad URL ..`). Each is one URL of the total.
+pub type Entry = Result<Url, String>;
+
+/// `urls` as the entries of a list.
+pub fn listed(urls: impl IntoIterator<Item = Url>) -> impl Stream<Item = Entry> {
+    futures::stream::iter(urls.into_iter().map(Ok))
 }
 
 /// Live counters, shared with the progress display.
@@ -100,7 +133,12 @@ pub struct Progress {
 /// What a crawl found.
 #[derive(Debug)]
 pub struct Report {
-    pub outcomes: Vec<Outcome>,
+    /// URLs in the list: each is counted under exactly one outcome.
+    pub total: usize,
+    /// How many ended each way, by `Outcome as usize`.
+    counts: [usize; Outcome::ALL.len()],
+    /// Why the first skipped entry was skipped.
+    pub first_skipped: Option<String>,
     /// Latency of each answered URL (ok or HTTP error), from its first try
     /// to the answer, in microseconds.
     pub latencies_us: hdrhistogram::Histogram<u64>,
@@ -115,27 +153,34 @@ pub struct Report {
 }
 
 impl Report {
+    /// How many URLs ended as `outcome`.
     pub fn count(&self, outcome: Outcome) -> usize {
-        self.outcomes.iter().filter(|&&o| o == outcome).count()
+        self.counts[outcome as usize]
     }
 }
 
-/// Fetches every URL, at most `config.limit` HTTP requests at once (hedges
-/// included), each URL under `config.timeout`, a request still running after
-/// `config.hedge_after` hedged, the whole crawl under `config.deadline`.
-/// `stop` ends it early and gracefully: no new request starts, and those in
-/// flight may finish within `config.grace`. A stop request from an enclosing
-/// scope (Ctrl-C) does the same. Every URL is accounted for exactly once in
-/// the report.
+/// Fetches the `total` URLs of `urls`, at most `config.limit` HTTP requests
+/// at once (hedges included), each URL under `config.timeout`, a request
+/// still running after `config.hedge_after` hedged, the whole crawl under
+/// `config.deadline`. `stop` ends it early and gracefully: no new request
+/// starts, and those in flight may finish within `config.grace`. A stop
+/// request from an enclosing scope (Ctrl-C) does the same.
+///
+/// `urls` is read one entry at a time, as room for a request frees up, and
+/// never past `total` entries; an entry that is an error, and every entry
+/// missing if it ends early, is counted as [`Outcome::Skipped`]. Every one
+/// of the `total` URLs is accounted for exactly once in the report, whose
+/// size does not grow with `total`.
 pub async fn crawl(
-    urls: &[Url],
+    urls: impl Stream<Item = Entry>,
+    total: usize,
     config: &Config,
     client: &Client,
     progress: &Progress,
     stop: impl Future<Output = ()>,
 ) -> Report {
     let start = Instant::now();
-    let record = Record::new(urls.len());
+    let record = Record::new();
     let slots = Slots::new(config.limit);
     let (record_ref, slots_ref) = (&record, &slots);
 
@@ -154,7 +199,29 @@ pub async fn crawl(
         let conns_ref = &conns;
         let mut requests = pin!(nursery.scope(|s| async move {
             let _ = stopper_ref.set(s.stop_handle());
-            for (i, url) in urls.iter().enumerate() {
+            let mut urls = pin!(urls);
+            let mut read = 0;
+            while read < total {
+                // The next URL (a file read may wait), unless a stop comes
+                // first.
+                let entry = match select(urls.next(), s.stopped()).await {
+                    Either::Left((entry, _)) if !s.is_stopping() => entry,
+                    _ => break,
+                };
+                let url = match entry {
+                    Some(Ok(url)) => url,
+                    Some(Err(why)) => {
+                        record_ref.skip(1, why);
+                        read += 1;
+                        continue;
+                    }
+                    None => {
+                        let why = format!("the list ended after {read} of {total} URLs");
+                        record_ref.skip(total - read, why);
+                        break;
+                    }
+                };
+                read += 1;
                 // Room for the URL's first try. No new request after a stop.
                 let slot = match select(pin!(slots_ref.take(progress)), s.stopped()).await {
                     Either::Left((slot, _)) if !s.is_stopping() => slot,
@@ -170,7 +237,7 @@ pub async fn crawl(
                         progress,
                         record: record_ref,
                     };
-                    job.visit(i, url, slot).await;
+                    job.visit(&url, slot).await;
                     Ok::<_, Failure>(())
                 });
             }
@@ -209,7 +276,7 @@ pub async fn crawl(
     };
     let deadline_hit = limited.await;
     client.close();
-    record.into_report(progress, client, start, deadline_hit)
+    record.into_report(total, progress, client, start, deadline_hit)
 }
 
 /// What one URL's fetch needs: the crawl's shared parts.
@@ -223,13 +290,13 @@ pub struct Job<'a, 'c> {
 }
 
 impl Job<'_, '_> {
-    /// Fetches URL number `i` with `slot` for its first try and records how
-    /// it ended: the work of one URL, whatever drives it.
-    pub async fn visit(&self, i: usize, url: &Url, slot: Slot) {
+    /// Fetches `url` with `slot` for its first try and records how it ended:
+    /// the work of one URL, whatever drives it.
+    pub async fn visit(&self, url: &Url, slot: Slot) {
         let progress = self.progress;
         progress.started.fetch_add(1, Ordering::SeqCst);
-        // What the report says if this future is dropped unfinished.
-        *self.record.outcomes[i].lock().unwrap() = Outcome::Dropped;
+        // Counts the URL as dropped if this future is dropped unfinished.
+        let unfinished = self.record.start();
         let began = Instant::now();
         // A timeout too large for the clock is no timeout.
         let until = began
@@ -251,7 +318,7 @@ impl Job<'_, '_> {
             Ok(Err(Failure::TimedOut)) | Err(_) => Outcome::TimedOut,
             Ok(Err(Failure::Io | Failure::Connect | Failure::TooBig)) => Outcome::Failed,
         };
-        *self.record.outcomes[i].lock().unwrap() = outcome;
+        unfinished.finish(outcome);
         progress.done.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -345,16 +412,28 @@ impl Slots {
     }
 }
 
-/// Where each URL's outcome and latency are written.
+/// How many URLs ended each way, and the latencies of those answered: a
+/// few counters, however many URLs there are.
 pub struct Record {
-    outcomes: Vec<Mutex<Outcome>>,
+    counts: [AtomicUsize; Outcome::ALL.len()],
+    /// URLs whose [`Job::visit`] began.
+    started: AtomicUsize,
+    first_skipped: Mutex<Option<String>>,
     latencies: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
+impl Default for Record {
+    fn default() -> Record {
+        Record::new()
+    }
+}
+
 impl Record {
-    pub fn new(urls: usize) -> Record {
+    pub fn new() -> Record {
         Record {
-            outcomes: (0..urls).map(|_| Mutex::new(Outcome::NotStarted)).collect(),
+            counts: Default::default(),
+            started: AtomicUsize::new(0),
+            first_skipped: Mutex::new(None),
             // Microseconds, from 1 µs to an hour, 3 significant digits.
             latencies: Mutex::new(
                 hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram"),
@@ -362,19 +441,40 @@ impl Record {
         }
     }
 
+    fn add(&self, outcome: Outcome, n: usize) {
+        self.counts[outcome as usize].fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// `n` URLs are never sent, for the reason `why`.
+    fn skip(&self, n: usize, why: String) {
+        self.add(Outcome::Skipped, n);
+        self.first_skipped.lock().unwrap().get_or_insert(why);
+    }
+
+    /// One URL starts: until [`Unfinished::finish`], it counts as dropped.
+    fn start(&self) -> Unfinished<'_> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        Unfinished { record: self }
+    }
+
+    /// The report of a crawl of `total` URLs, once every URL has ended:
+    /// those neither started nor skipped were never started.
     pub fn into_report(
         self,
+        total: usize,
         progress: &Progress,
         client: &Client,
         start: Instant,
         deadline_hit: bool,
     ) -> Report {
+        let mut counts = self.counts.map(AtomicUsize::into_inner);
+        let accounted = self.started.into_inner() + counts[Outcome::Skipped as usize];
+        debug_assert!(accounted <= total, "{accounted} URLs of {total}");
+        counts[Outcome::NotStarted as usize] = total.saturating_sub(accounted);
         Report {
-            outcomes: self
-                .outcomes
-                .into_iter()
-                .map(|o| o.into_inner().unwrap())
-                .collect(),
+            total,
+            counts,
+            first_skipped: self.first_skipped.into_inner().unwrap(),
             latencies_us: self.latencies.into_inner().unwrap(),
             peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
             requests_sent: client.requests_sent.load(Ordering::SeqCst),
@@ -383,5 +483,25 @@ impl Record {
             wall: start.elapsed(),
             deadline_hit,
         }
+    }
+}
+
+/// A URL started and not yet finished: dropped with its future, it counts
+/// the URL as [`Outcome::Dropped`].
+struct Unfinished<'a> {
+    record: &'a Record,
+}
+
+impl Unfinished<'_> {
+    /// The URL ended as `outcome`: count that instead.
+    fn finish(self, outcome: Outcome) {
+        self.record.add(outcome, 1);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        self.record.add(Outcome::Dropped, 1);
     }
 }

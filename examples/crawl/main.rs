@@ -23,7 +23,9 @@
 //! new request starts, requests in flight and the server's connections get
 //! `--grace` to finish, and the summary is still printed; a second Ctrl-C
 //! drops them at once. `--url-file FILE` crawls your own `http://` URLs
-//! instead. `--warn-slow-polls` reports requests that block the executor; if
+//! instead: every line is checked before anything is sent, then the file is
+//! read again as the crawl goes, so its length costs no memory.
+//! `--warn-slow-polls` reports requests that block the executor; if
 //! no request completes for `--stall`, a watchdog thread prints corral's task
 //! tree.
 //!

@@ -34,15 +34,14 @@ pub async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
-/// The embedded server's URLs.
-pub fn page_urls(addr: SocketAddr, pages: usize) -> Vec<Url> {
-    (0..pages)
-        .map(|i| Url {
-            authority: addr.to_string(),
-            host: addr.to_string(),
-            path: format!("/page/{i}"),
-        })
-        .collect()
+/// The embedded server's URLs, `/page/0` .. `/page/{pages - 1}`, each made
+/// when it is needed.
+pub fn page_urls(addr: SocketAddr, pages: usize) -> impl Iterator<Item = Url> + Clone {
+    (0..pages).map(move |i| Url {
+        authority: addr.to_string(),
+        host: addr.to_string(),
+        path: format!("/page/{i}"),
+    })
 }
 
 /// What the server saw, for tests and `/healthz`.
