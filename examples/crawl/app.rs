@@ -86,24 +86,26 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     let (args_ref, client_ref, progress_ref) = (&args, &client, &*progress);
     let (display_ref, interrupts_ref) = (&display, &interrupts);
     let outcome = smol::block_on(top.scope(|top| async move {
-        let (urls, server) = match &args_ref.url_file {
+        let (urls, embedded) = match &args_ref.url_file {
             Some(path) => {
                 display_ref.say(&format!(
                     "crawl: {} from {path}, at most {} requests in flight; Ctrl-C stops",
                     plural(total, "URL"),
                     args_ref.config.limit,
                 ));
-                (Either::Left(args::url_file_entries(path.clone())), None)
+                (Either::Left(args::url_file_entries(path.clone())), false)
             }
             None => {
-                let (listener, addr) = crawler::bind().await?;
                 let plan = Arc::new(Plan::new(args_ref.urls, args_ref.seed, args_ref.no_delay));
-                let server = crawler::serve(
-                    listener,
-                    plan,
-                    Arc::new(ServerStats::default()),
-                    server_executor(),
-                );
+                let addr = start_server(&top, move |listener| {
+                    crawler::serve(
+                        listener,
+                        plan,
+                        Arc::new(ServerStats::default()),
+                        server_executor(),
+                    )
+                })
+                .await?;
                 display_ref.say(&format!(
                     "crawl: {} on the embedded server at http://{addr}/ (seed {}), \
                      at most {} requests in flight; Ctrl-C stops",
@@ -112,7 +114,7 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
                     args_ref.config.limit,
                 ));
                 let urls = crawler::listed(crawler::page_urls(addr, args_ref.urls));
-                (Either::Right(urls), Some(server))
+                (Either::Right(urls), true)
             }
         };
         let crawl = crawler::crawl(
@@ -132,8 +134,14 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
             progress_ref,
             &args_ref.config,
         );
-        let stopping = || top.is_stopping();
-        Ok::<_, std::io::Error>(beside_the_server(crawl, shown, server, stopping, watch).await)
+        let report = beside_the_server(crawl, shown, watch).await;
+        if embedded {
+            // The server is a child of this scope: done crawling, it stops
+            // (after a Ctrl-C it was asked already, and drains its
+            // connections within the grace).
+            top.stop();
+        }
+        Ok::<_, std::io::Error>(report)
     }));
     display.finish();
     finished.store(true, Ordering::SeqCst);
@@ -246,15 +254,11 @@ pub fn plural(n: usize, what: &str) -> String {
     }
 }
 
-/// Runs `crawl` beside its progress display and the embedded server (if
-/// any), with Ctrl-C watched for as long as anything runs: after a stop, the
-/// server closes its connections (within the grace) before this returns;
-/// otherwise it ends with the crawl.
+/// Runs `crawl` beside its progress display, with Ctrl-C watched for as
+/// long as it runs.
 async fn beside_the_server<R>(
     crawl: impl Future<Output = R>,
     shown: impl Future<Output = Infallible>,
-    server: Option<impl Future<Output = ()>>,
-    stopping: impl Fn() -> bool,
     watch: impl Future<Output = Infallible>,
 ) -> R {
     let work = async {
@@ -263,24 +267,35 @@ async fn beside_the_server<R>(
             Either::Right((never, _)) => match never {},
         }
     };
-    let job = async {
-        let Some(server) = server else {
-            return work.await;
-        };
-        let mut server = pin!(server);
-        let report = match select(pin!(work), server.as_mut()).await {
-            Either::Left((report, _)) => report,
-            Either::Right(((), _)) => unreachable!("the server runs until stopped"),
-        };
-        if stopping() {
-            server.await;
-        }
-        report
-    };
-    match select(pin!(job), pin!(watch)).await {
+    match select(pin!(work), pin!(watch)).await {
         Either::Left((report, _)) => report,
         Either::Right((never, _)) => match never {},
     }
+}
+
+/// Starts the embedded server as a child of `top` with `corral`'s `start`:
+/// it binds a port, hands back the address it listens on, then serves until
+/// the scope stops. A failure to bind goes to the caller, not the scope.
+async fn start_server<F>(
+    top: &corral::Scope<'_, std::io::Error>,
+    serve: impl FnOnce(smol::net::TcpListener) -> F + Send + 'static,
+) -> std::io::Result<std::net::SocketAddr>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let started = top.start(|ready| async move {
+        let (listener, addr) = crawler::bind().await?;
+        if ready.send(addr).is_ok() {
+            serve(listener).await;
+        }
+        Ok(())
+    });
+    started.await.map_err(|e| match e {
+        corral::StartError::Failed(e) => e,
+        corral::StartError::Ended => {
+            std::io::Error::other("the embedded server ended before it listened")
+        }
+    })
 }
 
 /// A watchdog thread: if no request completes for `stall`, prints corral's
@@ -471,14 +486,23 @@ fn run_spider(mut args: Args) -> u8 {
     let (display_ref, interrupts_ref) = (&display, &interrupts);
     let args_ref = &mut args;
     let outcome = smol::block_on(top.scope(|top| async move {
-        let server = if embedded {
-            let (listener, addr) = crawler::bind().await?;
+        if embedded {
             let site = Site {
                 seed: args_ref.seed,
                 pages: args_ref.pages,
                 hosts: args_ref.hosts,
                 no_delay: args_ref.no_delay,
             };
+            let addr = start_server(&top, move |listener| {
+                crawler::serve_with(
+                    listener,
+                    Arc::new(Plan { pages: Vec::new() }),
+                    Some(site),
+                    Arc::new(ServerStats::default()),
+                    server_executor(),
+                )
+            })
+            .await?;
             args_ref.spider.seeds.push("http://a.test/".to_string());
             args_ref
                 .spider
@@ -492,13 +516,6 @@ fn run_spider(mut args: Args) -> u8 {
                 args_ref.seed,
                 args_ref.config.limit,
             ));
-            Some(crawler::serve_with(
-                listener,
-                Arc::new(Plan { pages: Vec::new() }),
-                Some(site),
-                Arc::new(ServerStats::default()),
-                server_executor(),
-            ))
         } else {
             display_ref.say(&format!(
                 "crawl: following links from {}{}, at most {} requests in flight; Ctrl-C stops",
@@ -509,8 +526,7 @@ fn run_spider(mut args: Args) -> u8 {
                 },
                 args_ref.config.limit,
             ));
-            None
-        };
+        }
         let args_ref = &*args_ref;
         let crawl = spider::spider(
             &args_ref.spider,
@@ -527,8 +543,14 @@ fn run_spider(mut args: Args) -> u8 {
             progress_ref,
             &args_ref.config,
         );
-        let stopping = || top.is_stopping();
-        Ok::<_, std::io::Error>(beside_the_server(crawl, shown, server, stopping, watch).await)
+        let report = beside_the_server(crawl, shown, watch).await;
+        if embedded {
+            // The server is a child of this scope: done crawling, it stops
+            // (after a Ctrl-C it was asked already, and drains its
+            // connections within the grace).
+            top.stop();
+        }
+        Ok::<_, std::io::Error>(report)
     }));
     display.finish();
     finished.store(true, Ordering::SeqCst);
