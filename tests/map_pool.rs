@@ -185,12 +185,11 @@ mod one_flavour {
     );
 }
 
-/// Whatever type a `Scope`'s map is, it is `Send` only if its items are:
-/// the compile-time side is `tests/auto_traits.rs`; here, a map of `Send`
-/// items is `Send` and can be moved to a thread (above).
+/// A `Scope`'s map of `Send` items is `Send` (it can be moved to a thread,
+/// above) and `Sync`.
 #[test]
-fn a_scopes_map_of_send_items_is_send() {
-    fn send<T: Send>(_: &T) {}
+fn a_scopes_map_of_send_items_is_send_and_sync() {
+    fn send<T: Send + Sync>(_: &T) {}
     support::on_minimal(corral::scope(|s| async move {
         let values = map_ordered(&s, futures::stream::iter(0..3u8), 2, |i| async move {
             Ok::<_, ()>(i)
