@@ -1266,6 +1266,11 @@ pub(crate) mod sealed {
         #[doc(hidden)]
         fn scope_ptr(&self) -> *const ();
 
+        /// A watch on the scope's stop request, as `stopped` (a map idle
+        /// on its input waits on it beside the input).
+        #[doc(hidden)]
+        fn stop_watch(&self) -> Stopped;
+
         /// Spawns a set's parallel child.
         #[doc(hidden)]
         fn spawn_on_in_set<S, F, U>(
@@ -1288,6 +1293,10 @@ pub(crate) mod sealed {
 
         fn scope_ptr(&self) -> *const () {
             self.handle.shared.as_ptr().cast()
+        }
+
+        fn stop_watch(&self) -> Stopped {
+            self.handle.stopped()
         }
 
         fn spawn_on_in_set<S, F, U>(
@@ -1314,6 +1323,10 @@ pub(crate) mod sealed {
 
         fn scope_ptr(&self) -> *const () {
             self.handle.shared.as_ptr().cast()
+        }
+
+        fn stop_watch(&self) -> Stopped {
+            self.handle.stopped()
         }
 
         fn spawn_on_in_set<S, F, U>(
