@@ -455,6 +455,157 @@ pub(super) async fn a_reader_that_stops_reading_loses_nothing() {
     }
 }
 
+/// A map returned out of its scope's body after its pool ran (the pool
+/// exited, its waker and the items' wakers left behind): waking those wakers
+/// and dropping the map after the scope future is gone is harmless.
+pub(super) async fn a_map_outliving_its_scope_wakes_nothing_stale() {
+    let left: Arc<Mutex<Vec<Waker>>> = Arc::default();
+    let l2 = left.clone();
+    let (values, escaped) = open(move |s| async move {
+        let f = move |i: u32| {
+            let left = l2.clone();
+            async move {
+                std::future::poll_fn(|cx| {
+                    left.lock().unwrap().push(cx.waker().clone());
+                    Poll::Ready(())
+                })
+                .await;
+                yield_now().await;
+                Ok::<_, ()>(i)
+            }
+        };
+        let mut values = map_unordered(&s, futures::stream::iter(0..6u32), 3, f);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(values.next().await.unwrap());
+        }
+        // Three more in flight: the scope waits for them, their values wait
+        // in the map.
+        Ok::<_, ()>((got, values))
+    })
+    .await
+    .unwrap();
+    assert_eq!(values.len(), 3);
+    for waker in left.lock().unwrap().drain(..) {
+        waker.wake();
+    }
+    drop(escaped);
+}
+
+/// An item that catches the panic of a scope of its own, whose map's item
+/// panicked: the inner pool is gone, the outer pool and its other items go
+/// on, every future is dropped once.
+pub(super) async fn an_item_survives_a_nested_maps_panic() {
+    let dropped = DropCounter::new();
+    let made = AtomicUsize::new(0);
+    let (dropped_ref, made) = (&dropped, &made);
+    let out = open(|s| async move {
+        let values: Vec<usize> = futures::stream::iter(0..4usize)
+            .map_ordered(&s, 2, |i| async move {
+                let inner = AssertUnwindSafe(open(|s2| async move {
+                    let n = futures::stream::iter(0..3usize)
+                        .map_unordered(&s2, 2, |j| {
+                            made.fetch_add(1, Ordering::SeqCst);
+                            let guard = dropped_ref.guard();
+                            async move {
+                                let _guard = guard;
+                                yield_times(j).await;
+                                if i % 2 == 1 && j == 1 {
+                                    panic!("inner item exploded");
+                                }
+                                Ok::<_, ()>(j)
+                            }
+                        })
+                        .count()
+                        .await;
+                    Ok(n)
+                }))
+                .catch_unwind()
+                .await;
+                yield_now().await;
+                Ok::<_, ()>(match inner {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(())) => 100,
+                    Err(_) => 1000,
+                })
+            })
+            .collect()
+            .await;
+        Ok::<_, ()>(values)
+    })
+    .await;
+    assert_eq!(out, Ok(vec![3, 1000, 3, 1000]));
+    assert_eq!(dropped.get(), made.load(Ordering::SeqCst));
+}
+
+/// A pool queued behind `max_concurrency` (a sibling holds the one place)
+/// when a stop's grace runs out: it is dropped unstarted, its items with
+/// it, and the map ends.
+pub(super) async fn a_queued_pool_dropped_by_the_grace_ends_its_map() {
+    for ordered in [false, true] {
+        let dropped = DropCounter::new();
+        let dropped_ref = &dropped;
+        let nursery = corral::Nursery::new()
+            .max_concurrency(1)
+            .grace(std::time::Duration::ZERO);
+        let out = open_in(nursery, |s| async move {
+            let _hog = s.spawn(std::future::pending::<Result<(), ()>>());
+            let f = |i: u32| {
+                let guard = dropped_ref.guard();
+                async move {
+                    let _guard = guard;
+                    Ok::<_, ()>(i)
+                }
+            };
+            let mut values = both(&s, ordered, futures::stream::iter(0..10u32), 3, f);
+            assert!(futures::poll!(values.next()).is_pending());
+            yield_times(3).await; // the pool waits for the hog's place
+            s.stop();
+            Ok(values.count().await)
+        })
+        .await;
+        assert_eq!(out, Ok(0), "ordered: {ordered}");
+        assert_eq!(dropped.get(), 3, "ordered: {ordered}");
+    }
+}
+
+/// Items that borrow their own locals across awaits (self-referential
+/// futures, pinned in their slots) while their neighbours in the chunk are
+/// polled, finish, and have their slots refilled: what Miri checks of the
+/// pool's pinning.
+pub(super) async fn self_referential_items_beside_busy_neighbours() {
+    let n = under_miri(200, 24);
+    for ordered in [false, true] {
+        let out = open(|s| async move {
+            let f = |i: usize| async move {
+                let mine = [i; 4];
+                let view = &mine;
+                let mut sum = 0;
+                for k in 0..(i % 4) {
+                    yield_now().await;
+                    sum += view[k % 4];
+                }
+                let text = format!("{i}");
+                let text_ref = text.as_str();
+                yield_now().await;
+                Ok::<_, ()>((i, sum, text_ref.len()))
+            };
+            let values: Vec<(usize, usize, usize)> =
+                both(&s, ordered, futures::stream::iter(0..n), 5, f)
+                    .collect()
+                    .await;
+            Ok(values)
+        })
+        .await;
+        let mut values = out.unwrap();
+        values.sort_unstable();
+        let want: Vec<_> = (0..n)
+            .map(|i| (i, i * (i % 4), i.to_string().len()))
+            .collect();
+        assert_eq!(values, want, "ordered: {ordered}");
+    }
+}
+
 on_both_executors!(
     a_stop_ends_a_map_whose_input_waits,
     a_parent_stop_ends_a_map_whose_input_waits,
@@ -468,4 +619,8 @@ on_both_executors!(
     a_panicking_item_drops_every_future_once,
     a_pool_counts_once_against_max_concurrency,
     a_reader_that_stops_reading_loses_nothing,
+    a_map_outliving_its_scope_wakes_nothing_stale,
+    an_item_survives_a_nested_maps_panic,
+    a_queued_pool_dropped_by_the_grace_ends_its_map,
+    self_referential_items_beside_busy_neighbours,
 );
