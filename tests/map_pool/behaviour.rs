@@ -606,6 +606,58 @@ pub(super) async fn self_referential_items_beside_busy_neighbours() {
     }
 }
 
+/// Many items, each woken by one of two worker threads (a wake racing the
+/// pool's arming, again and again), limit 32: every value comes out.
+pub(super) async fn many_items_woken_from_worker_threads() {
+    let n = scaled(20_000);
+    for ordered in [false, true] {
+        let (tx, rx) = std::sync::mpsc::channel::<oneshot::Sender<()>>();
+        let rx = Arc::new(Mutex::new(rx));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                std::thread::spawn(move || {
+                    loop {
+                        let next = rx.lock().unwrap().recv();
+                        match next {
+                            Ok(done) => drop(done.send(())),
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let tx = Mutex::new(tx);
+        let tx = &tx;
+        let out = open(|s| async move {
+            let f = |i: usize| {
+                let (done, wait) = oneshot::channel();
+                tx.lock().unwrap().send(done).unwrap();
+                async move {
+                    wait.await.unwrap();
+                    if i % 5 == 0 {
+                        yield_now().await;
+                    }
+                    Ok::<_, ()>(i)
+                }
+            };
+            let (count, sum) = both(&s, ordered, futures::stream::iter(0..n), 32, f)
+                .fold((0usize, 0usize), |(c, t), v| async move { (c + 1, t + v) })
+                .await;
+            Ok::<_, ()>((count, sum))
+        })
+        .await;
+        drop(std::mem::replace(
+            &mut *tx.lock().unwrap(),
+            std::sync::mpsc::channel().0,
+        ));
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(out, Ok((n, n * (n - 1) / 2)), "ordered: {ordered}");
+    }
+}
+
 on_both_executors!(
     a_stop_ends_a_map_whose_input_waits,
     a_parent_stop_ends_a_map_whose_input_waits,
@@ -623,4 +675,5 @@ on_both_executors!(
     an_item_survives_a_nested_maps_panic,
     a_queued_pool_dropped_by_the_grace_ends_its_map,
     self_referential_items_beside_busy_neighbours,
+    many_items_woken_from_worker_threads,
 );
