@@ -659,6 +659,31 @@ pub(super) async fn many_items_woken_from_worker_threads() {
     }
 }
 
+/// A full map returned out of its body with items in flight: the scope
+/// waits for them (the pool is not idle), and after the scope the map
+/// yields a value it holds without spawning; the poll that has room again
+/// pulls, spawns, and panics with the scope's message.
+pub(super) async fn an_escaped_full_map_yields_what_it_holds_then_panics() {
+    let mut escaped = open(|s| async move {
+        let f = |i: u32| async move {
+            yield_times(3).await;
+            Ok::<_, ()>(i)
+        };
+        let mut values = map_ordered(&s, futures::stream::iter(0..6u32), 3, f);
+        assert!(futures::poll!(values.next()).is_pending()); // three start
+        Ok::<_, ()>(values)
+    })
+    .await
+    .unwrap();
+    assert_eq!(escaped.next().await, Some(0));
+    let caught = AssertUnwindSafe(escaped.next()).catch_unwind().await;
+    let message = panic_message(&*caught.expect_err("it spawns, and panics"));
+    assert!(
+        message.contains("scope that has already finished"),
+        "{message}"
+    );
+}
+
 on_both_executors!(
     a_stop_ends_a_map_whose_input_waits,
     a_parent_stop_ends_a_map_whose_input_waits,
@@ -677,4 +702,5 @@ on_both_executors!(
     a_queued_pool_dropped_by_the_grace_ends_its_map,
     self_referential_items_beside_busy_neighbours,
     many_items_woken_from_worker_threads,
+    an_escaped_full_map_yields_what_it_holds_then_panics,
 );
