@@ -149,9 +149,11 @@ pin_project_lite::pin_project! {
 /// [`StopHandle`](crate::StopHandle)) winds the map down: it pulls no more
 /// input, the items in flight run on (and see the request) and yield their
 /// values, and the stream ends after them, leaving the rest of the input
-/// unread. A stop's grace that runs out drops the items still in flight;
-/// they yield nothing. Dropping the stream drops the items it holds, at the
-/// pool's next poll (the scope's next turn).
+/// unread; a map waiting on its input with no item in flight ends at the
+/// request, without waiting for the input. A stop's grace that runs out
+/// drops the items still in flight; they yield nothing. Dropping the stream
+/// drops the items it holds, at the pool's next poll (the scope's next
+/// turn).
 ///
 /// # Panics
 ///
