@@ -1363,6 +1363,11 @@ pub(crate) mod sealed {
         #[doc(hidden)]
         fn scope_ptr(&self) -> *const ();
 
+        /// A watch on the scope's stop request, as `stopped` (a map idle
+        /// on its input waits on it beside the input).
+        #[doc(hidden)]
+        fn stop_watch(&self) -> Stopped;
+
         /// Spawns a set's parallel child.
         #[doc(hidden)]
         fn spawn_on_in_set<S, F, U>(
@@ -1385,6 +1390,10 @@ pub(crate) mod sealed {
 
         fn scope_ptr(&self) -> *const () {
             self.handle.shared.as_ptr().cast()
+        }
+
+        fn stop_watch(&self) -> Stopped {
+            self.handle.stopped()
         }
 
         fn spawn_on_in_set<S, F, U>(
@@ -1411,6 +1420,10 @@ pub(crate) mod sealed {
 
         fn scope_ptr(&self) -> *const () {
             self.handle.shared.as_ptr().cast()
+        }
+
+        fn stop_watch(&self) -> Stopped {
+            self.handle.stopped()
         }
 
         fn spawn_on_in_set<S, F, U>(

@@ -610,13 +610,15 @@ where
             self.run_list(|pool| &mut pool.work.fresh)?;
             self.run_list(|pool| &mut pool.work.again)?;
             let words = hub.bits.len();
+            // Slots are made only in `visit`: once a round, not once a mark
+            // (a sum over the chunks, 1 000 of them in a map of 65 536).
+            let made = self.work.slots.made();
             for word in 0..words {
                 let mut marks = hub.take_word(word);
                 while marks != 0 {
                     let bit = marks.trailing_zeros() as usize;
                     marks &= marks - 1;
                     // The slots that share this bit (one, below the cap).
-                    let made = self.work.slots.made();
                     let mut index = word * WORD + bit;
                     while index < made {
                         self.run(index)?;

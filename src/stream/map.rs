@@ -20,6 +20,7 @@ use futures_core::stream::FusedStream;
 
 use futures_core::TryFuture;
 
+use crate::Stopped;
 use crate::scope::pool::Feed;
 use crate::scope::{ScopeHandle, SpawnChild};
 
@@ -57,6 +58,15 @@ fn pull<St: Stream>(
             Poll::Pending => return,
         }
     }
+}
+
+/// A map that holds no item and whose input is pending (with `cx`'s waker)
+/// waits for a stop request too: nothing else would wake it to close the
+/// input. `true`: the request is there. The watch is made the first time
+/// a map is idle on its input, and kept.
+fn stop_came<S: ScopeHandle>(scope: &S, watch: &mut Option<Stopped>, cx: &mut Context<'_>) -> bool {
+    let watch = watch.get_or_insert_with(|| scope.stop_watch());
+    Pin::new(watch).poll(cx).is_ready()
 }
 
 /// Hands `feed`'s new items to its pool, spawning one into `scope` if none
@@ -110,6 +120,7 @@ pin_project_lite::pin_project! {
         scope: S,
         f: F,
         limit: usize,
+        stop: Option<Stopped>,
         spawned_at: &'static Location<'static>,
     }
 }
@@ -138,9 +149,11 @@ pin_project_lite::pin_project! {
 /// [`StopHandle`](crate::StopHandle)) winds the map down: it pulls no more
 /// input, the items in flight run on (and see the request) and yield their
 /// values, and the stream ends after them, leaving the rest of the input
-/// unread. A stop's grace that runs out drops the items still in flight;
-/// they yield nothing. Dropping the stream drops the items it holds, at the
-/// pool's next poll (the scope's next turn).
+/// unread; a map waiting on its input with no item in flight ends at the
+/// request, without waiting for the input. A stop's grace that runs out
+/// drops the items still in flight; they yield nothing. Dropping the stream
+/// drops the items it holds, at the pool's next poll (the scope's next
+/// turn).
 ///
 /// # Panics
 ///
@@ -201,6 +214,7 @@ where
         scope: scope.clone(),
         f,
         limit,
+        stop: None,
         spawned_at: Location::caller(),
     }
 }
@@ -231,8 +245,12 @@ where
             this.input.set(None);
         }
         // Nothing held and the input open: the fill above polled the input
-        // (it had room) and it is pending, with our waker. Items held: the
-        // take above left our waker for their values.
+        // (it had room) and it is pending, with our waker; a stop request
+        // wakes us too, and closes it. Items held: the take above left our
+        // waker for their values (they see a request and finish).
+        if this.feed.held() == 0 && this.input.is_some() && stop_came(this.scope, this.stop, cx) {
+            this.input.set(None);
+        }
         if this.input.is_none() && this.feed.held() == 0 {
             Poll::Ready(None)
         } else {
@@ -311,6 +329,7 @@ pin_project_lite::pin_project! {
         // in the input is `base`.
         window: VecDeque<Slot<Fut::Ok>>,
         base: u64,
+        stop: Option<Stopped>,
         spawned_at: &'static Location<'static>,
     }
 }
@@ -380,6 +399,7 @@ where
         limit,
         window: VecDeque::new(),
         base: 0,
+        stop: None,
         spawned_at: Location::caller(),
     }
 }
@@ -421,7 +441,12 @@ where
                 Some(Slot::Running) => {}
                 None if this.input.is_none() => return Poll::Ready(None),
                 // The fill above polled the input (the window had room) and
-                // it is pending, with our waker.
+                // it is pending, with our waker; a stop request wakes us
+                // too, and closes it.
+                None if stop_came(this.scope, this.stop, cx) => {
+                    this.input.set(None);
+                    return Poll::Ready(None);
+                }
                 None => return Poll::Pending,
             }
             match this.feed.take(cx) {
