@@ -70,4 +70,4 @@ use drive::BUDGET;
 pub(crate) use drive::{Children, Drained, Look};
 pub(crate) use queue::ReadyQueue;
 pub(crate) use shared::{Shared, SharedRef, UserState};
-pub(crate) use stack::{Leave, Node, Pushed, TakeAllStack};
+pub(crate) use stack::{Chain, Leave, Node, Pushed, TakeAllStack};

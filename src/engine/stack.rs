@@ -178,6 +178,61 @@ impl TakeAllStack {
     }
 }
 
+/// The nodes taken off a [`TakeAllStack`] as one chain, oldest push first,
+/// linked through their `next` fields (the last one's is null): for an owner
+/// that keeps them on a list of its own instead of walking them at once.
+pub(crate) struct Chain<N> {
+    /// The oldest push.
+    pub(crate) first: NonNull<N>,
+    /// The newest push.
+    pub(crate) last: NonNull<N>,
+    /// How many nodes the chain holds.
+    pub(crate) len: usize,
+}
+
+impl TakeAllStack {
+    /// As [`take`](Self::take), but hands the nodes over as one [`Chain`]
+    /// (`None` if there were none), each node's link pointing at the next
+    /// push.
+    ///
+    /// # Safety
+    /// The caller is the stack's owner, and every node on it is an `N`. The
+    /// nodes are on no stack once taken: the caller keeps track of them.
+    #[inline]
+    pub(crate) unsafe fn take_chain<N: Node>(&self, leave: Leave) -> Option<Chain<N>> {
+        let leave = match leave {
+            Leave::Open => ptr::null_mut(),
+            Leave::Closed => closed(),
+        };
+        let top = self.head.swap(leave, Ordering::SeqCst);
+        if top == closed() {
+            return None;
+        }
+        // The newest push ends the chain once it is reversed.
+        let last = NonNull::new(top.cast::<N>())?;
+        let mut top = last.as_ptr();
+        let mut first: *mut N = ptr::null_mut();
+        let mut len = 0;
+        // The stack is LIFO: reverse it, so the chain runs in push order.
+        while !top.is_null() {
+            // SAFETY: the nodes taken are the owner's, and allocated (the
+            // caller's contract); their links are the owner's to rewrite.
+            let node = unsafe { &*top };
+            let below = node.next();
+            node.set_next(first);
+            first = top;
+            top = below;
+            len += 1;
+        }
+        Some(Chain {
+            // SAFETY: the loop ran at least once (`last` is not null).
+            first: unsafe { NonNull::new_unchecked(first) },
+            last,
+            len,
+        })
+    }
+}
+
 /// The nodes taken off a [`TakeAllStack`], oldest push first. Each node's
 /// link is read before the node is handed out, so the caller may push it
 /// again at once. Walk it to its end (see [`TakeAllStack::take`]).

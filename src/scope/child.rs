@@ -77,6 +77,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// True once the handle side let go (for a set's child: the set).
+    #[inline]
     pub(crate) fn handle_gone(&self) -> bool {
         self.state.load(Ordering::Acquire) & HANDLE == 0
     }
@@ -204,9 +205,9 @@ impl<E, F, U, M: Member> ChildCell<'_, E, F, U, M> {
         // half hands `output` over to the handle's acquire load; the scope
         // never touches `output` again.
         header.state.fetch_or(flags, Ordering::AcqRel);
-        self.join
-            .member
-            .published(header, NonNull::from(&self.join).cast());
+        // The cell's own pointer (the join part is at offset 0), not one made
+        // from `&self.join`: a set frees the cell through what it is given.
+        self.join.member.published(header, self.link.this.cast());
     }
 }
 
@@ -355,37 +356,46 @@ where
     (link, cell.cast::<JoinPart<U, M>>())
 }
 
-/// What the handle side finds in a child's cell.
-pub(crate) enum Outcome<U> {
-    /// Not finished yet.
-    Running,
-    /// Finished with this value (taken: a second look finds `Taken`).
-    Value(U),
-    /// Dropped before it finished, or failed (its error went to the scope).
-    Dropped,
-}
-
-/// Takes the child's value if it has one. Registers nothing.
+/// Takes the value of a child that has published its outcome (`None`: it
+/// was dropped unfinished, or failed) and lets go of the handle side's
+/// reference, freeing the cell if the scope let go of its own already.
+///
+/// One read-modify-write at most, none when the scope is gone: a scope that
+/// let go never comes back, so the handle side is then the cell's last owner
+/// and frees it without clearing `HANDLE` (as `release_scope_ref` does the
+/// other way round).
 ///
 /// # Safety
-/// The caller holds the handle side's reference and is its only user.
-pub(crate) unsafe fn take_outcome<U, M>(join: NonNull<JoinPart<U, M>>) -> Outcome<U> {
+/// The caller holds the handle side's reference, is its only user, and
+/// gives it up here; the child has published (`COMPLETE` is set, as it is
+/// for every child on a set's completion stack) and its value, if any, was
+/// not taken yet.
+#[inline]
+pub(crate) unsafe fn take_published<U, M>(join: NonNull<JoinPart<U, M>>) -> Option<U> {
     // SAFETY: the handle side's reference keeps the cell alive.
     let part = unsafe { join.as_ref() };
     let state = part.header.state.load(Ordering::Acquire);
-    if state & COMPLETE == 0 {
-        return Outcome::Running;
+    debug_assert!(state & COMPLETE != 0, "a child taken before it published");
+    let value = if state & CANCELLED == 0 {
+        // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote
+        // `output` before its release of `COMPLETE`, which our acquire load
+        // saw; the scope never touches it again, and the caller is its only
+        // reader.
+        unsafe { (*part.output.get()).take() }
+    } else {
+        None
+    };
+    if state & SCOPE == 0 {
+        let dealloc = part.header.dealloc;
+        // SAFETY: the scope let go (our acquire load pairs with its release),
+        // so ours is the last reference: nobody else touches the cell again.
+        unsafe { dealloc(join.cast()) }
+    } else {
+        // SAFETY: ours to give up, per the contract; nothing touches the cell
+        // through `part` after this.
+        unsafe { release_handle_ref(join) }
     }
-    if state & CANCELLED != 0 {
-        return Outcome::Dropped;
-    }
-    // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote `output`
-    // before its release of `COMPLETE`, which our acquire load saw; the scope
-    // never touches it again, and the caller is its only reader.
-    match unsafe { (*part.output.get()).take() } {
-        Some(value) => Outcome::Value(value),
-        None => panic!("corral: a child's value was taken twice"),
-    }
+    value
 }
 
 /// Asks the scope to drop the child at its next turn, if it has not

@@ -10,9 +10,16 @@
 //!
 //! The stack holds the cells as [`SetNode`]s (the header and the member, a
 //! `repr(C)` prefix of every set child's join part, whatever its output
-//! type). The set reads only the member's `index` through a node; it reaches
-//! the cell itself through the pointer it kept when it spawned the child,
-//! which is the one with the right to free it.
+//! type). A pushed node points at the cell with the provenance of the whole
+//! cell (`Member::published`), so the set reaches the cell, takes the value
+//! and frees it through the node itself. Once taken, a node stays on the
+//! set's own list of finished children, linked through the same `next` field
+//! (the child never pushes again); its `index` names the set's slab slot
+//! that records the child (its id, and the cell for `abort_all` and the
+//! set's drop).
+//!
+//! The member is three words, as a lone child's `Lone` is, so a set's child
+//! costs the allocator what a lone child does.
 //!
 //! When the set is dropped it closes the stack (`Leave::Closed`): a child
 //! that finishes later is refused and publishes nothing, so a closed set's
@@ -25,7 +32,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::child::{Header, Member};
-use crate::engine::{Leave, Node, Pushed, TakeAllStack};
+use crate::engine::{Chain, Leave, Node, Pushed, TakeAllStack};
 use crate::loom::AtomicWaker;
 
 /// What a set shares with its children: their completion stack and the
@@ -43,18 +50,16 @@ impl SetShared {
         })
     }
 
-    /// The slab indices of the children that finished since the last take,
-    /// in the order they finished. `leave` closes the stack for good.
+    /// The children that finished since the last take, as one chain in the
+    /// order they finished (linked through their members' `next`), or
+    /// `None`. `leave` closes the stack for good.
     ///
     /// # Safety
     /// Only the set calls this (it is the stack's one owner).
-    pub(crate) unsafe fn take_done(&self, leave: Leave, mut each: impl FnMut(u32)) {
+    #[inline]
+    pub(crate) unsafe fn take_done(&self, leave: Leave) -> Option<Chain<SetNode>> {
         // SAFETY: the set is the owner; every node is a `SetNode`.
-        for node in unsafe { self.done.take::<SetNode>(leave) } {
-            // SAFETY: a node on the stack is a live cell: the set still holds
-            // the handle side's reference of every child that can push.
-            each(unsafe { node.as_ref() }.member.index);
-        }
+        unsafe { self.done.take_chain::<SetNode>(leave) }
     }
 
     /// Registers the set's waker, for the next finished child.
@@ -63,6 +68,7 @@ impl SetShared {
     }
 
     /// True if a child finished since the last take.
+    #[inline]
     pub(crate) fn has_done(&self) -> bool {
         !self.done.is_empty()
     }
@@ -70,13 +76,17 @@ impl SetShared {
 
 /// The set's part of a set child's cell.
 pub struct SetMember {
+    /// The link on the completion stack, then on the set's list of finished
+    /// children.
     next: Cell<*mut SetNode>,
+    /// The set's slab slot for this child.
     index: u32,
     set: Arc<SetShared>,
 }
 
 impl SetMember {
     /// The member of the child in slot `index` of the set that owns `set`.
+    #[inline]
     pub(crate) fn new(set: &Arc<SetShared>, index: u32) -> Self {
         SetMember {
             next: Cell::new(std::ptr::null_mut()),
@@ -110,8 +120,29 @@ pub(crate) struct SetNode {
     member: SetMember,
 }
 
+impl SetNode {
+    /// The set's slab slot for this child.
+    #[inline]
+    pub(crate) fn index(&self) -> u32 {
+        self.member.index
+    }
+
+    /// The next child on the set's list of finished children (after a take).
+    #[inline]
+    pub(crate) fn next_done(&self) -> *mut SetNode {
+        self.member.next.get()
+    }
+
+    /// Appends `next` after this node on the set's list of finished children.
+    #[inline]
+    pub(crate) fn set_next_done(&self, next: *mut SetNode) {
+        self.member.next.set(next);
+    }
+}
+
 // SAFETY: `next` is the member's link field, written only through
-// `set_next`, and only the set's stack uses it.
+// `set_next` while the node is on the stack (the set rewrites it only once
+// it has taken the node, and the child never pushes it again).
 unsafe impl Node for SetNode {
     fn next(&self) -> *mut Self {
         self.member.next.get()

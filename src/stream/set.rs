@@ -3,10 +3,10 @@
 //! The set holds the handle side of each child it spawned, in a slab; each
 //! child's cell carries a `SetMember` (`scope/member.rs`) that pushes the
 //! cell onto the set's completion stack when the scope publishes its
-//! outcome. `join_next` takes that stack (in completion order) and reads the
-//! values; it never looks at an unfinished child.
+//! outcome. `join_next` takes that stack (in completion order) onto a list
+//! of its own, linked through the cells, and reads the values through the
+//! nodes themselves; it never looks at an unfinished child.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -19,13 +19,20 @@ use futures_core::Stream;
 
 use crate::engine::Leave;
 use crate::loom::Ordering;
-use crate::scope::member::{SetMember, SetShared};
+use crate::scope::member::{SetMember, SetNode, SetShared};
 use crate::scope::{
-    Counted, JoinPart, Outcome, RoomWait, ScopeHandle, SpawnChild, release_handle_ref,
-    request_abort, shared_of, take_outcome,
+    Counted, JoinPart, RoomWait, ScopeHandle, SpawnChild, release_handle_ref, request_abort,
+    shared_of, take_published,
 };
 use crate::spawn::Spawn;
 use crate::util::slab::Slab;
+
+/// What the set's slab records of a child it holds.
+struct Entry<U> {
+    /// The child's join part: the handle side's reference.
+    join: NonNull<JoinPart<U, SetMember>>,
+    id: JoinId,
+}
 
 /// Which child of a [`JoinSet`] a value came from: returned by the set's
 /// spawns, yielded by [`JoinSet::join_next_with_id`]. Unique within one set,
@@ -78,12 +85,6 @@ impl fmt::Display for JoinId {
     }
 }
 
-struct Entry<U> {
-    /// Set right after the spawn; `None` only while the spawn runs.
-    join: Option<NonNull<JoinPart<U, SetMember>>>,
-    id: JoinId,
-}
-
 /// Children of a scope whose values the body takes as they finish: tokio's
 /// `JoinSet`, inside a scope.
 ///
@@ -110,8 +111,8 @@ struct Entry<U> {
 ///   the set's children may be unfinished at once, and
 ///   [`spawn_bounded`](Self::spawn_bounded) waits for a place.
 /// - **Costs:** no allocation per child beyond the child's own cell (the
-///   set's slab and queue grow by doubling); a finished child is found
-///   without looking at the others.
+///   set's slab grows by doubling); a finished child is found without
+///   looking at the others.
 ///
 /// # Examples
 ///
@@ -140,9 +141,15 @@ struct Entry<U> {
 pub struct JoinSet<S: ScopeHandle, U> {
     scope: S,
     set: Arc<SetShared>,
+    /// Every child the set holds.
     children: Slab<Entry<U>>,
-    /// Finished children taken off the stack, oldest first (slab indices).
-    done: VecDeque<u32>,
+    /// The finished children taken off the stack, oldest first, linked
+    /// through the members' `next`; null when empty (`done_last` is then
+    /// stale).
+    done_first: *mut SetNode,
+    done_last: *mut SetNode,
+    /// How many children are on the `done` list.
+    done_len: usize,
     next_id: u64,
     limit: usize,
 }
@@ -180,7 +187,9 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
             scope: scope.clone(),
             set: SetShared::new(),
             children: Slab::new(),
-            done: VecDeque::new(),
+            done_first: std::ptr::null_mut(),
+            done_last: std::ptr::null_mut(),
+            done_len: 0,
             next_id: 0,
             limit: usize::MAX,
         }
@@ -310,7 +319,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// ```
     pub fn unfinished(&mut self) -> usize {
         self.take_done();
-        self.children.live() - self.done.len()
+        self.children.live() - self.done_len
     }
 
     /// Drops every unfinished child of the set at the scope's next turn (see
@@ -336,12 +345,13 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// # });
     /// ```
     pub fn abort_all(&mut self) {
+        if self.children.live() == 0 {
+            return;
+        }
         let mut asked = false;
         for entry in self.children.values() {
-            if let Some(join) = entry.join {
-                // SAFETY: the set holds the handle side of each of its children.
-                asked |= unsafe { request_abort(join) };
-            }
+            // SAFETY: the set holds the handle side of each of its children.
+            asked |= unsafe { request_abort(entry.join) };
         }
         if asked {
             let shared = shared_of(&self.scope);
@@ -456,6 +466,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// .unwrap();
     /// # });
     /// ```
+    #[inline]
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
         loop {
             match std::task::ready!(self.poll_join_next_with_id(cx)) {
@@ -483,91 +494,110 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// .unwrap();
     /// # });
     /// ```
+    #[inline]
     pub fn poll_join_next_with_id(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(JoinId, Option<U>)>> {
-        if self.children.live() == 0 {
-            return Poll::Ready(None);
-        }
-        if self.done.is_empty() {
-            self.take_done();
-            if self.done.is_empty() {
-                self.set.register(cx.waker());
-                // A child that finished before the registration pushed
-                // without waking us: look again.
-                self.take_done();
-            }
-        }
-        match self.pop_done() {
-            Some(next) => Poll::Ready(Some(next)),
-            None => Poll::Pending,
-        }
-    }
-
-    /// Moves the finished children off the shared stack.
-    fn take_done(&mut self) {
-        if self.set.has_done() {
-            let done = &mut self.done;
-            // SAFETY: the set is the stack's one owner.
-            unsafe {
-                self.set
-                    .take_done(Leave::Open, |index| done.push_back(index))
+        // A value already taken off the stack: the common case, inline. (A
+        // set with one holds a child, so `None` below is right.)
+        if self.done_first.is_null() && !self.refill(cx) {
+            return match self.children.live() {
+                0 => Poll::Ready(None),
+                _ => Poll::Pending,
             };
         }
+        Poll::Ready(self.pop_done())
+    }
+
+    /// Takes the finished children off the stack when the set's own list of
+    /// them is empty, registering the task's waker if there are none; true
+    /// if there are some now.
+    #[inline(never)]
+    fn refill(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.children.live() == 0 {
+            return false;
+        }
+        self.take_done();
+        if self.done_first.is_null() {
+            self.set.register(cx.waker());
+            // A child that finished before the registration pushed
+            // without waking us: look again.
+            self.take_done();
+        }
+        !self.done_first.is_null()
+    }
+
+    /// Moves the finished children off the shared stack, onto the end of
+    /// the set's `done` list.
+    #[inline]
+    fn take_done(&mut self) {
+        if !self.set.has_done() {
+            return;
+        }
+        // SAFETY: the set is the stack's one owner.
+        let Some(chain) = (unsafe { self.set.take_done(Leave::Open) }) else {
+            return;
+        };
+        if self.done_first.is_null() {
+            self.done_first = chain.first.as_ptr();
+        } else {
+            // SAFETY: `done_last` is the last node on a non-empty `done`
+            // list: a child the set holds, off the stack for good.
+            unsafe { (*self.done_last).set_next_done(chain.first.as_ptr()) };
+        }
+        self.done_last = chain.last.as_ptr();
+        self.done_len += chain.len;
     }
 
     /// The oldest finished child: its id and value (`None`: dropped).
     #[inline]
     fn pop_done(&mut self) -> Option<(JoinId, Option<U>)> {
-        let index = self.done.pop_front()?;
-        // SAFETY: a finished child's member names its own slot, which stays
+        let node = self.done_first;
+        let join = NonNull::new(node.cast::<JoinPart<U, SetMember>>())?;
+        // SAFETY: a node on `done` is a child the set holds (its cell is
+        // alive), off the stack for good.
+        let (index, next) = unsafe { ((*node).index(), (*node).next_done()) };
+        self.done_first = next;
+        self.done_len -= 1;
+        // SAFETY: a held child's member names its own slot, which stays
         // occupied until this removal.
-        let entry = unsafe { self.children.remove_unchecked(index) };
-        let join = entry
-            .join
-            .expect("a finished child of a set was spawned whole");
-        // SAFETY: the set holds the handle side of its children, and gives it
-        // up right below.
-        let outcome = unsafe { take_outcome(join) };
-        // SAFETY: as above; nothing touches `join` after this.
-        unsafe { release_handle_ref(join) };
-        let value = match outcome {
-            Outcome::Value(value) => Some(value),
-            Outcome::Dropped => None,
-            Outcome::Running => unreachable!("corral: a set's child pushed before it finished"),
-        };
-        Some((entry.id, value))
+        let id = unsafe { self.children.remove_unchecked(index) }.id;
+        // SAFETY: the set held the handle side of this child, which
+        // published (it was on the stack), and gives it up here, once: the
+        // child is on none of the set's lists now. `join` is the node the
+        // child pushed, a `JoinPart<U, SetMember>` with the whole cell's
+        // provenance (`Member::published`).
+        let value = unsafe { take_published(join) };
+        Some((id, value))
     }
 
-    /// Records a child: `launch` spawns it with the member that names its
-    /// slot. Panics (as `Scope::spawn`) if the scope has finished.
+    /// Records a child: `launch` spawns it into `scope` with the member that
+    /// names its slot. Panics (as `Scope::spawn`) if the scope has finished.
     #[track_caller]
     #[inline]
     fn insert(
         &mut self,
-        launch: impl FnOnce(SetMember) -> Option<NonNull<JoinPart<U, SetMember>>>,
+        launch: impl FnOnce(&S, SetMember) -> Option<NonNull<JoinPart<U, SetMember>>>,
     ) -> JoinId {
         let id = JoinId(self.next_id);
         self.next_id += 1;
         let index = self
             .children
-            .insert(Entry { join: None, id })
+            .next_index()
             .expect("corral: more than 4 billion children in one JoinSet");
-        match launch(SetMember::new(&self.set, index)) {
+        match launch(&self.scope, SetMember::new(&self.set, index)) {
             Some(join) => {
-                // SAFETY: `index` was just inserted, and nothing removes it:
-                // the set is borrowed mutably until this returns.
-                unsafe { self.children.get_unchecked_mut(index) }.join = Some(join);
+                // Nothing touched the slab since `next_index`: the closure
+                // borrows only the scope.
+                let at = self.children.insert(Entry { join, id });
+                debug_assert_eq!(at, Some(index));
                 id
             }
-            None => {
-                self.children.remove(index);
-                panic!(
-                    "corral: spawn on a scope that has already finished \
-                     (the scope future resolved, failed or was dropped)"
-                )
-            }
+            None => panic!(
+                "corral: spawn on a scope that has already finished \
+                 (the scope future resolved, failed or was dropped)"
+            ),
         }
     }
 
@@ -607,13 +637,13 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// # });
     /// ```
     #[track_caller]
+    #[inline]
     pub fn spawn<F>(&mut self, future: F) -> JoinId
     where
         S: SpawnChild<F, U>,
     {
         let spawned_at = Location::caller();
-        let scope = self.scope.clone();
-        self.insert(|member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
+        self.insert(|scope, member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
     }
 
     /// Spawns a parallel child on `spawner`, as
@@ -654,8 +684,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         S::Error: Send + 'static,
     {
         let spawned_at = Location::caller();
-        let scope = self.scope.clone();
-        self.insert(|member| {
+        self.insert(|scope, member| {
             scope.spawn_on_in_set(spawner, future, member, spawned_at, Counted::NotYet)
         })
     }
@@ -736,13 +765,15 @@ impl<S: ScopeHandle, U> Drop for JoinSet<S, U> {
         // go of the handle side of every child.
         self.abort_all();
         // SAFETY: the set is the stack's one owner; closed, no child pushes
-        // again, so nobody walks the stack after this.
-        unsafe { self.set.take_done(Leave::Closed, |_| {}) };
+        // again, so nobody walks the stack after this. The children taken
+        // are all in the slab, let go of below.
+        let _ = unsafe { self.set.take_done(Leave::Closed) };
+        if self.children.live() == 0 {
+            return;
+        }
         for entry in self.children.drain() {
-            if let Some(join) = entry.join {
-                // SAFETY: the set held the handle side, given up here once.
-                unsafe { release_handle_ref(join) };
-            }
+            // SAFETY: the set held the handle side, given up here once.
+            unsafe { release_handle_ref(entry.join) };
         }
     }
 }
@@ -889,8 +920,9 @@ where
             .take()
             .expect("corral: SetSpawnBounded polled after it resolved");
         let spawned_at = *this.spawned_at;
-        let scope = set.scope.clone();
-        Poll::Ready(set.insert(|member| scope.spawn_in_set(future, member, spawned_at, counted)))
+        Poll::Ready(
+            set.insert(|scope, member| scope.spawn_in_set(future, member, spawned_at, counted)),
+        )
     }
 }
 

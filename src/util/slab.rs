@@ -100,6 +100,17 @@ impl<T> Slab<T> {
         Some(index)
     }
 
+    /// The index the next [`insert`](Self::insert) will return, if it can
+    /// store one more value (for a value that names its own slot).
+    #[inline]
+    pub(crate) fn next_index(&self) -> Option<u32> {
+        if self.free == NIL {
+            u32::try_from(self.slots.len()).ok().filter(|&i| i != NIL)
+        } else {
+            Some(self.free)
+        }
+    }
+
     /// Takes the value out of slot `index` and puts the slot on the free
     /// list.
     ///
