@@ -328,31 +328,38 @@ where
     E: 'env,
     M: Member + 'env,
 {
-    let cell = Box::new(ChildCell::<'env, E, F, U, M> {
-        join: JoinPart {
+    // Allocated first and written in place: the cell is never built on the
+    // stack and copied (which the compiler does when the member's
+    // construction has a side effect, as a set's count on its shared part).
+    let cell =
+        Box::into_raw(Box::<ChildCell<'env, E, F, U, M>>::new_uninit())
+            .cast::<ChildCell<'env, E, F, U, M>>();
+    // SAFETY: `Box::into_raw` never returns null.
+    let cell = unsafe { NonNull::new_unchecked(cell) };
+    let this: NonNull<dyn Child<E> + 'env> = cell;
+    let p = cell.as_ptr();
+    // SAFETY: `p` points to a fresh allocation for a `ChildCell`, not yet
+    // shared; each field is written once, in place, before anyone reads it.
+    unsafe {
+        ptr::addr_of_mut!((*p).join).write(JoinPart {
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
                 dealloc: dealloc::<ChildCell<'env, E, F, U, M>>,
             },
             member,
             output: UnsafeCell::new(None),
-        },
-        link: SpawnLink {
+        });
+        ptr::addr_of_mut!((*p).link).write(SpawnLink {
             next: Cell::new(ptr::null_mut()),
-            this: NonNull::<ChildCell<'env, E, F, U, M>>::dangling(),
+            this,
             spawned_at,
             info,
-        },
-        live: Cell::new(true),
-        future: UnsafeCell::new(ManuallyDrop::new(future)),
-    });
-    // SAFETY: `Box::into_raw` never returns null.
-    let cell = unsafe { NonNull::new_unchecked(Box::into_raw(cell)) };
-    let this: NonNull<dyn Child<E> + 'env> = cell;
-    // SAFETY: freshly allocated and not yet shared.
-    unsafe { (*cell.as_ptr()).link.this = this };
+        });
+        ptr::addr_of_mut!((*p).live).write(Cell::new(true));
+        ptr::addr_of_mut!((*p).future).write(UnsafeCell::new(ManuallyDrop::new(future)));
+    }
     // SAFETY: `link` is a field of the live cell.
-    let link = unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*cell.as_ptr()).link)) };
+    let link = unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*p).link)) };
     (link, cell.cast::<JoinPart<U, M>>())
 }
 

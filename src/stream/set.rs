@@ -781,6 +781,7 @@ impl<S: ScopeHandle, U> Drop for JoinSet<S, U> {
 impl<S: ScopeHandle, U> Stream for JoinSet<S, U> {
     type Item = U;
 
+    #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         self.get_mut().poll_join_next(cx)
     }
@@ -824,6 +825,7 @@ pub struct JoinNext<'a, S: ScopeHandle, U> {
 impl<S: ScopeHandle, U> Future for JoinNext<'_, S, U> {
     type Output = Option<U>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         self.get_mut().set.poll_join_next(cx)
     }
@@ -860,6 +862,7 @@ pub struct JoinNextWithId<'a, S: ScopeHandle, U> {
 impl<S: ScopeHandle, U> Future for JoinNextWithId<'_, S, U> {
     type Output = Option<(JoinId, Option<U>)>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().set.poll_join_next_with_id(cx)
     }
