@@ -438,12 +438,12 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// ```
     pub fn try_join_next(&mut self) -> Option<U> {
         self.take_done();
-        loop {
-            let (_, value) = self.pop_done()?;
-            if value.is_some() {
-                return value;
+        while !self.done_first.is_null() {
+            if let (_, Some(value)) = self.pop_done() {
+                return Some(value);
             }
         }
+        None
     }
 
     /// The poll behind [`join_next`](Self::join_next) (and the [`Stream`]
@@ -468,11 +468,16 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// ```
     #[inline]
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        // As `poll_join_next_with_id`, without the ids.
         loop {
-            match std::task::ready!(self.poll_join_next_with_id(cx)) {
-                None => return Poll::Ready(None),
-                Some((_, Some(value))) => return Poll::Ready(Some(value)),
-                Some((_, None)) => {}
+            if self.done_first.is_null() && !self.refill(cx) {
+                return match self.children.live() {
+                    0 => Poll::Ready(None),
+                    _ => Poll::Pending,
+                };
+            }
+            if let (_, Some(value)) = self.pop_done() {
+                return Poll::Ready(Some(value));
             }
         }
     }
@@ -507,7 +512,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
                 _ => Poll::Pending,
             };
         }
-        Poll::Ready(self.pop_done())
+        Poll::Ready(Some(self.pop_done()))
     }
 
     /// Takes the finished children off the stack when the set's own list of
@@ -552,9 +557,14 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
 
     /// The oldest finished child: its id and value (`None`: dropped).
     #[inline]
-    fn pop_done(&mut self) -> Option<(JoinId, Option<U>)> {
+    ///
+    /// # Panics
+    ///
+    /// If the `done` list is empty (the callers look first).
+    fn pop_done(&mut self) -> (JoinId, Option<U>) {
         let node = self.done_first;
-        let join = NonNull::new(node.cast::<JoinPart<U, SetMember>>())?;
+        let join = NonNull::new(node.cast::<JoinPart<U, SetMember>>())
+            .expect("corral: JoinSet::pop_done on an empty list");
         // SAFETY: a node on `done` is a child the set holds (its cell is
         // alive), off the stack for good.
         let (index, next) = unsafe { ((*node).index(), (*node).next_done()) };
@@ -569,7 +579,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         // child pushed, a `JoinPart<U, SetMember>` with the whole cell's
         // provenance (`Member::published`).
         let value = unsafe { take_published(join) };
-        Some((id, value))
+        (id, value)
     }
 
     /// Records a child: `launch` spawns it into `scope` with the member that
