@@ -96,6 +96,21 @@ pub(crate) trait Member {
     /// Called by the owner right after `COMPLETE` is set. `part` points at
     /// the cell's join part, with the provenance of the whole cell.
     fn published(&self, header: &Header, part: NonNull<()>);
+
+    /// Called once the member is in its cell (`new_cell`), before the cell
+    /// is shared: a member takes what it holds for the cell's life here
+    /// rather than when it is made, so that making one has no side effect
+    /// (and the cell is written straight into its allocation).
+    #[inline]
+    fn attach(&self) {}
+
+    /// Called once, when the cell is freed (`dealloc`), if `attach` was:
+    /// gives back what `attach` took.
+    ///
+    /// # Safety
+    /// Called once per `attach`, and nothing uses the member after it.
+    #[inline]
+    unsafe fn detach(&self) {}
 }
 
 /// A lone child's member: its handle's waker, taken and woken once the
@@ -273,17 +288,21 @@ where
     }
 }
 
-/// Frees a cell made by `new_cell`; `C` is its `ChildCell<'env, E, F, U, M>` type.
+/// Frees a cell made by `new_cell`, whose type is `ChildCell<'env, E, F, U, M>`.
 ///
 /// # Safety
-/// `header` points to the header of a `C` whose last reference was just given
+/// `header` points to the header of such a cell whose last reference was just given
 /// up, and whose future has been dropped.
-unsafe fn dealloc<C>(header: NonNull<Header>) {
+unsafe fn dealloc<E, F, U, M: Member>(header: NonNull<Header>) {
+    let cell = header.cast::<ChildCell<'_, E, F, U, M>>().as_ptr();
     // SAFETY: `header` is at offset 0 of the `repr(C)` cell, which came from
-    // `Box::into_raw`. Dropping the box drops the output slot and the waker;
-    // `future` is `ManuallyDrop` and already dropped, so nothing of `'env` is
-    // touched even if `'env` has ended.
-    drop(unsafe { Box::from_raw(header.cast::<C>().as_ptr()) });
+    // `Box::into_raw` and was attached there (`new_cell`); this is its one
+    // free.
+    unsafe { (*cell).join.member.detach() };
+    // SAFETY: as above. Dropping the box drops the output slot and the
+    // member; `future` is `ManuallyDrop` and already dropped, so nothing of
+    // `'env` is touched even if `'env` has ended.
+    drop(unsafe { Box::from_raw(cell) });
 }
 
 /// Gives up the scope's reference to a finished or cancelled child.
@@ -344,7 +363,7 @@ where
         ptr::addr_of_mut!((*p).join).write(JoinPart {
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
-                dealloc: dealloc::<ChildCell<'env, E, F, U, M>>,
+                dealloc: dealloc::<E, F, U, M>,
             },
             member,
             output: UnsafeCell::new(None),
@@ -357,6 +376,7 @@ where
         });
         ptr::addr_of_mut!((*p).live).write(Cell::new(true));
         ptr::addr_of_mut!((*p).future).write(UnsafeCell::new(ManuallyDrop::new(future)));
+        (*p).join.member.attach();
     }
     // SAFETY: `link` is a field of the live cell.
     let link = unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*p).link)) };

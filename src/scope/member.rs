@@ -81,8 +81,18 @@ pub struct SetMember {
     next: Cell<*mut SetNode>,
     /// The set's slab slot for this child.
     index: u32,
-    set: Arc<SetShared>,
+    /// The set's shared part (an `Arc`'s pointer). Once in its cell
+    /// (`attach`) the member holds one count on it, given back when the cell
+    /// is freed (`detach`): a child that outlives its set never pushes onto
+    /// freed memory. A member dropped before it reached a cell held none.
+    set: NonNull<SetShared>,
 }
+
+// SAFETY: the member's own fields are plain data (`next` is touched only by
+// the stack's protocol, `member.rs`'s docs); the count it holds on the set's
+// shared part may be given back from any thread, as an `Arc<SetShared>`
+// (`SetShared` is `Sync`) may be dropped from any thread.
+unsafe impl Send for SetMember {}
 
 impl SetMember {
     /// The member of the child in slot `index` of the set that owns `set`.
@@ -91,8 +101,15 @@ impl SetMember {
         SetMember {
             next: Cell::new(std::ptr::null_mut()),
             index,
-            set: Arc::clone(set),
+            // SAFETY: `Arc::as_ptr` is never null.
+            set: unsafe { NonNull::new_unchecked(Arc::as_ptr(set).cast_mut()) },
         }
+    }
+
+    fn set(&self) -> &SetShared {
+        // SAFETY: an attached member holds a count on the set's shared part,
+        // and only an attached member (in its cell) publishes.
+        unsafe { self.set.as_ref() }
     }
 }
 
@@ -107,9 +124,23 @@ impl Member for SetMember {
         // SAFETY: every set child's join part starts with a `SetNode`; a
         // child publishes once, so it is on no stack; the set keeps the
         // cell alive until it takes it (or, once closed, refuses it).
-        if unsafe { self.set.done.push(part.cast::<SetNode>()) } == Pushed::First {
-            self.set.waker.wake();
+        if unsafe { self.set().done.push(part.cast::<SetNode>()) } == Pushed::First {
+            self.set().waker.wake();
         }
+    }
+
+    #[inline]
+    fn attach(&self) {
+        // SAFETY: `set` came from `Arc::as_ptr` of the set's `Arc`, which the
+        // set holds while it spawns (the member is attached inside the spawn).
+        unsafe { Arc::increment_strong_count(self.set.as_ptr().cast_const()) }
+    }
+
+    #[inline]
+    unsafe fn detach(&self) {
+        // SAFETY: `attach` took this count; the cell is being freed, so
+        // nothing uses the member again.
+        unsafe { Arc::decrement_strong_count(self.set.as_ptr().cast_const()) }
     }
 }
 
