@@ -600,8 +600,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
             Some(join) => {
                 // Nothing touched the slab since `next_index`: the closure
                 // borrows only the scope.
-                let at = self.children.insert(Entry { join, id });
-                debug_assert_eq!(at, Some(index));
+                self.children.insert_at(index, Entry { join, id });
                 id
             }
             None => panic!(
