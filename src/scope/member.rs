@@ -14,9 +14,9 @@
 //! cell (`Member::published`), so the set reaches the cell, takes the value
 //! and frees it through the node itself. Once taken, a node stays on the
 //! set's own list of finished children, linked through the same `next` field
-//! (the child never pushes again); its `index` names the set's slab slot
-//! that records the child (its id, and the cell for `abort_all` and the
-//! set's drop).
+//! (the child never pushes again); its `index` names the set's entry for
+//! the child (its id, and the cell for `abort_all` and the set's drop),
+//! which the set rewrites when it compacts its table.
 //!
 //! The member is three words, as a lone child's `Lone` is, so a set's child
 //! costs the allocator what a lone child does.
@@ -79,8 +79,9 @@ pub struct SetMember {
     /// The link on the completion stack, then on the set's list of finished
     /// children.
     next: Cell<*mut SetNode>,
-    /// The set's slab slot for this child.
-    index: u32,
+    /// The set's entry for this child (`stream/set.rs`'s `Held`); the set
+    /// moves it when it compacts its table.
+    index: Cell<u32>,
     /// The set's shared part (an `Arc`'s pointer). Once in its cell
     /// (`attach`) the member holds one count on it, given back when the cell
     /// is freed (`detach`): a child that outlives its set never pushes onto
@@ -100,7 +101,7 @@ impl SetMember {
     pub(crate) fn new(set: &Arc<SetShared>, index: u32) -> Self {
         SetMember {
             next: Cell::new(std::ptr::null_mut()),
-            index,
+            index: Cell::new(index),
             // SAFETY: `Arc::as_ptr` is never null.
             set: unsafe { NonNull::new_unchecked(Arc::as_ptr(set).cast_mut()) },
         }
@@ -152,10 +153,16 @@ pub(crate) struct SetNode {
 }
 
 impl SetNode {
-    /// The set's slab slot for this child.
+    /// The set's entry for this child.
     #[inline]
     pub(crate) fn index(&self) -> u32 {
-        self.member.index
+        self.member.index.get()
+    }
+
+    /// Moves the set's entry for this child (the set's alone to call).
+    #[inline]
+    pub(crate) fn set_index(&self, index: u32) {
+        self.member.index.set(index);
     }
 
     /// The next child on the set's list of finished children (after a take).

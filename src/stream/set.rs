@@ -1,7 +1,7 @@
 //! `JoinSet`: a scope's children whose values come out as they finish.
 //!
-//! The set holds the handle side of each child it spawned, in a slab; each
-//! child's cell carries a `SetMember` (`scope/member.rs`) that pushes the
+//! The set holds the handle side of each child it spawned, in a table
+//! (`Held`) that a spawn appends to; each child's cell carries a `SetMember` (`scope/member.rs`) that pushes the
 //! cell onto the set's completion stack when the scope publishes its
 //! outcome. `join_next` takes that stack (in completion order) onto a list
 //! of its own, linked through the cells, and reads the values through the
@@ -25,13 +25,120 @@ use crate::scope::{
     shared_of, take_published,
 };
 use crate::spawn::Spawn;
-use crate::util::slab::Slab;
+use crate::util::slab::NIL;
 
-/// What the set's slab records of a child it holds.
+/// What the set records of a child it holds.
 struct Entry<U> {
     /// The child's join part: the handle side's reference.
     join: NonNull<JoinPart<U, SetMember>>,
     id: JoinId,
+}
+
+impl<U> Clone for Entry<U> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<U> Copy for Entry<U> {}
+
+/// The children a set holds: one entry each, at the index its member names
+/// (`SetMember::index`). A spawn appends; taking a value empties the entry
+/// in place. When the table is full, the spawn that finds it so moves the
+/// entries still held to the front (telling each member its new index) if
+/// at most half are, and grows the table otherwise: a spawn costs a push and
+/// a value taken a store, and the table stays within twice the most
+/// children held at once.
+struct Held<U> {
+    entries: Vec<Option<Entry<U>>>,
+    /// Entries that are `Some`.
+    live: usize,
+}
+
+impl<U> Held<U> {
+    const fn new() -> Self {
+        Held {
+            entries: Vec::new(),
+            live: 0,
+        }
+    }
+
+    #[inline]
+    fn live(&self) -> usize {
+        self.live
+    }
+
+    /// The index the next [`push`](Self::push) takes, making room for it
+    /// first. The table's entries move only here.
+    ///
+    /// # Panics
+    ///
+    /// If the set would hold more than `u32::MAX - 1` children.
+    #[inline]
+    fn reserve(&mut self) -> u32 {
+        if self.entries.len() == self.entries.capacity() {
+            self.make_room();
+        }
+        self.entries.len() as u32
+    }
+
+    #[inline(never)]
+    fn make_room(&mut self) {
+        let len = self.entries.len();
+        if self.live * 2 <= len && len > 0 {
+            // Compact: the entries held keep their order, at the front.
+            let mut to = 0;
+            for from in 0..len {
+                if let Some(entry) = self.entries[from] {
+                    if from != to {
+                        self.entries[to] = Some(entry);
+                        // SAFETY: the set holds this child (its cell is
+                        // alive); the member's index is the set's alone.
+                        unsafe { (*entry.join.cast::<SetNode>().as_ptr()).set_index(to as u32) };
+                    }
+                    to += 1;
+                }
+            }
+            self.entries.truncate(to);
+        } else {
+            assert!(
+                len < NIL as usize,
+                "corral: more than 4 billion children in one JoinSet"
+            );
+            self.entries.reserve(1);
+        }
+    }
+
+    /// Records a child at the index [`reserve`](Self::reserve) returned.
+    #[inline]
+    fn push(&mut self, entry: Entry<U>) {
+        debug_assert!(self.entries.len() < self.entries.capacity());
+        self.entries.push(Some(entry));
+        self.live += 1;
+    }
+
+    /// Forgets the child at `index`; returns its id.
+    ///
+    /// # Safety
+    ///
+    /// The entry at `index` holds a child (a held child's member names it).
+    #[inline]
+    unsafe fn remove(&mut self, index: u32) -> JoinId {
+        debug_assert!((index as usize) < self.entries.len());
+        // SAFETY: in bounds and `Some`, as the caller promises.
+        let entry = unsafe { self.entries.get_unchecked_mut(index as usize).take() };
+        self.live -= 1;
+        match entry {
+            Some(entry) => entry.id,
+            // SAFETY: as above.
+            None => unsafe { std::hint::unreachable_unchecked() },
+        }
+    }
+
+    /// The children held, in spawn order.
+    fn iter(&self) -> impl Iterator<Item = Entry<U>> + '_ {
+        self.entries.iter().flatten().copied()
+    }
 }
 
 /// Which child of a [`JoinSet`] a value came from: returned by the set's
@@ -111,7 +218,7 @@ impl fmt::Display for JoinId {
 ///   the set's children may be unfinished at once, and
 ///   [`spawn_bounded`](Self::spawn_bounded) waits for a place.
 /// - **Costs:** no allocation per child beyond the child's own cell (the
-///   set's slab grows by doubling); a finished child is found without
+///   set's table grows by doubling); a finished child is found without
 ///   looking at the others.
 ///
 /// # Examples
@@ -142,7 +249,7 @@ pub struct JoinSet<S: ScopeHandle, U> {
     scope: S,
     set: Arc<SetShared>,
     /// Every child the set holds.
-    children: Slab<Entry<U>>,
+    children: Held<U>,
     /// The finished children taken off the stack, oldest first, linked
     /// through the members' `next`; null when empty (`done_last` is then
     /// stale).
@@ -186,7 +293,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         JoinSet {
             scope: scope.clone(),
             set: SetShared::new(),
-            children: Slab::new(),
+            children: Held::new(),
             done_first: std::ptr::null_mut(),
             done_last: std::ptr::null_mut(),
             done_len: 0,
@@ -349,7 +456,7 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
             return;
         }
         let mut asked = false;
-        for entry in self.children.values() {
+        for entry in self.children.iter() {
             // SAFETY: the set holds the handle side of each of its children.
             asked |= unsafe { request_abort(entry.join) };
         }
@@ -570,9 +677,9 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         let (index, next) = unsafe { ((*node).index(), (*node).next_done()) };
         self.done_first = next;
         self.done_len -= 1;
-        // SAFETY: a held child's member names its own slot, which stays
-        // occupied until this removal.
-        let id = unsafe { self.children.remove_unchecked(index) }.id;
+        // SAFETY: a held child's member names its own entry, which holds it
+        // until this removal.
+        let id = unsafe { self.children.remove(index) };
         // SAFETY: the set held the handle side of this child, which
         // published (it was on the stack), and gives it up here, once: the
         // child is on none of the set's lists now. `join` is the node the
@@ -592,15 +699,12 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     ) -> JoinId {
         let id = JoinId(self.next_id);
         self.next_id += 1;
-        let index = self
-            .children
-            .next_index()
-            .expect("corral: more than 4 billion children in one JoinSet");
+        let index = self.children.reserve();
         match launch(&self.scope, SetMember::new(&self.set, index)) {
             Some(join) => {
-                // Nothing touched the slab since `next_index`: the closure
+                // Nothing touched the table since `reserve`: the closure
                 // borrows only the scope.
-                self.children.insert_at(index, Entry { join, id });
+                self.children.push(Entry { join, id });
                 id
             }
             None => panic!(
@@ -775,12 +879,12 @@ impl<S: ScopeHandle, U> Drop for JoinSet<S, U> {
         self.abort_all();
         // SAFETY: the set is the stack's one owner; closed, no child pushes
         // again, so nobody walks the stack after this. The children taken
-        // are all in the slab, let go of below.
+        // are all in the table, let go of below.
         let _ = unsafe { self.set.take_done(Leave::Closed) };
         if self.children.live() == 0 {
             return;
         }
-        for entry in self.children.drain() {
+        for entry in std::mem::replace(&mut self.children, Held::new()).iter() {
             // SAFETY: the set held the handle side, given up here once.
             unsafe { release_handle_ref(entry.join) };
         }
@@ -985,6 +1089,60 @@ mod tests {
         }));
         assert_eq!(out.map(|v| v.len()), Ok(2));
         assert_eq!(drops.load(Ordering::SeqCst), 5);
+    }
+
+    /// A set whose table fills while most of it is taken compacts it: the
+    /// children left (here the stuck ones) move to the front and keep their
+    /// ids, values still come out under the right ids, and `abort_all` and
+    /// the set's drop still reach every child held.
+    #[test]
+    fn the_table_compacts_and_keeps_every_child() {
+        let drops = AtomicUsize::new(0);
+        let drops = &drops;
+        let out = block_on(crate::scope(|s| async move {
+            let mut set = super::JoinSet::new(&s);
+            let mut stuck = Vec::new();
+            let mut right = true;
+            for round in 0..8u32 {
+                stuck.push(set.spawn(async move {
+                    let _guard = Drops(drops);
+                    std::future::pending::<Result<u32, ()>>().await
+                }));
+                let mut quick = Vec::new();
+                for i in 0..(3 + round) {
+                    let id = set.spawn(async move { Ok::<_, ()>(round * 100 + i) });
+                    quick.push((id, round * 100 + i));
+                }
+                for _ in 0..quick.len() {
+                    let (id, value) = set.join_next_with_id().await.unwrap();
+                    right &= quick.contains(&(id, value.unwrap()));
+                }
+                right &= set.len() == stuck.len() && set.unfinished() == stuck.len();
+            }
+            // Half of the stuck ones aborted, the rest dropped with the set.
+            let mut dropped_ones = super::JoinSet::new(&s);
+            for _ in 0..4 {
+                dropped_ones.spawn(async move {
+                    let _guard = Drops(drops);
+                    std::future::pending::<Result<u32, ()>>().await
+                });
+                dropped_ones.spawn(async { Ok::<_, ()>(0) });
+                dropped_ones.join_next().await;
+            }
+            set.abort_all();
+            let mut aborted = Vec::new();
+            while let Some((id, value)) = set.join_next_with_id().await {
+                right &= value.is_none();
+                aborted.push(id);
+            }
+            aborted.sort();
+            right &= aborted == stuck;
+            drop(dropped_ones);
+            crate::yield_now().await;
+            Ok(right)
+        }));
+        assert_eq!(out, Ok(true));
+        assert_eq!(drops.load(Ordering::SeqCst), 8 + 4);
     }
 
     #[test]

@@ -100,45 +100,6 @@ impl<T> Slab<T> {
         Some(index)
     }
 
-    /// The index the next [`insert`](Self::insert) will return, if it can
-    /// store one more value: for a value that names its own slot, stored
-    /// with [`insert_at`](Self::insert_at) once made.
-    #[inline]
-    pub(crate) fn next_index(&self) -> Option<u32> {
-        if self.free != NIL {
-            Some(self.free)
-        } else if self.slots.len() < NIL as usize {
-            Some(self.slots.len() as u32)
-        } else {
-            None
-        }
-    }
-
-    /// Stores `value` in slot `index`, which [`next_index`](Self::next_index)
-    /// returned with nothing stored or removed since: what `insert` would
-    /// do, without looking for the slot again.
-    ///
-    /// # Panics
-    ///
-    /// In debug builds, if `index` is not what `next_index` returns now.
-    #[inline]
-    pub(crate) fn insert_at(&mut self, index: u32, value: T) {
-        debug_assert_eq!(self.next_index(), Some(index));
-        if index == self.free {
-            // SAFETY: `free` names a vacant slot (the invariants).
-            let slot = unsafe { self.slots.get_unchecked_mut(index as usize) };
-            let Slot::Vacant(next) = *slot else {
-                // SAFETY: as above: the slot is vacant.
-                unsafe { unreachable_slot() }
-            };
-            self.free = next;
-            *slot = Slot::Occupied(value);
-        } else {
-            self.slots.push(Slot::Occupied(value));
-        }
-        self.live += 1;
-    }
-
     /// Takes the value out of slot `index` and puts the slot on the free
     /// list.
     ///
