@@ -15,7 +15,9 @@
 //!   while the scope polls, its unfinished child is dropped and the scope
 //!   finishes (the `ABORT` bit and the `aborted` flag are seen or wake the
 //!   parent); draining it on another thread while the scope finishes the
-//!   child loses no wake and yields the value.
+//!   child loses no wake and yields the value (taking it frees the cell
+//!   once, whether the scope let go of it before the take, which then needs
+//!   no read-modify-write, or after).
 
 use std::sync::Arc;
 use std::task::{Context, Waker};

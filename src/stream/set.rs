@@ -47,7 +47,7 @@ impl<U> Copy for Entry<U> {}
 /// in place. When the table is full, the spawn that finds it so moves the
 /// entries still held to the front (telling each member its new index) if
 /// at most half are, and grows the table otherwise: a spawn costs a push and
-/// a value taken a store, and the table stays within twice the most
+/// a value taken a store, and the table stays within four times the most
 /// children held at once.
 struct Held<U> {
     entries: Vec<Option<Entry<U>>>,
