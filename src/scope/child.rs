@@ -288,11 +288,11 @@ where
     }
 }
 
-/// Frees a cell made by `new_cell`, whose type is `ChildCell<'env, E, F, U, M>`.
+/// Frees a cell made by `new_cell`, a `ChildCell<'env, E, F, U, M>`.
 ///
 /// # Safety
-/// `header` points to the header of such a cell whose last reference was just given
-/// up, and whose future has been dropped.
+/// `header` points to the header of such a cell whose last reference was
+/// just given up, and whose future has been dropped.
 unsafe fn dealloc<E, F, U, M: Member>(header: NonNull<Header>) {
     let cell = header.cast::<ChildCell<'_, E, F, U, M>>().as_ptr();
     // SAFETY: `header` is at offset 0 of the `repr(C)` cell, which came from

@@ -89,14 +89,8 @@ pub struct SetMember {
     set: NonNull<SetShared>,
 }
 
-// SAFETY: the member's own fields are plain data (`next` is touched only by
-// the stack's protocol, `member.rs`'s docs); the count it holds on the set's
-// shared part may be given back from any thread, as an `Arc<SetShared>`
-// (`SetShared` is `Sync`) may be dropped from any thread.
-unsafe impl Send for SetMember {}
-
 impl SetMember {
-    /// The member of the child in slot `index` of the set that owns `set`.
+    /// The member of the child at entry `index` of the set that owns `set`.
     #[inline]
     pub(crate) fn new(set: &Arc<SetShared>, index: u32) -> Self {
         SetMember {

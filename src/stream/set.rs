@@ -1,9 +1,9 @@
 //! `JoinSet`: a scope's children whose values come out as they finish.
 //!
 //! The set holds the handle side of each child it spawned, in a table
-//! (`Held`) that a spawn appends to; each child's cell carries a `SetMember` (`scope/member.rs`) that pushes the
-//! cell onto the set's completion stack when the scope publishes its
-//! outcome. `join_next` takes that stack (in completion order) onto a list
+//! (`Held`) that a spawn appends to; each child's cell carries a
+//! `SetMember` (`scope/member.rs`) that pushes the cell onto the set's
+//! completion stack when the scope publishes its outcome. `join_next` takes that stack (in completion order) onto a list
 //! of its own, linked through the cells, and reads the values through the
 //! nodes themselves; it never looks at an unfinished child.
 
