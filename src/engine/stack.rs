@@ -153,29 +153,50 @@ impl TakeAllStack {
     /// again.
     #[inline]
     pub(crate) unsafe fn take<N: Node>(&self, leave: Leave) -> InPushOrder<N> {
+        // SAFETY: as this function's contract.
+        let (first, _) = unsafe { reverse::<N>(self.swap_out(leave)) };
+        InPushOrder { next: first }
+    }
+}
+
+impl TakeAllStack {
+    /// Empties the stack, leaving it open or closed; returns its top (null if
+    /// it held nothing or was closed).
+    #[inline]
+    fn swap_out<N>(&self, leave: Leave) -> *mut N {
         let leave = match leave {
             Leave::Open => ptr::null_mut(),
             Leave::Closed => closed(),
         };
         let top = self.head.swap(leave, Ordering::SeqCst);
-        let mut top: *mut N = if top == closed() {
+        if top == closed() {
             ptr::null_mut()
         } else {
             top.cast()
-        };
-        // The stack is LIFO: reverse it, so the owner serves in push order.
-        let mut first: *mut N = ptr::null_mut();
-        while !top.is_null() {
-            // SAFETY: the nodes taken are the owner's, and allocated (the
-            // caller's contract); their links are the owner's to rewrite.
-            let node = unsafe { &*top };
-            let below = node.next();
-            node.set_next(first);
-            first = top;
-            top = below;
         }
-        InPushOrder { next: first }
     }
+}
+
+/// Reverses the chain below `top` (the stack is LIFO), so that it runs in
+/// push order; returns its new first node (null if `top` was) and its length.
+///
+/// # Safety
+/// The nodes from `top` down were taken off a stack by its owner and are
+/// allocated `N`s; their links are the owner's to rewrite.
+#[inline]
+unsafe fn reverse<N: Node>(mut top: *mut N) -> (*mut N, usize) {
+    let mut first: *mut N = ptr::null_mut();
+    let mut len = 0;
+    while !top.is_null() {
+        // SAFETY: the caller's contract.
+        let node = unsafe { &*top };
+        let below = node.next();
+        node.set_next(first);
+        first = top;
+        top = below;
+        len += 1;
+    }
+    (first, len)
 }
 
 /// The nodes taken off a [`TakeAllStack`] as one chain, oldest push first,
@@ -200,30 +221,10 @@ impl TakeAllStack {
     /// nodes are on no stack once taken: the caller keeps track of them.
     #[inline]
     pub(crate) unsafe fn take_chain<N: Node>(&self, leave: Leave) -> Option<Chain<N>> {
-        let leave = match leave {
-            Leave::Open => ptr::null_mut(),
-            Leave::Closed => closed(),
-        };
-        let top = self.head.swap(leave, Ordering::SeqCst);
-        if top == closed() {
-            return None;
-        }
         // The newest push ends the chain once it is reversed.
-        let last = NonNull::new(top.cast::<N>())?;
-        let mut top = last.as_ptr();
-        let mut first: *mut N = ptr::null_mut();
-        let mut len = 0;
-        // The stack is LIFO: reverse it, so the chain runs in push order.
-        while !top.is_null() {
-            // SAFETY: the nodes taken are the owner's, and allocated (the
-            // caller's contract); their links are the owner's to rewrite.
-            let node = unsafe { &*top };
-            let below = node.next();
-            node.set_next(first);
-            first = top;
-            top = below;
-            len += 1;
-        }
+        let last = NonNull::new(self.swap_out::<N>(leave))?;
+        // SAFETY: as this function's contract.
+        let (first, len) = unsafe { reverse(last.as_ptr()) };
         Some(Chain {
             // SAFETY: the loop ran at least once (`last` is not null).
             first: unsafe { NonNull::new_unchecked(first) },

@@ -53,7 +53,17 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        let spawned_at = Location::caller();
+        self.spawn_at(future, Location::caller())
+    }
+
+    /// Spawns a child recorded as spawned at `spawned_at`.
+    #[inline]
+    fn spawn_at<F, U>(&self, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
         let info = self
             .shared
             .user()
@@ -70,13 +80,7 @@ impl<'env, E> Handle<'env, E> {
         F: Future<Output = Result<(), E>> + 'env,
         E: 'env,
     {
-        let info = self
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(spawned_at, Placement::Local));
-        drop(self.spawn_tracked(future, spawned_at, info));
+        drop(self.spawn_at(future, spawned_at));
     }
 
     /// Spawns with a task-tree record made by the caller (or none).

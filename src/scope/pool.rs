@@ -409,13 +409,13 @@ impl<F, U> Feed<F, U> {
         self.lost
     }
 
-    /// Queues `future` for the next hand-over; returns its input index.
-    pub(crate) fn push(&mut self, future: F) -> u64 {
+    /// Queues `future` for the next hand-over, numbered with its input
+    /// index (the ordered map's window counts the same way).
+    pub(crate) fn push(&mut self, future: F) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.push((seq, future));
         self.out += 1;
-        seq
     }
 
     /// Hands the queued futures to the pool, spawning one with `spawn` if
@@ -604,17 +604,18 @@ where
     /// Rounds of work: the fresh slots, the ones that woke themselves, the
     /// marked ones, then a visit to the exchange.
     fn turn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        let hub = self.shared.hub.clone();
-        hub.register(cx.waker());
+        // The hub is read through `self.shared` at each use, not held (an
+        // `Arc` clone here would cost two atomic operations a poll).
+        self.shared.hub.register(cx.waker());
+        let words = self.shared.hub.bits.len();
         for _ in 0..ROUNDS {
             self.run_list(|pool| &mut pool.work.fresh)?;
             self.run_list(|pool| &mut pool.work.again)?;
-            let words = hub.bits.len();
             // Slots are made only in `visit`: once a round, not once a mark
             // (a sum over the chunks, 1 000 of them in a map of 65 536).
             let made = self.work.slots.made();
             for word in 0..words {
-                let mut marks = hub.take_word(word);
+                let mut marks = self.shared.hub.take_word(word);
                 while marks != 0 {
                     let bit = marks.trailing_zeros() as usize;
                     marks &= marks - 1;
@@ -629,7 +630,7 @@ where
             if self.visit().is_some() {
                 return Poll::Ready(Ok(()));
             }
-            if self.work.fresh.is_empty() && self.work.again.is_empty() && !hub.arm() {
+            if self.work.fresh.is_empty() && self.work.again.is_empty() && !self.shared.hub.arm() {
                 return Poll::Pending;
             }
         }
