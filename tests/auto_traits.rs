@@ -72,6 +72,13 @@ fn a_local_scope_future_with_send_parts_is_still_local() {
     let done = futures::executor::block_on(corral::local_scope(|s| async move {
         let h = s.spawn(async { Ok::<_, ()>(1u32) });
         send_sync(&h);
+        // An abort handle crosses threads whatever its child (it never
+        // touches the future or the value).
+        let rc = s.spawn(async { Ok(std::rc::Rc::new(1u8)) });
+        send_sync_static(&rc.abort_handle());
+        fn clone_unpin<T: Clone + Unpin>(_: &T) {}
+        clone_unpin(&rc.abort_handle());
+        drop(rc);
         send_sync_static(&s.stop_handle());
         send_sync_static(&s.stopped());
         Ok(h.await)

@@ -69,5 +69,6 @@ mod waker;
 use drive::BUDGET;
 pub(crate) use drive::{Children, Drained, Look};
 pub(crate) use queue::ReadyQueue;
-pub(crate) use shared::{Shared, SharedRef, UserState};
+pub(crate) use shared::{Shared, SharedRef, UserState, slot_shared};
 pub(crate) use stack::{Chain, Leave, Node, Pushed, TakeAllStack};
+pub(crate) use waker::wake_slot;

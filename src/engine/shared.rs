@@ -136,6 +136,17 @@ impl<S: UserState> Slot<S> {
     }
 }
 
+/// The shared state that child `slot` (a slot waker's data pointer, as for
+/// [`wake_slot`](super::wake_slot)) belongs to.
+///
+/// # Safety
+/// `slot` is a slot of a queue with user state `S` whose shared state is
+/// alive.
+pub(crate) unsafe fn slot_shared<S: UserState>(slot: *const ()) -> *const Shared<S> {
+    // SAFETY: a live slot, per the contract; `shared` never changes.
+    unsafe { (*(slot as *const Slot<S>)).shared }
+}
+
 /// A field of [`Shared`] that only the queue's owner touches.
 ///
 /// # Ground rules

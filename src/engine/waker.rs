@@ -14,6 +14,19 @@ use super::shared::{Shared, Slot, UserState};
 use super::stack::Pushed;
 use crate::loom::Ordering;
 
+/// Queues child `slot` for a poll, as its waker would, without a waker: what
+/// asks for a child to be dropped uses it. `slot` is the data pointer of one
+/// of the child's wakers (the waker a child is polled with is its slot's).
+///
+/// # Safety
+/// `slot` is a slot of a queue with user state `S`, and the caller keeps
+/// that queue's shared state alive for the call (it holds a count, or knows
+/// the owner does).
+pub(crate) unsafe fn wake_slot<S: UserState>(slot: *const ()) {
+    // SAFETY: a live slot of a `Shared<S>`, per the contract.
+    unsafe { (*(slot as *const Slot<S>)).schedule() }
+}
+
 impl<S: UserState> Slot<S> {
     /// The wakers of this kind of slot. Read once per shared state (its
     /// `vtable` field), never at each waker: a constant's address may differ

@@ -3,39 +3,65 @@
 //! ```text
 //! ChildCell<'env, E, F, U>  (repr(C))
 //! ├── join: JoinPart<U, M>   what the handle may touch, at offset 0
-//! │   ├── header: Header     state word, dealloc fn, the handle's waker
-//! │   ├── member: M          `()` for a lone child; a `JoinSet`'s link for a set's (`member.rs`)
+//! │   ├── header: Header     state word, dealloc fn
+//! │   ├── member: M          the handle's waker for a lone child; a `JoinSet`'s link for a set's (`member.rs`)
 //! │   └── output: Option<U>  written once by the scope, taken once by the handle
-//! ├── link: SpawnLink<'env, E>    the spawn-stack link and the scope's `dyn Child` pointer
+//! ├── link: SpawnLink<'env, E>    the spawn-stack link (then the wake slot) and the scope's `dyn Child` pointer
+//! ├── phase                  fresh, running or gone (owner only)
 //! └── future: F              dropped in place by the scope, never by the handle
 //! ```
 //!
 //! # The state word
 //!
-//! The header's state word holds two reference bits (`SCOPE`, `HANDLE`),
-//! two outcome bits (`COMPLETE`, `CANCELLED`) and a request (`ABORT`); beside it, the owner-only
-//! `live` flag says whether the future is still there. Every transition is
-//! one atomic read-modify-write, commented where it is made.
+//! The header's state word holds the references (`SCOPE`, `HANDLE`, and a
+//! count of `AbortHandle`s from `ABORT_REF` up), two outcome bits
+//! (`COMPLETE`, `CANCELLED`), an abort request (`ABORT`) with the two bits
+//! of its hand-over (`NOTIFYING`, `HANDED`), and `STARTED`; beside it, the
+//! owner-only `phase` says whether the future was polled yet and whether it
+//! is still there. Every transition is one atomic read-modify-write,
+//! commented where it is made.
 //!
 //! | bit         | set                                     | cleared                                   | read by                                   | what it rules out |
 //! |-------------|-----------------------------------------|-------------------------------------------|-------------------------------------------|-------------------|
-//! | `SCOPE`     | at allocation (`new_cell`)             | by the scope once the future is dropped (`release_scope_ref`), unless the handle is already gone | the handle's drop: if clear, the handle frees the cell | the handle freeing a cell the scope still polls |
-//! | `HANDLE`    | at allocation                           | by the handle's drop; never set again     | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
-//! | `COMPLETE`  | by the scope, once: with `output` written (`Ok`, handle alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice | the handle reading `output` before it is written, or the scope touching it after |
-//! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: a failed, stopped or dropped scope, a panic in `poll`) | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
-//! | `ABORT`     | by the holder of the handle side (a dropped `JoinSet`), before it tells the scope (`ScopeState::aborted`) | never | the scope: before it starts a child, and when it scans its running children after `aborted` | a child of a dropped set being polled again once the scope has seen the request |
-//! | `live`      | at allocation (a plain `Cell<bool>`, owner only) | by `drop_future`, before the drop runs | `drop_future`; `poll` (debug assertion) | a second drop of the future, even when the first one panicked |
+//! | `SCOPE`     | at allocation (`new_cell`)             | by the scope once the future is dropped (`release_scope_ref`), unless the handle side is already gone | the handle side's drops: if clear (and no other handle-side reference is left), the last one frees the cell | the handle freeing a cell the scope still polls |
+//! | `HANDLE`    | at allocation                           | by the `JoinHandle`'s drop (or the set's); never set again | the scope: on `Ok` (is anyone to read the value?) and in `release_scope_ref` (am I the last owner?) | the scope writing an output nobody can take; a second free |
+//! | `ABORT_REF` count | by `JoinHandle::abort_handle` and `AbortHandle::clone` (add) | by an `AbortHandle`'s drop (subtract) | as `HANDLE`: together they are the handle side | an abort handle's cell freed under it |
+//! | `COMPLETE`  | by the scope, once (`publish`): with `output` written (`Ok`, `JoinHandle` alive), or with `CANCELLED` | never | the handle (`poll_outcome`, `is_finished`); `cancel`, not to publish twice; an abort request (nothing to do) | the handle reading `output` before it is written, or the scope touching it after |
+//! | `CANCELLED` | with `COMPLETE`: the child returned `Err`, or its future was dropped unfinished (`cancel`: an abort, a failed, stopped or dropped scope, a panic in `poll`), or only abort handles were left to learn of its value | never | the handle, after `COMPLETE`               | the handle reading an `output` that was never written |
+//! | `ABORT`     | by an abort request (`AbortRoute::request`: `JoinHandle::abort`, an `AbortHandle`, a dropped `JoinSet` or `abort_all`), once, only while `COMPLETE` is clear | never | the scope: at the child's first poll (`start`), at each later poll, and in the scan of the waiting children (`ScopeState::aborted`) | an aborted child polled again |
+//! | `STARTED`   | by the scope at the child's first poll, once (after writing the wake slot into the link's `next`) | never | an abort request: wake the slot, or (clear) tell the scope to scan its queue | a request that wakes a slot not written yet, or misses a child that starts |
+//! | `NOTIFYING` | with `ABORT`, by the request               | by the request when it is done telling the scope | the scope's `publish`: hand over a count (`hand_over`) | the scope's state freed while a request still uses it |
+//! | `HANDED`    | by the scope's `publish`, only while `NOTIFYING` is set, with a count on its state taken for the request | with `NOTIFYING`, by the request, which gives the count back | the request | a handed count leaked, or given back twice |
+//! | `phase`     | `FRESH` at allocation, `RUNNING` at the first poll (a plain `Cell<u8>`, owner only) | `GONE` by `drop_future`, before the drop runs | `poll`; `drop_future` | a second drop of the future, even when the first one panicked |
 //!
-//! A child that returns `Ok` after its handle was dropped publishes nothing:
-//! the value is dropped at once, and `COMPLETE` stays clear because no one is
-//! left to look. The combinations the handle can see are therefore: nothing
-//! yet (wait), `COMPLETE` (take the value), `COMPLETE | CANCELLED` (`None`).
+//! A child that returns `Ok` after every handle-side reference was dropped
+//! publishes nothing: the value is dropped at once, and `COMPLETE` stays clear
+//! because no one is left to look. The combinations the handle can see are
+//! therefore: nothing yet (wait), `COMPLETE` (take the value),
+//! `COMPLETE | CANCELLED` (`None`).
 //!
-//! Whoever clears the last reference bit frees the cell through
-//! `Header::dealloc`, which drops the output slot (a value the handle never
-//! took included) but never the future: by then the scope has always dropped
-//! it (`live` is false). That is what lets a handle outlive `'env` even though
-//! `F` borrows from it.
+//! Whoever clears the last reference frees the cell through
+//! `Header::dealloc`, which drops the output slot but never the future: by
+//! then the scope has always dropped it (`phase` is `GONE`). That is what
+//! lets a handle outlive `'env` even though `F` borrows from it. A value the
+//! `JoinHandle` never took is dropped by the handle (or, if the handle let go
+//! just before the value was published, by the scope), so the last owner may
+//! be an `AbortHandle` on any thread even when `U` is `!Send`.
+//!
+//! # Aborting one child
+//!
+//! An abort request sets `ABORT | NOTIFYING` (unless the child finished or
+//! was asked already). A started child is then woken through its wake slot
+//! (its link's `next`, written at its first poll, before `STARTED`): its next
+//! poll drops it instead of polling it, so a request costs O(1) whatever the
+//! number of children. One not started yet is in the scope's spawn stack or
+//! queue: the request raises the scope's `aborted` flag and wakes it, and the
+//! scope drops the marked children waiting in its queue in one scan (or the
+//! first poll sees `ABORT`). The request reaches the scope's state through a
+//! pointer its handle was given at the spawn, uncounted: the scope publishes
+//! every child before it can end, and a publish that finds `NOTIFYING` takes
+//! a count on its state for the request (`HANDED`), given back when the
+//! request clears `NOTIFYING`. `loom_tests.rs` models both races.
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -48,7 +74,9 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use super::records::RecordRef;
+use super::state::{ScopeShared, ScopeState};
 
+use crate::engine::{Shared, slot_shared, wake_slot};
 use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
 
 // The state word's bits; the module docs' table says who sets each one, when,
@@ -66,7 +94,28 @@ const COMPLETE: usize = 1 << 2;
 /// dropped before it finished (its scope failed, was stopped past its grace or
 /// was dropped, or the child panicked).
 const CANCELLED: usize = 1 << 3;
+/// The handle side asked for the child to be dropped. Set once, only while
+/// `COMPLETE` is clear; never cleared.
 const ABORT: usize = 1 << 4;
+/// The scope started the child (its first poll): its link's `next` names its
+/// wake slot. Set once, by the owner; if `ABORT` was there first, the child
+/// is dropped unpolled instead (the request saw `STARTED` clear and told the
+/// scope the other way).
+const STARTED: usize = 1 << 5;
+/// An abort request is telling the scope right now (set with `ABORT`,
+/// cleared when it is done): the scope's state must outlive it.
+const NOTIFYING: usize = 1 << 6;
+/// The scope published while `NOTIFYING` was set and handed the requester a
+/// count on its state, which the requester gives back.
+const HANDED: usize = 1 << 7;
+/// One `AbortHandle`: the bits from here up count them. Each is a
+/// reference to the cell, like `HANDLE`.
+const ABORT_REF: usize = 1 << 8;
+/// The abort handles' count.
+const REFS: usize = !(ABORT_REF - 1);
+/// Every reference of the handle side: the `JoinHandle` (or the set) and the
+/// abort handles. Once all are gone none comes back.
+const HANDLE_SIDE: usize = HANDLE | REFS;
 
 /// The part of a cell every side can read without knowing `F` or `U`.
 pub(crate) struct Header {
@@ -79,7 +128,34 @@ impl Header {
     /// True once the handle side let go (for a set's child: the set).
     #[inline]
     pub(crate) fn handle_gone(&self) -> bool {
-        self.state.load(Ordering::Acquire) & HANDLE == 0
+        self.state.load(Ordering::Acquire) & HANDLE_SIDE == 0
+    }
+
+    /// The scope published while an abort request was telling it: hands the
+    /// requester a count on the scope's state, so it stays alive until the
+    /// request is done, unless the request finished first. Owner only.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self, shared: *const ScopeShared) {
+        // SAFETY: the owner holds a count on its state.
+        unsafe { (*shared).acquire() };
+        let mut state = self.state.load(Ordering::Acquire);
+        while state & NOTIFYING != 0 {
+            // `HANDED`, only while the request is still telling: it gives
+            // the count back when it clears `NOTIFYING`.
+            match self.state.compare_exchange_weak(
+                state,
+                state | HANDED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        }
+        // The request was done first: the count is not needed.
+        // SAFETY: the count taken above; the owner's own keeps the state.
+        unsafe { Shared::release(shared) }
     }
 }
 
@@ -139,8 +215,13 @@ impl Member for Lone {
 }
 
 /// The link through which a spawned child travels to its scope's owner.
+/// `repr(C)`, so that `next` is at the same place whatever `E` is (an abort
+/// handle finds it without knowing `E`, see `link_next`).
+#[repr(C)]
 pub(crate) struct SpawnLink<'env, E> {
-    /// Next link in the spawn stack (see `engine/stack.rs`).
+    /// Next link in the spawn stack (see `engine/stack.rs`) while the child
+    /// is on it; once the scope has started the child (`STARTED`), its wake
+    /// slot, for abort requests.
     pub(crate) next: Cell<*mut SpawnLink<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
@@ -162,13 +243,21 @@ unsafe impl<E> crate::engine::Node for SpawnLink<'_, E> {
     }
 }
 
+/// `ChildCell::phase`: the future is there and was never polled.
+const FRESH: u8 = 1;
+/// `ChildCell::phase`: the future is there and the child is started.
+const RUNNING: u8 = 2;
+/// `ChildCell::phase`: the future has been dropped.
+const GONE: u8 = 0;
+
 #[repr(C)]
 struct ChildCell<'env, E, F, U, M> {
     join: JoinPart<U, M>,
     link: SpawnLink<'env, E>,
-    /// True until the future has been dropped. Owner only, so not in the
-    /// state word: nobody else ever asks (see the module docs' table).
-    live: Cell<bool>,
+    /// `FRESH` until the first poll, `RUNNING` from then on, `GONE` once the
+    /// future has been dropped. Owner only, so not in the state word:
+    /// nobody else ever asks (see the module docs' table).
+    phase: Cell<u8>,
     future: UnsafeCell<ManuallyDrop<F>>,
 }
 
@@ -190,39 +279,78 @@ pub(crate) trait Child<E> {
     fn info(&self) -> Option<RecordRef>;
 
     /// Drops the future if it is still there and publishes the cancellation.
-    /// Called after a panic in `poll` too. Idempotent.
+    /// Called after a panic in `poll` too. Idempotent. `scope` is the
+    /// scope's shared state (an abort request may need a count on it).
     ///
     /// # Safety
-    /// As for `poll`.
-    unsafe fn cancel(&self);
+    /// As for `poll`; `scope` is alive.
+    unsafe fn cancel(&self, scope: *const ScopeShared);
 }
 
 impl<E, F, U, M: Member> ChildCell<'_, E, F, U, M> {
+    /// Starts the child at its first poll: its link's `next` names its wake
+    /// slot from now on (the one `cx`'s waker points to: the engine polls a
+    /// child with its slot's waker). False if an abort came first: the
+    /// child must be dropped unpolled. Owner only.
+    #[inline]
+    fn start(&self, cx: &Context<'_>) -> bool {
+        self.phase.set(RUNNING);
+        // Off the spawn stack, `next` is free.
+        self.link
+            .next
+            .set(cx.waker().data() as *mut SpawnLink<'_, E>);
+        // `STARTED` (an add: the bit is clear, and an add returns the word
+        // in one instruction where an or needs a loop): the release half
+        // hands the wake slot to a request that sees it. A request that came
+        // first saw it clear and took the other way (the queue's scan), and
+        // the `ABORT` it left is seen here.
+        let prev = self.join.header.state.fetch_add(STARTED, Ordering::Release);
+        prev & ABORT == 0
+    }
+
+    /// The scope's shared state, for a child it has started (its link's
+    /// `next` is its wake slot). Owner only.
+    #[inline]
+    fn started_scope(&self) -> *const ScopeShared {
+        // SAFETY: a started child's `next` is a wake slot of its live scope,
+        // written by this owner.
+        unsafe { slot_shared::<ScopeState>(self.link.next.get() as *const ()) }
+    }
+
     /// Drops the future in place, once, even if its destructor panics.
     ///
     /// # Safety
     /// Owner only (see `Child::poll`).
     unsafe fn drop_future(&self) {
-        // `live`: true -> false, before the destructor runs, so a panicking
+        // `phase` -> `GONE`, before the destructor runs, so a panicking
         // destructor is not run again by a later `cancel`.
-        if self.live.replace(false) {
-            // SAFETY: `live` was true, so the future is initialised and nobody
-            // else touches it; clearing `live` first rules out a second drop.
+        if self.phase.replace(GONE) != GONE {
+            // SAFETY: the future was there, so it is initialised and nobody
+            // else touches it; `GONE` first rules out a second drop.
             unsafe { ManuallyDrop::drop(&mut *self.future.get()) }
         }
     }
 
     /// Publishes the outcome (`output` already written unless cancelled) and
     /// wakes the handle. The scope's reference is released separately.
-    fn publish(&self, flags: usize) {
+    fn publish(&self, flags: usize, scope: Option<*const ScopeShared>) -> usize {
         let header = &self.join.header;
         // `COMPLETE` (with `CANCELLED` when no value was written): the release
         // half hands `output` over to the handle's acquire load; the scope
-        // never touches `output` again.
-        header.state.fetch_or(flags, Ordering::AcqRel);
+        // never touches `output` again (but for a value the handle let go of
+        // first, in `poll`).
+        // An add, as `COMPLETE` (and `CANCELLED`) are clear until here and
+        // the owner publishes once (`cancel` checks): the previous word comes
+        // back in one instruction.
+        debug_assert!(header.state.load(Ordering::Relaxed) & (COMPLETE | CANCELLED) == 0);
+        let prev = header.state.fetch_add(flags, Ordering::AcqRel);
+        if prev & NOTIFYING != 0 {
+            header.hand_over(scope.unwrap_or_else(|| self.started_scope()));
+        }
         // The cell's own pointer (the join part is at offset 0), not one made
         // from `&self.join`: a set frees the cell through what it is given.
         self.join.member.published(header, self.link.this.cast());
+        prev
     }
 }
 
@@ -232,7 +360,23 @@ where
     M: Member,
 {
     unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        debug_assert!(self.live.get());
+        let phase = self.phase.get();
+        debug_assert!(phase != GONE);
+        // The first poll starts the child (unless an abort came first); a
+        // later one drops it instead if an abort came since. Relaxed: an
+        // abort request sets `ABORT` before it wakes the child, and the wake
+        // reached this poll through the queue's synchronisation.
+        let aborted = if phase == FRESH {
+            !self.start(cx)
+        } else {
+            self.join.header.state.load(Ordering::Relaxed) & ABORT != 0
+        };
+        if aborted {
+            // SAFETY: owner-only, per this method's contract; the scope is
+            // polling, so it is alive.
+            unsafe { self.cancel(self.started_scope()) };
+            return Poll::Ready(Ok(()));
+        }
         // SAFETY: the cell is heap-allocated and never moves; the future is
         // dropped in place (`drop_future`), so this pin is never violated.
         let future = unsafe { Pin::new_unchecked(&mut **self.future.get()) };
@@ -244,19 +388,30 @@ where
         unsafe { self.drop_future() };
         match result {
             Ok(value) => {
-                // `HANDLE` may be cleared right after this load: then the value
-                // is written for nobody, and the last owner's `dealloc` drops it.
-                if self.join.header.state.load(Ordering::Acquire) & HANDLE != 0 {
+                let state = self.join.header.state.load(Ordering::Acquire);
+                if state & HANDLE != 0 {
                     // SAFETY: nobody reads `output` before `COMPLETE` is set.
                     unsafe { *self.join.output.get() = Some(value) };
-                    self.publish(COMPLETE);
+                    if self.publish(COMPLETE, None) & HANDLE == 0 {
+                        // The handle let go between the load and the publish:
+                        // it will not take the value, so it is dropped here, on
+                        // the scope's thread (an abort handle elsewhere may be
+                        // the cell's last owner).
+                        // SAFETY: the handle is gone, so nobody else reads
+                        // `output`; the cell is ours until we release it.
+                        drop(unsafe { (*self.join.output.get()).take() });
+                    }
+                } else if state & REFS != 0 {
+                    // Only abort handles are left: they learn that it finished.
+                    drop(value);
+                    self.publish(COMPLETE | CANCELLED, None);
                 }
-                // Else nobody can ever read the value: drop it now.
+                // Else nobody can ever read the value: dropped here.
                 Poll::Ready(Ok(()))
             }
             Err(error) => {
                 // The error goes to the scope; the handle sees `CANCELLED`.
-                self.publish(COMPLETE | CANCELLED);
+                self.publish(COMPLETE | CANCELLED, None);
                 Poll::Ready(Err(error))
             }
         }
@@ -270,19 +425,22 @@ where
         self.link.info
     }
 
-    unsafe fn cancel(&self) {
+    unsafe fn cancel(&self, scope: *const ScopeShared) {
         // Publish even if the destructor panics: the handle must not wait forever.
-        struct PublishOnExit<'a, 'env, E, F, U, M: Member>(&'a ChildCell<'env, E, F, U, M>);
+        struct PublishOnExit<'a, 'env, E, F, U, M: Member>(
+            &'a ChildCell<'env, E, F, U, M>,
+            *const ScopeShared,
+        );
         impl<E, F, U, M: Member> Drop for PublishOnExit<'_, '_, E, F, U, M> {
             fn drop(&mut self) {
                 // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
                 // Set already if the child finished (idempotence).
                 if self.0.join.header.state.load(Ordering::Relaxed) & COMPLETE == 0 {
-                    self.0.publish(COMPLETE | CANCELLED);
+                    self.0.publish(COMPLETE | CANCELLED, Some(self.1));
                 }
             }
         }
-        let _publish = PublishOnExit(self);
+        let _publish = PublishOnExit(self, scope);
         // SAFETY: owner-only, per this method's contract.
         unsafe { self.drop_future() };
     }
@@ -324,8 +482,8 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
     // handle's release when it let go); `SCOPE` then stays set in a word that
     // is freed. Otherwise clearing `SCOPE` tells whoever clears `HANDLE` later
     // that it frees.
-    if h.state.load(Ordering::Acquire) & HANDLE == 0
-        || h.state.fetch_and(!SCOPE, Ordering::AcqRel) & HANDLE == 0
+    if h.state.load(Ordering::Acquire) & HANDLE_SIDE == 0
+        || h.state.fetch_and(!SCOPE, Ordering::AcqRel) & HANDLE_SIDE == 0
     {
         // SAFETY: both references are gone and the scope dropped the future.
         unsafe { dealloc(header) }
@@ -374,7 +532,7 @@ where
             spawned_at,
             info,
         });
-        ptr::addr_of_mut!((*p).live).write(Cell::new(true));
+        ptr::addr_of_mut!((*p).phase).write(Cell::new(FRESH));
         ptr::addr_of_mut!((*p).future).write(UnsafeCell::new(ManuallyDrop::new(future)));
         (*p).join.member.attach();
     }
@@ -403,6 +561,7 @@ pub(crate) unsafe fn take_published<U, M>(join: NonNull<JoinPart<U, M>>) -> Opti
     let part = unsafe { join.as_ref() };
     let state = part.header.state.load(Ordering::Acquire);
     debug_assert!(state & COMPLETE != 0, "a child taken before it published");
+    debug_assert!(state & REFS == 0, "a set's child with abort handles");
     let value = if state & CANCELLED == 0 {
         // SAFETY: `COMPLETE` without `CANCELLED` means the scope wrote
         // `output` before its release of `COMPLETE`, which our acquire load
@@ -425,22 +584,92 @@ pub(crate) unsafe fn take_published<U, M>(join: NonNull<JoinPart<U, M>>) -> Opti
     value
 }
 
-/// Asks the scope to drop the child at its next turn, if it has not
-/// finished; true if the request was new. The caller then tells the scope
-/// (`ScopeState::aborted`).
-///
-/// # Safety
-/// The caller holds the handle side's reference.
-pub(crate) unsafe fn request_abort<U, M>(join: NonNull<JoinPart<U, M>>) -> bool {
-    // SAFETY: the handle side's reference keeps the cell alive.
-    let header = unsafe { &join.as_ref().header };
-    // `ABORT`, before the scope is told: the scope's acquire of `aborted`
-    // (or of its wake) makes it visible to the scan.
-    header.state.fetch_or(ABORT, Ordering::AcqRel) & (COMPLETE | ABORT) == 0
+/// Where an abort request finds a child: its header, its link's `next`
+/// (the wake slot once started) and its scope's shared state.
+#[derive(Clone, Copy)]
+pub(crate) struct AbortRoute {
+    header: NonNull<Header>,
+    next: NonNull<*mut ()>,
+    scope: *const ScopeShared,
+}
+
+impl AbortRoute {
+    /// The route to the child whose join part is `join`, spawned in `scope`.
+    pub(crate) fn new<U, M>(join: NonNull<JoinPart<U, M>>, scope: *const ScopeShared) -> Self {
+        // The link sits at the same offset whatever the error and future
+        // types (`repr(C)` cell, the join part first, the link second, both
+        // independent of `E` and `F`), and `next` at the same place in it.
+        let offset = std::mem::offset_of!(ChildCell<'static, (), (), U, M>, link)
+            + std::mem::offset_of!(SpawnLink<'static, ()>, next);
+        // SAFETY: `join` is at offset 0 of its cell (with the provenance of
+        // the whole cell), so this stays inside the allocation. `Cell<*mut
+        // SpawnLink>` has the layout of `*mut ()`.
+        let next = unsafe { NonNull::new_unchecked(join.as_ptr().cast::<u8>().add(offset)) };
+        AbortRoute {
+            header: join.cast(),
+            next: next.cast(),
+            scope,
+        }
+    }
+
+    /// Asks the scope to drop the child at its next turn, if it has not
+    /// finished; true if the request was new. A started child is woken (its
+    /// next poll drops it instead), one waiting for its turn is found by the
+    /// scope's scan of its queue (`ScopeState::aborted`).
+    ///
+    /// # Safety
+    /// The caller holds a reference of the handle side, so the cell is alive.
+    pub(crate) unsafe fn request(self) -> bool {
+        // SAFETY: alive, per the contract.
+        let header = unsafe { self.header.as_ref() };
+        let mut state = header.state.load(Ordering::Relaxed);
+        loop {
+            if state & (COMPLETE | ABORT) != 0 {
+                return false;
+            }
+            // `ABORT | NOTIFYING`, only before the outcome: the acquire half
+            // sees the wake slot the owner wrote before `STARTED`.
+            match header.state.compare_exchange_weak(
+                state,
+                state | ABORT | NOTIFYING,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        // From here until `NOTIFYING` is cleared the scope's state is alive:
+        // the scope publishes every child it held before it can end, and a
+        // publish that finds `NOTIFYING` hands us a count (`HANDED`).
+        if state & STARTED != 0 {
+            // SAFETY: once `STARTED` (which our acquire saw) nobody writes
+            // `next` again: it is the wake slot, and the state is alive.
+            unsafe { wake_slot::<ScopeState>(self.next.as_ptr().read() as *const ()) };
+        } else {
+            // Not started: the owner's start sees `ABORT` (its compare-and-
+            // swap comes after ours), or the child waits in the queue, which
+            // the owner scans once it sees the flag. `SeqCst`, then `notify`
+            // reads `polling` with `SeqCst`: the scope is woken or sees the
+            // flag in its last look.
+            // SAFETY: alive, as above.
+            let shared = unsafe { &*self.scope };
+            shared.user().aborted.store(true, Ordering::SeqCst);
+            shared.notify();
+        }
+        let prev = header
+            .state
+            .fetch_and(!(NOTIFYING | HANDED), Ordering::AcqRel);
+        if prev & HANDED != 0 {
+            // SAFETY: the count the owner handed over, given back once.
+            unsafe { Shared::release(self.scope) };
+        }
+        true
+    }
 }
 
 /// Lets go of the handle side's reference; frees the cell if the scope let
-/// go of its own already.
+/// go of its own already (and no abort handle is left).
 ///
 /// # Safety
 /// The caller holds the handle side's reference and gives it up here.
@@ -451,8 +680,8 @@ pub(crate) unsafe fn release_handle_ref<U, M>(join: NonNull<JoinPart<U, M>>) {
     // `HANDLE` cleared: from now on the scope writes no value (`poll`) and,
     // if it still holds the cell, frees it itself (`release_scope_ref`).
     let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
-    if prev & SCOPE == 0 {
-        // SAFETY: both references are gone, and the scope dropped the future
+    if prev & (SCOPE | REFS) == 0 {
+        // SAFETY: every reference is gone, and the scope dropped the future
         // before it released its own.
         unsafe { dealloc(join.cast()) }
     }
@@ -472,11 +701,14 @@ pub(crate) fn is_aborted<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
 /// `link` came from `new_cell` and was never handed to a scope. If the
 /// handle side was let go first (as `Handle::launch` does), this frees the
 /// cell.
-pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
+pub(crate) unsafe fn discard_unspawned<E>(
+    link: NonNull<SpawnLink<'_, E>>,
+    scope: *const ScopeShared,
+) {
     // SAFETY: the cell is still exclusively ours.
     unsafe {
         let child = link.as_ref().this;
-        child.as_ref().cancel();
+        child.as_ref().cancel(scope);
         release_scope_ref(child);
     }
 }
@@ -520,6 +752,10 @@ pub(crate) unsafe fn discard_unspawned<E>(link: NonNull<SpawnLink<'_, E>>) {
 /// ```
 pub struct JoinHandle<U> {
     join: NonNull<JoinPart<U, Lone>>,
+    /// The scope's shared state, uncounted: used only by an abort request,
+    /// while the child is unfinished (so the scope is alive, see
+    /// `AbortRoute::request`).
+    scope: *const ScopeShared,
     _owns: PhantomData<U>,
 }
 
@@ -534,11 +770,15 @@ impl<U> JoinHandle<U> {
     /// The handle of a lone child, from its join part.
     ///
     /// # Safety
-    /// `join` is a lone child's (`M = Lone`), and the caller hands over the
-    /// handle side's reference.
-    pub(crate) unsafe fn from_part(join: NonNull<JoinPart<U, Lone>>) -> Self {
+    /// `join` is a lone child's (`M = Lone`) spawned in `scope`, and the
+    /// caller hands over the handle side's reference.
+    pub(crate) unsafe fn from_part(
+        join: NonNull<JoinPart<U, Lone>>,
+        scope: *const ScopeShared,
+    ) -> Self {
         JoinHandle {
             join,
+            scope,
             _owns: PhantomData,
         }
     }
@@ -566,6 +806,52 @@ impl<U> JoinHandle<U> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.part().header.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    /// Asks the scope to drop this child at its next turn, unless it has
+    /// finished; see [`AbortHandle::abort`]. The handle then resolves as
+    /// dropped: [`or_dropped`](Self::or_dropped) yields `None` (awaiting
+    /// the handle itself panics, as for every dropped child).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let out = corral::scope(|s| async move {
+    ///     let slow = s.spawn(std::future::pending::<Result<u32, ()>>());
+    ///     let quick = s.spawn(async { Ok(1) });
+    ///     slow.abort();
+    ///     Ok((slow.or_dropped().await, quick.await))
+    /// })
+    /// .await;
+    /// assert_eq!(out, Ok((None, 1))); // the scope is otherwise unaffected
+    /// # });
+    /// ```
+    pub fn abort(&self) {
+        // SAFETY: the handle's reference keeps the cell alive.
+        unsafe { AbortRoute::new(self.join, self.scope).request() };
+    }
+
+    /// A cloneable handle that can drop this child, without the output type
+    /// and usable from any thread; see [`AbortHandle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let h = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///     let (a, b) = (h.abort_handle(), h.abort_handle());
+    ///     drop(h); // the abort handles outlive it
+    ///     a.abort();
+    ///     b.abort(); // a second request does nothing
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # .unwrap() });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle::new(AbortRoute::new(self.join, self.scope))
     }
 
     /// Waits for the child like the handle itself does, but yields `None`
@@ -634,7 +920,8 @@ impl<U> Future for JoinHandle<U> {
             Some(value) => Poll::Ready(value),
             None => panic!(
                 "corral: awaited the JoinHandle of a child that was dropped before it \
-                 finished (its scope failed or was dropped, or a stop's grace ran out); \
+                 finished (it was aborted, its scope failed or was dropped, or a stop's \
+                 grace ran out); \
                  JoinHandle::or_dropped yields None instead"
             ),
         }
@@ -664,8 +951,176 @@ impl<U> Future for OrDropped<U> {
 
 impl<U> Drop for JoinHandle<U> {
     fn drop(&mut self) {
+        let part = self.part();
+        let mut state = part.header.state.load(Ordering::Acquire);
+        // A value the handle never took is taken here, on the handle's
+        // thread, rather than left to the cell's last owner (which may be an
+        // abort handle on another thread).
+        let value = loop {
+            if state & COMPLETE != 0 {
+                break if state & CANCELLED == 0 {
+                    // SAFETY: published, so the scope is done with `output`,
+                    // and `&mut self` makes us its only reader.
+                    unsafe { (*part.output.get()).take() }
+                } else {
+                    None
+                };
+            }
+            // Not finished, so the scope still holds the cell: clearing
+            // `HANDLE` is all there is to do. A value it publishes later is
+            // dropped by the scope itself (`poll`).
+            match part.header.state.compare_exchange_weak(
+                state,
+                state & !HANDLE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        };
         // SAFETY: the handle holds the handle side's reference, given up here.
-        unsafe { release_handle_ref(self.join) }
+        unsafe { release_handle_ref(self.join) };
+        drop(value);
+    }
+}
+
+/// A handle that drops one child: [`abort`](Self::abort) asks the child's
+/// scope to drop the child's future at its next turn. Cheap to clone, it does
+/// not carry the child's output type, and it may be sent to any thread (even
+/// for a [`LocalScope`](crate::LocalScope)'s child: the future is always
+/// dropped by its scope, on the scope's thread).
+///
+/// Got from [`JoinHandle::abort_handle`]; it outlives the handle and the
+/// scope, and does nothing once the child has finished.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// corral::scope(|s| async move {
+///     let stuck = s.spawn(std::future::pending::<Result<(), ()>>());
+///     let abort = stuck.abort_handle();
+///     let other_thread = std::thread::spawn(move || abort.abort());
+///     other_thread.join().unwrap();
+///     assert_eq!(stuck.or_dropped().await, None); // dropped, the scope goes on
+///     Ok(())
+/// })
+/// .await
+/// # .unwrap() });
+/// ```
+pub struct AbortHandle {
+    route: AbortRoute,
+}
+
+// SAFETY: an abort handle touches only its cell's header (atomics) and, while
+// `NOTIFYING` keeps it alive, the scope's shared state (`Send + Sync`). It
+// never touches the future or the output: the `JoinHandle` drops a value it
+// never took itself, so a cell freed by an abort handle holds none.
+unsafe impl Send for AbortHandle {}
+// SAFETY: as for `Send`: every method takes `&self` and uses atomics only.
+unsafe impl Sync for AbortHandle {}
+
+impl AbortHandle {
+    /// Asks the child's scope to drop the child at its next turn, unless it
+    /// has finished (then this does nothing, as does a second call). The
+    /// rest of the scope is unaffected: no sibling is dropped and the scope
+    /// does not fail. The child's [`JoinHandle`] then resolves as dropped
+    /// ([`or_dropped`](JoinHandle::or_dropped) yields `None`). A parallel
+    /// child ([`spawn_on`](crate::Scope::spawn_on)) has its future dropped on
+    /// its runtime, and the scope waits for that before it ends, as for
+    /// every dropped parallel child.
+    ///
+    /// A child waiting for its turn under
+    /// [`max_concurrency`](crate::Nursery::max_concurrency) never starts. A
+    /// child that aborts itself is dropped when its poll returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let done = s.spawn(async { Ok::<_, ()>(1) });
+    ///     let abort = done.abort_handle();
+    ///     assert_eq!(done.await, 1);
+    ///     abort.abort(); // finished already: nothing happens
+    ///     assert!(abort.is_finished());
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # .unwrap() });
+    /// ```
+    pub fn abort(&self) {
+        // SAFETY: our reference keeps the cell alive.
+        unsafe { self.route.request() };
+    }
+
+    /// True once the child has finished, failed or was dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let h = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///     let abort = h.abort_handle();
+    ///     assert!(!abort.is_finished());
+    ///     abort.abort();
+    ///     h.or_dropped().await;
+    ///     assert!(abort.is_finished());
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # .unwrap() });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.header().state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the cell alive.
+        unsafe { self.route.header.as_ref() }
+    }
+
+    /// A new abort handle on the cell whose reference the caller holds.
+    fn new(route: AbortRoute) -> Self {
+        // SAFETY: the caller's reference keeps the cell alive.
+        let header = unsafe { route.header.as_ref() };
+        // One more reference; Relaxed as for `Arc::clone` (the caller's
+        // reference keeps the cell alive).
+        if header.state.fetch_add(ABORT_REF, Ordering::Relaxed) > usize::MAX / 2 {
+            // Billions of handles on one child: a leak, not a use.
+            std::process::abort();
+        }
+        AbortHandle { route }
+    }
+}
+
+impl Clone for AbortHandle {
+    fn clone(&self) -> Self {
+        AbortHandle::new(self.route)
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        let header = self.header();
+        let dealloc = header.dealloc;
+        let prev = header.state.fetch_sub(ABORT_REF, Ordering::AcqRel);
+        if prev & (SCOPE | HANDLE) == 0 && prev & REFS == ABORT_REF {
+            // SAFETY: ours was the last reference, and the scope dropped the
+            // future before it let go; the output is empty (the handle
+            // dropped any value it left).
+            unsafe { dealloc(self.route.header) }
+        }
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 

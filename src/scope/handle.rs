@@ -98,7 +98,7 @@ impl<'env, E> Handle<'env, E> {
     {
         match self.launch(future, Lone::new(), spawned_at, info, Counted::NotYet) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
-            Some(join) => unsafe { JoinHandle::from_part(join) },
+            Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
             None => finished_scope(),
         }
     }
@@ -133,7 +133,7 @@ impl<'env, E> Handle<'env, E> {
             // never had (and frees the cell).
             unsafe {
                 release_handle_ref(join);
-                discard_unspawned(link);
+                discard_unspawned(link, self.shared.as_ptr());
             }
             if let Some(room) = room {
                 room.release();
@@ -201,7 +201,7 @@ impl<'env, E> Handle<'env, E> {
             Counted::NotYet,
         ) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
-            Some(join) => unsafe { JoinHandle::from_part(join) },
+            Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
             None => finished_scope(),
         }
     }
@@ -1175,7 +1175,7 @@ where
         .map(|t| t.spawned(spawned_at, Placement::Local));
     match handle.launch(future, Lone::new(), spawned_at, info, counted) {
         // SAFETY: a lone child's join part, whose handle reference we hold.
-        Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join) }),
+        Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join, handle.shared.as_ptr()) }),
         None => finished_scope(),
     }
 }

@@ -13,11 +13,16 @@
 //!   wake;
 //! - a `JoinSet` (`member.rs`, `stream/set.rs`): dropped on another thread
 //!   while the scope polls, its unfinished child is dropped and the scope
-//!   finishes (the `ABORT` bit and the `aborted` flag are seen or wake the
-//!   parent); draining it on another thread while the scope finishes the
+//!   finishes (each child's `ABORT` bit is seen at its start or its wake
+//!   slot is woken); draining it on another thread while the scope finishes the
 //!   child loses no wake and yields the value (taking it frees the cell
 //!   once, whether the scope let go of it before the take, which then needs
-//!   no read-modify-write, or after).
+//!   no read-modify-write, or after);
+//! - an abort request (`child.rs`) from another thread racing the child's
+//!   start, its polls, its finish and the scope's end: the child is dropped
+//!   once and the scope ends (the request is seen at the start, by the
+//!   queue's scan, or through the child's wake slot), and the scope's state
+//!   outlives a request that is still telling it (the `HANDED` count).
 
 use std::sync::Arc;
 use std::task::{Context, Waker};
@@ -167,6 +172,76 @@ fn a_set_drained_on_another_thread_gets_the_value() {
         });
         assert_eq!(poll_to_end(scope.as_mut()), Ok(()));
         assert_eq!(drainer.join().unwrap(), Some(7));
+    });
+}
+
+/// Counts the drops of a child's future.
+struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// An abort request from another thread (`child.rs`, `request_abort`)
+/// racing the child's start and the scope's polls: the child was spawned
+/// before the first poll, so the request finds it waiting (the start sees
+/// `ABORT`, or the scan of the queue drops it) or started (its wake slot is
+/// woken). Either way it is dropped once and the scope ends: a lost request
+/// leaves the scope pending for ever, which loom reports.
+#[test]
+fn an_abort_racing_the_start_drops_the_child_once() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = DropGuard(drops.clone());
+        let mut escaped = None;
+        let mut scope = Box::pin(crate::scope(|s: crate::Scope<'static, ()>| {
+            let h = s.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), ()>>().await
+            });
+            escaped = Some(h.abort_handle());
+            async { Ok(()) }
+        }));
+        let abort = escaped.take().unwrap();
+        let aborter = thread::spawn(move || abort.abort());
+        assert_eq!(poll_to_end(scope.as_mut()), Ok(()));
+        drop(scope);
+        aborter.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// An abort request racing the child's finish and the scope's end: the
+/// scope ends (and its state may be freed) while the request is telling
+/// it, so the publish hands the request a count on the state (`HANDED`)
+/// or sees it done. The future is dropped once, the cell freed once, by
+/// whichever side lets go last (the abort handle is dropped on the other
+/// thread).
+#[test]
+fn an_abort_racing_the_finish_and_the_scope_end() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = DropGuard(drops.clone());
+        let mut escaped = None;
+        let mut scope = Box::pin(crate::scope(|s: crate::Scope<'static, ()>| {
+            let h = s.spawn(async move {
+                let _guard = guard;
+                Ok(7u32)
+            });
+            escaped = Some(h.abort_handle());
+            async { Ok(()) }
+        }));
+        let abort = escaped.take().unwrap();
+        let aborter = thread::spawn(move || {
+            abort.abort();
+            abort.is_finished()
+        });
+        assert_eq!(poll_to_end(scope.as_mut()), Ok(()));
+        drop(scope);
+        let _ = aborter.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
 }
 

@@ -43,8 +43,8 @@ use std::future::Future;
 use std::panic::Location;
 use std::time::Duration;
 
-pub use child::{JoinHandle, OrDropped};
-pub(crate) use child::{JoinPart, release_handle_ref, request_abort, take_published};
+pub use child::{AbortHandle, JoinHandle, OrDropped};
+pub(crate) use child::{AbortRoute, JoinPart, release_handle_ref, take_published};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};

@@ -404,21 +404,19 @@ fn child_gone(shared: &ScopeShared) {
     }
 }
 
-/// Drops the child's future at the request of the holder of its handle side
-/// (`ABORT`): the running ones now, in one scan, after a `JoinSet` was
-/// dropped; the ones waiting for a turn when their turn comes
-/// (`next_fresh`).
+/// Drops the children waiting for their turn whose handle side asked for it
+/// (`ABORT`), in one scan of the queue, keeping the others in order. (A
+/// started child is woken by the request instead, and its poll drops it.)
 #[cold]
-fn drop_aborted<E>(roster: &mut Roster<'_, E>, shared: &ScopeShared) {
-    for entry in 0..roster.slab.end() {
-        let Some(&child) = roster.slab.get(entry) else {
-            continue;
-        };
+fn drop_aborted<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<Payload>) {
+    let fresh = std::mem::take(queue.user_local());
+    for link in fresh {
+        // SAFETY: links on the owner's FIFO are live children it owns.
+        let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
         if is_aborted(child) {
-            roster.slab.remove(entry);
-            // A stale wake for this entry finds it vacant, or polls whoever
-            // takes the entry next once (a spurious poll).
-            cancel_child(child, shared, &mut roster.drop_panic);
+            cancel_child(child, queue.shared(), first_panic);
+        } else {
+            queue.user_local().push_back(link);
         }
     }
 }
@@ -429,7 +427,9 @@ fn cancel_child<'env, E>(
     first_panic: &mut Option<Payload>,
 ) {
     // SAFETY: the owner cancels each child once, then releases it.
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        child.as_ref().cancel(shared)
+    }));
     // SAFETY: the child is live until released below.
     if let Some(info) = unsafe { child.as_ref() }.info() {
         info.done(DoneBy::Scope);
@@ -493,7 +493,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 .is_ok(),
         };
         if aborted {
-            drop_aborted(roster, queue.shared());
+            drop_aborted::<E>(queue, &mut roster.drop_panic);
         }
         if roster.expired {
             // Past a stop's grace nothing new starts.
@@ -504,27 +504,21 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
             }
             return None;
         }
-        loop {
-            if roster.running() >= roster.limit {
-                return None;
-            }
-            let link = queue.user_local().pop_front()?;
-            // SAFETY: links on the owner's FIFO are live children it owns.
-            let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
-            if is_aborted(link.this) {
-                // Its set was dropped before its turn came: it never starts.
-                cancel_child(link.this, queue.shared(), &mut roster.drop_panic);
-                continue;
-            }
-            if let Some(info) = link.info {
-                info.started();
-            }
-            let entry = (roster.slab.insert(link.this))
-                .expect("corral: more than 4 billion children in one set")
-                as usize;
-            queue.reserve(entry + 2);
-            return Some(entry + 1);
+        if roster.running() >= roster.limit {
+            return None;
         }
+        let link = queue.user_local().pop_front()?;
+        // SAFETY: links on the owner's FIFO are live children it owns.
+        let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
+        if let Some(info) = link.info {
+            info.started();
+        }
+        // An abort that came before this start is seen at the child's first
+        // poll (`child.rs`), which drops it unpolled.
+        let entry = (roster.slab.insert(link.this))
+            .expect("corral: more than 4 billion children in one set") as usize;
+        queue.reserve(entry + 2);
+        Some(entry + 1)
     }
 
     fn poll_child(&mut self, index: usize, cx: &mut Context<'_>) -> ControlFlow<Failure<E>> {
@@ -553,9 +547,12 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 // A panicking poll leaves the future in place: drop it now. A
                 // second panic from its destructor is dropped in favour of the
                 // first, like `std::thread::scope` keeps the original one.
-                // SAFETY: owner-only, once.
-                let _ =
-                    panic::catch_unwind(AssertUnwindSafe(|| unsafe { child.as_ref().cancel() }));
+                let scope = self.scope;
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                    // SAFETY: owner-only, once; the scope is polling, so its
+                    // state is alive.
+                    unsafe { child.as_ref().cancel(scope) }
+                }));
                 Some(Failure::Panic(payload))
             }
         };

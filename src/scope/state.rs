@@ -19,7 +19,7 @@
 //! | `nesting`     | the scopes nested in this one, and the grace end    | `nesting.rs`, `stop.rs` |
 //! | `tree`        | the task tree's record, if tracked                  | `records.rs`, `set.rs` |
 //! | `room`        | with a limit: children not finished yet, and who waits for fewer | `handle.rs` (spawn, `spawn_bounded`), `set.rs` (a child gone) |
-//! | `aborted`     | a handle side asked for children to be dropped (their `ABORT` bits) | `stream/set.rs` (a dropped `JoinSet`), `set.rs` (the scan) |
+//! | `aborted`     | an abort request found a child not started yet (its `ABORT` bit) | `child.rs` (`AbortRoute::request`), `set.rs` (the scan of the queue) |
 //!
 //! Owner-only ([`UserState::Local`]): `Fresh`, the children spawned and not
 //! started, in spawn order, as type-erased `SpawnLink` pointers (`child.rs`).

@@ -18,10 +18,9 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::engine::Leave;
-use crate::loom::Ordering;
 use crate::scope::member::{SetMember, SetNode, SetShared};
 use crate::scope::{
-    Counted, JoinPart, RoomWait, ScopeHandle, SpawnChild, release_handle_ref, request_abort,
+    AbortRoute, Counted, JoinPart, RoomWait, ScopeHandle, SpawnChild, release_handle_ref,
     shared_of, take_published,
 };
 use crate::spawn::Spawn;
@@ -455,17 +454,10 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         if self.children.live() == 0 {
             return;
         }
-        let mut asked = false;
+        let shared: *const _ = shared_of(&self.scope);
         for entry in self.children.iter() {
             // SAFETY: the set holds the handle side of each of its children.
-            asked |= unsafe { request_abort(entry.join) };
-        }
-        if asked {
-            let shared = shared_of(&self.scope);
-            // `SeqCst`, then `notify` reads `polling` with `SeqCst`: the scope
-            // either is woken or sees the flag in its last look.
-            shared.user().aborted.store(true, Ordering::SeqCst);
-            shared.notify();
+            unsafe { AbortRoute::new(entry.join, shared).request() };
         }
     }
 

@@ -182,13 +182,6 @@ impl<T> Slab<T> {
     }
 
     /// How many slots are occupied.
-    /// One past the highest index ever handed out: every occupied index is
-    /// below it.
-    #[inline]
-    pub(crate) fn end(&self) -> u32 {
-        self.slots.len() as u32
-    }
-
     #[inline]
     pub(crate) fn live(&self) -> usize {
         self.live as usize
