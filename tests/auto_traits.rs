@@ -145,7 +145,9 @@ fn supervised_has_its_futures_auto_traits() {
     let not_unpin = corral::supervised::<_, u8, String, ScopeError>(async { Ok(1) });
     send_sync(&not_unpin);
     // `Send` only, like its future.
-    send(&corral::supervised::<_, _, _, ScopeError>(send_only_future()));
+    send(&corral::supervised::<_, _, _, ScopeError>(
+        send_only_future(),
+    ));
     // In a scope: the handle of a supervised child is `Send + Sync`.
     let done = futures::executor::block_on(corral::scope(|s| async move {
         let h = s.spawn(corral::supervised(send_only_future()));

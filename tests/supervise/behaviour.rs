@@ -55,10 +55,7 @@ pub(super) async fn a_join_set_of_supervised_children_yields_every_outcome_in_co
         Ok::<_, ()>(outcomes)
     })
     .await;
-    assert_eq!(
-        out,
-        Ok(vec![Ok(5), Err(4), Ok(3), Err(2), Ok(1), Err(0)])
-    );
+    assert_eq!(out, Ok(vec![Ok(5), Err(4), Ok(3), Err(2), Ok(1), Err(0)]));
 }
 
 /// The body's own error still fails the scope and drops the supervised
@@ -181,10 +178,7 @@ pub(super) async fn supervised_children_wait_for_room_under_the_limit() {
         Ok::<_, ()>(corral::join_all(handles).await)
     })
     .await;
-    assert_eq!(
-        out,
-        Ok(vec![Ok(0), Err(1), Ok(2), Err(3), Ok(4), Err(5)])
-    );
+    assert_eq!(out, Ok(vec![Ok(0), Err(1), Ok(2), Err(3), Ok(4), Err(5)]));
     assert_eq!(most.load(Ordering::SeqCst), 2, "the limit held");
 }
 
@@ -200,9 +194,7 @@ pub(super) async fn parallel_supervised_children_report_their_errors() {
             .map(|i| {
                 s.spawn_on(
                     ex,
-                    supervised(async move {
-                        if i % 2 == 0 { Err(i) } else { Ok(i) }
-                    }),
+                    supervised(async move { if i % 2 == 0 { Err(i) } else { Ok(i) } }),
                 )
             })
             .collect();
@@ -210,9 +202,7 @@ pub(super) async fn parallel_supervised_children_report_their_errors() {
         for i in 4..8u32 {
             set.spawn_on(
                 ex,
-                supervised(async move {
-                    if i % 2 == 0 { Err(i) } else { Ok(i) }
-                }),
+                supervised(async move { if i % 2 == 0 { Err(i) } else { Ok(i) } }),
             );
         }
         let from_handles = corral::join_all(handles).await;
@@ -251,7 +241,11 @@ pub(super) async fn a_started_server_supervises_its_connections() {
                     .map(|i| {
                         s2.spawn(supervised(async move {
                             yield_now().await;
-                            if i == 1 { Err("connection reset") } else { Ok(i) }
+                            if i == 1 {
+                                Err("connection reset")
+                            } else {
+                                Ok(i)
+                            }
                         }))
                     })
                     .collect();
