@@ -67,11 +67,12 @@ pin_project_lite::pin_project! {
 ///
 /// - **A panic still fails the scope.** A panic is a bug, not an outcome:
 ///   the siblings are dropped and the panic is resumed from the scope's
-///   poll, as for any child (Kotlin's `supervisorScope` and Java's
-///   `StructuredTaskScope.Joiner.awaitAll` are the models: they supervise
-///   errors, not crashes). A child whose panics should be values catches
-///   them itself, with `futures::FutureExt::catch_unwind` (see the second
-///   example).
+///   poll, as for any child. Kotlin's `supervisorScope` and Java's
+///   `StructuredTaskScope.Joiner.awaitAll` are the models for errors;
+///   Rust keeps panics apart from errors, and a scope resumes a child's
+///   panic as `std::thread::scope` does. A child whose panics should be
+///   values catches them itself, with `futures::FutureExt::catch_unwind`
+///   (see the second example).
 /// - **The scope's own errors still fail it.** The body's `Err`, and the
 ///   `Err` of a child spawned without the adapter, drop every child,
 ///   supervised ones included, and are returned.
