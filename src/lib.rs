@@ -34,6 +34,7 @@
 //! | `async with sem:` around a section       | [`Semaphore::acquire`]`().await` → [`Permit`]   |
 //! | `await asyncio.gather(*aws)`             | [`join_all`]`(aws).await`                       |
 //! | `gather` that stops at the first error   | [`try_join_all`]`(aws).await`                   |
+//! | `gather(..., return_exceptions=True)`    | [`Scope::spawn`]`(`[`supervised`]`(fut))`       |
 //! | `asyncio.wait(..., FIRST_COMPLETED)`     | [`race`]`(aws).await`                           |
 //! | first success, happy-eyeballs style      | [`race_ok`]`(aws).await`                        |
 //! | `async with asyncio.timeout(d):`         | [`time::timeout`]`(d, fut).await`               |
@@ -125,7 +126,7 @@ pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_j
 pub use scope::{
     AbortHandle, JoinHandle, LocalScope, LocalScopeFuture, Nursery, OrDropped, Ready, Scope,
     ScopeFuture, ScopeHandle, SpawnBounded, SpawnChild, Start, StartError, StopHandle, Stopped,
-    local_scope, scope,
+    Supervised, local_scope, scope, supervised,
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};

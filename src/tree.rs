@@ -95,7 +95,9 @@ impl fmt::Display for TaskTree {
 /// whether it is stopping; each child where it was spawned, its age and its
 /// state: *not started yet*, *queued behind the limit*, *waiting* (its last
 /// poll returned `Pending`), or *running* (being polled right now: a child
-/// that stays running is blocking its thread). Parallel children are marked
+/// that stays running is blocking its thread). A child of
+/// [`Scope::start`](crate::Scope::start) that has not sent its ready value
+/// yet adds *not ready yet* to its state. Parallel children are marked
 /// and show their runtime's view. Nested scopes appear under the child (or
 /// the body) they run in. At most 32 children are listed per scope; the rest
 /// are counted by state.
@@ -295,6 +297,16 @@ fn take_where(
 }
 
 fn state_text(child: &Snapshot, limited: bool) -> &'static str {
+    // A started child (never parallel) says so until it sends its value.
+    if child.not_ready {
+        return match child.state {
+            NEW if limited => "queued behind the limit (not ready yet)",
+            NEW => "not started yet (not ready yet)",
+            WAITING => "waiting (not ready yet)",
+            RUNNING => "running (being polled now, not ready yet)",
+            _ => "done",
+        };
+    }
     match (child.state, child.parallel) {
         (NEW, _) if limited => "queued behind the limit",
         (NEW, true) => "not started yet on its runtime",

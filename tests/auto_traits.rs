@@ -143,6 +143,28 @@ fn start_types_are_send_and_sync_where_their_parts_are() {
 }
 
 #[test]
+fn supervised_has_its_futures_auto_traits() {
+    fn send_sync_unpin<T: Send + Sync + Unpin>(_: &T) {}
+    // Whatever the scope's error type: `Rc` is neither `Send` nor `Sync`.
+    type ScopeError = std::rc::Rc<u8>;
+    let unpin = corral::supervised::<_, u8, String, ScopeError>(std::future::ready(Ok(1)));
+    send_sync_unpin(&unpin);
+    let not_unpin = corral::supervised::<_, u8, String, ScopeError>(async { Ok(1) });
+    send_sync(&not_unpin);
+    // `Send` only, like its future.
+    send(&corral::supervised::<_, _, _, ScopeError>(
+        send_only_future(),
+    ));
+    // In a scope: the handle of a supervised child is `Send + Sync`.
+    let done = futures::executor::block_on(corral::scope(|s| async move {
+        let h = s.spawn(corral::supervised(send_only_future()));
+        send_sync(&h);
+        Ok::<_, ()>(h.await)
+    }));
+    assert_eq!(done, Ok(Ok(1)));
+}
+
+#[test]
 fn the_rest_is_send_and_sync() {
     send_sync_static(&corral::yield_now());
     send_sync_static(&corral::task_tree());

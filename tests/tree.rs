@@ -258,6 +258,90 @@ async fn many_children_are_summarised() {
     .unwrap();
 }
 
+/// A child of `start` says "not ready yet" until it sends its value: while
+/// it waits, while it is polled, and not once it has sent. Written once for
+/// both scope flavours.
+macro_rules! a_started_child_is_not_ready_until_it_sends {
+    ($name:ident, $open:path) => {
+        async fn $name() {
+            let _turn = turn(true);
+            $open(|s| async move {
+                let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+                let (end_tx, end_rx) = futures::channel::oneshot::channel::<()>();
+                // The scope's one child (inside a macro, locations name the
+                // macro's call).
+                let at = "child spawned at";
+                let start = s.start(|ready| async move {
+                    go_rx.await.unwrap();
+                    let tree = task_tree().to_string();
+                    assert!(
+                        line_with(&tree, at).contains("running (being polled now, not ready yet)"),
+                        "{tree}"
+                    );
+                    ready.send(()).unwrap();
+                    end_rx.await.unwrap();
+                    Ok::<_, ()>(())
+                });
+                let mut start = std::pin::pin!(start);
+                assert!(futures::poll!(start.as_mut()).is_pending());
+                yield_now().await;
+                let waiting = task_tree().to_string();
+                assert!(
+                    line_with(&waiting, at).contains("waiting (not ready yet)"),
+                    "{waiting}"
+                );
+                go_tx.send(()).unwrap();
+                start.await.unwrap();
+                let ready = task_tree().to_string();
+                let line = line_with(&ready, at);
+                assert!(
+                    line.contains("waiting") && !line.contains("not ready"),
+                    "{ready}"
+                );
+                end_tx.send(()).unwrap();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+}
+
+a_started_child_is_not_ready_until_it_sends!(
+    a_started_child_is_not_ready_until_it_sends,
+    corral::scope
+);
+a_started_child_is_not_ready_until_it_sends!(
+    a_started_local_child_is_not_ready_until_it_sends,
+    corral::local_scope
+);
+
+/// A value sent from another thread (the child handed its `Ready` away)
+/// clears "not ready yet" at the child's next poll.
+async fn a_value_sent_from_elsewhere_clears_not_ready_at_the_next_poll() {
+    let _turn = turn(true);
+    corral::scope(|s| async move {
+        let at = line!() + 1;
+        let start = s.start(|ready| async move {
+            let (sent_tx, sent_rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || sent_tx.send(ready.send(7u8).is_ok()));
+            assert!(sent_rx.await.unwrap());
+            // Polled again since the send: no longer "not ready yet".
+            let tree = task_tree().to_string();
+            let line = line_with(&tree, &format!("tree.rs:{at}:"));
+            assert!(
+                line.contains("running (being polled now)") && !line.contains("not ready"),
+                "{tree}"
+            );
+            Ok::<_, ()>(())
+        });
+        assert_eq!(start.await, Ok(7));
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
 /// With tracking off, scopes and their children are not shown.
 async fn nothing_is_shown_when_tracking_is_off() {
     let _turn = turn(false);
@@ -281,5 +365,8 @@ on_both_executors!(
     parallel_children_are_marked,
     a_dump_from_another_thread_finds_the_blocking_child,
     many_children_are_summarised,
+    a_started_child_is_not_ready_until_it_sends,
+    a_started_local_child_is_not_ready_until_it_sends,
+    a_value_sent_from_elsewhere_clears_not_ready_at_the_next_poll,
     nothing_is_shown_when_tracking_is_off,
 );

@@ -83,6 +83,27 @@ impl<'env, E> Handle<'env, E> {
         drop(self.spawn_at(future, spawned_at));
     }
 
+    /// Spawns a started child (`start`), unjoined; its task-tree record, if
+    /// any, says "not ready yet" until it sends its value.
+    #[inline]
+    fn start<B, F, R>(&self, body: B, spawned_at: &'static Location<'static>) -> Start<R, E>
+    where
+        B: FnOnce(Ready<R>) -> F,
+        F: Future<Output = Result<(), E>> + 'env,
+        R: 'env,
+        E: 'env,
+    {
+        let info = self
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, Placement::Local));
+        let (child, starter) = start::start(body, info);
+        drop(self.spawn_tracked(child, spawned_at, info));
+        starter
+    }
+
     /// Spawns with a task-tree record made by the caller (or none).
     #[inline]
     fn spawn_tracked<F, U>(
@@ -406,9 +427,7 @@ impl<'env, E> Scope<'env, E> {
         R: Send + 'env,
         E: Send + 'env,
     {
-        let (child, starter) = start::start(body);
-        self.handle.spawn_unjoined(child, Location::caller());
-        starter
+        self.handle.start(body, Location::caller())
     }
 
     /// Spawns a child into the scope and returns a handle to its `Ok` value.
@@ -836,9 +855,7 @@ impl<'env, E> LocalScope<'env, E> {
         R: 'env,
         E: 'env,
     {
-        let (child, starter) = start::start(body);
-        self.handle.spawn_unjoined(child, Location::caller());
-        starter
+        self.handle.start(body, Location::caller())
     }
 
     /// Spawns a child, which may be `!Send`, into the scope. Same semantics as

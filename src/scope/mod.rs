@@ -21,6 +21,8 @@
 //! - `pool.rs`: a pool, one child that polls many futures of one type in
 //!   place (the stream room's maps run their items in one).
 //! - `start.rs`: `start`, a child that says when it is ready.
+//! - `supervise.rs`: `supervised`, a child whose error goes to its handle
+//!   (an adapter over the child's future; nothing else knows of it).
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
 
@@ -38,6 +40,7 @@ mod set;
 mod start;
 pub(crate) mod state;
 mod stop;
+mod supervise;
 
 use std::future::Future;
 use std::panic::Location;
@@ -50,6 +53,7 @@ pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
 pub use start::{Ready, Start, StartError};
 pub use stop::{StopHandle, Stopped};
+pub use supervise::{Supervised, supervised};
 
 use set::ChildSet;
 

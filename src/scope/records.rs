@@ -3,8 +3,8 @@
 //! With tracking on ([`track_tasks`](crate::track_tasks)), each scope opened
 //! afterwards keeps a [`ScopeInfo`] (where it was opened, when, its limit)
 //! and gives each child a [`ChildInfo`] record (where it was spawned, when,
-//! and whether it is queued, waiting, being polled right now, or running on a
-//! runtime). The records live in chunks owned by the scope that never move,
+//! whether it is queued, waiting, being polled right now, or running on a
+//! runtime, and, for a child of `start`, whether it has said it is ready). The records live in chunks owned by the scope that never move,
 //! and are reused once their child is done, so tracking allocates nothing per
 //! child. Top-level scopes sit in a global list ([`roots`]); nested ones hang
 //! off their parent scope (the same registration a stop request travels down,
@@ -62,6 +62,10 @@ pub(crate) struct ChildInfo {
     seq: AtomicU64,
     parallel: AtomicBool,
     state: AtomicU8,
+    /// A started child (`Scope::start`) that has not sent its ready value:
+    /// set at the spawn, cleared by its `Starting` wrapper (polled by the
+    /// scope) once it sees the value sent.
+    not_ready: AtomicBool,
     /// The record's place in its scope's storage.
     index: u32,
 }
@@ -80,6 +84,18 @@ impl ChildInfo {
         if !self.is_parallel() {
             self.state.store(WAITING, Ordering::Relaxed);
         }
+    }
+
+    /// The child is a started one that has not said it is ready yet.
+    #[inline]
+    pub(crate) fn not_ready(&self) {
+        self.not_ready.store(true, Ordering::Relaxed);
+    }
+
+    /// The started child has sent its ready value.
+    #[inline]
+    pub(crate) fn ready(&self) {
+        self.not_ready.store(false, Ordering::Relaxed);
     }
 
     /// A parallel child's runtime starts polling it.
@@ -231,6 +247,7 @@ impl Records {
             seq: AtomicU64::new(0),
             parallel: AtomicBool::new(false),
             state: AtomicU8::new(DONE),
+            not_ready: AtomicBool::new(false),
             index: index as u32,
         });
     }
@@ -279,6 +296,7 @@ impl ScopeInfo {
         record
             .parallel
             .store(placement == Placement::Parallel, Ordering::Relaxed);
+        record.not_ready.store(false, Ordering::Relaxed);
         record.state.store(NEW, Ordering::Relaxed);
         RecordRef(NonNull::from(record))
     }
@@ -351,6 +369,7 @@ impl ScopeInfo {
                     since: self.since + Duration::from_nanos(r.since_ns.load(Ordering::Relaxed)),
                     parallel: r.is_parallel(),
                     state,
+                    not_ready: r.not_ready.load(Ordering::Relaxed),
                 })
             })
             .collect();
@@ -367,6 +386,8 @@ pub(crate) struct Snapshot {
     pub(crate) parallel: bool,
     /// `NEW`, `WAITING` or `RUNNING`.
     pub(crate) state: u8,
+    /// A started child that has not sent its ready value yet.
+    pub(crate) not_ready: bool,
 }
 
 #[cfg(all(test, not(corral_loom)))]

@@ -11,6 +11,12 @@
 //! a small state with the `Start` future and the `Ready` sender behind a
 //! mutex. Once the child is ready the wrapper stops looking (one atomic load
 //! a poll), so a long-running server costs nothing more than a plain child.
+//!
+//! In a tracked scope the child's task-tree record says *not ready yet*
+//! until the wrapper sees the value sent: at the end of the poll that sent
+//! it, or at the next poll if it was sent from elsewhere. The wrapper, not
+//! `Ready`, clears it, because only the wrapper is sure to run while the
+//! record is the child's: a `Ready` may be kept past its child's end.
 
 use std::error::Error;
 use std::fmt;
@@ -20,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use super::records::RecordRef;
 use crate::util::lock;
 
 /// Why a [`Start`] gave no ready value.
@@ -201,6 +208,9 @@ pin_project_lite::pin_project! {
         inner: F,
         shared: Arc<Shared<R>>,
         error: ErrorSlot<E>,
+        // The child's task-tree record while it says "not ready yet" (in a
+        // tracked scope); taken when the wrapper sees the value sent.
+        record: Option<RecordRef>,
     }
 }
 
@@ -213,6 +223,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         let this = self.project();
         if this.shared.ready.load(Ordering::Acquire) {
+            if this.record.is_some() {
+                // Sent from outside the child's own poll.
+                note_ready(this.record);
+            }
             return this.inner.poll(cx);
         }
         {
@@ -226,7 +240,16 @@ where
                 child => *child = Some(cx.waker().clone()),
             }
         }
-        let outcome = std::task::ready!(this.inner.poll(cx));
+        let outcome = match this.inner.poll(cx) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                if this.record.is_some() && this.shared.ready.load(Ordering::Relaxed) {
+                    // Sent during this poll: the tree shows it at once.
+                    note_ready(this.record);
+                }
+                return Poll::Pending;
+            }
+        };
         let starter = {
             let mut state = lock(&this.shared.state);
             if !matches!(state.phase, Phase::Waiting) {
@@ -249,6 +272,14 @@ where
         }
         // The starter has the outcome; the scope sees a quiet end.
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The started child sent its value: its record stops saying "not ready yet".
+#[cold]
+fn note_ready(record: &mut Option<RecordRef>) {
+    if let Some(record) = record.take() {
+        record.ready();
     }
 }
 
@@ -359,11 +390,18 @@ impl<R, E> fmt::Debug for Start<R, E> {
 }
 
 /// The pieces of a start: the child to spawn (given `body`'s future) and
-/// the starter's future.
-pub(crate) fn start<B, F, R, E>(body: B) -> (Starting<F, R, E>, Start<R, E>)
+/// the starter's future. `record`, the child's task-tree record if its
+/// scope is tracked, says "not ready yet" until the child sends its value.
+pub(crate) fn start<B, F, R, E>(
+    body: B,
+    record: Option<RecordRef>,
+) -> (Starting<F, R, E>, Start<R, E>)
 where
     B: FnOnce(Ready<R>) -> F,
 {
+    if let Some(record) = record {
+        record.not_ready();
+    }
     let shared = Shared::new();
     let error = Arc::new(Mutex::new(None));
     let inner = body(Ready {
@@ -374,6 +412,7 @@ where
             inner,
             shared: shared.clone(),
             error: error.clone(),
+            record,
         },
         Start {
             shared,
