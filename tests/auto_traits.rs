@@ -65,6 +65,24 @@ fn scope_types_are_send_and_sync_where_their_parts_are() {
 }
 
 #[test]
+fn failure_policy_types_cross_threads_where_their_errors_do() {
+    send_sync_static(&corral::Nursery::new().every_error());
+    let fut = corral::Nursery::new()
+        .every_error()
+        .scope(|s| async move { Ok::<_, String>(s.spawn(send_only_future()).await.to_string()) });
+    send(&fut);
+    let errors = futures::executor::block_on(
+        corral::Nursery::new()
+            .every_error()
+            .scope(|_s| async { Err::<(), _>(String::from("e")) }),
+    )
+    .unwrap_err();
+    let member = errors.iter().next().unwrap().clone();
+    send_sync_static(&member);
+    send_sync_static(&errors);
+}
+
+#[test]
 fn a_local_scope_future_with_send_parts_is_still_local() {
     // Nothing to assert positively: `LocalScopeFuture` and `LocalScope` are
     // `!Send + !Sync` whatever their parts (see `docs/threads.md`). Its

@@ -291,6 +291,15 @@ impl<S: UserState> Shared<S> {
         // SAFETY: the caller keeps `local`'s contract.
         unsafe { &mut self.local().user }
     }
+
+    /// How many woken children wait in the owner's FIFO.
+    ///
+    /// # Safety
+    /// As for [`user_local`](Self::user_local).
+    pub(crate) unsafe fn ready_len(&self) -> usize {
+        // SAFETY: the caller keeps `local`'s contract.
+        unsafe { self.local().ready.len() }
+    }
 }
 
 /// A counted pointer to a [`Shared`]: what handles and other long-lived

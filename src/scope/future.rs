@@ -44,8 +44,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::set::{
-    ChildSet, Failure, LocalChildren, Payload, SendChildren, catch_drop, discard, keep_first,
-    resume_from_drop,
+    ChildSet, Failure, LocalChildren, Located, Payload, SendChildren, catch_drop, discard,
+    keep_first, resume_from_drop,
 };
 use crate::engine::Drained;
 use crate::time::Sleep;
@@ -73,6 +73,11 @@ enum Phase<T, E> {
     Running,
     /// The body returned this value and was dropped; children still run.
     Draining(T),
+    /// The scope failed with this error and fails softly
+    /// (`Nursery::stop_on_failure`): a stop was requested, and the body and
+    /// the running children run on until they finish or the grace ends;
+    /// their errors are kept (`every_error`) or dropped.
+    Stopping(Failure<E>),
     /// Every child has finished and the set is closed to spawns; waiting for
     /// parallel children dropped at a grace to be gone from their runtimes
     /// before returning the value.
@@ -101,6 +106,9 @@ pin_project! {
         grace: Option<Sleep>,
         // The nursery's soft deadline: a stop request when it passes.
         deadline: Deadline,
+        // `Nursery::stop_on_failure`: an error asks for a stop instead of
+        // dropping everything at once.
+        soft: bool,
     }
     impl<'env, T, E, Fut, K> PinnedDrop for Core<'env, T, E, Fut, K> {
         fn drop(this: Pin<&mut Self>) {
@@ -119,7 +127,9 @@ pin_project! {
                     let later = first.replace(payload);
                     keep_first(&mut first, later);
                 }
-                Phase::Failing(Failure::Error(error)) => discard(error),
+                Phase::Failing(Failure::Error(error))
+                | Phase::Stopping(Failure::Error(error)) => discard(error),
+                Phase::Stopping(Failure::Panic(payload)) => discard(payload),
                 // The value went with `drop_body_and_output`.
                 Phase::Running | Phase::Draining(_) | Phase::Closing(_) | Phase::Done => {}
             }
@@ -132,7 +142,7 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    fn new(body: Fut, set: ChildSet<'env, E, K>, stop_at: Option<StopAt>) -> Self {
+    fn new(body: Fut, set: ChildSet<'env, E, K>, stop_at: Option<StopAt>, soft: bool) -> Self {
         Core {
             body: Some(body),
             set,
@@ -140,13 +150,14 @@ where
             stop_seen: 0,
             grace: None,
             deadline: stop_at.map_or(Deadline::None, Deadline::Unarmed),
+            soft,
         }
     }
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let mut this = self.project();
         match this.phase {
-            Phase::Running | Phase::Draining(_) => {}
+            Phase::Running | Phase::Draining(_) | Phase::Stopping(_) => {}
             Phase::Closing(_) => return Self::close(this, cx),
             Phase::Failing(_) => return Self::fail(this, cx),
             Phase::Done => panic!("corral: scope future polled after it completed"),
@@ -156,6 +167,13 @@ where
         if let Some(grace) = this.grace.as_mut() {
             if Pin::new(grace).poll(cx).is_ready() {
                 *this.grace = None;
+                if let Phase::Stopping(_) = this.phase {
+                    // A soft failure's grace is over: drop what is left.
+                    let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
+                        unreachable!()
+                    };
+                    return Self::fail_with(this, failure, cx);
+                }
                 if let Some(payload) = this.set.expire() {
                     return Self::fail_with(this, Failure::Panic(payload), cx);
                 }
@@ -172,9 +190,14 @@ where
                 match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                     Ok(Poll::Pending) => ControlFlow::Continue(()),
                     Ok(Poll::Ready(Ok(value))) => {
-                        // `Running` -> `Draining`, the value kept until the
-                        // children are done.
-                        *phase = Phase::Draining(value);
+                        if let Phase::Stopping(_) = phase {
+                            // The scope has failed already: the value goes.
+                            discard(value);
+                        } else {
+                            // `Running` -> `Draining`, the value kept until
+                            // the children are done.
+                            *phase = Phase::Draining(value);
+                        }
                         // The body's own destructor may panic too: that is a
                         // panic like any other, resumed after the children drop.
                         match panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
@@ -193,8 +216,28 @@ where
             cx.waker().wake_by_ref();
         }
         let draining = matches!(this.phase, Phase::Draining(_));
+        let stopping = matches!(this.phase, Phase::Stopping(_));
         match flow {
+            ControlFlow::Break(Failure::Error(error)) if *this.soft && !stopping => {
+                Self::stop_softly(this, error, cx)
+            }
             ControlFlow::Break(failure) => Self::fail_with(this, failure, cx),
+            ControlFlow::Continue(Drained::Idle)
+                if stopping && this.body.is_none() && this.set.try_close() =>
+            {
+                // `Stopping` -> `Failing`: everything stopped within the grace.
+                let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
+                    unreachable!()
+                };
+                Self::fail_with(this, failure, cx)
+            }
+            ControlFlow::Continue(Drained::Idle)
+                if stopping && this.body.is_none() && this.set.running() == 0 =>
+            {
+                // A spawn arrived just now (it is dropped): another turn.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             ControlFlow::Continue(Drained::Idle) if draining && this.set.try_close() => {
                 // `Draining` -> `Closing`: the set accepts no more spawns.
                 if let Phase::Draining(value) = mem::replace(this.phase, Phase::Done) {
@@ -251,6 +294,42 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         }
     }
 
+    /// `Running` or `Draining` -> `Stopping` (`Nursery::stop_on_failure`):
+    /// requests a stop with the nursery's grace instead of dropping the
+    /// children; the children waiting for a turn are dropped, and the body's
+    /// value, if it returned one, goes.
+    fn stop_softly(
+        this: CoreProj<'_, 'env, T, E, Fut, K>,
+        error: E,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, E>> {
+        let mut drop_panic = this.set.enter_failing();
+        let value = mem::replace(this.phase, Phase::Stopping(Failure::Error(error)));
+        keep_first(&mut drop_panic, catch_drop(|| drop(value)));
+        if let Some(payload) = drop_panic {
+            let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
+                unreachable!()
+            };
+            discard(failure);
+            return Self::fail_with(this, Failure::Panic(payload), cx);
+        }
+        this.set.request_stop();
+        // The next turn arms the grace (`watch_stop`) and goes on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// The errors besides the first, in order, and where the first came from
+    /// (`Nursery::every_error`).
+    pub(crate) fn take_errors(
+        this: CoreProj<'_, 'env, T, E, Fut, K>,
+    ) -> (
+        Option<&'static std::panic::Location<'static>>,
+        Vec<Located<E>>,
+    ) {
+        (this.set.first_at(), this.set.take_later())
+    }
+
     /// Drops every child and the body, then returns `failure` (see `fail`).
     fn fail_with(
         mut this: CoreProj<'_, 'env, T, E, Fut, K>,
@@ -264,8 +343,13 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
         *this.grace = None;
         *this.deadline = Deadline::None;
-        // `Running` or `Draining` -> `Failing`. A destructor's panic outranks
-        // an error, not a first panic.
+        // `Running`, `Draining` or `Stopping` -> `Failing`. A destructor's
+        // panic outranks an error, not a first panic. (A soft failure's error
+        // was taken out of `Stopping` by the caller, or is outranked by this
+        // panic: dropped here.)
+        if let Phase::Stopping(earlier) = mem::replace(this.phase, Phase::Done) {
+            discard(earlier);
+        }
         *this.phase = Phase::Failing(match (failure, drop_panic) {
             (Failure::Error(error), Some(payload)) => {
                 discard(error);
@@ -362,10 +446,24 @@ where
         body: Fut,
         set: ChildSet<'env, E, SendChildren>,
         stop_at: Option<StopAt>,
+        soft: bool,
     ) -> Self {
         ScopeFuture {
-            core: Core::new(body, set, stop_at),
+            core: Core::new(body, set, stop_at, soft),
         }
+    }
+}
+
+impl<'env, T, E, Fut> ScopeFuture<'env, T, E, Fut> {
+    /// The errors after the first and where the first came from, once it
+    /// returned its first error (`Nursery::every_error`).
+    pub(crate) fn take_errors(
+        self: Pin<&mut Self>,
+    ) -> (
+        Option<&'static std::panic::Location<'static>>,
+        Vec<Located<E>>,
+    ) {
+        Core::take_errors(self.project().core.project())
     }
 }
 
@@ -412,10 +510,23 @@ where
         body: Fut,
         set: ChildSet<'env, E, LocalChildren>,
         stop_at: Option<StopAt>,
+        soft: bool,
     ) -> Self {
         LocalScopeFuture {
-            core: Core::new(body, set, stop_at),
+            core: Core::new(body, set, stop_at, soft),
         }
+    }
+}
+
+impl<'env, T, E, Fut> LocalScopeFuture<'env, T, E, Fut> {
+    /// As [`ScopeFuture::take_errors`].
+    pub(crate) fn take_errors(
+        self: Pin<&mut Self>,
+    ) -> (
+        Option<&'static std::panic::Location<'static>>,
+        Vec<Located<E>>,
+    ) {
+        Core::take_errors(self.project().core.project())
     }
 }
 

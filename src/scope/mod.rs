@@ -7,10 +7,11 @@
 //! engine and the rooms below the scope):
 //!
 //! - `records.rs`: the task tree's records (`tree.rs` renders them).
-//! - `child.rs`: one child's allocation, shared with its `JoinHandle`.
 //! - `state.rs`: what a scope keeps beside the engine's queue: the spawn
 //!   stack, the parallel count, the stop state, the nesting registry, the
 //!   task-tree record; built whole with the scope's settings.
+//! - `child.rs`: one child's allocation, shared with its `JoinHandle`, and
+//!   abort requests (`AbortHandle`).
 //! - `nesting.rs`: which scope is polled on this thread, the registration
 //!   of a nested scope with its parent, and the task tree's roots.
 //! - `stop.rs`: graceful stop requests, `StopHandle` and `Stopped`.
@@ -25,8 +26,11 @@
 //!   (an adapter over the child's future; nothing else knows of it).
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
 //! - `future.rs`: `ScopeFuture` and `LocalScopeFuture`.
+//! - `errors.rs`: `Nursery::every_error`: `ErrorGroup` and the future that
+//!   gathers one.
 
 mod child;
+mod errors;
 mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]
@@ -48,6 +52,7 @@ use std::time::Duration;
 
 pub use child::{AbortHandle, JoinHandle, OrDropped};
 pub(crate) use child::{AbortRoute, JoinPart, release_handle_ref, take_published};
+pub use errors::{ErrorGroup, EveryError, EveryErrorFuture, GroupError};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
@@ -297,6 +302,7 @@ pub struct Nursery {
     slow_poll: Option<Duration>,
     grace: Option<Duration>,
     stop_at: Option<future::StopAt>,
+    stop_on_failure: bool,
 }
 
 impl Default for Nursery {
@@ -322,6 +328,7 @@ impl Nursery {
             slow_poll: None,
             grace: None,
             stop_at: None,
+            stop_on_failure: false,
         }
     }
 
@@ -415,6 +422,92 @@ impl Nursery {
     pub const fn grace(mut self, grace: Duration) -> Self {
         self.grace = Some(grace);
         self
+    }
+
+    /// A soft phase on the failure path: at the first error (of the body or
+    /// a child), the scope asks itself to stop, exactly as [`Scope::stop`]
+    /// would, instead of dropping its children at once. The running
+    /// children (and nested scopes, and the body if it still runs) see the
+    /// request and get the nursery's [`grace`](Self::grace) to finish;
+    /// whatever is left when it ends is dropped, then the scope returns the
+    /// first error. Children waiting for their turn under
+    /// [`max_concurrency`](Self::max_concurrency) are dropped at once, and a
+    /// child spawned after the failure is dropped unstarted.
+    ///
+    /// Errors during that phase never replace the first: they are dropped,
+    /// or kept in the [`ErrorGroup`] with [`every_error`](Self::every_error).
+    /// A value the body returns then is dropped. A panic (the first failure,
+    /// or one during the phase) still drops everything at once and is
+    /// resumed: a panic is a bug, not an outcome to wind down from.
+    ///
+    /// Without a grace the scope waits for its children to finish on their
+    /// own, as after [`Scope::stop`]; set one to bound the wait. Dropping the
+    /// scope future drops everything at once, as always.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let flushed = AtomicBool::new(false);
+    /// let flushed_ref = &flushed;
+    /// let out = corral::Nursery::new()
+    ///     .stop_on_failure()
+    ///     .grace(Duration::from_secs(1))
+    ///     .scope(|s| async move {
+    ///         let stop = s.stop_handle();
+    ///         s.spawn(async move {
+    ///             stop.stopped().await; // asked to stop by the sibling's failure
+    ///             flushed_ref.store(true, Ordering::SeqCst); // async cleanup
+    ///             Ok(())
+    ///         });
+    ///         s.spawn(async { Err::<(), _>("disk full") });
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Err("disk full"));
+    /// assert!(flushed.load(Ordering::SeqCst));
+    /// # });
+    /// ```
+    pub const fn stop_on_failure(mut self) -> Self {
+        self.stop_on_failure = true;
+        self
+    }
+
+    /// Every error, not only the first: the scope's error becomes an
+    /// [`ErrorGroup`] holding the first error, then those of children (or
+    /// the body) that failed in the same turn (the scope finishes polling
+    /// the children that were ready, starting none, before it drops the
+    /// rest), and those of the soft phase of
+    /// [`stop_on_failure`](Self::stop_on_failure), in order, each with
+    /// where its child was spawned (the scope's opening for the body's).
+    /// asyncio's `ExceptionGroup`, Trio's `MultiError`.
+    ///
+    /// Returns a builder with this nursery's settings; its
+    /// [`scope`](EveryError::scope) and
+    /// [`local_scope`](EveryError::local_scope) open the scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let out = corral::Nursery::new()
+    ///     .every_error()
+    ///     .scope(|s| async move {
+    ///         s.spawn(async { Err::<(), _>("first") });
+    ///         s.spawn(async { Err::<(), _>("second") }); // fails in the same turn
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// let errors = out.unwrap_err();
+    /// assert_eq!(errors.first(), &"first");
+    /// assert_eq!(errors.iter().map(|e| *e.error()).collect::<Vec<_>>(), ["first", "second"]);
+    /// # });
+    /// ```
+    pub const fn every_error(self) -> EveryError {
+        EveryError { nursery: self }
     }
 
     /// A deadline with a soft edge: at `deadline` the scope asks itself to
@@ -525,11 +618,37 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
+        self.open_scope(body, false)
+    }
+
+    /// `scope`, keeping every error if `every` (`every_error`).
+    #[track_caller]
+    fn open_scope<'env, T, E, B, Fut>(self, body: B, every: bool) -> ScopeFuture<'env, T, E, Fut>
+    where
+        B: FnOnce(Scope<'env, E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: 'env,
+        E: 'env,
+    {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
         let tree = self.tree(records::ScopeKind::Scope);
-        let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
+        let set = ChildSet::new(
+            self.max_concurrency,
+            watch,
+            self.grace,
+            tree,
+            self.errors(every),
+        );
         let body = body(Scope::new(set.queue.shared_ptr()));
-        ScopeFuture::new(body, set, self.stop_at)
+        ScopeFuture::new(body, set, self.stop_at, self.stop_on_failure)
+    }
+
+    /// What the child set does with errors besides the first: nothing for a
+    /// plain nursery (`None`: the first error ends the turn).
+    #[track_caller]
+    fn errors(&self, every: bool) -> Option<(bool, &'static Location<'static>)> {
+        let opened_at = Location::caller();
+        (every || self.stop_on_failure).then_some((every, opened_at))
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.
@@ -562,10 +681,32 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
+        self.open_local_scope(body, false)
+    }
+
+    /// `local_scope`, keeping every error if `every` (`every_error`).
+    #[track_caller]
+    fn open_local_scope<'env, T, E, B, Fut>(
+        self,
+        body: B,
+        every: bool,
+    ) -> LocalScopeFuture<'env, T, E, Fut>
+    where
+        B: FnOnce(LocalScope<'env, E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: 'env,
+        E: 'env,
+    {
         let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
         let tree = self.tree(records::ScopeKind::Local);
-        let set = ChildSet::new(self.max_concurrency, watch, self.grace, tree);
+        let set = ChildSet::new(
+            self.max_concurrency,
+            watch,
+            self.grace,
+            tree,
+            self.errors(every),
+        );
         let body = body(LocalScope::new(set.queue.shared_ptr()));
-        LocalScopeFuture::new(body, set, self.stop_at)
+        LocalScopeFuture::new(body, set, self.stop_at, self.stop_on_failure)
     }
 }

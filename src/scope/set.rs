@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
@@ -41,6 +41,33 @@ pub(crate) enum Failure<E> {
 
 /// A panic's payload, caught to be resumed later.
 pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// An error, with where its child was spawned (or the scope opened, for
+/// the body's): a member of an [`ErrorGroup`](crate::ErrorGroup).
+pub(crate) type Located<E> = (E, &'static Location<'static>);
+
+/// What the set does with errors besides the first (`Nursery::every_error`,
+/// `Nursery::stop_on_failure`).
+pub(crate) struct Errors<E> {
+    /// Every error after the first, in order, when the caller asked for them
+    /// all (`Nursery::every_error`); `None`: they are dropped.
+    later: Option<Vec<Located<E>>>,
+    /// Where the body's errors come from: the scope's opening.
+    opened_at: &'static Location<'static>,
+    /// The first error of this turn, kept while the rest of the turn goes
+    /// on (collecting only: the rest of the turn's errors join `later`).
+    first: Option<E>,
+    /// With `first`: the polls left in the rest of the turn (the children
+    /// woken or waiting to start when it failed), and how many of those
+    /// are starts.
+    left: usize,
+    fresh_left: usize,
+    /// Where the first error came from (`None`: the body).
+    first_at: Option<&'static Location<'static>>,
+    /// The scope has failed: no new child starts, and an error is kept (or
+    /// dropped), never a failure of its own.
+    failing: bool,
+}
 
 /// Runs `f` (a drop), catching its panic.
 pub(crate) fn catch_drop(f: impl FnOnce()) -> Option<Payload> {
@@ -178,6 +205,9 @@ struct Roster<'env, E> {
     linked: bool,
     /// The scope keeps a task-tree record (`records.rs`).
     tracked: bool,
+    /// Errors besides the first, if the scope keeps them or fails softly;
+    /// `None` for a plain scope (the first error ends the turn).
+    errors: Option<Box<Errors<E>>>,
     /// Its place among the tree's roots, if it has no tracked parent.
     root: Option<Root>,
     /// `'env` must be invariant: see `Scope`.
@@ -197,8 +227,20 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         watch: Option<Watch>,
         grace: Option<std::time::Duration>,
         tree: Option<ScopeInfo>,
+        errors: Option<(bool, &'static Location<'static>)>,
     ) -> Self {
         let tracked = tree.is_some();
+        let errors = errors.map(|(every, opened_at)| {
+            Box::new(Errors {
+                later: every.then(Vec::new),
+                opened_at,
+                first: None,
+                left: 0,
+                fresh_left: 0,
+                first_at: None,
+                failing: false,
+            })
+        });
         let state = ScopeState::new(limit, watch, grace, tree);
         let queue = ReadyQueue::new(FIRST_CHUNK, state);
         ChildSet {
@@ -214,6 +256,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 link: None,
                 linked: false,
                 tracked,
+                errors,
                 root: None,
                 _env: PhantomData,
             },
@@ -266,6 +309,44 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         self.roster.running()
     }
 
+    /// The scope failed softly (`Nursery::stop_on_failure`): the children
+    /// waiting for their turn are dropped, from now on no new child starts
+    /// (it is dropped instead, as past a grace), and errors are kept
+    /// (`every_error`) or dropped instead of failing the scope again; the
+    /// running children run on until they finish or the grace ends. Returns
+    /// the first panic of a destructor, as `cancel_all` does.
+    pub(crate) fn enter_failing(&mut self) -> Option<Payload> {
+        if let Some(errors) = self.roster.errors.as_mut() {
+            errors.failing = true;
+        }
+        self.roster.expired = true;
+        let mut first_panic = None;
+        // SAFETY: only the owner drops children.
+        unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
+        while let Some(link) = self.queue.user_local().pop_front() {
+            // SAFETY: links on the owner's FIFO are live children it owns.
+            let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
+            cancel_child(child, self.queue.shared(), &mut first_panic);
+        }
+        first_panic
+    }
+
+    /// The errors after the first, in order (`Nursery::every_error`).
+    pub(crate) fn take_later(&mut self) -> Vec<Located<E>> {
+        self.roster
+            .errors
+            .as_mut()
+            .and_then(|errors| errors.later.take())
+            .unwrap_or_default()
+    }
+
+    /// Where the first error came from: its child's spawn, or the scope's
+    /// opening for the body's (a set that keeps errors only).
+    pub(crate) fn first_at(&self) -> Option<&'static Location<'static>> {
+        let errors = self.roster.errors.as_ref()?;
+        Some(errors.first_at.unwrap_or(errors.opened_at))
+    }
+
     /// Polls the body (index 0, through `poll_body`) and the ready children.
     pub(crate) fn drive(
         &mut self,
@@ -291,10 +372,17 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             poll_body,
         };
         let flow = self.queue.drive(&mut children, cx)?;
-        match self.roster.drop_panic.take() {
-            Some(payload) => ControlFlow::Break(Failure::Panic(payload)),
-            None => ControlFlow::Continue(flow),
+        if let Some(payload) = self.roster.drop_panic.take() {
+            return ControlFlow::Break(Failure::Panic(payload));
         }
+        // A collecting set went on with the turn after its first error: that
+        // error is the failure now.
+        if let Some(errors) = self.roster.errors.as_mut() {
+            if let Some(first) = errors.first.take() {
+                return ControlFlow::Break(Failure::Error(first));
+            }
+        }
+        ControlFlow::Continue(flow)
     }
 
     /// If no child is running or waiting, closes the scope to new spawns.
@@ -338,6 +426,68 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         }
         first_panic
     }
+}
+
+/// Keeps `error` among the later ones if the set collects them, else drops
+/// it (its destructor's panic leaked, as for every discarded value).
+fn keep_later<E>(roster: &mut Roster<'_, E>, error: E, at: Option<&'static Location<'static>>) {
+    match roster.errors.as_mut().and_then(|errors| {
+        let at = at.unwrap_or(errors.opened_at);
+        errors.later.as_mut().map(|later| (later, at))
+    }) {
+        Some((later, at)) => later.push((error, at)),
+        None => discard(error),
+    }
+}
+
+/// An error of the body (`at`: `None`) or a child, in a set that keeps
+/// errors or fails softly: the first of a collecting set's turn is kept for
+/// `drive` to report when the turn ends, and the turn goes on; one after it,
+/// or in a failing set, joins the later ones (or is dropped). `Break` for a
+/// plain first error, as in a plain set.
+#[cold]
+fn on_error<E>(
+    roster: &mut Roster<'_, E>,
+    scope: *const ScopeShared,
+    error: E,
+    at: Option<&'static Location<'static>>,
+) -> ControlFlow<Failure<E>> {
+    let Some(errors) = roster.errors.as_mut() else {
+        return ControlFlow::Break(Failure::Error(error));
+    };
+    if errors.failing || errors.first.is_some() {
+        keep_later(roster, error, at);
+        return ControlFlow::Continue(());
+    }
+    if errors.later.is_none() {
+        // Not collecting: the first error ends the turn.
+        return ControlFlow::Break(Failure::Error(error));
+    }
+    errors.first = Some(error);
+    errors.first_at = at;
+    errors.failing = true;
+    // The rest of the turn: the children already woken, and those waiting to
+    // start (spawned before the failure), each polled once more; none
+    // spawned later starts.
+    // SAFETY: in the owner's loop, between polls.
+    let (woken, fresh) = unsafe { ((*scope).ready_len(), (*scope).user_local().len()) };
+    errors.left = woken + fresh;
+    errors.fresh_left = fresh;
+    ControlFlow::Continue(())
+}
+
+/// In the rest of a turn after a collecting set's first error: counts one
+/// poll, or ends the turn with that error once the polls are used up.
+#[inline]
+fn rest_of_turn<E>(roster: &mut Roster<'_, E>) -> Option<ControlFlow<Failure<E>>> {
+    let errors = roster.errors.as_mut()?;
+    errors.first.as_ref()?;
+    if errors.left == 0 {
+        let first = errors.first.take()?;
+        return Some(ControlFlow::Break(Failure::Error(first)));
+    }
+    errors.left -= 1;
+    None
 }
 
 /// What a child's poll gave: its result, or its panic.
@@ -507,6 +657,15 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if roster.running() >= roster.limit {
             return None;
         }
+        if let Some(errors) = roster.errors.as_mut() {
+            if errors.first.is_some() {
+                // The rest of a failed turn starts only what was spawned before.
+                if errors.fresh_left == 0 {
+                    return None;
+                }
+                errors.fresh_left -= 1;
+            }
+        }
         let link = queue.user_local().pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.
         let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
@@ -525,9 +684,22 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if index == 0 {
             // The body's time is its own: the next child starts its clock anew.
             self.roster.clock = None;
-            return (self.poll_body)(cx);
+            if let Some(flow) = rest_of_turn(self.roster) {
+                return flow;
+            }
+            return match (self.poll_body)(cx) {
+                ControlFlow::Break(Failure::Error(error)) if self.roster.errors.is_some() => {
+                    on_error(self.roster, self.scope, error, None)
+                }
+                flow => flow,
+            };
         }
         let roster = &mut *self.roster;
+        if roster.errors.is_some() {
+            if let Some(flow) = rest_of_turn(roster) {
+                return flow;
+            }
+        }
         let entry = index - 1;
         // A vacant or missing entry means a stale wake for a child that
         // already finished, or was dropped at a stop's grace.
@@ -542,6 +714,18 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
             Ok(Poll::Ready(Ok(()))) => None,
+            Ok(Poll::Ready(Err(error))) if roster.errors.is_some() => {
+                // SAFETY: the child is live until released below.
+                let at = unsafe { child.as_ref() }.spawned_at();
+                // SAFETY: as below: the entry held `child`, only this owner
+                // frees entries, and the future is gone.
+                unsafe {
+                    roster.slab.remove_unchecked(entry as u32);
+                    release_scope_ref(child);
+                    child_gone(&*self.scope);
+                }
+                return on_error(roster, self.scope, error, Some(at));
+            }
             Ok(Poll::Ready(Err(error))) => Some(Failure::Error(error)),
             Err(payload) => {
                 // A panicking poll leaves the future in place: drop it now. A

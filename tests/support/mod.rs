@@ -191,6 +191,21 @@ pub mod flavour {
         {
             nursery.scope(body)
         }
+
+        /// `open` with the settings of `nursery`, keeping every error.
+        #[track_caller]
+        pub fn open_every_in<'env, T, E, B, Fut>(
+            nursery: Nursery,
+            body: B,
+        ) -> corral::EveryErrorFuture<ScopeFuture<'env, T, E, Fut>>
+        where
+            B: FnOnce(Scope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            nursery.every_error().scope(body)
+        }
     }
 
     /// The `corral::local_scope` flavour.
@@ -243,6 +258,21 @@ pub mod flavour {
             E: 'env,
         {
             nursery.local_scope(body)
+        }
+
+        /// `open` with the settings of `nursery`, keeping every error.
+        #[track_caller]
+        pub fn open_every_in<'env, T, E, B, Fut>(
+            nursery: Nursery,
+            body: B,
+        ) -> corral::EveryErrorFuture<LocalScopeFuture<'env, T, E, Fut>>
+        where
+            B: FnOnce(LocalScope<'env, E>) -> Fut,
+            Fut: Future<Output = Result<T, E>>,
+            T: 'env,
+            E: 'env,
+        {
+            nursery.every_error().local_scope(body)
         }
     }
 }
