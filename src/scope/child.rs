@@ -16,7 +16,7 @@
 //! The header's state word holds the references (`SCOPE`, `HANDLE`, and a
 //! count of `AbortHandle`s from `ABORT_REF` up), two outcome bits
 //! (`COMPLETE`, `CANCELLED`), an abort request (`ABORT`) with the two bits
-//! of its hand-over (`NOTIFYING`, `HANDED`), and `STARTED`; beside it, the
+//! of its hand-over (`NOTIFYING`, `HANDED`), `STARTED` and `SHIELDED`; beside it, the
 //! owner-only `phase` says whether the future was polled yet and whether it
 //! is still there. Every transition is one atomic read-modify-write,
 //! commented where it is made.
@@ -32,6 +32,7 @@
 //! | `STARTED`   | by the scope at the child's first poll, once (after writing the wake slot into the link's `next`) | never | an abort request: wake the slot, or (clear) tell the scope to scan its queue | a request that wakes a slot not written yet, or misses a child that starts |
 //! | `NOTIFYING` | with `ABORT`, by the request               | by the request when it is done telling the scope | the scope's `publish`: hand over a count (`hand_over`) | the scope's state freed while a request still uses it |
 //! | `HANDED`    | by the scope's `publish`, only while `NOTIFYING` is set, with a count on its state taken for the request | with `NOTIFYING`, by the request, which gives the count back | the request | a handed count leaked, or given back twice |
+//! | `SHIELDED`  | at the spawn (`spawn_shielded`), before the cell is shared | never | the scope's teardowns: a grace's end, a failure (only the scope future's drop drops it) | a cleanup child dropped by the wind-down it is there to finish |
 //! | `phase`     | `FRESH` at allocation, `RUNNING` at the first poll (a plain `Cell<u8>`, owner only) | `GONE` by `drop_future`, before the drop runs | `poll`; `drop_future` | a second drop of the future, even when the first one panicked |
 //!
 //! A child that returns `Ok` after every handle-side reference was dropped
@@ -108,9 +109,13 @@ const NOTIFYING: usize = 1 << 6;
 /// The scope published while `NOTIFYING` was set and handed the requester a
 /// count on its state, which the requester gives back.
 const HANDED: usize = 1 << 7;
+/// A shielded child (`spawn_shielded`): a grace's end and a failure of its
+/// scope do not drop it (only the scope future's drop does). Set before the
+/// cell is shared, never cleared.
+const SHIELDED: usize = 1 << 8;
 /// One `AbortHandle`: the bits from here up count them. Each is a
 /// reference to the cell, like `HANDLE`.
-const ABORT_REF: usize = 1 << 8;
+const ABORT_REF: usize = 1 << 9;
 /// The abort handles' count.
 const REFS: usize = !(ABORT_REF - 1);
 /// Every reference of the handle side: the `JoinHandle` (or the set) and the
@@ -685,6 +690,22 @@ pub(crate) unsafe fn release_handle_ref<U, M>(join: NonNull<JoinPart<U, M>>) {
         // before it released its own.
         unsafe { dealloc(join.cast()) }
     }
+}
+
+/// Marks a child shielded (`spawn_shielded`), before it is shared.
+pub(crate) fn mark_shielded<E>(link: NonNull<SpawnLink<'_, E>>) {
+    // SAFETY: the header is at offset 0 of every (repr(C)) cell, which the
+    // caller still holds alone.
+    let header = unsafe { link.as_ref().this.cast::<Header>().as_ref() };
+    header.state.fetch_or(SHIELDED, Ordering::Relaxed);
+}
+
+/// True if the child is shielded (`spawn_shielded`).
+pub(crate) fn is_shielded<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
+    // SAFETY: the header is at offset 0 of every (repr(C)) cell, and the
+    // caller (the scope) holds its reference.
+    let header = unsafe { child.cast::<Header>().as_ref() };
+    header.state.load(Ordering::Relaxed) & SHIELDED != 0
 }
 
 /// True if the holder of the child's handle side asked for it to be dropped.

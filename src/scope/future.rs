@@ -338,8 +338,15 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
     ) -> Poll<Result<T, E>> {
         // Every destructor runs, and none lets its panic out before the
         // parallel children are gone: `fail` resumes the first panic only
-        // after that wait.
-        let mut drop_panic = this.set.cancel_all();
+        // after that wait. Shielded children run on (`fail` waits for them);
+        // without any, the set closes to spawns at once, so a destructor that
+        // spawns is refused.
+        let mut drop_panic = if this.set.has_shielded() {
+            this.set.cancel_unshielded()
+        } else {
+            this.set.cancel_all()
+        };
+        this.set.mark_failed();
         keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
         *this.grace = None;
         *this.deadline = Deadline::None;
@@ -375,6 +382,45 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         first
     }
 
+    /// In `Failing`: runs the shielded children left (`spawn_shielded`, each
+    /// within its own limit) until none is. Their errors join the group or
+    /// are dropped; a panic outranks the failure and drops them all.
+    #[cold]
+    fn finish_shielded(
+        this: &mut CoreProj<'_, 'env, T, E, Fut, K>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let set = &mut *this.set;
+        let flow = set.drive(&mut |_cx: &mut Context<'_>| ControlFlow::Continue(()), cx);
+        match flow {
+            ControlFlow::Break(Failure::Panic(payload)) => {
+                let mut first = Some(payload);
+                keep_first(&mut first, set.cancel_all());
+                if let Phase::Failing(failure) = &mut *this.phase {
+                    match failure {
+                        Failure::Panic(_) => discard(first),
+                        Failure::Error(_) => {
+                            let earlier = mem::replace(failure, Failure::Panic(first.unwrap()));
+                            discard(earlier);
+                        }
+                    }
+                }
+                Poll::Ready(())
+            }
+            ControlFlow::Break(Failure::Error(error)) => {
+                discard(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            ControlFlow::Continue(Drained::Idle) if set.try_close() => Poll::Ready(()),
+            ControlFlow::Continue(Drained::Idle) if set.running() == 0 => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            ControlFlow::Continue(_) => Poll::Pending,
+        }
+    }
+
     /// `Closing` -> `Done`: returns the body's value once every parallel
     /// child is gone from its runtime (only those dropped at a grace can
     /// still be there).
@@ -393,7 +439,13 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
     /// `Failing` -> `Done`: returns the scope's failure, once every aborted
     /// parallel child has been dropped on its runtime (local children are
     /// gone already).
-    fn fail(this: CoreProj<'_, 'env, T, E, Fut, K>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+    fn fail(
+        mut this: CoreProj<'_, 'env, T, E, Fut, K>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, E>> {
+        if this.set.has_children() && Self::finish_shielded(&mut this, cx).is_pending() {
+            return Poll::Pending;
+        }
         if this.set.parallel().poll_all_dropped(cx).is_pending() {
             return Poll::Pending;
         }

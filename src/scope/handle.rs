@@ -7,17 +7,20 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use event_listener::EventListener;
 
 use super::child::{
-    JoinHandle, JoinPart, Lone, Member, discard_unspawned, new_cell, release_handle_ref,
+    JoinHandle, JoinPart, Lone, Member, discard_unspawned, mark_shielded, new_cell,
+    release_handle_ref,
 };
 use super::member::SetMember;
 use super::parallel::split;
 use super::pool::Pool;
 use super::records::RecordRef;
 use super::set::push_incoming;
+use super::shield::Shielded;
 use super::start::{self, Ready, Start};
 use super::state::{ScopeRef, ScopeShared};
 use super::stop::{self, StopHandle, Stopped};
@@ -73,6 +76,31 @@ impl<'env, E> Handle<'env, E> {
         self.spawn_tracked(future, spawned_at, info)
     }
 
+    /// Spawns a shielded child (`spawn_shielded`): `future` under a limit of
+    /// `within`, which a grace's end or a failure of the scope does not drop.
+    #[track_caller]
+    #[inline]
+    fn spawn_shielded<F, U>(&self, within: Duration, future: F) -> JoinHandle<Option<U>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        let spawned_at = Location::caller();
+        let info = self
+            .shared
+            .user()
+            .tree
+            .as_ref()
+            .map(|t| t.spawned(spawned_at, Placement::Local));
+        let future = Shielded::new(within, future);
+        match self.launch(future, Lone::new(), spawned_at, info, Counted::NotYet, true) {
+            // SAFETY: a lone child's join part, whose handle reference we hold.
+            Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
+            None => finished_scope(),
+        }
+    }
+
     /// Spawns a child nobody joins (its outcome reaches the scope only).
     #[inline]
     fn spawn_unjoined<F>(&self, future: F, spawned_at: &'static Location<'static>)
@@ -117,7 +145,14 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        match self.launch(future, Lone::new(), spawned_at, info, Counted::NotYet) {
+        match self.launch(
+            future,
+            Lone::new(),
+            spawned_at,
+            info,
+            Counted::NotYet,
+            false,
+        ) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
             Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
             None => finished_scope(),
@@ -134,6 +169,7 @@ impl<'env, E> Handle<'env, E> {
         spawned_at: &'static Location<'static>,
         info: Option<RecordRef>,
         counted: Counted,
+        shielded: bool,
     ) -> Option<NonNull<JoinPart<U, M>>>
     where
         F: Future<Output = Result<U, E>> + 'env,
@@ -147,6 +183,9 @@ impl<'env, E> Handle<'env, E> {
             room.add();
         }
         let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
+        if shielded {
+            mark_shielded(link);
+        }
         if !push_incoming(&self.shared, link) {
             // SAFETY: the push failed, so the child never reached the scope;
             // the handle side's reference is ours to give up. Handle side
@@ -185,7 +224,7 @@ impl<'env, E> Handle<'env, E> {
             .tree
             .as_ref()
             .map(|t| t.spawned(spawned_at, Placement::Local));
-        self.launch(future, member, spawned_at, info, counted)
+        self.launch(future, member, spawned_at, info, counted, false)
     }
 
     fn stop_handle(&self) -> StopHandle {
@@ -258,7 +297,7 @@ impl<'env, E> Handle<'env, E> {
         );
         // The proxy first: on a finished scope the task, dropped unpolled on
         // the way out, drops the future with it.
-        let join = self.launch(proxy, member, spawned_at, info, counted)?;
+        let join = self.launch(proxy, member, spawned_at, info, counted, false)?;
         spawner.spawn_task(task);
         Some(join)
     }
@@ -475,6 +514,79 @@ impl<'env, E> Scope<'env, E> {
         E: Send + 'env,
     {
         self.handle.spawn(future)
+    }
+
+    /// Spawns a **shielded** child: async cleanup (a flush, a goodbye, a
+    /// close) that the scope's wind-down does not interrupt, bounded by its
+    /// own limit instead (anyio's shielded cancel scope with
+    /// `move_on_after`).
+    ///
+    /// The child runs like any other (it sees stop requests through
+    /// [`is_stopping`](Self::is_stopping) and [`stopped`](Self::stopped),
+    /// its error fails the scope, its panic is resumed), except that:
+    ///
+    /// - the end of a stop request's [`grace`](crate::Nursery::grace) does
+    ///   not drop it, nor does the scope's failure (an error or a panic of a
+    ///   sibling or the body): the scope waits for it, then returns its
+    ///   failure (a shielded child's own error then joins the
+    ///   [`ErrorGroup`](crate::ErrorGroup) or is dropped; its panic is
+    ///   resumed instead);
+    /// - it starts even after a grace has ended or the scope has failed
+    ///   softly ([`stop_on_failure`](crate::Nursery::stop_on_failure)),
+    ///   when other new children are dropped unstarted;
+    /// - `within`, counted from its first poll, bounds it: once it passes,
+    ///   the future is dropped and the handle yields `None` (`Some(value)`
+    ///   if it finished in time).
+    ///
+    /// It never outlives the scope, and it never delays a dropped scope
+    /// future: dropping the scope future drops every child at once,
+    /// shielded or not. [`abort`](JoinHandle::abort) drops it too.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn): if the scope has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let said_goodbye = AtomicBool::new(false);
+    /// let said = &said_goodbye;
+    /// let out = corral::Nursery::new()
+    ///     .grace(Duration::ZERO)
+    ///     .scope(|s| async move {
+    ///         let s2 = s.clone();
+    ///         s.spawn(async move {
+    ///             s2.stopped().await;
+    ///             // The grace is zero: this child is dropped at once, and a
+    ///             // plain child spawned now would be dropped unstarted.
+    ///             s2.spawn_shielded(Duration::from_secs(1), async move {
+    ///                 corral::yield_now().await; // send a goodbye
+    ///                 said.store(true, Ordering::SeqCst);
+    ///                 Ok(())
+    ///             });
+    ///             std::future::pending::<Result<(), ()>>().await
+    ///         });
+    ///         corral::yield_now().await;
+    ///         s.stop();
+    ///         Ok::<_, ()>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Ok(()));
+    /// assert!(said_goodbye.load(Ordering::SeqCst));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_shielded<F, U>(&self, within: Duration, future: F) -> JoinHandle<Option<U>>
+    where
+        F: Future<Output = Result<U, E>> + Send + 'env,
+        U: Send + 'env,
+        E: Send + 'env,
+    {
+        self.handle.spawn_shielded(within, future)
     }
     /// Spawns a child that runs in parallel, on `spawner`'s runtime, and
     /// returns a handle to its `Ok` value.
@@ -889,6 +1001,45 @@ impl<'env, E> LocalScope<'env, E> {
     {
         self.handle.spawn(future)
     }
+
+    /// Spawns a shielded child, which may be `!Send`: cleanup that the
+    /// scope's wind-down does not interrupt, bounded by `within`. Same
+    /// semantics as [`Scope::spawn_shielded`].
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    /// let log2 = log.clone();
+    /// let out = corral::local_scope(|s| async move {
+    ///     s.spawn_shielded(Duration::from_secs(1), async move {
+    ///         log2.borrow_mut().push("flushed");
+    ///         Ok(())
+    ///     });
+    ///     Err::<(), _>("failed") // the shielded child still runs
+    /// })
+    /// .await;
+    /// assert_eq!(out, Err("failed"));
+    /// assert_eq!(*log.borrow(), ["flushed"]);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_shielded<F, U>(&self, within: Duration, future: F) -> JoinHandle<Option<U>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        self.handle.spawn_shielded(within, future)
+    }
     /// Spawns a child that runs in parallel, on `spawner`'s runtime, and
     /// returns a handle to its `Ok` value.
     ///
@@ -1190,7 +1341,7 @@ where
         .tree
         .as_ref()
         .map(|t| t.spawned(spawned_at, Placement::Local));
-    match handle.launch(future, Lone::new(), spawned_at, info, counted) {
+    match handle.launch(future, Lone::new(), spawned_at, info, counted, false) {
         // SAFETY: a lone child's join part, whose handle reference we hold.
         Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join, handle.shared.as_ptr()) }),
         None => finished_scope(),

@@ -22,6 +22,8 @@
 //! - `pool.rs`: a pool, one child that polls many futures of one type in
 //!   place (the stream room's maps run their items in one).
 //! - `start.rs`: `start`, a child that says when it is ready.
+//! - `shield.rs`: `spawn_shielded`'s future: a cleanup child under its own
+//!   time limit (the set keeps it through a wind-down).
 //! - `supervise.rs`: `supervised`, a child whose error goes to its handle
 //!   (an adapter over the child's future; nothing else knows of it).
 //! - `handle.rs`: `Scope` and `LocalScope`, the handles that spawn.
@@ -41,6 +43,7 @@ mod parallel;
 pub(crate) mod pool;
 pub(crate) mod records;
 mod set;
+mod shield;
 mod start;
 pub(crate) mod state;
 mod stop;

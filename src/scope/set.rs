@@ -17,7 +17,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::child::{Child, SpawnLink, is_aborted, release_scope_ref};
+use super::child::{Child, SpawnLink, is_aborted, is_shielded, release_scope_ref};
 use super::nesting::Root;
 use super::records::DoneBy;
 use super::records::ScopeInfo;
@@ -323,12 +323,25 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
-        while let Some(link) = self.queue.user_local().pop_front() {
-            // SAFETY: links on the owner's FIFO are live children it owns.
-            let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-            cancel_child(child, self.queue.shared(), &mut first_panic);
-        }
+        drop_waiting::<E>(&mut self.queue, &mut first_panic);
         first_panic
+    }
+
+    /// The scope has failed: a later error (of a shielded child) is kept or
+    /// dropped, never a failure of its own.
+    pub(crate) fn mark_failed(&mut self) {
+        if let Some(errors) = self.roster.errors.as_mut() {
+            errors.failing = true;
+        }
+    }
+
+    /// Whether a child is left: running, waiting for its turn, or on its way.
+    /// (Past a failure only shielded children can be.)
+    pub(crate) fn has_children(&self) -> bool {
+        self.roster.running() != 0
+            || !self.queue.shared().user().incoming.is_empty()
+            // SAFETY: the owner, between polls.
+            || !unsafe { self.queue.shared().user_local() }.is_empty()
     }
 
     /// The errors after the first, in order (`Nursery::every_error`).
@@ -402,15 +415,44 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         self.drop_children(Leave::Closed)
     }
 
-    /// The end of a stop request's grace: drops every child, running or not,
-    /// and from now on drops new children instead of starting them. The body
-    /// runs on. Returns the first panic of a destructor, as `cancel_all` does.
-    pub(crate) fn expire(&mut self) -> Option<Payload> {
-        self.roster.expired = true;
-        self.drop_children(Leave::Open)
+    /// Whether a shielded child (`spawn_shielded`) is running, waiting or on
+    /// its way. One scan, on the failure path only.
+    pub(crate) fn has_shielded(&mut self) -> bool {
+        // SAFETY: only the owner moves the spawn stack.
+        unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
+        self.roster.slab.values().any(|&child| is_shielded(child))
+            || self.queue.user_local().iter().any(|&link| {
+                // SAFETY: links on the owner's FIFO are live children it owns.
+                is_shielded(unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this })
+            })
     }
 
-    /// Drops every child, leaving the spawn stack open or closed.
+    /// A failure: drops every child, running or not, but the shielded ones
+    /// (`spawn_shielded`), which run on (each within its own limit); from
+    /// now on a new child is dropped instead of started, unless shielded.
+    /// Returns the first panic of a destructor, as `cancel_all` does.
+    pub(crate) fn cancel_unshielded(&mut self) -> Option<Payload> {
+        self.expire()
+    }
+
+    /// The end of a stop request's grace: drops every child, running or not,
+    /// but the shielded ones, and from now on drops new children instead of
+    /// starting them (unless shielded). The body runs on. Returns the first
+    /// panic of a destructor, as `cancel_all` does.
+    pub(crate) fn expire(&mut self) -> Option<Payload> {
+        self.roster.expired = true;
+        let mut first_panic = None;
+        // SAFETY: only the owner drops children.
+        unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
+        for child in self.roster.slab.take_where(|&child| !is_shielded(child)) {
+            cancel_child(child, self.queue.shared(), &mut first_panic);
+        }
+        drop_waiting::<E>(&mut self.queue, &mut first_panic);
+        first_panic
+    }
+
+    /// Drops every child, shielded or not, leaving the spawn stack open or
+    /// closed.
     fn drop_children(&mut self, leave: Leave) -> Option<Payload> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
@@ -425,6 +467,21 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             cancel_child(child, self.queue.shared(), &mut first_panic);
         }
         first_panic
+    }
+}
+
+/// Drops the children waiting for their turn, but the shielded ones, which
+/// keep their place in the queue.
+fn drop_waiting<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<Payload>) {
+    let waiting = std::mem::take(queue.user_local());
+    for link in waiting {
+        // SAFETY: links on the owner's FIFO are live children it owns.
+        let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
+        if is_shielded(child) {
+            queue.user_local().push_back(link);
+        } else {
+            cancel_child(child, queue.shared(), first_panic);
+        }
     }
 }
 
@@ -477,13 +534,19 @@ fn on_error<E>(
 }
 
 /// In the rest of a turn after a collecting set's first error: counts one
-/// poll, or ends the turn with that error once the polls are used up.
+/// poll, or ends the turn with that error once the polls are used up (the
+/// child whose turn it was is woken again, unpolled: a shielded one runs on
+/// after the failure).
 #[inline]
-fn rest_of_turn<E>(roster: &mut Roster<'_, E>) -> Option<ControlFlow<Failure<E>>> {
+fn rest_of_turn<E>(
+    roster: &mut Roster<'_, E>,
+    cx: &Context<'_>,
+) -> Option<ControlFlow<Failure<E>>> {
     let errors = roster.errors.as_mut()?;
     errors.first.as_ref()?;
     if errors.left == 0 {
         let first = errors.first.take()?;
+        cx.waker().wake_by_ref();
         return Some(ControlFlow::Break(Failure::Error(first)));
     }
     errors.left -= 1;
@@ -646,13 +709,12 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
             drop_aborted::<E>(queue, &mut roster.drop_panic);
         }
         if roster.expired {
-            // Past a stop's grace nothing new starts.
-            while let Some(link) = queue.user_local().pop_front() {
-                // SAFETY: links on the owner's FIFO are live children it owns.
-                let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-                cancel_child(child, queue.shared(), &mut roster.drop_panic);
+            // Past a stop's grace (or a failure) nothing new starts, but a
+            // shielded child (a cleanup).
+            drop_waiting::<E>(queue, &mut roster.drop_panic);
+            if queue.user_local().is_empty() {
+                return None;
             }
-            return None;
         }
         if roster.running() >= roster.limit {
             return None;
@@ -684,7 +746,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if index == 0 {
             // The body's time is its own: the next child starts its clock anew.
             self.roster.clock = None;
-            if let Some(flow) = rest_of_turn(self.roster) {
+            if let Some(flow) = rest_of_turn(self.roster, cx) {
                 return flow;
             }
             return match (self.poll_body)(cx) {
@@ -696,7 +758,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         }
         let roster = &mut *self.roster;
         if roster.errors.is_some() {
-            if let Some(flow) = rest_of_turn(roster) {
+            if let Some(flow) = rest_of_turn(roster, cx) {
                 return flow;
             }
         }

@@ -181,6 +181,18 @@ impl<T> Slab<T> {
             })
     }
 
+    /// Removes the values `pred` picks, leaving the others where they are
+    /// (their indices stay valid), and returns them in index order.
+    pub(crate) fn take_where(&mut self, mut pred: impl FnMut(&T) -> bool) -> Vec<T> {
+        let mut taken = Vec::new();
+        for index in 0..self.slots.len() {
+            if matches!(&self.slots[index], Slot::Occupied(value) if pred(value)) {
+                taken.push(self.remove(index as u32));
+            }
+        }
+        taken
+    }
+
     /// How many slots are occupied.
     #[inline]
     pub(crate) fn live(&self) -> usize {
