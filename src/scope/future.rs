@@ -7,10 +7,11 @@
 //!
 //! | phase         | holds                  | body          | children                 | left when                                                                                     |
 //! |---------------|------------------------|---------------|--------------------------|-----------------------------------------------------------------------------------------------|
-//! | `Running`     | —                      | running       | running                  | the body returns `Ok(value)` and is dropped → `Draining`; a failure → `Failing`               |
-//! | `Draining`    | the body's value       | dropped       | running                  | the last child finishes and the set closes → `Closing`; a failure → `Failing`                 |
+//! | `Running`     | —                      | running       | running                  | the body returns `Ok(value)` and is dropped → `Draining`; a failure → `Failing`; an error with `stop_on_failure` → `Stopping` |
+//! | `Draining`    | the body's value       | dropped       | running                  | the last child finishes and the set closes → `Closing`; a failure → `Failing` (or `Stopping`) |
+//! | `Stopping`    | the first error        | running, if it was (a value it returns is dropped) | running (a stop was requested); none starts | the body and every child are done → `Failing`; the grace ends, or a panic → `Failing` (`fail_with`) |
 //! | `Closing`     | the body's value       | dropped       | finished, or dropped at a grace | every parallel child is gone from its runtime → `Done`, returning the value              |
-//! | `Failing`     | the error or panic     | dropped       | dropped (`cancel_all`)   | every aborted parallel child is gone from its runtime → `Done`, returning the error or resuming the panic |
+//! | `Failing`     | the error or panic     | dropped       | dropped (`cancel_all`), but shielded ones, which run to their end (`finish_shielded`) | every shielded child has finished and every aborted parallel child is gone from its runtime → `Done`, returning the error or resuming the panic |
 //! | `Done`        | —                      | dropped       | gone                     | never: polling again panics                                                                    |
 //!
 //! A failure is the first `Err` or panic of the body or a child, a panic of a
