@@ -186,6 +186,9 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
     }
     if scope.user().stop.is_stopping() {
         tree.text.push_str(", stopping");
+        if let Some(reason) = scope.user().nesting.lock().reason {
+            let _ = write!(tree.text, " ({reason})");
+        }
     }
     tree.text.push('\n');
 

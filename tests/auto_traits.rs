@@ -80,6 +80,13 @@ fn failure_policy_types_cross_threads_where_their_errors_do() {
     let member = errors.iter().next().unwrap().clone();
     send_sync_static(&member);
     send_sync_static(&errors);
+    send_sync_static(&corral::Reason::Aborted);
+    let outcome = futures::executor::block_on(corral::scope(|s| async move {
+        let o = s.spawn(async { Ok::<_, ()>(String::new()) }).outcome();
+        send_sync(&o);
+        Ok(o.await)
+    }));
+    assert_eq!(outcome, Ok(Ok(String::new())));
 }
 
 #[test]

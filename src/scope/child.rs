@@ -74,6 +74,7 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
+use super::reason::Reason;
 use super::records::RecordRef;
 use super::state::{ScopeShared, ScopeState};
 
@@ -113,9 +114,14 @@ const HANDED: usize = 1 << 7;
 /// scope do not drop it (only the scope future's drop does). Set before the
 /// cell is shared, never cleared.
 const SHIELDED: usize = 1 << 8;
+/// Why the child was dropped unfinished (`Reason::kind`, 0: not dropped),
+/// set with `CANCELLED`; the reason's place, if it has one, is then in the
+/// spawn link's `spawned_at`.
+const REASON_SHIFT: u32 = 9;
+const REASON_MASK: usize = 0b111 << REASON_SHIFT;
 /// One `AbortHandle`: the bits from here up count them. Each is a
 /// reference to the cell, like `HANDLE`.
-const ABORT_REF: usize = 1 << 9;
+const ABORT_REF: usize = 1 << 12;
 /// The abort handles' count.
 const REFS: usize = !(ABORT_REF - 1);
 /// Every reference of the handle side: the `JoinHandle` (or the set) and the
@@ -230,8 +236,9 @@ pub(crate) struct SpawnLink<'env, E> {
     pub(crate) next: Cell<*mut SpawnLink<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
-    /// Where the child was spawned, for slow-poll reports.
-    pub(crate) spawned_at: &'static Location<'static>,
+    /// Where the child was spawned, for slow-poll reports; once it is
+    /// dropped unfinished, the place of the reason (`REASON_SHIFT`).
+    pub(crate) spawned_at: Cell<&'static Location<'static>>,
     /// The child's task-tree record, if its scope is tracked.
     pub(crate) info: Option<RecordRef>,
 }
@@ -283,13 +290,14 @@ pub(crate) trait Child<E> {
     /// The child's task-tree record, if its scope is tracked.
     fn info(&self) -> Option<RecordRef>;
 
-    /// Drops the future if it is still there and publishes the cancellation.
-    /// Called after a panic in `poll` too. Idempotent. `scope` is the
-    /// scope's shared state (an abort request may need a count on it).
+    /// Drops the future if it is still there and publishes the cancellation,
+    /// for `reason`. Called after a panic in `poll` too. Idempotent. `scope`
+    /// is the scope's shared state (an abort request may need a count on
+    /// it).
     ///
     /// # Safety
     /// As for `poll`; `scope` is alive.
-    unsafe fn cancel(&self, scope: *const ScopeShared);
+    unsafe fn cancel(&self, scope: *const ScopeShared, reason: Reason);
 }
 
 impl<E, F, U, M: Member> ChildCell<'_, E, F, U, M> {
@@ -379,7 +387,7 @@ where
         if aborted {
             // SAFETY: owner-only, per this method's contract; the scope is
             // polling, so it is alive.
-            unsafe { self.cancel(self.started_scope()) };
+            unsafe { self.cancel(self.started_scope(), Reason::Aborted) };
             return Poll::Ready(Ok(()));
         }
         // SAFETY: the cell is heap-allocated and never moves; the future is
@@ -415,37 +423,46 @@ where
                 Poll::Ready(Ok(()))
             }
             Err(error) => {
-                // The error goes to the scope; the handle sees `CANCELLED`.
-                self.publish(COMPLETE | CANCELLED, None);
+                // The error goes to the scope; the handle sees `CANCELLED`,
+                // for this child's own error (its place is its spawn).
+                let failed = Reason::Failed(self.link.spawned_at.get()).kind() << REASON_SHIFT;
+                self.publish(COMPLETE | CANCELLED | failed, None);
                 Poll::Ready(Err(error))
             }
         }
     }
 
     fn spawned_at(&self) -> &'static Location<'static> {
-        self.link.spawned_at
+        self.link.spawned_at.get()
     }
 
     fn info(&self) -> Option<RecordRef> {
         self.link.info
     }
 
-    unsafe fn cancel(&self, scope: *const ScopeShared) {
+    unsafe fn cancel(&self, scope: *const ScopeShared, reason: Reason) {
         // Publish even if the destructor panics: the handle must not wait forever.
         struct PublishOnExit<'a, 'env, E, F, U, M: Member>(
             &'a ChildCell<'env, E, F, U, M>,
             *const ScopeShared,
+            Reason,
         );
         impl<E, F, U, M: Member> Drop for PublishOnExit<'_, '_, E, F, U, M> {
             fn drop(&mut self) {
                 // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
                 // Set already if the child finished (idempotence).
                 if self.0.join.header.state.load(Ordering::Relaxed) & COMPLETE == 0 {
-                    self.0.publish(COMPLETE | CANCELLED, Some(self.1));
+                    // The reason's place goes where the handle looks for it,
+                    // before the publish hands the cell over.
+                    if let Some(at) = self.2.location() {
+                        self.0.link.spawned_at.set(at);
+                    }
+                    let reason = self.2.kind() << REASON_SHIFT;
+                    self.0.publish(COMPLETE | CANCELLED | reason, Some(self.1));
                 }
             }
         }
-        let _publish = PublishOnExit(self, scope);
+        let _publish = PublishOnExit(self, scope, reason);
         // SAFETY: owner-only, per this method's contract.
         unsafe { self.drop_future() };
     }
@@ -534,7 +551,7 @@ where
         ptr::addr_of_mut!((*p).link).write(SpawnLink {
             next: Cell::new(ptr::null_mut()),
             this,
-            spawned_at,
+            spawned_at: Cell::new(spawned_at),
             info,
         });
         ptr::addr_of_mut!((*p).phase).write(Cell::new(FRESH));
@@ -729,7 +746,7 @@ pub(crate) unsafe fn discard_unspawned<E>(
     // SAFETY: the cell is still exclusively ours.
     unsafe {
         let child = link.as_ref().this;
-        child.as_ref().cancel(scope);
+        child.as_ref().cancel(scope, Reason::ScopeDropped);
         release_scope_ref(child);
     }
 }
@@ -909,6 +926,69 @@ impl<U> JoinHandle<U> {
         OrDropped { handle: self }
     }
 
+    /// Waits for the child like the handle itself does, but yields why it
+    /// was dropped, if it was, instead of panicking: `Ok(value)`, or
+    /// `Err(reason)` — [`Reason::Aborted`], the scope's failure (with where
+    /// the failing child was spawned), the stop or deadline whose grace
+    /// ended, or the scope future's drop. A child that failed itself yields
+    /// `Reason::Failed` at its own spawn site (its error went to the scope).
+    ///
+    /// # Cancel safety
+    ///
+    /// As the [`JoinHandle`](JoinHandle#cancel-safety).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let out = corral::Nursery::new()
+    ///     .grace(Duration::ZERO)
+    ///     .scope(|s| async move {
+    ///         let stuck = s.spawn(std::future::pending::<Result<(), ()>>());
+    ///         s.stop(); // this line is the reason's place
+    ///         Ok(stuck.outcome().await)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// match out {
+    ///     Err(corral::Reason::Stopped(at)) => assert_eq!(at.line(), line!() - 6),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # });
+    /// ```
+    pub fn outcome(self) -> Outcome<U> {
+        Outcome { handle: self }
+    }
+
+    /// Why the child was dropped, once it was (`COMPLETE | CANCELLED`).
+    fn drop_reason(&self) -> Reason {
+        let state = self.part().header.state.load(Ordering::Acquire);
+        // The link's `spawned_at` holds the reason's place (written before
+        // the publish our acquire load saw); `repr(C)` cell and link, so its
+        // offset is the same whatever `E` and `F` are.
+        let offset = std::mem::offset_of!(ChildCell<'static, (), (), U, Lone>, link)
+            + std::mem::offset_of!(SpawnLink<'static, ()>, spawned_at);
+        // SAFETY: the handle's reference keeps the cell alive; the field is a
+        // `Cell<&Location>`, written by the scope only before the publish.
+        let at = unsafe {
+            *self
+                .join
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<&'static Location<'static>>()
+        };
+        Reason::from_parts((state & REASON_MASK) >> REASON_SHIFT, at).unwrap_or(
+            if state & ABORT != 0 {
+                Reason::Aborted
+            } else {
+                Reason::ScopeDropped
+            },
+        )
+    }
+
     /// The child's outcome: `Some(value)`, `None` if it was dropped unfinished.
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<U>> {
         let part = self.part();
@@ -939,11 +1019,12 @@ impl<U> Future for JoinHandle<U> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
         match std::task::ready!(self.get_mut().poll_outcome(cx)) {
             Some(value) => Poll::Ready(value),
+            // A `&'static str` payload, as it always was (callers downcast it).
             None => panic!(
                 "corral: awaited the JoinHandle of a child that was dropped before it \
                  finished (it was aborted, its scope failed or was dropped, or a stop's \
-                 grace ran out); \
-                 JoinHandle::or_dropped yields None instead"
+                 grace ran out); JoinHandle::or_dropped yields None instead, and \
+                 JoinHandle::outcome the reason"
             ),
         }
     }
@@ -967,6 +1048,30 @@ impl<U> Future for OrDropped<U> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
         self.get_mut().handle.poll_outcome(cx)
+    }
+}
+
+/// The future [`JoinHandle::outcome`] returns: the child's value, or why it
+/// was dropped before it finished.
+///
+/// # Cancel safety
+///
+/// As the [`JoinHandle`](JoinHandle#cancel-safety) it holds.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Outcome<U> {
+    handle: JoinHandle<U>,
+}
+
+impl<U> Future for Outcome<U> {
+    type Output = Result<U, Reason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<U, Reason>> {
+        let handle = &mut self.get_mut().handle;
+        Poll::Ready(match std::task::ready!(handle.poll_outcome(cx)) {
+            Some(value) => Ok(value),
+            None => Err(handle.drop_reason()),
+        })
     }
 }
 

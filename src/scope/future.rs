@@ -44,6 +44,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::reason::Reason;
 use super::set::{
     ChildSet, Failure, LocalChildren, Located, Payload, SendChildren, catch_drop, discard,
     keep_first, resume_from_drop,
@@ -120,7 +121,7 @@ pin_project! {
             // unwinding, where a second panic aborts); the first panic is
             // resumed at the end.
             let mut this = this.project();
-            let mut first = this.set.cancel_all();
+            let mut first = this.set.cancel_all(Reason::ScopeDropped);
             keep_first(&mut first, Core::drop_body_and_output(&mut this));
             match mem::replace(this.phase, Phase::Done) {
                 // A failure still waiting for parallel children: it came first.
@@ -175,7 +176,8 @@ where
                     };
                     return Self::fail_with(this, failure, cx);
                 }
-                if let Some(payload) = this.set.expire() {
+                let reason = this.set.stop_reason().unwrap_or(Reason::Deadline);
+                if let Some(payload) = this.set.expire(reason) {
                     return Self::fail_with(this, Failure::Panic(payload), cx);
                 }
             }
@@ -276,7 +278,7 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         };
         if Pin::new(timer).poll(cx).is_ready() {
             *this.deadline = Deadline::None;
-            this.set.request_stop();
+            this.set.request_stop(Reason::Deadline);
         }
     }
 
@@ -304,8 +306,10 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         error: E,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, E>> {
-        let mut drop_panic = this.set.enter_failing();
-        let value = mem::replace(this.phase, Phase::Stopping(Failure::Error(error)));
+        let failure = Failure::Error(error);
+        let reason = this.set.failure_reason(false);
+        let mut drop_panic = this.set.enter_failing(reason);
+        let value = mem::replace(this.phase, Phase::Stopping(failure));
         keep_first(&mut drop_panic, catch_drop(|| drop(value)));
         if let Some(payload) = drop_panic {
             let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
@@ -314,7 +318,7 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
             discard(failure);
             return Self::fail_with(this, Failure::Panic(payload), cx);
         }
-        this.set.request_stop();
+        this.set.request_stop(reason);
         // The next turn arms the grace (`watch_stop`) and goes on.
         cx.waker().wake_by_ref();
         Poll::Pending
@@ -342,10 +346,13 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         // after that wait. Shielded children run on (`fail` waits for them);
         // without any, the set closes to spawns at once, so a destructor that
         // spawns is refused.
+        let reason = this
+            .set
+            .failure_reason(matches!(failure, Failure::Panic(_)));
         let mut drop_panic = if this.set.has_shielded() {
-            this.set.cancel_unshielded()
+            this.set.cancel_unshielded(reason)
         } else {
-            this.set.cancel_all()
+            this.set.cancel_all(reason)
         };
         this.set.mark_failed();
         keep_first(&mut drop_panic, Self::drop_body_and_output(&mut this));
@@ -396,7 +403,8 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         match flow {
             ControlFlow::Break(Failure::Panic(payload)) => {
                 let mut first = Some(payload);
-                keep_first(&mut first, set.cancel_all());
+                let reason = set.failure_reason(true);
+                keep_first(&mut first, set.cancel_all(reason));
                 if let Phase::Failing(failure) = &mut *this.phase {
                     match failure {
                         Failure::Panic(_) => discard(first),

@@ -18,6 +18,7 @@ use super::child::{
 use super::member::SetMember;
 use super::parallel::split;
 use super::pool::Pool;
+use super::reason::Reason;
 use super::records::RecordRef;
 use super::set::push_incoming;
 use super::shield::Shielded;
@@ -231,8 +232,9 @@ impl<'env, E> Handle<'env, E> {
         StopHandle::new(self.shared.clone())
     }
 
+    #[track_caller]
     fn stop(&self) {
-        stop::request(&self.shared);
+        stop::request(&self.shared, Reason::Stopped(Location::caller()));
     }
 
     fn is_stopping(&self) -> bool {
@@ -693,6 +695,7 @@ impl<'env, E> Scope<'env, E> {
     /// assert_eq!(handled, Ok(3));
     /// # });
     /// ```
+    #[track_caller]
     pub fn stop(&self) {
         self.handle.stop();
     }
@@ -1103,6 +1106,7 @@ impl<'env, E> LocalScope<'env, E> {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn stop(&self) {
         self.handle.stop();
     }

@@ -85,7 +85,9 @@ fn a_stop_racing_the_poll_loop_is_seen_or_wakes_the_parent() {
         let mut cx = Context::from_waker(&parent_waker);
         // SAFETY: the queue holds a count while we take ours.
         let shared = unsafe { ScopeRef::new(queue.shared_ptr()) };
-        let stopper = thread::spawn(move || super::stop::request_with(&shared, None));
+        let stopper = thread::spawn(move || {
+            super::stop::request_with(&shared, None, crate::Reason::Deadline)
+        });
         // The scope future's order: the loop (which clears `polling` on its
         // way out), then a look at the epoch.
         let _ = queue.drive(&mut children, &mut cx);

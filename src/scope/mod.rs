@@ -6,6 +6,7 @@
 //! the bottom up (each imports only files above it in this list, plus the
 //! engine and the rooms below the scope):
 //!
+//! - `reason.rs`: `Reason`, why a child was dropped or a scope asked to stop.
 //! - `records.rs`: the task tree's records (`tree.rs` renders them).
 //! - `state.rs`: what a scope keeps beside the engine's queue: the spawn
 //!   stack, the parallel count, the stop state, the nesting registry, the
@@ -41,6 +42,7 @@ pub(crate) mod member;
 pub(crate) mod nesting;
 mod parallel;
 pub(crate) mod pool;
+mod reason;
 pub(crate) mod records;
 mod set;
 mod shield;
@@ -53,12 +55,13 @@ use std::future::Future;
 use std::panic::Location;
 use std::time::Duration;
 
-pub use child::{AbortHandle, JoinHandle, OrDropped};
+pub use child::{AbortHandle, JoinHandle, OrDropped, Outcome};
 pub(crate) use child::{AbortRoute, JoinPart, release_handle_ref, take_published};
 pub use errors::{ErrorGroup, EveryError, EveryErrorFuture, GroupError};
 pub use future::{LocalScopeFuture, ScopeFuture};
 pub(crate) use handle::{Counted, RoomWait, shared_of};
 pub use handle::{LocalScope, Scope, ScopeHandle, SpawnBounded, SpawnChild};
+pub use reason::Reason;
 pub use start::{Ready, Start, StartError};
 pub use stop::{StopHandle, Stopped};
 pub use supervise::{Supervised, supervised};
@@ -640,6 +643,7 @@ impl Nursery {
             watch,
             self.grace,
             tree,
+            Location::caller(),
             self.errors(every),
         );
         let body = body(Scope::new(set.queue.shared_ptr()));
@@ -648,10 +652,8 @@ impl Nursery {
 
     /// What the child set does with errors besides the first: nothing for a
     /// plain nursery (`None`: the first error ends the turn).
-    #[track_caller]
-    fn errors(&self, every: bool) -> Option<(bool, &'static Location<'static>)> {
-        let opened_at = Location::caller();
-        (every || self.stop_on_failure).then_some((every, opened_at))
+    fn errors(&self, every: bool) -> Option<bool> {
+        (every || self.stop_on_failure).then_some(every)
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.
@@ -707,6 +709,7 @@ impl Nursery {
             watch,
             self.grace,
             tree,
+            Location::caller(),
             self.errors(every),
         );
         let body = body(LocalScope::new(set.queue.shared_ptr()));

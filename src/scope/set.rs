@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 
 use super::child::{Child, SpawnLink, is_aborted, is_shielded, release_scope_ref};
 use super::nesting::Root;
+use super::reason::Reason;
 use super::records::DoneBy;
 use super::records::ScopeInfo;
 use super::state::{ParallelCount, ScopeShared, ScopeState};
@@ -52,8 +53,6 @@ pub(crate) struct Errors<E> {
     /// Every error after the first, in order, when the caller asked for them
     /// all (`Nursery::every_error`); `None`: they are dropped.
     later: Option<Vec<Located<E>>>,
-    /// Where the body's errors come from: the scope's opening.
-    opened_at: &'static Location<'static>,
     /// The first error of this turn, kept while the rest of the turn goes
     /// on (collecting only: the rest of the turn's errors join `later`).
     first: Option<E>,
@@ -208,6 +207,13 @@ struct Roster<'env, E> {
     /// Errors besides the first, if the scope keeps them or fails softly;
     /// `None` for a plain scope (the first error ends the turn).
     errors: Option<Box<Errors<E>>>,
+    /// Where the scope was opened: the place of the body's failures.
+    opened_at: &'static Location<'static>,
+    /// Where the first failing child was spawned (the scope's opening for
+    /// the body), once one failed.
+    failed_at: Option<&'static Location<'static>>,
+    /// Why a child spawned past a grace or a failure is dropped unstarted.
+    drop_reason: Reason,
     /// Its place among the tree's roots, if it has no tracked parent.
     root: Option<Root>,
     /// `'env` must be invariant: see `Scope`.
@@ -227,13 +233,13 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         watch: Option<Watch>,
         grace: Option<std::time::Duration>,
         tree: Option<ScopeInfo>,
-        errors: Option<(bool, &'static Location<'static>)>,
+        opened_at: &'static Location<'static>,
+        errors: Option<bool>,
     ) -> Self {
         let tracked = tree.is_some();
-        let errors = errors.map(|(every, opened_at)| {
+        let errors = errors.map(|every| {
             Box::new(Errors {
                 later: every.then(Vec::new),
-                opened_at,
                 first: None,
                 left: 0,
                 fresh_left: 0,
@@ -257,6 +263,9 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 linked: false,
                 tracked,
                 errors,
+                opened_at,
+                failed_at: None,
+                drop_reason: Reason::ScopeDropped,
                 root: None,
                 _env: PhantomData,
             },
@@ -294,9 +303,9 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         self.queue.shared().user().stop.epoch()
     }
 
-    /// Requests a stop of this scope, as `Scope::stop` does.
-    pub(crate) fn request_stop(&self) {
-        super::stop::request(self.queue.shared());
+    /// Requests a stop of this scope, as `Scope::stop` does, for `reason`.
+    pub(crate) fn request_stop(&self, reason: Reason) {
+        super::stop::request(self.queue.shared(), reason);
     }
 
     /// When a stop request's grace ends (`None`: never).
@@ -315,16 +324,33 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// (`every_error`) or dropped instead of failing the scope again; the
     /// running children run on until they finish or the grace ends. Returns
     /// the first panic of a destructor, as `cancel_all` does.
-    pub(crate) fn enter_failing(&mut self) -> Option<Payload> {
+    pub(crate) fn enter_failing(&mut self, reason: Reason) -> Option<Payload> {
         if let Some(errors) = self.roster.errors.as_mut() {
             errors.failing = true;
         }
         self.roster.expired = true;
+        self.roster.drop_reason = reason;
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
-        drop_waiting::<E>(&mut self.queue, &mut first_panic);
+        drop_waiting::<E>(&mut self.queue, &mut first_panic, reason);
         first_panic
+    }
+
+    /// Why the scope failed, for the children its failure drops: where the
+    /// first failing child was spawned (or the scope opened, for the body).
+    pub(crate) fn failure_reason(&self, panic: bool) -> Reason {
+        let at = self.roster.failed_at.unwrap_or(self.roster.opened_at);
+        if panic {
+            Reason::Panicked(at)
+        } else {
+            Reason::Failed(at)
+        }
+    }
+
+    /// The reason of the stop request that reached the scope, if any.
+    pub(crate) fn stop_reason(&self) -> Option<Reason> {
+        super::stop::reason(self.queue.shared())
     }
 
     /// The scope has failed: a later error (of a shielded child) is kept or
@@ -357,7 +383,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// opening for the body's (a set that keeps errors only).
     pub(crate) fn first_at(&self) -> Option<&'static Location<'static>> {
         let errors = self.roster.errors.as_ref()?;
-        Some(errors.first_at.unwrap_or(errors.opened_at))
+        Some(errors.first_at.unwrap_or(self.roster.opened_at))
     }
 
     /// Polls the body (index 0, through `poll_body`) and the ready children.
@@ -409,10 +435,10 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// Closes the scope to new spawns and drops every child, running or not,
     /// before it returns. If a destructor panics, the others are still dropped
     /// and the first such panic is returned.
-    pub(crate) fn cancel_all(&mut self) -> Option<Payload> {
+    pub(crate) fn cancel_all(&mut self, reason: Reason) -> Option<Payload> {
         // Close first: a destructor below that spawns is refused (with the
         // documented panic) whether its child had started or not.
-        self.drop_children(Leave::Closed)
+        self.drop_children(Leave::Closed, reason)
     }
 
     /// Whether a shielded child (`spawn_shielded`) is running, waiting or on
@@ -431,40 +457,41 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// (`spawn_shielded`), which run on (each within its own limit); from
     /// now on a new child is dropped instead of started, unless shielded.
     /// Returns the first panic of a destructor, as `cancel_all` does.
-    pub(crate) fn cancel_unshielded(&mut self) -> Option<Payload> {
-        self.expire()
+    pub(crate) fn cancel_unshielded(&mut self, reason: Reason) -> Option<Payload> {
+        self.expire(reason)
     }
 
     /// The end of a stop request's grace: drops every child, running or not,
     /// but the shielded ones, and from now on drops new children instead of
     /// starting them (unless shielded). The body runs on. Returns the first
     /// panic of a destructor, as `cancel_all` does.
-    pub(crate) fn expire(&mut self) -> Option<Payload> {
+    pub(crate) fn expire(&mut self, reason: Reason) -> Option<Payload> {
         self.roster.expired = true;
+        self.roster.drop_reason = reason;
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
         for child in self.roster.slab.take_where(|&child| !is_shielded(child)) {
-            cancel_child(child, self.queue.shared(), &mut first_panic);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
         }
-        drop_waiting::<E>(&mut self.queue, &mut first_panic);
+        drop_waiting::<E>(&mut self.queue, &mut first_panic, reason);
         first_panic
     }
 
     /// Drops every child, shielded or not, leaving the spawn stack open or
     /// closed.
-    fn drop_children(&mut self, leave: Leave) -> Option<Payload> {
+    fn drop_children(&mut self, leave: Leave, reason: Reason) -> Option<Payload> {
         let mut first_panic = None;
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
         let roster = &mut self.roster;
         for child in roster.slab.drain() {
-            cancel_child(child, self.queue.shared(), &mut first_panic);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
         }
         while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-            cancel_child(child, self.queue.shared(), &mut first_panic);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
         }
         first_panic
     }
@@ -472,7 +499,11 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 
 /// Drops the children waiting for their turn, but the shielded ones, which
 /// keep their place in the queue.
-fn drop_waiting<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<Payload>) {
+fn drop_waiting<E>(
+    queue: &mut ReadyQueue<ScopeState>,
+    first_panic: &mut Option<Payload>,
+    reason: Reason,
+) {
     let waiting = std::mem::take(queue.user_local());
     for link in waiting {
         // SAFETY: links on the owner's FIFO are live children it owns.
@@ -480,7 +511,7 @@ fn drop_waiting<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<
         if is_shielded(child) {
             queue.user_local().push_back(link);
         } else {
-            cancel_child(child, queue.shared(), first_panic);
+            cancel_child(child, queue.shared(), first_panic, reason);
         }
     }
 }
@@ -488,11 +519,13 @@ fn drop_waiting<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<
 /// Keeps `error` among the later ones if the set collects them, else drops
 /// it (its destructor's panic leaked, as for every discarded value).
 fn keep_later<E>(roster: &mut Roster<'_, E>, error: E, at: Option<&'static Location<'static>>) {
-    match roster.errors.as_mut().and_then(|errors| {
-        let at = at.unwrap_or(errors.opened_at);
-        errors.later.as_mut().map(|later| (later, at))
-    }) {
-        Some((later, at)) => later.push((error, at)),
+    let at = at.unwrap_or(roster.opened_at);
+    match roster
+        .errors
+        .as_mut()
+        .and_then(|errors| errors.later.as_mut())
+    {
+        Some(later) => later.push((error, at)),
         None => discard(error),
     }
 }
@@ -518,10 +551,16 @@ fn on_error<E>(
     }
     if errors.later.is_none() {
         // Not collecting: the first error ends the turn.
+        roster
+            .failed_at
+            .get_or_insert(at.unwrap_or(roster.opened_at));
         return ControlFlow::Break(Failure::Error(error));
     }
     errors.first = Some(error);
     errors.first_at = at;
+    roster
+        .failed_at
+        .get_or_insert(at.unwrap_or(roster.opened_at));
     errors.failing = true;
     // The rest of the turn: the children already woken, and those waiting to
     // start (spawned before the failure), each polled once more; none
@@ -627,7 +666,7 @@ fn drop_aborted<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<
         // SAFETY: links on the owner's FIFO are live children it owns.
         let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
         if is_aborted(child) {
-            cancel_child(child, queue.shared(), first_panic);
+            cancel_child(child, queue.shared(), first_panic, Reason::Aborted);
         } else {
             queue.user_local().push_back(link);
         }
@@ -638,10 +677,11 @@ fn cancel_child<'env, E>(
     child: NonNull<dyn Child<E> + 'env>,
     shared: &ScopeShared,
     first_panic: &mut Option<Payload>,
+    reason: Reason,
 ) {
     // SAFETY: the owner cancels each child once, then releases it.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-        child.as_ref().cancel(shared)
+        child.as_ref().cancel(shared, reason)
     }));
     // SAFETY: the child is live until released below.
     if let Some(info) = unsafe { child.as_ref() }.info() {
@@ -657,7 +697,7 @@ impl<E, K> Drop for ChildSet<'_, E, K> {
     fn drop(&mut self) {
         // Normally a no-op (the scope cancelled or finished everything); this
         // keeps the "no child outlives its set" promise on every path.
-        resume_from_drop(self.cancel_all());
+        resume_from_drop(self.cancel_all(Reason::ScopeDropped));
     }
 }
 
@@ -711,7 +751,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if roster.expired {
             // Past a stop's grace (or a failure) nothing new starts, but a
             // shielded child (a cleanup).
-            drop_waiting::<E>(queue, &mut roster.drop_panic);
+            drop_waiting::<E>(queue, &mut roster.drop_panic, roster.drop_reason);
             if queue.user_local().is_empty() {
                 return None;
             }
@@ -753,7 +793,13 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 ControlFlow::Break(Failure::Error(error)) if self.roster.errors.is_some() => {
                     on_error(self.roster, self.scope, error, None)
                 }
-                flow => flow,
+                flow => {
+                    if flow.is_break() {
+                        let at = self.roster.opened_at;
+                        self.roster.failed_at.get_or_insert(at);
+                    }
+                    flow
+                }
             };
         }
         let roster = &mut *self.roster;
@@ -788,16 +834,25 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 }
                 return on_error(roster, self.scope, error, Some(at));
             }
-            Ok(Poll::Ready(Err(error))) => Some(Failure::Error(error)),
+            Ok(Poll::Ready(Err(error))) => {
+                // SAFETY: the child is live until released below.
+                roster
+                    .failed_at
+                    .get_or_insert(unsafe { child.as_ref() }.spawned_at());
+                Some(Failure::Error(error))
+            }
             Err(payload) => {
                 // A panicking poll leaves the future in place: drop it now. A
                 // second panic from its destructor is dropped in favour of the
                 // first, like `std::thread::scope` keeps the original one.
                 let scope = self.scope;
+                // SAFETY: the child is live until released below.
+                let at = unsafe { child.as_ref() }.spawned_at();
+                roster.failed_at.get_or_insert(at);
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                     // SAFETY: owner-only, once; the scope is polling, so its
                     // state is alive.
-                    unsafe { child.as_ref().cancel(scope) }
+                    unsafe { child.as_ref().cancel(scope, Reason::Panicked(at)) }
                 }));
                 Some(Failure::Panic(payload))
             }

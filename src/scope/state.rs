@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
+use super::reason::Reason;
 use super::records::ScopeInfo;
 
 use crate::engine::{Shared, SharedRef, TakeAllStack, UserState};
@@ -263,6 +264,8 @@ pub(crate) struct Registry {
     /// registers while a request walks down is either in the walk's list or
     /// inherits the request.
     pub(crate) grace_end: Option<Instant>,
+    /// Why the first stop request that reached the scope was made.
+    pub(crate) reason: Option<Reason>,
     /// Nested scopes registered here.
     pub(super) subscopes: Slab<ScopeRef>,
 }
@@ -279,6 +282,7 @@ impl Nesting {
         Nesting {
             inner: Mutex::new(Registry {
                 grace_end: None,
+                reason: None,
                 subscopes: Slab::new(),
             }),
         }

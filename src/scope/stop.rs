@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use event_listener::EventListener;
 
 use super::nesting::{self, Registration, current_scope};
+use super::reason::Reason;
 use super::records::ChildId;
 use super::state::{ScopeRef, ScopeShared};
 use crate::loom::Ordering;
@@ -43,26 +45,32 @@ pub(crate) fn grace_end(shared: &ScopeShared) -> Option<Instant> {
     shared.user().nesting.lock().grace_end
 }
 
+/// The reason of the stop request that reached `shared`'s scope first, if
+/// one did.
+pub(crate) fn reason(shared: &ScopeShared) -> Option<Reason> {
+    shared.user().nesting.lock().reason
+}
+
 /// Requests a stop of `shared`'s scope with its nursery's grace. Reads the
 /// clock (the timer backend's) only if there is a grace.
-pub(crate) fn request(shared: &ScopeShared) {
+pub(crate) fn request(shared: &ScopeShared, reason: Reason) {
     let grace = shared.user().stop.grace_ns;
-    request_within(shared, grace);
+    request_within(shared, grace, reason);
 }
 
 /// Requests a stop whose grace ends `grace_ns` from now (`NEVER_NS`: never).
-fn request_within(shared: &ScopeShared, grace_ns: u64) {
+fn request_within(shared: &ScopeShared, grace_ns: u64, reason: Reason) {
     let end = if grace_ns >= crate::time::NEVER_NS {
         None
     } else {
         crate::time::now().checked_add(Duration::from_nanos(grace_ns))
     };
-    request_with(shared, end);
+    request_with(shared, end, reason);
 }
 
 /// Makes `end` the scope's grace deadline unless it already has an earlier
-/// one, then tells everyone below.
-pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
+/// one, then tells everyone below. The first request's `reason` is kept.
+pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>, reason: Reason) {
     let subscopes: Vec<ScopeRef> = {
         let mut inner = shared.user().nesting.lock();
         let first = shared.user().stop.epoch.load(Ordering::Relaxed) == 0;
@@ -70,6 +78,9 @@ pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
             return;
         }
         inner.grace_end = end;
+        if inner.reason.is_none() {
+            inner.reason = Some(reason);
+        }
         // SeqCst, then `notify` reads `polling` with SeqCst; the scope future
         // clears `polling` with SeqCst, then reads the epoch with SeqCst. One
         // of the two sees the other: the scope is woken or notices by itself.
@@ -79,7 +90,7 @@ pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
     shared.user().stop.event.notify(usize::MAX);
     shared.notify();
     for sub in subscopes {
-        request_with(&sub, end);
+        request_with(&sub, end, reason);
     }
 }
 
@@ -89,14 +100,18 @@ pub(crate) fn request_with(shared: &ScopeShared, end: Option<Instant>) {
 pub(crate) fn link(shared: *const ScopeShared) -> (Option<Registration>, Option<ChildId>) {
     let linked = nesting::link(shared, |parent, registry| {
         let stopping = parent.user().stop.epoch.load(Ordering::Relaxed) != 0;
-        stopping.then_some(registry.grace_end)
+        stopping.then_some((registry.grace_end, registry.reason))
     });
     let Some(linked) = linked else {
         return (None, None);
     };
-    if let Some(end) = linked.inherited {
+    if let Some((end, reason)) = linked.inherited {
         // SAFETY: `shared` comes from its live owner.
-        request_with(unsafe { &*shared }, end);
+        request_with(
+            unsafe { &*shared },
+            end,
+            reason.unwrap_or(Reason::ScopeDropped),
+        );
     }
     (Some(linked.registration), linked.in_child)
 }
@@ -177,6 +192,31 @@ impl StopHandle {
         Some(StopHandle::new(unsafe { ScopeRef::new(current) }))
     }
 
+    /// Why the scope was asked to stop, once it was: the first request's
+    /// [`Reason`] ([`Reason::Stopped`] with where `stop` was called, here or
+    /// on an enclosing scope; [`Reason::Deadline`] for the nursery's soft
+    /// deadline; [`Reason::Failed`] for a soft failure,
+    /// [`Nursery::stop_on_failure`](crate::Nursery::stop_on_failure)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::scope(|s| async move {
+    ///     let stop = s.stop_handle();
+    ///     assert_eq!(stop.reason(), None);
+    ///     s.stop();
+    ///     assert!(matches!(stop.reason(), Some(corral::Reason::Stopped(_))));
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn reason(&self) -> Option<Reason> {
+        reason(&self.scope)
+    }
+
     /// Asks the scope to stop, exactly like [`Scope::stop`](crate::Scope::stop).
     ///
     /// # Examples
@@ -193,8 +233,9 @@ impl StopHandle {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn stop(&self) {
-        request(&self.scope);
+        request(&self.scope, Reason::Stopped(Location::caller()));
     }
 
     /// Asks the scope to stop with a grace of `grace` from now, whatever its
@@ -220,8 +261,13 @@ impl StopHandle {
     /// assert_eq!(out, Ok(None));
     /// # });
     /// ```
+    #[track_caller]
     pub fn stop_within(&self, grace: Duration) {
-        request_within(&self.scope, crate::time::duration_ns(grace));
+        request_within(
+            &self.scope,
+            crate::time::duration_ns(grace),
+            Reason::Stopped(Location::caller()),
+        );
     }
 
     /// True once a stop request has reached the scope (its own, or an
@@ -298,6 +344,28 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// Why the scope was asked to stop, once it was; see
+    /// [`StopHandle::reason`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let out = corral::Nursery::new()
+    ///     .stop_after(std::time::Duration::ZERO)
+    ///     .scope(|s| async move {
+    ///         let stopped = s.stopped();
+    ///         corral::yield_now().await;
+    ///         Ok::<_, ()>(stopped.reason())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Ok(Some(corral::Reason::Deadline)));
+    /// # });
+    /// ```
+    pub fn reason(&self) -> Option<Reason> {
+        reason(&self.scope)
+    }
+
     pub(crate) fn new(scope: ScopeRef) -> Self {
         Stopped {
             scope,
