@@ -152,27 +152,40 @@ fn group<E>(
     ErrorGroup { errors }
 }
 
-impl<T, E, Fut> Future for EveryErrorFuture<ScopeFuture<'_, T, E, Fut>>
-where
-    Fut: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, ErrorGroup<E>>;
+mod sealed {
+    use std::panic::Location;
+    use std::pin::Pin;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.project().inner;
-        Poll::Ready(match std::task::ready!(inner.as_mut().poll(cx)) {
-            Ok(value) => Ok(value),
-            Err(first) => {
-                let (first_at, later) = inner.take_errors();
-                Err(group(first, first_at, later))
-            }
-        })
+    /// A scope future that keeps every error: `ScopeFuture` and
+    /// `LocalScopeFuture` (sealed: nothing else can be).
+    pub trait Gathers<E> {
+        /// The errors after the first and where the first came from, once
+        /// the scope returned its first error.
+        #[allow(clippy::type_complexity)]
+        fn take_errors(
+            self: Pin<&mut Self>,
+        ) -> (
+            Option<&'static Location<'static>>,
+            Vec<(E, &'static Location<'static>)>,
+        );
     }
 }
 
-impl<T, E, Fut> Future for EveryErrorFuture<LocalScopeFuture<'_, T, E, Fut>>
+impl<T, E, Fut> sealed::Gathers<E> for ScopeFuture<'_, T, E, Fut> {
+    fn take_errors(self: Pin<&mut Self>) -> (Option<&'static Location<'static>>, Vec<Located<E>>) {
+        ScopeFuture::take_errors(self)
+    }
+}
+
+impl<T, E, Fut> sealed::Gathers<E> for LocalScopeFuture<'_, T, E, Fut> {
+    fn take_errors(self: Pin<&mut Self>) -> (Option<&'static Location<'static>>, Vec<Located<E>>) {
+        LocalScopeFuture::take_errors(self)
+    }
+}
+
+impl<F, T, E> Future for EveryErrorFuture<F>
 where
-    Fut: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<T, E>> + sealed::Gathers<E>,
 {
     type Output = Result<T, ErrorGroup<E>>;
 

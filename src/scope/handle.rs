@@ -60,6 +60,14 @@ impl<'env, E> Handle<'env, E> {
         self.spawn_at(future, Location::caller())
     }
 
+    /// A task-tree record for a local child spawned at `spawned_at`, if the
+    /// scope is tracked.
+    #[inline]
+    fn record(&self, spawned_at: &'static Location<'static>) -> Option<RecordRef> {
+        let tree = self.shared.user().tree.as_ref()?;
+        Some(tree.spawned(spawned_at, Placement::Local))
+    }
+
     /// Spawns a child recorded as spawned at `spawned_at`.
     #[inline]
     fn spawn_at<F, U>(&self, future: F, spawned_at: &'static Location<'static>) -> JoinHandle<U>
@@ -68,12 +76,7 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
-        let info = self
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(spawned_at, Placement::Local));
+        let info = self.record(spawned_at);
         self.spawn_tracked(future, spawned_at, info)
     }
 
@@ -88,18 +91,8 @@ impl<'env, E> Handle<'env, E> {
         E: 'env,
     {
         let spawned_at = Location::caller();
-        let info = self
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(spawned_at, Placement::Local));
-        let future = Shielded::new(within, future);
-        match self.launch(future, Lone::new(), spawned_at, info, Counted::NotYet, true) {
-            // SAFETY: a lone child's join part, whose handle reference we hold.
-            Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
-            None => finished_scope(),
-        }
+        let info = self.record(spawned_at);
+        self.spawn_lone(Shielded::new(within, future), spawned_at, info, true)
     }
 
     /// Spawns a child nobody joins (its outcome reaches the scope only).
@@ -122,12 +115,7 @@ impl<'env, E> Handle<'env, E> {
         R: 'env,
         E: 'env,
     {
-        let info = self
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(spawned_at, Placement::Local));
+        let info = self.record(spawned_at);
         let (child, starter) = start::start(body, info);
         drop(self.spawn_tracked(child, spawned_at, info));
         starter
@@ -146,13 +134,30 @@ impl<'env, E> Handle<'env, E> {
         U: 'env,
         E: 'env,
     {
+        self.spawn_lone(future, spawned_at, info, false)
+    }
+
+    /// Spawns a lone child (one with a `JoinHandle`), shielded or not.
+    #[inline]
+    fn spawn_lone<F, U>(
+        &self,
+        future: F,
+        spawned_at: &'static Location<'static>,
+        info: Option<RecordRef>,
+        shielded: bool,
+    ) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
         match self.launch(
             future,
             Lone::new(),
             spawned_at,
             info,
             Counted::NotYet,
-            false,
+            shielded,
         ) {
             // SAFETY: a lone child's join part, whose handle reference we hold.
             Some(join) => unsafe { JoinHandle::from_part(join, self.shared.as_ptr()) },
@@ -219,12 +224,7 @@ impl<'env, E> Handle<'env, E> {
         E: 'env,
         M: Member + 'env,
     {
-        let info = self
-            .shared
-            .user()
-            .tree
-            .as_ref()
-            .map(|t| t.spawned(spawned_at, Placement::Local));
+        let info = self.record(spawned_at);
         self.launch(future, member, spawned_at, info, counted, false)
     }
 
@@ -1339,12 +1339,7 @@ where
     let future = future
         .take()
         .expect("corral: SpawnBounded polled after it resolved");
-    let info = handle
-        .shared
-        .user()
-        .tree
-        .as_ref()
-        .map(|t| t.spawned(spawned_at, Placement::Local));
+    let info = handle.record(spawned_at);
     match handle.launch(future, Lone::new(), spawned_at, info, counted, false) {
         // SAFETY: a lone child's join part, whose handle reference we hold.
         Some(join) => Poll::Ready(unsafe { JoinHandle::from_part(join, handle.shared.as_ptr()) }),
