@@ -243,14 +243,25 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
         let (branch, indent) = drawing(i + 1 == count);
         let nested: Vec<ScopeRef> = match &line {
             Line::Child(child) => {
-                let _ = writeln!(
+                let since = now.saturating_duration_since(child.since);
+                let _ = write!(
                     tree.text,
                     "{rest}{branch}{}child spawned at {}, {}, age {}",
                     if child.parallel { "parallel " } else { "" },
                     child.spawned_at,
                     state_text(child, limited),
-                    age(now.saturating_duration_since(child.since))
+                    age(since)
                 );
+                if child.parallel && child.state == NEW && !limited && since >= NEVER_STARTED {
+                    // A runtime that takes a task and never polls it hangs
+                    // the scope silently (see `Scope::spawn_on`).
+                    let _ = write!(
+                        tree.text,
+                        " (spawned on a runtime {} ago and never started: is the runtime running?)",
+                        age(since)
+                    );
+                }
+                tree.text.push('\n');
                 take_where(&mut subscopes, |c| *c == Some(child.id))
             }
             Line::More(text) => {
@@ -298,6 +309,10 @@ fn take_where(
     *subscopes = rest;
     taken.into_iter().map(|(scope, _)| scope).collect()
 }
+
+/// How long a parallel child may wait for its runtime's first poll before
+/// the tree says it never started.
+const NEVER_STARTED: Duration = Duration::from_secs(1);
 
 fn state_text(child: &Snapshot, limited: bool) -> &'static str {
     // A started child (never parallel) says so until it sends its value.

@@ -193,6 +193,39 @@ async fn parallel_children_are_marked() {
     .unwrap();
 }
 
+/// A parallel child its runtime never starts (an executor nobody runs) is
+/// marked once a second has passed; it runs once the executor does.
+async fn a_parallel_child_never_started_is_marked() {
+    let _turn = turn(true);
+    let ex = Arc::new(async_executor::Executor::<'static>::new());
+    let ex_ref = &ex;
+    let out = corral::scope(|s| async move {
+        let at = line!() + 1;
+        let h = s.spawn_on(&**ex_ref, async { Ok::<_, ()>(7) });
+        corral::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let tree = task_tree().to_string();
+        let line = line_with(&tree, &format!("tree.rs:{at}:"));
+        assert!(
+            line.contains("never started: is the runtime running?"),
+            "{tree}"
+        );
+        // Now run it: the child starts and the scope ends.
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        let ex2 = ex_ref.clone();
+        let runner = std::thread::spawn(move || {
+            futures::executor::block_on(ex2.run(async {
+                let _ = stopped.await;
+            }))
+        });
+        let value = h.await;
+        let _ = stop.send(());
+        runner.join().unwrap();
+        Ok(value)
+    })
+    .await;
+    assert_eq!(out, Ok(7));
+}
+
 /// The point of the tree: a watchdog thread prints it while a child blocks
 /// the executor, and it names the culprit. The stop request shows too.
 async fn a_dump_from_another_thread_finds_the_blocking_child() {
@@ -363,6 +396,7 @@ on_both_executors!(
     the_tree_shows_nesting,
     the_tree_shows_states_and_a_queued_child,
     parallel_children_are_marked,
+    a_parallel_child_never_started_is_marked,
     a_dump_from_another_thread_finds_the_blocking_child,
     many_children_are_summarised,
     a_started_child_is_not_ready_until_it_sends,

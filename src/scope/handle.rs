@@ -603,6 +603,17 @@ impl<'env, E> Scope<'env, E> {
     /// [`max_concurrency`](crate::Nursery::max_concurrency), a parallel child
     /// counts toward the limit and starts when it gets its place.
     ///
+    /// **A runtime that never runs the child hangs the scope.** corral hands
+    /// the child to `spawner` and waits for it: an `async_executor::Executor`
+    /// that no thread runs, a tokio `Handle` of a runtime whose threads are
+    /// all blocked, or a pool shut down without dropping its tasks never
+    /// polls it, and the scope waits for ever (there is nothing to fail
+    /// with: the runtime still holds the child). The task tree
+    /// ([`task_tree`](crate::task_tree)) marks such a child: "spawned on a
+    /// runtime 10 s ago and never started". Run the executor (smol's
+    /// `Executor::run`, a `LocalExecutor` on this thread does not count),
+    /// or bound the wait with [`time::timeout`](crate::time::timeout).
+    ///
     /// # Panics
     ///
     /// As [`spawn`](Self::spawn), if the scope has finished; and, from the
@@ -1055,6 +1066,17 @@ impl<'env, E> LocalScope<'env, E> {
     /// drops the child at its next chance. In a scope with
     /// [`max_concurrency`](crate::Nursery::max_concurrency), a parallel child
     /// counts toward the limit and starts when it gets its place.
+    ///
+    /// **A runtime that never runs the child hangs the scope.** corral hands
+    /// the child to `spawner` and waits for it: an `async_executor::Executor`
+    /// that no thread runs, a tokio `Handle` of a runtime whose threads are
+    /// all blocked, or a pool shut down without dropping its tasks never
+    /// polls it, and the scope waits for ever (there is nothing to fail
+    /// with: the runtime still holds the child). The task tree
+    /// ([`task_tree`](crate::task_tree)) marks such a child: "spawned on a
+    /// runtime 10 s ago and never started". Run the executor (smol's
+    /// `Executor::run`, a `LocalExecutor` on this thread does not count),
+    /// or bound the wait with [`time::timeout`](crate::time::timeout).
     ///
     /// # Panics
     ///

@@ -28,6 +28,12 @@ pub use task::Task;
 /// join handle to keep, and it does its own aborting. A runtime's own handle,
 /// if it returns one, can be dropped (detached).
 ///
+/// A runtime that accepts the task but never polls it (an executor nobody
+/// runs, a runtime whose threads are all blocked) leaves the scope waiting
+/// for ever: the task tree ([`task_tree`](crate::task_tree)) shows such a
+/// child as "spawned on a runtime ... ago and never started" once a second
+/// has passed.
+///
 /// # Writing an adapter
 ///
 /// A dozen lines for a runtime corral does not know, here a thread per task
