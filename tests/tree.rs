@@ -359,6 +359,9 @@ async fn a_value_sent_from_elsewhere_clears_not_ready_at_the_next_poll() {
             let (sent_tx, sent_rx) = futures::channel::oneshot::channel();
             std::thread::spawn(move || sent_tx.send(ready.send(7u8).is_ok()));
             assert!(sent_rx.await.unwrap());
+            // The send may have finished before the wait above, in this same
+            // poll: a checkpoint makes sure of a poll after it.
+            yield_now().await;
             // Polled again since the send: no longer "not ready yet".
             let tree = task_tree().to_string();
             let line = line_with(&tree, &format!("tree.rs:{at}:"));
