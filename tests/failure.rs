@@ -87,7 +87,10 @@ fn the_group_is_an_error_and_displays_its_first() {
     impl std::error::Error for Oops {}
     let errors = support::on_minimal(Nursery::new().every_error().scope(|s| async move {
         for i in 0..3 {
-            s.spawn(async move { Err::<(), _>(Oops(i)) });
+            s.spawn(async move {
+                yield_now().await; // all three started, then woken together
+                Err::<(), _>(Oops(i))
+            });
         }
         Ok(())
     }))

@@ -451,7 +451,13 @@ where
             fn drop(&mut self) {
                 // Relaxed: only the owner sets `COMPLETE`, and this is the owner.
                 // Set already if the child finished (idempotence).
-                if self.0.join.header.state.load(Ordering::Relaxed) & COMPLETE == 0 {
+                let state = self.0.join.header.state.load(Ordering::Relaxed);
+                if state & COMPLETE == 0 {
+                    // An abort asked for first is the reason, whatever
+                    // teardown drops the child.
+                    if state & ABORT != 0 {
+                        self.2 = Reason::Aborted;
+                    }
                     // The reason's place goes where the handle looks for it,
                     // before the publish hands the cell over.
                     if let Some(at) = self.2.location() {
@@ -1159,7 +1165,8 @@ impl AbortHandle {
     ///
     /// A child waiting for its turn under
     /// [`max_concurrency`](crate::Nursery::max_concurrency) never starts. A
-    /// child that aborts itself is dropped when its poll returns.
+    /// child that aborts itself runs on to the end of that poll: if the poll
+    /// finishes it, it keeps its value; if not, its next poll drops it.
     ///
     /// # Examples
     ///

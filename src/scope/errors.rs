@@ -217,8 +217,12 @@ where
 /// let errors = corral::Nursery::new()
 ///     .every_error()
 ///     .scope(|s| async move {
-///         s.spawn(async { Err::<(), _>("a") });
-///         s.spawn(async { Err::<(), _>("b") });
+///         for e in ["a", "b"] {
+///             s.spawn(async move {
+///                 corral::yield_now().await; // both started, woken together
+///                 Err::<(), _>(e)
+///             });
+///         }
 ///         Ok(())
 ///     })
 ///     .await

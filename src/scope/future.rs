@@ -121,7 +121,10 @@ pin_project! {
             // unwinding, where a second panic aborts); the first panic is
             // resumed at the end.
             let mut this = this.project();
-            let mut first = this.set.cancel_all(Reason::ScopeDropped);
+            // A scope dropped while it was stopping (an enclosing scope's
+            // grace ended, say) drops its children for that stop.
+            let reason = this.set.stop_reason().unwrap_or(Reason::ScopeDropped);
+            let mut first = this.set.cancel_all(reason);
             keep_first(&mut first, Core::drop_body_and_output(&mut this));
             match mem::replace(this.phase, Phase::Done) {
                 // A failure still waiting for parallel children: it came first.
@@ -208,7 +211,18 @@ where
                             Err(payload) => ControlFlow::Break(Failure::Panic(payload)),
                         }
                     }
-                    Ok(Poll::Ready(Err(error))) => ControlFlow::Break(Failure::Error(error)),
+                    Ok(Poll::Ready(Err(error))) => {
+                        // A finished body is never polled again: dropped now
+                        // (a soft failure's phase goes on without it). Its
+                        // destructor's panic outranks the error.
+                        match panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+                            Ok(()) => ControlFlow::Break(Failure::Error(error)),
+                            Err(payload) => {
+                                discard(error);
+                                ControlFlow::Break(Failure::Panic(payload))
+                            }
+                        }
+                    }
                     Err(payload) => ControlFlow::Break(Failure::Panic(payload)),
                 }
             };

@@ -436,9 +436,12 @@ impl Nursery {
     /// children (and nested scopes, and the body if it still runs) see the
     /// request and get the nursery's [`grace`](Self::grace) to finish;
     /// whatever is left when it ends is dropped, then the scope returns the
-    /// first error. Children waiting for their turn under
-    /// [`max_concurrency`](Self::max_concurrency) are dropped at once, and a
-    /// child spawned after the failure is dropped unstarted.
+    /// first error. Children not started yet (spawned and not polled, or
+    /// waiting for their turn under
+    /// [`max_concurrency`](Self::max_concurrency)) are dropped at once:
+    /// they have nothing to clean up; a child spawned after the failure is
+    /// dropped unstarted (a shielded one starts). The body, if the error
+    /// was its own, is done; otherwise it runs on and sees the request.
     ///
     /// Errors during that phase never replace the first: they are dropped,
     /// or kept in the [`ErrorGroup`] with [`every_error`](Self::every_error).
@@ -483,15 +486,16 @@ impl Nursery {
     }
 
     /// Every error, not only the first: the scope's error becomes an
-    /// [`ErrorGroup`] holding the first error, then those of children (or
-    /// the body) that failed in the same turn (the scope finishes polling
-    /// the children that were ready, starting none, before it drops the
-    /// rest), and those of the soft phase of
-    /// [`stop_on_failure`](Self::stop_on_failure), in order, each with
-    /// where its child was spawned (the scope's opening for the body's).
-    /// asyncio's `ExceptionGroup`, Trio's `MultiError`.
+    /// [`ErrorGroup`] holding the first error, then those of started
+    /// children that failed in the same turn (the scope polls once more the
+    /// children already woken when the first failed, and starts none: it
+    /// runs nothing a plain scope would not), and those of the soft phase
+    /// of [`stop_on_failure`](Self::stop_on_failure) and of shielded
+    /// children, in order, each with where its child was spawned (the
+    /// scope's opening for the body's). asyncio's `ExceptionGroup`, Trio's
+    /// `MultiError`.
     ///
-    /// Returns a builder with this nursery's settings; its
+    /// Returns a builder with this nursery's settings, so call it last; its
     /// [`scope`](EveryError::scope) and
     /// [`local_scope`](EveryError::local_scope) open the scope.
     ///
@@ -502,8 +506,12 @@ impl Nursery {
     /// let out = corral::Nursery::new()
     ///     .every_error()
     ///     .scope(|s| async move {
-    ///         s.spawn(async { Err::<(), _>("first") });
-    ///         s.spawn(async { Err::<(), _>("second") }); // fails in the same turn
+    ///         for e in ["first", "second"] {
+    ///             s.spawn(async move {
+    ///                 corral::yield_now().await; // both started...
+    ///                 Err::<(), _>(e) // ...and failing in the same turn
+    ///             });
+    ///         }
     ///         Ok(())
     ///     })
     ///     .await;

@@ -57,10 +57,8 @@ pub(crate) struct Errors<E> {
     /// on (collecting only: the rest of the turn's errors join `later`).
     first: Option<E>,
     /// With `first`: the polls left in the rest of the turn (the children
-    /// woken or waiting to start when it failed), and how many of those
-    /// are starts.
+    /// woken when it failed).
     left: usize,
-    fresh_left: usize,
     /// Where the first error came from (`None`: the body).
     first_at: Option<&'static Location<'static>>,
     /// The scope has failed: no new child starts, and an error is kept (or
@@ -242,7 +240,6 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 later: every.then(Vec::new),
                 first: None,
                 left: 0,
-                fresh_left: 0,
                 first_at: None,
                 failing: false,
             })
@@ -562,13 +559,11 @@ fn on_error<E>(
         .failed_at
         .get_or_insert(at.unwrap_or(roster.opened_at));
     errors.failing = true;
-    // The rest of the turn: the children already woken, and those waiting to
-    // start (spawned before the failure), each polled once more; none
-    // spawned later starts.
+    // The rest of the turn: the children already woken, each polled once
+    // more; none starts (a plain scope would start none either: collecting
+    // errors must not run anything a plain scope would not).
     // SAFETY: in the owner's loop, between polls.
-    let (woken, fresh) = unsafe { ((*scope).ready_len(), (*scope).user_local().len()) };
-    errors.left = woken + fresh;
-    errors.fresh_left = fresh;
+    errors.left = unsafe { (*scope).ready_len() };
     ControlFlow::Continue(())
 }
 
@@ -759,14 +754,13 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         if roster.running() >= roster.limit {
             return None;
         }
-        if let Some(errors) = roster.errors.as_mut() {
-            if errors.first.is_some() {
-                // The rest of a failed turn starts only what was spawned before.
-                if errors.fresh_left == 0 {
-                    return None;
-                }
-                errors.fresh_left -= 1;
-            }
+        if roster
+            .errors
+            .as_ref()
+            .is_some_and(|errors| errors.first.is_some())
+        {
+            // The rest of a failed turn starts nothing.
+            return None;
         }
         let link = queue.user_local().pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.

@@ -31,8 +31,8 @@ pin_project_lite::pin_project! {
     ///
     /// ```compile_fail,E0277
     /// fn send<T: Send>(_: T) {}
-    /// let rc = std::rc::Rc::new(1);
-    /// send(corral::supervised::<_, _, (), ()>(async move { Ok(*rc) }));
+    /// let not_send = std::future::ready(Ok::<_, ()>(std::rc::Rc::new(1)));
+    /// send(corral::supervised::<_, _, (), ()>(not_send));
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Supervised<F, E2> {

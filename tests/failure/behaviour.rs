@@ -11,16 +11,54 @@ pub(super) async fn every_error_reports_the_errors_of_one_turn() {
     let dropped_ref = &dropped;
     let out = open_every_in(Nursery::new(), |s| async move {
         s.spawn(pending_forever::<Result<(), &str>>(dropped_ref));
-        s.spawn(async { Err::<(), _>("first") });
-        s.spawn(async { Err::<(), _>("second") });
+        // Both started, then woken for the same turn.
+        s.spawn(async {
+            yield_now().await;
+            Err::<(), _>("first")
+        });
+        s.spawn(async {
+            yield_now().await;
+            Err::<(), _>("second")
+        });
         Ok(())
     })
     .await;
     let errors = out.unwrap_err();
     let lines: Vec<u32> = errors.iter().map(|e| e.location().line()).collect();
-    assert_eq!(lines[1], lines[0] + 1, "each error names its spawn");
+    assert_eq!(lines[1], lines[0] + 4, "each error names its spawn");
     assert_eq!(errors.into_errors(), ["first", "second"]);
     assert_eq!(dropped.get(), 1);
+}
+
+/// Keeping every error runs nothing a plain scope would not: after the
+/// first error no child starts, queued or spawned in the failing poll (the
+/// reviewer's case: it used to start them).
+pub(super) async fn every_error_starts_nothing_after_the_failure() {
+    let started = AtomicUsize::new(0);
+    let started_ref = &started;
+    let out = open_every_in(Nursery::new().max_concurrency(2), |s| async move {
+        let s2 = s.clone();
+        s.spawn(async move {
+            // Spawned in the failing poll: never starts.
+            s2.spawn(async move {
+                started_ref.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("grandchild")
+            });
+            Err::<(), _>("a")
+        });
+        for _ in 0..3 {
+            s.spawn(async move {
+                started_ref.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<(), &str>>().await
+            });
+        }
+        Ok(())
+    })
+    .await;
+    assert_eq!(out.unwrap_err().into_errors(), ["a"]);
+    // As in a plain scope: `a` fails at its first poll, before the others
+    // start, and after that nothing starts.
+    assert_eq!(started.load(Ordering::SeqCst), 0);
 }
 
 /// A child that would fail only later is dropped with the rest: the group
@@ -140,6 +178,39 @@ pub(super) async fn errors_of_the_soft_phase_join_the_group() {
     )
     .await;
     assert_eq!(out, Err("first"));
+}
+
+/// The body's own error under a soft failure: the body is done (never
+/// polled again), the scope resolves once the children have stopped, not
+/// at the grace's end, and without a grace it resolves too (the reviewer's
+/// hang).
+pub(super) async fn a_bodys_error_fails_softly_without_waiting_the_grace() {
+    let out = open_in(Nursery::new().stop_on_failure(), |_s| async {
+        Err::<(), _>("e")
+    })
+    .await;
+    assert_eq!(out, Err("e"));
+    let began = std::time::Instant::now();
+    let out = open_in(
+        Nursery::new()
+            .stop_on_failure()
+            .grace(Duration::from_secs(30)),
+        |s| async move {
+            let s2 = s.clone();
+            s.spawn(async move {
+                s2.stopped().await;
+                Ok(())
+            });
+            yield_now().await;
+            Err::<(), _>("e")
+        },
+    )
+    .await;
+    assert_eq!(out, Err("e"));
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "waited the grace"
+    );
 }
 
 /// The body sees the request too and winds down; the value it returns is
@@ -291,11 +362,13 @@ macro_rules! each_test {
         $runners!(
             every_error_reports_the_errors_of_one_turn,
             every_error_keeps_the_turn_not_later_failures,
+            every_error_starts_nothing_after_the_failure,
             every_error_places_the_bodys_error_at_the_scope,
             a_soft_failure_lets_siblings_clean_up,
             a_soft_failure_drops_what_is_left_after_the_grace,
             errors_of_the_soft_phase_join_the_group,
             the_body_sees_a_soft_failure,
+            a_bodys_error_fails_softly_without_waiting_the_grace,
             nothing_new_starts_in_the_soft_phase,
             a_panic_in_the_soft_phase_drops_everything,
             a_nested_scope_hears_a_soft_failure,

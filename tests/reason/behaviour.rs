@@ -115,6 +115,47 @@ pub(super) async fn a_stop_names_where_it_was_asked() {
     assert_eq!(line_of(nested), line);
 }
 
+/// A scope nested in a child that the enclosing scope's grace drops: its
+/// children carry the enclosing stop's reason, not "scope dropped" (the
+/// reviewer's case).
+pub(super) async fn a_nested_scope_dropped_at_a_grace_passes_the_stop_on() {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let out = open_graceful(Duration::from_millis(10), |s| async move {
+        s.spawn(async move {
+            corral::scope(|inner| async move {
+                tx.send(inner.spawn(std::future::pending::<Result<(), ()>>()))
+                    .ok()
+                    .unwrap();
+                std::future::pending::<Result<(), ()>>().await
+            })
+            .await
+        });
+        yield_now().await;
+        let line = line!() + 1;
+        s.stop();
+        Ok(line)
+    })
+    .await;
+    let line = out.unwrap();
+    let nested = rx.await.unwrap();
+    assert_eq!(line_of(nested.outcome().await), line);
+}
+
+/// An abort asked for before a failure drops the child is the reason.
+pub(super) async fn an_abort_before_a_failure_stays_aborted() {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let out = open(|s| async move {
+        let h = s.spawn(std::future::pending::<Result<(), &str>>());
+        yield_now().await;
+        h.abort();
+        tx.send(h).ok().unwrap();
+        Err::<(), _>("body")
+    })
+    .await;
+    assert_eq!(out, Err("body"));
+    assert_eq!(rx.await.unwrap().outcome().await, Err(Reason::Aborted));
+}
+
 /// The soft deadline is `Deadline`.
 pub(super) async fn a_deadline_is_deadline() {
     let out = open_in(
@@ -183,6 +224,8 @@ macro_rules! each_test {
             a_siblings_panic_is_panicked,
             a_stop_names_where_it_was_asked,
             a_deadline_is_deadline,
+            a_nested_scope_dropped_at_a_grace_passes_the_stop_on,
+            an_abort_before_a_failure_stays_aborted,
             a_soft_failure_names_the_failing_child,
             a_dropped_scope_is_scope_dropped,
         );
