@@ -190,11 +190,11 @@ pub(super) async fn a_bodys_error_fails_softly_without_waiting_the_grace() {
     })
     .await;
     assert_eq!(out, Err("e"));
-    let began = std::time::Instant::now();
+    // A grace longer than the watchdog: waiting it out fails the test.
     let out = open_in(
         Nursery::new()
             .stop_on_failure()
-            .grace(Duration::from_secs(30)),
+            .grace(Duration::from_secs(3600)),
         |s| async move {
             let s2 = s.clone();
             s.spawn(async move {
@@ -207,10 +207,6 @@ pub(super) async fn a_bodys_error_fails_softly_without_waiting_the_grace() {
     )
     .await;
     assert_eq!(out, Err("e"));
-    assert!(
-        began.elapsed() < Duration::from_secs(10),
-        "waited the grace"
-    );
 }
 
 /// The body sees the request too and winds down; the value it returns is
