@@ -13,7 +13,9 @@ mod support;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use corral::AbortHandle;
+use std::sync::Arc;
+
+use corral::{AbortHandle, Reason};
 use futures::FutureExt;
 use support::{DropCounter, pending_forever, scaled, yield_now, yield_times};
 
@@ -118,5 +120,128 @@ fn aborts_from_another_thread_race_the_polls() {
             }
         }
         assert_eq!(dropped.get(), 8, "every child's future dropped once");
+    }
+}
+
+/// Abort requests from other threads (through abort handles and join
+/// handles, cloned and dropped there) race the scope future's drop, with
+/// the children not started yet or started: the hand-over keeps the
+/// scope's state alive for a request still telling it. (From the outside
+/// review; run under Miri and ThreadSanitizer too.)
+#[test]
+fn racing_aborts_against_the_scope_drop() {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Context, Poll};
+    for round in 0..support::scaled(600) {
+        let aborts: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let joins: Arc<Mutex<Vec<corral::JoinHandle<()>>>> = Arc::default();
+        let go = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        {
+            let (aborts2, joins2) = (aborts.clone(), joins.clone());
+            let mut scope = std::pin::pin!(corral::scope(|s| async move {
+                for _ in 0..3 {
+                    let h = s.spawn(std::future::pending::<Result<(), ()>>());
+                    aborts2.lock().unwrap().push(h.abort_handle());
+                    joins2.lock().unwrap().push(h);
+                }
+                yield_now().await;
+                std::future::pending::<Result<(), ()>>().await
+            }));
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            // One poll: the children are queued; two or more: started.
+            for _ in 0..=round % 3 {
+                assert!(matches!(scope.as_mut().poll(&mut cx), Poll::Pending));
+            }
+            for abort in aborts.lock().unwrap().drain(..) {
+                let go = go.clone();
+                threads.push(std::thread::spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        std::thread::yield_now();
+                    }
+                    let again = abort.clone();
+                    abort.abort();
+                    drop(abort);
+                    again.abort();
+                }));
+            }
+            let handles: Vec<_> = joins.lock().unwrap().drain(..).collect();
+            let go2 = go.clone();
+            threads.push(std::thread::spawn(move || {
+                while !go2.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                for h in &handles {
+                    h.abort();
+                }
+                for h in handles {
+                    let outcome = futures::executor::block_on(h.outcome());
+                    assert!(
+                        matches!(outcome, Err(Reason::Aborted | Reason::ScopeDropped)),
+                        "{outcome:?}"
+                    );
+                }
+            }));
+            go.store(true, Ordering::Release);
+        } // the scope future is dropped while the threads abort
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// A join handle dropped on another thread, and an abort from a third,
+/// race the child's finish on the scope's thread.
+#[test]
+fn racing_a_handle_drop_and_an_abort_against_the_finish() {
+    for _ in 0..support::scaled(600) {
+        let out = futures::executor::block_on(corral::scope(|s| async move {
+            let (tx, rx) = std::sync::mpsc::channel::<corral::JoinHandle<Vec<u8>>>();
+            let dropper = std::thread::spawn(move || drop(rx.recv().unwrap()));
+            let h = s.spawn(async {
+                yield_now().await;
+                Ok::<_, ()>(vec![1, 2, 3])
+            });
+            let abort = h.abort_handle();
+            tx.send(h).unwrap();
+            let aborter = std::thread::spawn(move || abort.abort());
+            yield_now().await;
+            yield_now().await;
+            dropper.join().unwrap();
+            aborter.join().unwrap();
+            Ok(())
+        }));
+        assert_eq!(out, Ok(()));
+    }
+}
+
+/// A child's destructor aborts a sibling while the scope tears down after
+/// a failure: the request reaches a scope that is dropping its children.
+#[test]
+fn racing_an_abort_from_a_destructor_during_teardown() {
+    struct AbortOnDrop(AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    for _ in 0..support::scaled(100) {
+        let out = futures::executor::block_on(corral::scope(|s| async move {
+            let a = s.spawn(std::future::pending::<Result<(), &str>>());
+            let guard = AbortOnDrop(a.abort_handle());
+            let b = s.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), &str>>().await
+            });
+            let guard2 = AbortOnDrop(b.abort_handle());
+            s.spawn(async move {
+                let _guard = guard2;
+                yield_now().await;
+                Err::<(), _>("x")
+            });
+            std::future::pending::<Result<(), &str>>().await
+        }));
+        assert_eq!(out, Err("x"));
     }
 }
