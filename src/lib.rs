@@ -35,6 +35,9 @@
 //! | `await asyncio.gather(*aws)`             | [`join_all`]`(aws).await`                       |
 //! | `gather` that stops at the first error   | [`try_join_all`]`(aws).await`                   |
 //! | `gather(..., return_exceptions=True)`    | [`Scope::spawn`]`(`[`supervised`]`(fut))`       |
+//! | `ExceptionGroup` of every task's error   | [`Nursery::every_error`] → [`ErrorGroup`]       |
+//! | `task.cancel()`                          | [`JoinHandle::abort`], [`AbortHandle`]          |
+//! | cancellation that lets tasks clean up    | [`Nursery::stop_on_failure`], [`Scope::spawn_shielded`] |
 //! | `asyncio.wait(..., FIRST_COMPLETED)`     | [`race`]`(aws).await`                           |
 //! | first success, happy-eyeballs style      | [`race_ok`]`(aws).await`                        |
 //! | `async with asyncio.timeout(d):`         | [`time::timeout`]`(d, fut).await`               |
