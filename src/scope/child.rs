@@ -612,6 +612,19 @@ pub(crate) unsafe fn take_published<U, M>(join: NonNull<JoinPart<U, M>>) -> Opti
     value
 }
 
+/// A field of the spawn link of the cell whose join part is `join`, at
+/// `field` bytes into the link: the link sits at the same offset whatever
+/// the error and future types (`repr(C)` cell, the join part first, the link
+/// second, both independent of `E` and `F`), and its fields at the same
+/// places (`repr(C)` link), so the handle side finds them knowing only `U`
+/// and `M`.
+fn link_field<U, M, T>(join: NonNull<JoinPart<U, M>>, field: usize) -> NonNull<T> {
+    let offset = std::mem::offset_of!(ChildCell<'static, (), (), U, M>, link) + field;
+    // SAFETY: `join` is at offset 0 of its cell, with the provenance of the
+    // whole cell, so this stays inside the allocation.
+    unsafe { NonNull::new_unchecked(join.as_ptr().cast::<u8>().add(offset)).cast() }
+}
+
 /// Where an abort request finds a child: its header, its link's `next`
 /// (the wake slot once started) and its scope's shared state.
 #[derive(Clone, Copy)]
@@ -624,18 +637,11 @@ pub(crate) struct AbortRoute {
 impl AbortRoute {
     /// The route to the child whose join part is `join`, spawned in `scope`.
     pub(crate) fn new<U, M>(join: NonNull<JoinPart<U, M>>, scope: *const ScopeShared) -> Self {
-        // The link sits at the same offset whatever the error and future
-        // types (`repr(C)` cell, the join part first, the link second, both
-        // independent of `E` and `F`), and `next` at the same place in it.
-        let offset = std::mem::offset_of!(ChildCell<'static, (), (), U, M>, link)
-            + std::mem::offset_of!(SpawnLink<'static, ()>, next);
-        // SAFETY: `join` is at offset 0 of its cell (with the provenance of
-        // the whole cell), so this stays inside the allocation. `Cell<*mut
-        // SpawnLink>` has the layout of `*mut ()`.
-        let next = unsafe { NonNull::new_unchecked(join.as_ptr().cast::<u8>().add(offset)) };
+        let next = std::mem::offset_of!(SpawnLink<'static, ()>, next);
         AbortRoute {
             header: join.cast(),
-            next: next.cast(),
+            // `Cell<*mut SpawnLink>` has the layout of `*mut ()`.
+            next: link_field(join, next),
             scope,
         }
     }
@@ -972,19 +978,12 @@ impl<U> JoinHandle<U> {
     fn drop_reason(&self) -> Reason {
         let state = self.part().header.state.load(Ordering::Acquire);
         // The link's `spawned_at` holds the reason's place (written before
-        // the publish our acquire load saw); `repr(C)` cell and link, so its
-        // offset is the same whatever `E` and `F` are.
-        let offset = std::mem::offset_of!(ChildCell<'static, (), (), U, Lone>, link)
-            + std::mem::offset_of!(SpawnLink<'static, ()>, spawned_at);
+        // the publish our acquire load saw).
+        let field = std::mem::offset_of!(SpawnLink<'static, ()>, spawned_at);
         // SAFETY: the handle's reference keeps the cell alive; the field is a
         // `Cell<&Location>`, written by the scope only before the publish.
         let at = unsafe {
-            *self
-                .join
-                .as_ptr()
-                .cast::<u8>()
-                .add(offset)
-                .cast::<&'static Location<'static>>()
+            *link_field::<U, Lone, &'static Location<'static>>(self.join, field).as_ptr()
         };
         Reason::from_parts((state & REASON_MASK) >> REASON_SHIFT, at).unwrap_or(
             if state & ABORT != 0 {

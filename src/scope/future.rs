@@ -69,6 +69,15 @@ enum Deadline {
     Armed(Sleep),
 }
 
+/// `Stopping` -> `Done`, for the caller to move on to `Failing` with the
+/// soft failure's error.
+fn end_stopping<T, E>(phase: &mut Phase<T, E>) -> Failure<E> {
+    match mem::replace(phase, Phase::Done) {
+        Phase::Stopping(error) => Failure::Error(error),
+        _ => unreachable!("end_stopping outside the Stopping phase"),
+    }
+}
+
 /// Where a scope future is; see the module docs' table.
 enum Phase<T, E> {
     /// The body is running; children may be too.
@@ -79,7 +88,7 @@ enum Phase<T, E> {
     /// (`Nursery::stop_on_failure`): a stop was requested, and the body and
     /// the running children run on until they finish or the grace ends;
     /// their errors are kept (`every_error`) or dropped.
-    Stopping(Failure<E>),
+    Stopping(E),
     /// Every child has finished and the set is closed to spawns; waiting for
     /// parallel children dropped at a grace to be gone from their runtimes
     /// before returning the value.
@@ -132,9 +141,7 @@ pin_project! {
                     let later = first.replace(payload);
                     keep_first(&mut first, later);
                 }
-                Phase::Failing(Failure::Error(error))
-                | Phase::Stopping(Failure::Error(error)) => discard(error),
-                Phase::Stopping(Failure::Panic(payload)) => discard(payload),
+                Phase::Failing(Failure::Error(error)) | Phase::Stopping(error) => discard(error),
                 // The value went with `drop_body_and_output`.
                 Phase::Running | Phase::Draining(_) | Phase::Closing(_) | Phase::Done => {}
             }
@@ -174,9 +181,7 @@ where
                 *this.grace = None;
                 if let Phase::Stopping(_) = this.phase {
                     // A soft failure's grace is over: drop what is left.
-                    let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
-                        unreachable!()
-                    };
+                    let failure = end_stopping(this.phase);
                     return Self::fail_with(this, failure, cx);
                 }
                 let reason = this.set.stop_reason().unwrap_or(Reason::Deadline);
@@ -243,9 +248,7 @@ where
                 if stopping && this.body.is_none() && this.set.try_close() =>
             {
                 // `Stopping` -> `Failing`: everything stopped within the grace.
-                let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
-                    unreachable!()
-                };
+                let failure = end_stopping(this.phase);
                 Self::fail_with(this, failure, cx)
             }
             ControlFlow::Continue(Drained::Idle)
@@ -320,16 +323,13 @@ impl<'env, T, E, Fut, K> Core<'env, T, E, Fut, K> {
         error: E,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, E>> {
-        let failure = Failure::Error(error);
         let reason = this.set.failure_reason(false);
         let mut drop_panic = this.set.enter_failing(reason);
-        let value = mem::replace(this.phase, Phase::Stopping(failure));
+        let value = mem::replace(this.phase, Phase::Stopping(error));
         keep_first(&mut drop_panic, catch_drop(|| drop(value)));
         if let Some(payload) = drop_panic {
-            let Phase::Stopping(failure) = mem::replace(this.phase, Phase::Done) else {
-                unreachable!()
-            };
-            discard(failure);
+            // `fail_with` drops the error kept in `Stopping`: the panic
+            // outranks it.
             return Self::fail_with(this, Failure::Panic(payload), cx);
         }
         this.set.request_stop(reason);

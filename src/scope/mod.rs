@@ -644,24 +644,28 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
-        let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let tree = self.tree(records::ScopeKind::Scope);
-        let set = ChildSet::new(
-            self.max_concurrency,
-            watch,
-            self.grace,
-            tree,
-            Location::caller(),
-            self.errors(every),
-        );
+        let set = self.child_set(records::ScopeKind::Scope, every);
         let body = body(Scope::new(set.queue.shared_ptr()));
         ScopeFuture::new(body, set, self.stop_at, self.stop_on_failure)
     }
 
-    /// What the child set does with errors besides the first: nothing for a
-    /// plain nursery (`None`: the first error ends the turn).
-    fn errors(&self, every: bool) -> Option<bool> {
-        (every || self.stop_on_failure).then_some(every)
+    /// The child set of a scope opened here now with this nursery's
+    /// settings, keeping every error if `every`. (Errors besides the first
+    /// are looked at only with `every` or `stop_on_failure`: a plain set has
+    /// no record of them, and its first error ends the turn.)
+    #[track_caller]
+    fn child_set<'env, E, K>(&self, kind: records::ScopeKind, every: bool) -> ChildSet<'env, E, K> {
+        let opened_at = Location::caller();
+        let watch = crate::slow_poll::watch_for(self.slow_poll, opened_at);
+        let errors = (every || self.stop_on_failure).then_some(every);
+        ChildSet::new(
+            self.max_concurrency,
+            watch,
+            self.grace,
+            self.tree(kind),
+            opened_at,
+            errors,
+        )
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.
@@ -710,16 +714,7 @@ impl Nursery {
         T: 'env,
         E: 'env,
     {
-        let watch = crate::slow_poll::watch_for(self.slow_poll, Location::caller());
-        let tree = self.tree(records::ScopeKind::Local);
-        let set = ChildSet::new(
-            self.max_concurrency,
-            watch,
-            self.grace,
-            tree,
-            Location::caller(),
-            self.errors(every),
-        );
+        let set = self.child_set(records::ScopeKind::Local, every);
         let body = body(LocalScope::new(set.queue.shared_ptr()));
         LocalScopeFuture::new(body, set, self.stop_at, self.stop_on_failure)
     }

@@ -59,8 +59,6 @@ pub(crate) struct Errors<E> {
     /// With `first`: the polls left in the rest of the turn (the children
     /// woken when it failed).
     left: usize,
-    /// Where the first error came from (`None`: the body).
-    first_at: Option<&'static Location<'static>>,
     /// The scope has failed: no new child starts, and an error is kept (or
     /// dropped), never a failure of its own.
     failing: bool,
@@ -240,7 +238,6 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 later: every.then(Vec::new),
                 first: None,
                 left: 0,
-                first_at: None,
                 failing: false,
             })
         });
@@ -322,9 +319,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// running children run on until they finish or the grace ends. Returns
     /// the first panic of a destructor, as `cancel_all` does.
     pub(crate) fn enter_failing(&mut self, reason: Reason) -> Option<Payload> {
-        if let Some(errors) = self.roster.errors.as_mut() {
-            errors.failing = true;
-        }
+        self.mark_failed();
         self.roster.expired = true;
         self.roster.drop_reason = reason;
         let mut first_panic = None;
@@ -376,11 +371,10 @@ impl<'env, E, K> ChildSet<'env, E, K> {
             .unwrap_or_default()
     }
 
-    /// Where the first error came from: its child's spawn, or the scope's
-    /// opening for the body's (a set that keeps errors only).
+    /// Where the first failure came from: its child's spawn, or the scope's
+    /// opening for the body's.
     pub(crate) fn first_at(&self) -> Option<&'static Location<'static>> {
-        let errors = self.roster.errors.as_ref()?;
-        Some(errors.first_at.unwrap_or(self.roster.opened_at))
+        self.roster.failed_at
     }
 
     /// Polls the body (index 0, through `poll_body`) and the ready children.
@@ -501,14 +495,25 @@ fn drop_waiting<E>(
     first_panic: &mut Option<Payload>,
     reason: Reason,
 ) {
+    drop_waiting_where::<E>(queue, first_panic, reason, |child| !is_shielded(child));
+}
+
+/// Drops the children waiting for their turn that `drop` picks, for
+/// `reason`, in one scan of the queue, keeping the others in order.
+fn drop_waiting_where<E>(
+    queue: &mut ReadyQueue<ScopeState>,
+    first_panic: &mut Option<Payload>,
+    reason: Reason,
+    drop: impl Fn(NonNull<dyn Child<E> + '_>) -> bool,
+) {
     let waiting = std::mem::take(queue.user_local());
     for link in waiting {
         // SAFETY: links on the owner's FIFO are live children it owns.
         let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
-        if is_shielded(child) {
-            queue.user_local().push_back(link);
-        } else {
+        if drop(child) {
             cancel_child(child, queue.shared(), first_panic, reason);
+        } else {
+            queue.user_local().push_back(link);
         }
     }
 }
@@ -527,37 +532,44 @@ fn keep_later<E>(roster: &mut Roster<'_, E>, error: E, at: Option<&'static Locat
     }
 }
 
-/// An error of the body (`at`: `None`) or a child, in a set that keeps
-/// errors or fails softly: the first of a collecting set's turn is kept for
-/// `drive` to report when the turn ends, and the turn goes on; one after it,
-/// or in a failing set, joins the later ones (or is dropped). `Break` for a
-/// plain first error, as in a plain set.
+/// A failure of the body (`at`: `None`) or of the child spawned at `at`.
+/// In a set that keeps errors or fails softly, an error after the first
+/// (or in a failing set) joins the later ones (or is dropped), and a
+/// collecting set keeps its first error for `drive` to report when the rest
+/// of the turn is done. Otherwise the failure ends the turn (`Break`), and
+/// the set remembers where the first one came from (`failed_at`).
 #[cold]
-fn on_error<E>(
+fn on_failure<E>(
     roster: &mut Roster<'_, E>,
     scope: *const ScopeShared,
-    error: E,
+    failure: Failure<E>,
     at: Option<&'static Location<'static>>,
 ) -> ControlFlow<Failure<E>> {
-    let Some(errors) = roster.errors.as_mut() else {
-        return ControlFlow::Break(Failure::Error(error));
+    let first_at = at.unwrap_or(roster.opened_at);
+    let (error, collecting, failing) = match (failure, roster.errors.as_ref()) {
+        (Failure::Error(error), Some(errors)) => (
+            error,
+            errors.later.is_some(),
+            errors.failing || errors.first.is_some(),
+        ),
+        (failure, _) => {
+            roster.failed_at.get_or_insert(first_at);
+            return ControlFlow::Break(failure);
+        }
     };
-    if errors.failing || errors.first.is_some() {
+    if failing {
         keep_later(roster, error, at);
         return ControlFlow::Continue(());
     }
-    if errors.later.is_none() {
+    roster.failed_at.get_or_insert(first_at);
+    if !collecting {
         // Not collecting: the first error ends the turn.
-        roster
-            .failed_at
-            .get_or_insert(at.unwrap_or(roster.opened_at));
         return ControlFlow::Break(Failure::Error(error));
     }
+    let Some(errors) = roster.errors.as_mut() else {
+        unreachable!("a collecting set keeps its errors")
+    };
     errors.first = Some(error);
-    errors.first_at = at;
-    roster
-        .failed_at
-        .get_or_insert(at.unwrap_or(roster.opened_at));
     errors.failing = true;
     // The rest of the turn: the children already woken, each polled once
     // more; none starts (a plain scope would start none either: collecting
@@ -652,20 +664,11 @@ fn child_gone(shared: &ScopeShared) {
 }
 
 /// Drops the children waiting for their turn whose handle side asked for it
-/// (`ABORT`), in one scan of the queue, keeping the others in order. (A
-/// started child is woken by the request instead, and its poll drops it.)
+/// (`ABORT`), keeping the others in order. (A started child is woken by the
+/// request instead, and its poll drops it.)
 #[cold]
 fn drop_aborted<E>(queue: &mut ReadyQueue<ScopeState>, first_panic: &mut Option<Payload>) {
-    let fresh = std::mem::take(queue.user_local());
-    for link in fresh {
-        // SAFETY: links on the owner's FIFO are live children it owns.
-        let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
-        if is_aborted(child) {
-            cancel_child(child, queue.shared(), first_panic, Reason::Aborted);
-        } else {
-            queue.user_local().push_back(link);
-        }
-    }
+    drop_waiting_where::<E>(queue, first_panic, Reason::Aborted, is_aborted);
 }
 
 fn cancel_child<'env, E>(
@@ -784,23 +787,13 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 return flow;
             }
             return match (self.poll_body)(cx) {
-                ControlFlow::Break(Failure::Error(error)) if self.roster.errors.is_some() => {
-                    on_error(self.roster, self.scope, error, None)
-                }
-                flow => {
-                    if flow.is_break() {
-                        let at = self.roster.opened_at;
-                        self.roster.failed_at.get_or_insert(at);
-                    }
-                    flow
-                }
+                ControlFlow::Continue(()) => ControlFlow::Continue(()),
+                ControlFlow::Break(failure) => on_failure(self.roster, self.scope, failure, None),
             };
         }
         let roster = &mut *self.roster;
-        if roster.errors.is_some() {
-            if let Some(flow) = rest_of_turn(roster, cx) {
-                return flow;
-            }
+        if let Some(flow) = rest_of_turn(roster, cx) {
+            return flow;
         }
         let entry = index - 1;
         // A vacant or missing entry means a stale wake for a child that
@@ -816,25 +809,10 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         let failure = match polled {
             Ok(Poll::Pending) => return ControlFlow::Continue(()),
             Ok(Poll::Ready(Ok(()))) => None,
-            Ok(Poll::Ready(Err(error))) if roster.errors.is_some() => {
-                // SAFETY: the child is live until released below.
-                let at = unsafe { child.as_ref() }.spawned_at();
-                // SAFETY: as below: the entry held `child`, only this owner
-                // frees entries, and the future is gone.
-                unsafe {
-                    roster.slab.remove_unchecked(entry as u32);
-                    release_scope_ref(child);
-                    child_gone(&*self.scope);
-                }
-                return on_error(roster, self.scope, error, Some(at));
-            }
-            Ok(Poll::Ready(Err(error))) => {
-                // SAFETY: the child is live until released below.
-                roster
-                    .failed_at
-                    .get_or_insert(unsafe { child.as_ref() }.spawned_at());
-                Some(Failure::Error(error))
-            }
+            // SAFETY: the child is live until released below.
+            Ok(Poll::Ready(Err(error))) => Some((Failure::Error(error), unsafe {
+                child.as_ref().spawned_at()
+            })),
             Err(payload) => {
                 // A panicking poll leaves the future in place: drop it now. A
                 // second panic from its destructor is dropped in favour of the
@@ -842,13 +820,12 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
                 let scope = self.scope;
                 // SAFETY: the child is live until released below.
                 let at = unsafe { child.as_ref() }.spawned_at();
-                roster.failed_at.get_or_insert(at);
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                     // SAFETY: owner-only, once; the scope is polling, so its
                     // state is alive.
                     unsafe { child.as_ref().cancel(scope, Reason::Panicked(at)) }
                 }));
-                Some(Failure::Panic(payload))
+                Some((Failure::Panic(payload), at))
             }
         };
         // SAFETY: the entry held `child` above, and nothing but this owner
@@ -861,7 +838,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         child_gone(unsafe { &*self.scope });
         match failure {
             None => ControlFlow::Continue(()),
-            Some(failure) => ControlFlow::Break(failure),
+            Some((failure, at)) => on_failure(roster, self.scope, failure, Some(at)),
         }
     }
 }
