@@ -506,6 +506,8 @@ fn drop_waiting_where<E>(
     reason: Reason,
     drop: impl Fn(NonNull<dyn Child<E> + '_>) -> bool,
 ) {
+    // Taken out first: a destructor below may spawn, which pushes onto the
+    // queue (never while it is being walked).
     let waiting = std::mem::take(queue.user_local());
     for link in waiting {
         // SAFETY: links on the owner's FIFO are live children it owns.
