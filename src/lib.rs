@@ -108,7 +108,9 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms, unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
+pub mod context;
 mod engine;
+mod frame;
 mod join;
 mod loom;
 mod scope;

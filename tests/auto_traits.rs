@@ -65,6 +65,14 @@ fn scope_types_are_send_and_sync_where_their_parts_are() {
 }
 
 #[test]
+fn context_types_cross_threads_where_their_futures_do() {
+    let fut = corral::context::with_value(7u32, send_only_future());
+    send(&fut);
+    let sync = corral::context::with_value(String::new(), async { 1u8 });
+    send_sync_static(&sync);
+}
+
+#[test]
 fn failure_policy_types_cross_threads_where_their_errors_do() {
     send_sync_static(&corral::Nursery::new().every_error());
     let fut = corral::Nursery::new()

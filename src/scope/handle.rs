@@ -25,6 +25,8 @@ use super::shield::Shielded;
 use super::start::{self, Ready, Start};
 use super::state::{ScopeRef, ScopeShared};
 use super::stop::{self, StopHandle, Stopped};
+use crate::context::InContext;
+use crate::frame;
 use crate::slow_poll::Placement;
 use crate::spawn::Spawn;
 
@@ -188,7 +190,17 @@ impl<'env, E> Handle<'env, E> {
             // Before the push: the scope may finish the child at once.
             room.add();
         }
-        let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
+        // The context in force here goes with the child (`crate::context`);
+        // a child spawned where none is carries nothing.
+        let (link, join) = match frame::capture() {
+            None => new_cell::<'env, E, F, U, M>(future, spawned_at, info, member),
+            Some(context) => new_cell::<'env, E, InContext<F>, U, M>(
+                InContext::new(context, future),
+                spawned_at,
+                info,
+                member,
+            ),
+        };
         if shielded {
             mark_shielded(link);
         }

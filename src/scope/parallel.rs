@@ -24,6 +24,7 @@ use super::nesting::CurrentScope;
 use super::records::DoneBy;
 use super::records::RecordRef;
 use super::state::{ScopeRef, Start};
+use crate::frame::{self, ContextRef, Deadline};
 use crate::loom::{AtomicBool, AtomicWaker, Mutex, Ordering, lock};
 use crate::slow_poll::Placement;
 use crate::slow_poll::Watch;
@@ -53,6 +54,8 @@ struct Remote<F, U, E> {
     /// The deadline in force where the child was spawned (ns since the timer
     /// epoch, or never), for `current_deadline` inside it.
     deadline: u64,
+    /// The context in force where the child was spawned (`crate::context`).
+    context: Option<ContextRef>,
     /// The scope's slow-poll watch and the child's spawn location, if on.
     watch: Option<(Watch, &'static Location<'static>)>,
     /// The runtime task's waker, for abort requests and the start.
@@ -132,11 +135,13 @@ where
             }
         };
         let _current = CurrentScope::enter_remote(self.scope.as_ptr(), record);
+        let context = self.context.as_ref();
         let poll = || {
+            // What the child carried from its spawn, in force again here.
             if deadline < crate::time::NEVER_NS {
-                crate::time::with_frame(crate::time::DeadlineSource::Fixed(deadline), || {
-                    fut.poll(cx)
-                })
+                frame::push(Deadline::Fixed(deadline), context, || fut.poll(cx))
+            } else if context.is_some() {
+                frame::push(Deadline::None, context, || fut.poll(cx))
             } else {
                 fut.poll(cx)
             }
@@ -256,6 +261,7 @@ where
         abort: AtomicBool::new(false),
         started: AtomicBool::new(start == Start::AtOnce),
         deadline: crate::time::current_deadline_ns(),
+        context: frame::capture(),
         watch,
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),

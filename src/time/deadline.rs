@@ -1,80 +1,54 @@
 //! `current_deadline()`: the tightest deadline of every enclosing `Timeout`,
 //! for the code being polled right now.
 //!
-//! Each `Timeout` pushes a frame (a pointer to its timer word) on a
-//! per-thread stack for the duration of its inner future's poll, and pops it
-//! after: a thread-local swap per poll, nothing else. Local children of a scope
+//! Each `Timeout` pushes a frame (a pointer to its timer word) on the
+//! per-thread frame stack (`crate::frame`) for the duration of its inner
+//! future's poll, and pops it after: a thread-local swap per poll, nothing
+//! else. Local children of a scope
 //! are polled inside their scope's poll, so they see the frames of the
 //! timeouts around the scope. A parallel child is polled on another thread, so
 //! it carries the deadline in force where it was spawned as a fixed frame.
 //! Nothing is computed until someone asks.
 
-use std::cell::Cell;
-use std::ptr;
 use std::time::Instant;
 
 use super::shard::{NEVER_NS, Timers, from_ns};
 use super::slot::{Bound, TimerSlot};
+use crate::frame::{self, Deadline};
 
-/// What one frame contributes.
-#[derive(Clone, Copy)]
-pub(crate) enum Source {
-    /// A `Timeout` whose inner future is being polled.
-    Timer(*const TimerSlot),
-    /// A deadline (ns since the epoch) carried into a parallel child.
-    Fixed(u64),
-}
-
-struct Frame {
-    source: Source,
-    prev: *const Frame,
-}
-
-thread_local! {
-    /// The innermost frame of this thread, or null.
-    static TOP: Cell<*const Frame> = const { Cell::new(ptr::null()) };
-}
-
-/// Restores the enclosing frame, on return and on unwind alike.
-struct Pop(*const Frame);
-
-impl Drop for Pop {
-    #[inline]
-    fn drop(&mut self) {
-        TOP.set(self.0);
-    }
-}
-
-/// Runs `poll` with `source` as the innermost enclosing deadline.
+/// Runs `poll` with the timeout whose slot is `slot` as the innermost
+/// enclosing deadline.
 #[inline]
-pub(crate) fn with_frame<R>(source: Source, poll: impl FnOnce() -> R) -> R {
-    let frame = Frame {
-        source,
-        prev: TOP.get(),
-    };
-    let _pop = Pop(frame.prev);
-    TOP.set(&frame);
-    poll()
+pub(crate) fn with_timer<R>(slot: *const TimerSlot, poll: impl FnOnce() -> R) -> R {
+    frame::push(Deadline::Timer(slot.cast()), None, poll)
+}
+
+/// Reads a frame's timer slot.
+///
+/// # Safety
+/// `slot` is a frame's `Deadline::Timer`: the slot of a `Timeout` whose
+/// `poll` is running (it pushed the frame around its inner poll) and does
+/// not touch the slot until the frame is popped.
+#[inline]
+unsafe fn bound(slot: *const ()) -> Bound {
+    // SAFETY: per this function's contract; `with_timer` erased a
+    // `*const TimerSlot`.
+    unsafe { (*slot.cast::<TimerSlot>()).bound() }
 }
 
 /// The tightest enclosing deadline in nanoseconds since the epoch, or
 /// [`NEVER_NS`]; one before the epoch counts as 0.
 #[inline]
 pub(crate) fn current_deadline_ns() -> u64 {
-    let mut top = TOP.get();
     let mut best = NEVER_NS;
     let mut now = None;
-    while !top.is_null() {
-        // SAFETY: frames live on the stacks of the `with_frame` calls still
-        // running on this thread, innermost first; `Pop` unlinks each before
-        // its call returns or unwinds, so every pointer in the chain is live.
-        let frame = unsafe { &*top };
-        let ns = match frame.source {
-            Source::Fixed(ns) => ns,
-            // SAFETY: the slot belongs to a `Timeout` whose `poll` is running
-            // (it pushed this frame around its inner poll) and does not touch
-            // the slot until the frame is popped.
-            Source::Timer(slot) => match unsafe { (*slot).bound() } {
+    frame::each_deadline(|deadline| {
+        let ns = match deadline {
+            Deadline::None => return,
+            Deadline::Fixed(ns) => ns,
+            // SAFETY: a live frame's timer (`each_deadline` walks only
+            // frames still pushed).
+            Deadline::Timer(slot) => match unsafe { bound(slot) } {
                 Bound::At(ns) => ns,
                 Bound::Before(_) => 0,
                 Bound::After(duration) => {
@@ -86,8 +60,7 @@ pub(crate) fn current_deadline_ns() -> u64 {
             },
         };
         best = best.min(ns);
-        top = frame.prev;
-    }
+    });
     best
 }
 
@@ -96,19 +69,15 @@ pub(crate) fn current_deadline_ns() -> u64 {
 /// only at or before the epoch, decades ago: the common walk stays lean.)
 #[cold]
 fn current_deadline_before_epoch() -> Option<Instant> {
-    let mut top = TOP.get();
     let mut earliest: Option<Instant> = None;
-    while !top.is_null() {
-        // SAFETY: as in `current_deadline_ns`.
-        let frame = unsafe { &*top };
-        if let Source::Timer(slot) = frame.source {
+    frame::each_deadline(|deadline| {
+        if let Deadline::Timer(slot) = deadline {
             // SAFETY: as in `current_deadline_ns`.
-            if let Bound::Before(deadline) = unsafe { (*slot).bound() } {
+            if let Bound::Before(deadline) = unsafe { bound(slot) } {
                 earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
             }
         }
-        top = frame.prev;
-    }
+    });
     earliest
 }
 
@@ -187,9 +156,11 @@ mod tests {
             timeout_at(near, async { current_deadline() }),
         ));
         assert_eq!(seen, Ok(Ok(Some(near))));
-        let fixed = with_frame(Source::Fixed(super::super::shard::to_ns(near)), || {
-            once(timeout_at(far, async { current_deadline() }))
-        });
+        let fixed = frame::push(
+            Deadline::Fixed(super::super::shard::to_ns(near)),
+            None,
+            || once(timeout_at(far, async { current_deadline() })),
+        );
         assert_eq!(fixed, Ok(Some(near)));
         let lazy = once(timeout(Duration::from_secs(5), async {
             current_deadline()

@@ -71,7 +71,7 @@ pub use backend::AsyncIoBackend;
 pub use backend::TokioBackend;
 pub use backend::{BackendAlreadySet, BackendSleep, TimerBackend, set_backend};
 pub use deadline::current_deadline;
-pub(crate) use deadline::{Source as DeadlineSource, current_deadline_ns, with_frame};
+pub(crate) use deadline::current_deadline_ns;
 pub use error::Elapsed;
 pub(crate) use shard::{NEVER_NS, duration_ns};
 

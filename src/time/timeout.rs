@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use super::deadline::{Source, with_frame};
+use super::deadline::with_timer;
 use super::error::Elapsed;
 use super::slot::TimerSlot;
 
@@ -227,7 +227,7 @@ impl<F: Future> Future for Timeout<F> {
         // `EXPIRED` says whether a timeout inside it reported its expiry.
         let slot: *const TimerSlot = &*this.timer;
         let outside = EXPIRED.replace(false);
-        let polled = with_frame(Source::Timer(slot), || future.poll(cx));
+        let polled = with_timer(slot, || future.poll(cx));
         let inside = EXPIRED.replace(outside);
         if let Poll::Ready(output) = polled {
             // Done in a poll that began in time: the output stands, even if
