@@ -10,13 +10,15 @@ use super::*;
 /// it) and Swift's "child task reads its parent's binding".
 pub(super) async fn a_child_sees_the_values_of_its_spawn_site() {
     let out = open(|s| async move {
-        let inside = with_value(RequestId(7), async {
-            s.spawn(async {
+        let mut inside = None;
+        with_value(RequestId(7), async {
+            inside = Some(s.spawn(async {
                 yield_times(3).await;
                 Ok(context::get::<RequestId>())
-            })
+            }));
         })
         .await;
+        let inside = inside.unwrap();
         let outside = s.spawn(async { Ok(context::get::<RequestId>()) });
         // The block has ended: the body itself sees nothing now.
         let body = context::get::<RequestId>();
@@ -142,7 +144,7 @@ pub(super) async fn parallel_children_carry_the_values_to_their_runtime() {
     let out = corral::time::timeout_at(
         deadline,
         open(|s| async move {
-            let parallel = with_value(RequestId(11), async {
+            let parallel = context::run_with(RequestId(11), || {
                 s.spawn_on(ex, async {
                     yield_now().await;
                     let inner = corral::scope(|s| async move {
@@ -157,8 +159,7 @@ pub(super) async fn parallel_children_carry_the_values_to_their_runtime() {
                         corral::time::current_deadline(),
                     ))
                 })
-            })
-            .await;
+            });
             let mut set = JoinSet::new(&s);
             with_value(RequestId(12), async {
                 set.spawn_on(ex, async { Ok(context::get::<RequestId>()) });
@@ -204,15 +205,14 @@ pub(super) async fn a_value_lives_until_the_last_child_that_inherited_it() {
     let (dropped_ref, seen_ref) = (&dropped, &seen_on_drop);
     let out = open(|s| async move {
         let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
-        let child = with_value(Counted(dropped_ref.clone()), async {
+        let child = context::run_with(Counted(dropped_ref.clone()), || {
             s.spawn(async move {
                 let guard = ReadsOnDrop(seen_ref.clone());
                 go_rx.await.unwrap();
                 drop(guard);
                 Ok(context::with(|c: Option<&Counted>| c.is_some()))
             })
-        })
-        .await;
+        });
         // The block is over; the child still holds the value.
         yield_times(3).await;
         let before = dropped_ref.load(Ordering::SeqCst);
