@@ -28,7 +28,7 @@ use super::stop::{self, StopHandle, Stopped};
 use crate::context::InContext;
 use crate::frame;
 use crate::slow_poll::Placement;
-use crate::spawn::Spawn;
+use crate::spawn::{Spawn, Task};
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
@@ -169,8 +169,80 @@ impl<'env, E> Handle<'env, E> {
 
     /// Allocates a child and hands it to the scope; `None` (the child
     /// dropped unpolled, its count given back) if the scope has finished.
+    /// The child takes along what is in force here: the `tracing` span
+    /// (unless the nursery said not to) and the context.
     #[inline]
     fn launch<F, U, M>(
+        &self,
+        future: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        info: Option<RecordRef>,
+        counted: Counted,
+        shielded: bool,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+        M: Member + 'env,
+    {
+        #[cfg(feature = "tracing")]
+        if let Some(span) = self.span_here(false) {
+            use tracing::Instrument;
+            let future = future.instrument(span);
+            return self.launch_in_context(future, member, spawned_at, info, counted, shielded);
+        }
+        self.launch_in_context(future, member, spawned_at, info, counted, shielded)
+    }
+
+    /// The `tracing` span a child spawned here must take along, if any
+    /// (`span.rs`).
+    #[cfg(feature = "tracing")]
+    #[inline]
+    fn span_here(&self, parallel: bool) -> Option<tracing::Span> {
+        let user = self.shared.user();
+        if !user.inherit_span {
+            return None;
+        }
+        user.poll_span.for_child(parallel)
+    }
+
+    /// `launch`, past the span: the context in force here goes with the
+    /// child (`crate::context`); a child spawned where none is carries
+    /// nothing.
+    #[inline]
+    fn launch_in_context<F, U, M>(
+        &self,
+        future: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        info: Option<RecordRef>,
+        counted: Counted,
+        shielded: bool,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+        M: Member + 'env,
+    {
+        match frame::capture() {
+            None => self.launch_cell(future, member, spawned_at, info, counted, shielded),
+            Some(context) => self.launch_cell(
+                InContext::new(context, future),
+                member,
+                spawned_at,
+                info,
+                counted,
+                shielded,
+            ),
+        }
+    }
+
+    /// `launch`, past the span and the context.
+    #[inline]
+    fn launch_cell<F, U, M>(
         &self,
         future: F,
         member: M,
@@ -190,17 +262,7 @@ impl<'env, E> Handle<'env, E> {
             // Before the push: the scope may finish the child at once.
             room.add();
         }
-        // The context in force here goes with the child (`crate::context`);
-        // a child spawned where none is carries nothing.
-        let (link, join) = match frame::capture() {
-            None => new_cell::<'env, E, F, U, M>(future, spawned_at, info, member),
-            Some(context) => new_cell::<'env, E, InContext<F>, U, M>(
-                InContext::new(context, future),
-                spawned_at,
-                info,
-                member,
-            ),
-        };
+        let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
         if shielded {
             mark_shielded(link);
         }
@@ -302,6 +364,21 @@ impl<'env, E> Handle<'env, E> {
             .tree
             .as_ref()
             .map(|t| t.spawned(spawned_at, Placement::Parallel));
+        // The span goes with the future to its runtime (the context goes in
+        // the split's shared part); the proxy, polled here, needs neither.
+        #[cfg(feature = "tracing")]
+        if let Some(span) = self.span_here(true) {
+            use tracing::Instrument;
+            let future = future.instrument(span);
+            let (task, proxy) = split(
+                future,
+                self.shared.clone(),
+                shared.user().start,
+                watch,
+                info,
+            );
+            return self.launch_parallel(spawner, task, proxy, member, spawned_at, info, counted);
+        }
         let (task, proxy) = split(
             future,
             self.shared.clone(),
@@ -309,9 +386,32 @@ impl<'env, E> Handle<'env, E> {
             watch,
             info,
         );
+        self.launch_parallel(spawner, task, proxy, member, spawned_at, info, counted)
+    }
+
+    /// Hands a parallel child's proxy to the scope, then its task to its
+    /// runtime.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_parallel<S, F, U, M>(
+        &self,
+        spawner: &S,
+        task: Task,
+        proxy: F,
+        member: M,
+        spawned_at: &'static Location<'static>,
+        info: Option<RecordRef>,
+        counted: Counted,
+    ) -> Option<NonNull<JoinPart<U, M>>>
+    where
+        S: Spawn + ?Sized,
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+        M: Member + 'env,
+    {
         // The proxy first: on a finished scope the task, dropped unpolled on
         // the way out, drops the future with it.
-        let join = self.launch(proxy, member, spawned_at, info, counted, false)?;
+        let join = self.launch_cell(proxy, member, spawned_at, info, counted, false)?;
         spawner.spawn_task(task);
         Some(join)
     }

@@ -46,6 +46,8 @@ mod reason;
 pub(crate) mod records;
 mod set;
 mod shield;
+#[cfg(feature = "tracing")]
+mod span;
 mod start;
 pub(crate) mod state;
 mod stop;
@@ -309,6 +311,7 @@ pub struct Nursery {
     grace: Option<Duration>,
     stop_at: Option<future::StopAt>,
     stop_on_failure: bool,
+    inherit_span: bool,
 }
 
 impl Default for Nursery {
@@ -335,6 +338,7 @@ impl Nursery {
             grace: None,
             stop_at: None,
             stop_on_failure: false,
+            inherit_span: true,
         }
     }
 
@@ -524,6 +528,35 @@ impl Nursery {
         EveryError { nursery: self }
     }
 
+    /// Whether each child runs inside the `tracing` span that was current
+    /// where it was spawned (with the `tracing` feature; without it this
+    /// setting does nothing). On by default: a child's events and spans
+    /// are then children of its spawn site's span, local or parallel, as if
+    /// every spawn were `.instrument(Span::current())`. Off, a child runs in
+    /// whatever span is current where its scope is polled (a parallel child:
+    /// none), as with a plain `FuturesUnordered`.
+    ///
+    /// Only a spawn where a span is current (one a subscriber enabled) pays
+    /// for it: a `Span` clone per child, an enter and an exit per poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// // A scope whose children should not be attributed to the caller's
+    /// // request span (say, a long-lived pool started inside a request).
+    /// let out = corral::Nursery::new()
+    ///     .inherit_span(false)
+    ///     .scope(|s| async move { Ok::<_, ()>(s.spawn(async { Ok(1) }).await) })
+    ///     .await;
+    /// assert_eq!(out, Ok(1));
+    /// # });
+    /// ```
+    pub const fn inherit_span(mut self, on: bool) -> Self {
+        self.inherit_span = on;
+        self
+    }
+
     /// A deadline with a soft edge: at `deadline` the scope asks itself to
     /// stop, exactly as [`Scope::stop`] would. The body sees the request
     /// ([`Scope::is_stopping`], [`Scope::stopped`],
@@ -665,6 +698,7 @@ impl Nursery {
             self.tree(kind),
             opened_at,
             errors,
+            self.inherit_span,
         )
     }
 

@@ -231,6 +231,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         tree: Option<ScopeInfo>,
         opened_at: &'static Location<'static>,
         errors: Option<bool>,
+        inherit_span: bool,
     ) -> Self {
         let tracked = tree.is_some();
         let errors = errors.map(|every| {
@@ -241,7 +242,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 failing: false,
             })
         });
-        let state = ScopeState::new(limit, watch, grace, tree);
+        let state = ScopeState::new(limit, watch, grace, tree).inherit_span(inherit_span);
         let queue = ReadyQueue::new(FIRST_CHUNK, state);
         ChildSet {
             queue,

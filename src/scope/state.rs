@@ -81,6 +81,13 @@ pub(crate) struct ScopeState {
     pub(crate) tree: Option<ScopeInfo>,
     pub(crate) room: Option<Room>,
     pub(crate) aborted: AtomicBool,
+    /// Children run inside the `tracing` span current at their spawn
+    /// (`Nursery::inherit_span`).
+    #[cfg(feature = "tracing")]
+    pub(crate) inherit_span: bool,
+    /// The span current where the scope was last polled.
+    #[cfg(feature = "tracing")]
+    pub(crate) poll_span: super::span::PollSpan,
 }
 
 // SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
@@ -115,7 +122,21 @@ impl ScopeState {
             tree,
             room: (limit != usize::MAX).then(|| Room::new(limit)),
             aborted: AtomicBool::new(false),
+            #[cfg(feature = "tracing")]
+            inherit_span: true,
+            #[cfg(feature = "tracing")]
+            poll_span: Default::default(),
         }
+    }
+
+    /// With children run inside their spawn site's `tracing` span, or not.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+    pub(crate) fn inherit_span(mut self, _on: bool) -> Self {
+        #[cfg(feature = "tracing")]
+        {
+            self.inherit_span = _on;
+        }
+        self
     }
 }
 
