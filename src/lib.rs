@@ -113,6 +113,7 @@ mod engine;
 mod frame;
 mod join;
 mod loom;
+mod names;
 mod scope;
 mod semaphore;
 mod slow_poll;

@@ -67,18 +67,29 @@ pub struct SlowPoll {
     pub took: Duration,
     /// The child runs on a runtime (`spawn_on`), not in its scope's poll.
     pub parallel: bool,
+    /// The child's name, if it was spawned with one
+    /// ([`Scope::spawn_named`](crate::Scope::spawn_named)).
+    pub name: Option<&'static str>,
+    /// The scope's name, if its nursery gave it one
+    /// ([`Nursery::name`](crate::Nursery::name)).
+    pub scope_name: Option<&'static str>,
 }
 
 impl fmt::Display for SlowPoll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "slow poll: {} child spawned at {} (scope opened at {}) took {:?}",
-            if self.parallel { "a parallel" } else { "a" },
-            self.spawned_at,
-            self.scope_at,
-            self.took
-        )
+            "slow poll: {} child ",
+            if self.parallel { "a parallel" } else { "a" }
+        )?;
+        if let Some(name) = self.name {
+            write!(f, "`{name}` ")?;
+        }
+        write!(f, "spawned at {} (scope ", self.spawned_at)?;
+        if let Some(name) = self.scope_name {
+            write!(f, "`{name}` ")?;
+        }
+        write!(f, "opened at {}) took {:?}", self.scope_at, self.took)
     }
 }
 
@@ -175,6 +186,8 @@ impl Watch {
                 scope_at: self.scope_at,
                 took,
                 parallel: placement == Placement::Parallel,
+                name: crate::names::name_of(spawned_at),
+                scope_name: crate::names::name_of(self.scope_at),
             });
         }
         out

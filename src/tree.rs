@@ -172,9 +172,13 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
             } else {
                 "scope"
             };
+            let _ = write!(tree.text, "{kind} ");
+            if let Some(name) = crate::names::name_of(info.opened_at()) {
+                let _ = write!(tree.text, "`{name}` ");
+            }
             let _ = write!(
                 tree.text,
-                "{kind} opened at {}, age {}",
+                "opened at {}, age {}",
                 info.opened_at(),
                 age(now.saturating_duration_since(info.since()))
             );
@@ -244,10 +248,12 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
         let nested: Vec<ScopeRef> = match &line {
             Line::Child(child) => {
                 let since = now.saturating_duration_since(child.since);
+                let name = crate::names::name_of(child.spawned_at).map(|n| format!("`{n}` "));
                 let _ = write!(
                     tree.text,
-                    "{rest}{branch}{}child spawned at {}, {}, age {}",
+                    "{rest}{branch}{}child {}spawned at {}, {}, age {}",
                     if child.parallel { "parallel " } else { "" },
+                    name.unwrap_or_default(),
                     child.spawned_at,
                     state_text(child, limited),
                     age(since)

@@ -305,7 +305,7 @@ impl<E> GroupError<E> {
 
 impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {})", self.error, self.at)
+        write!(f, "{} (at {})", self.error, crate::names::Named(self.at))
     }
 }
 

@@ -62,6 +62,18 @@ impl<'env, E> Handle<'env, E> {
         self.spawn_at(future, Location::caller())
     }
 
+    /// Spawns a child named `name` (`crate::names`).
+    #[track_caller]
+    #[inline]
+    fn spawn_named<F, U>(&self, name: &'static str, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        self.spawn_at(future, crate::names::named(name, Location::caller()))
+    }
+
     /// A task-tree record for a local child spawned at `spawned_at`, if the
     /// scope is tracked.
     #[inline]
@@ -630,6 +642,54 @@ impl<'env, E> Scope<'env, E> {
         self.handle.spawn(future)
     }
 
+    /// Spawns a child named `name`, as [`spawn`](Self::spawn) does.
+    ///
+    /// The name shows wherever the child's spawn site does: the task tree
+    /// ([`task_tree`](crate::task_tree)), slow-poll reports
+    /// ([`SlowPoll::name`](crate::SlowPoll)), the reason it was dropped
+    /// ([`Reason`](crate::Reason)'s `Display`) and an error group's
+    /// members. A name says what kind of child this is, as a thread's name
+    /// does, so it is a `&'static str`: naming costs a look-up in a table of
+    /// names per spawn, and nothing else, and unnamed children pay nothing.
+    /// For per-item identity (a URL, a request id), put the item in a
+    /// [`context`](crate::context) value or a `tracing` span: children carry
+    /// both.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::track_tasks(true);
+    /// let out = corral::scope(|s| async move {
+    ///     let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    ///     let fetch = s.spawn_named("fetch", async move {
+    ///         rx.await.ok();
+    ///         Ok(200)
+    ///     });
+    ///     corral::yield_now().await; // the child has started and waits
+    ///     assert!(corral::task_tree().to_string().contains("child `fetch` spawned at"));
+    ///     tx.send(()).unwrap();
+    ///     Ok::<_, ()>(fetch.await)
+    /// })
+    /// .await;
+    /// assert_eq!(out, Ok(200));
+    /// # corral::track_tasks(false);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F, U>(&self, name: &'static str, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + Send + 'env,
+        U: Send + 'env,
+        E: Send + 'env,
+    {
+        self.handle.spawn_named(name, future)
+    }
+
     /// Spawns a **shielded** child: async cleanup (a flush, a goodbye, a
     /// close) that the scope's wind-down does not interrupt, bounded by its
     /// own limit instead (anyio's shielded cancel scope with
@@ -1126,6 +1186,35 @@ impl<'env, E> LocalScope<'env, E> {
         E: 'env,
     {
         self.handle.spawn(future)
+    }
+
+    /// Spawns a child named `name`, which may be `!Send`: as
+    /// [`Scope::spawn_named`].
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let rc = std::rc::Rc::new(5);
+    /// let out = corral::local_scope(|s| async move {
+    ///     Ok::<_, ()>(s.spawn_named("reader", async move { Ok(*rc) }).await)
+    /// })
+    /// .await;
+    /// assert_eq!(out, Ok(5));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F, U>(&self, name: &'static str, future: F) -> JoinHandle<U>
+    where
+        F: Future<Output = Result<U, E>> + 'env,
+        U: 'env,
+        E: 'env,
+    {
+        self.handle.spawn_named(name, future)
     }
 
     /// Spawns a shielded child, which may be `!Send`: cleanup that the

@@ -312,6 +312,7 @@ pub struct Nursery {
     stop_at: Option<future::StopAt>,
     stop_on_failure: bool,
     inherit_span: bool,
+    name: Option<&'static str>,
 }
 
 impl Default for Nursery {
@@ -339,6 +340,7 @@ impl Nursery {
             stop_at: None,
             stop_on_failure: false,
             inherit_span: true,
+            name: None,
         }
     }
 
@@ -557,6 +559,33 @@ impl Nursery {
         self
     }
 
+    /// Names the scopes opened with this nursery: the name shows wherever
+    /// the scope's opening does (the task tree, slow-poll reports of its
+    /// children, the reason its children were dropped when its body
+    /// failed). A `&'static str`, as for
+    /// [`Scope::spawn_named`](crate::Scope::spawn_named); unnamed scopes
+    /// pay nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// corral::track_tasks(true);
+    /// let out = corral::Nursery::new()
+    ///     .name("crawler")
+    ///     .scope(|_s| async {
+    ///         Ok::<_, ()>(corral::task_tree().to_string().contains("scope `crawler` opened at"))
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Ok(true));
+    /// # corral::track_tasks(false);
+    /// # });
+    /// ```
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// A deadline with a soft edge: at `deadline` the scope asks itself to
     /// stop, exactly as [`Scope::stop`] would. The body sees the request
     /// ([`Scope::is_stopping`], [`Scope::stopped`],
@@ -629,10 +658,20 @@ impl Nursery {
         self
     }
 
+    /// Where a scope opened here is opened, with the nursery's name.
+    #[track_caller]
+    fn opened_at(&self) -> &'static Location<'static> {
+        let at = Location::caller();
+        match self.name {
+            None => at,
+            Some(name) => crate::names::named(name, at),
+        }
+    }
+
     /// The task-tree record of a scope opened here now, if tracking is on.
     #[track_caller]
     fn tree(&self, kind: records::ScopeKind) -> Option<records::ScopeInfo> {
-        let opened_at = Location::caller(); // (not inside the closure below)
+        let opened_at = self.opened_at(); // (not inside the closure below)
         records::tracking().then(|| records::ScopeInfo::new(opened_at, kind, self.max_concurrency))
     }
 
@@ -688,7 +727,7 @@ impl Nursery {
     /// no record of them, and its first error ends the turn.)
     #[track_caller]
     fn child_set<'env, E, K>(&self, kind: records::ScopeKind, every: bool) -> ChildSet<'env, E, K> {
-        let opened_at = Location::caller();
+        let opened_at = self.opened_at();
         let watch = crate::slow_poll::watch_for(self.slow_poll, opened_at);
         let errors = (every || self.stop_on_failure).then_some(every);
         ChildSet::new(

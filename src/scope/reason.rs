@@ -97,14 +97,8 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Aborted => f.write_str("aborted"),
-            Reason::Failed(at) => write!(
-                f,
-                "an error (of the child spawned, or the scope opened, at {at})"
-            ),
-            Reason::Panicked(at) => write!(
-                f,
-                "a panic (of the child spawned, or the scope opened, at {at})"
-            ),
+            Reason::Failed(at) => write!(f, "an error ({})", Origin(at)),
+            Reason::Panicked(at) => write!(f, "a panic ({})", Origin(at)),
             Reason::Stopped(at) => write!(f, "a stop requested at {at}"),
             Reason::Deadline => f.write_str("the scope's deadline"),
             Reason::ScopeDropped => f.write_str("the scope future was dropped"),
@@ -113,3 +107,20 @@ impl fmt::Display for Reason {
 }
 
 impl std::error::Error for Reason {}
+
+/// Whose failure: the place of a failing child's spawn or of the scope's
+/// opening, with its name if it was given one (`crate::names`).
+struct Origin(&'static Location<'static>);
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::names::name_of(self.0) {
+            Some(name) => write!(f, "of `{name}`, spawned or opened at {}", self.0),
+            None => write!(
+                f,
+                "of the child spawned, or the scope opened, at {}",
+                self.0
+            ),
+        }
+    }
+}

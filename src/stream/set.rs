@@ -751,6 +751,36 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
         self.insert(|scope, member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
     }
 
+    /// Spawns a child named `name` into the set: as [`spawn`](Self::spawn),
+    /// with the name shown wherever the child's spawn site is (see
+    /// [`Scope::spawn_named`](crate::Scope::spawn_named)).
+    ///
+    /// # Panics
+    ///
+    /// As [`Scope::spawn`](crate::Scope::spawn): if the scope has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let out = corral::scope(|s| async move {
+    ///     let mut set = corral::JoinSet::new(&s);
+    ///     set.spawn_named("resolver", async { Ok::<_, ()>(53) });
+    ///     Ok(set.join_next().await)
+    /// })
+    /// .await;
+    /// assert_eq!(out, Ok(Some(53)));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&mut self, name: &'static str, future: F) -> JoinId
+    where
+        S: SpawnChild<F, U>,
+    {
+        let spawned_at = crate::names::named(name, Location::caller());
+        self.insert(|scope, member| scope.spawn_in_set(future, member, spawned_at, Counted::NotYet))
+    }
+
     /// Spawns a parallel child on `spawner`, as
     /// [`Scope::spawn_on`](crate::Scope::spawn_on); its value comes out of
     /// the set.
