@@ -125,6 +125,7 @@ mod test_support;
 pub mod time;
 mod tree;
 mod util;
+mod wait_point;
 mod wake_list;
 mod yield_now;
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomPinned;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::loom::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::wait_point::{Wait, note};
 use crate::wake_list::WakeList;
 
 #[cfg(all(test, corral_loom))]
@@ -137,6 +139,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[track_caller]
     #[inline]
     pub fn acquire(&self) -> Acquire<'_> {
         self.acquire_many(1)
@@ -242,6 +245,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[track_caller]
     #[inline]
     pub fn acquire_owned(self: Arc<Self>) -> AcquireOwned {
         self.acquire_many_owned(1)
@@ -417,6 +421,8 @@ pin_project! {
     struct Waiter {
         wanted: usize,
         state: WaitState,
+        // Where the acquire was made, for the task tree (`wait_point.rs`).
+        at: &'static Location<'static>,
         #[pin]
         grant: GrantFlag,
     }
@@ -432,11 +438,13 @@ struct GrantFlag {
 }
 
 impl Waiter {
+    #[track_caller]
     #[inline]
     fn new(wanted: usize) -> Self {
         Self {
             wanted,
             state: WaitState::Idle,
+            at: Location::caller(),
             grant: GrantFlag {
                 granted: AtomicBool::new(false),
                 _pinned: PhantomPinned,
@@ -461,7 +469,12 @@ impl Waiter {
             }
             _ => {}
         }
-        Self::poll_slow(this, semaphore, cx)
+        let at = *this.at;
+        let polled = Self::poll_slow(this, semaphore, cx);
+        if polled.is_pending() {
+            note(Wait::Acquire, at);
+        }
+        polled
     }
 
     /// Queues the request, or re-registers the waker of a queued one.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::scope::records::{self, ChildId, NEW, RUNNING, ScopeInfo, Snapshot, WAITING};
 use crate::scope::state::{ScopeRef, ScopeShared};
+use crate::wait_point::WaitAt;
 
 /// Turns task tracking on or off for scopes opened from now on (scopes
 /// already open keep their setting). With it on, [`task_tree`] shows those
@@ -258,6 +259,15 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
                     state_text(child, limited),
                     age(since)
                 );
+                if let (WAITING, Some((what, at))) = (child.state, child.wait) {
+                    let _ = match at {
+                        WaitAt::Place(at) => write!(tree.text, ", on {} at {at}", what.name()),
+                        WaitAt::Until(ns) => {
+                            let left = crate::time::until_ns(ns);
+                            write!(tree.text, ", on {} ending in {}", what.name(), age(left))
+                        }
+                    };
+                }
                 if child.parallel && child.state == NEW && !limited && since >= NEVER_STARTED {
                     // A runtime that takes a task and never polls it hangs
                     // the scope silently (see `Scope::spawn_on`).

@@ -80,6 +80,7 @@ use super::state::{ScopeShared, ScopeState};
 
 use crate::engine::{Shared, slot_shared, wake_slot};
 use crate::loom::{AtomicUsize, AtomicWaker, Ordering};
+use crate::wait_point::{Wait, note_with};
 
 // The state word's bits; the module docs' table says who sets each one, when,
 // and what it rules out.
@@ -974,6 +975,25 @@ impl<U> JoinHandle<U> {
         Outcome { handle: self }
     }
 
+    /// Where the child was spawned, if its scope is tracked and is the one
+    /// being polled on this thread: read from its task-tree record (the
+    /// link's `spawned_at` is the scope's to write until the outcome is
+    /// published), for the tree's waiting points. Only inside its own
+    /// scope's poll is the scope, hence the record, sure to stay alive
+    /// while it is read (a handle awaited elsewhere notes nothing).
+    fn tracked_spawn_site(&self) -> Option<&'static Location<'static>> {
+        if !std::ptr::eq(super::nesting::current_scope(), self.scope) {
+            return None;
+        }
+        let field = std::mem::offset_of!(SpawnLink<'static, ()>, info);
+        // SAFETY: the handle's reference keeps the cell alive; `info` is
+        // written once, before the cell is shared, and never again.
+        let info = unsafe { *link_field::<U, Lone, Option<RecordRef>>(self.join, field).as_ptr() };
+        // A record read after the child finished may be another child's by
+        // now: its place, a `&'static Location`, is then only out of date.
+        info.map(|record| record.spawned_at())
+    }
+
     /// Why the child was dropped, once it was (`COMPLETE | CANCELLED`).
     fn drop_reason(&self) -> Reason {
         let state = self.part().header.state.load(Ordering::Acquire);
@@ -1002,6 +1022,7 @@ impl<U> JoinHandle<U> {
             part.member.waker.register(cx.waker());
             state = part.header.state.load(Ordering::Acquire);
             if state & COMPLETE == 0 {
+                note_with(Wait::Join, || self.tracked_spawn_site());
                 return Poll::Pending;
             }
         }

@@ -29,6 +29,7 @@ use crate::context::InContext;
 use crate::frame;
 use crate::slow_poll::Placement;
 use crate::spawn::{Spawn, Task};
+use crate::wait_point::{Wait, note};
 
 /// What both handles share: a counted pointer to the scope's shared state.
 struct Handle<'env, E> {
@@ -130,7 +131,7 @@ impl<'env, E> Handle<'env, E> {
         E: 'env,
     {
         let info = self.record(spawned_at);
-        let (child, starter) = start::start(body, info);
+        let (child, starter) = start::start(body, info, spawned_at);
         drop(self.spawn_tracked(child, spawned_at, info));
         starter
     }
@@ -327,6 +328,7 @@ impl<'env, E> Handle<'env, E> {
         self.shared.user().stop.is_stopping()
     }
 
+    #[track_caller]
     fn stopped(&self) -> Stopped {
         Stopped::new(self.shared.clone())
     }
@@ -930,6 +932,7 @@ impl<'env, E> Scope<'env, E> {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn stopped(&self) -> Stopped {
         self.handle.stopped()
     }
@@ -1374,6 +1377,7 @@ impl<'env, E> LocalScope<'env, E> {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn stopped(&self) -> Stopped {
         self.handle.stopped()
     }
@@ -1558,7 +1562,10 @@ where
     U: 'env,
     E: 'env,
 {
-    let counted = std::task::ready!(wait.poll_reserve(&handle.shared, cx));
+    let Poll::Ready(counted) = wait.poll_reserve(&handle.shared, cx) else {
+        note(Wait::SpawnBounded, spawned_at);
+        return Poll::Pending;
+    };
     let future = future
         .take()
         .expect("corral: SpawnBounded polled after it resolved");

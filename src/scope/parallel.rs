@@ -146,7 +146,12 @@ where
                 fut.poll(cx)
             }
         };
-        let caught = || panic::catch_unwind(AssertUnwindSafe(poll));
+        let caught = || match &self.info {
+            None => panic::catch_unwind(AssertUnwindSafe(poll)),
+            Some(info) => crate::wait_point::noting(&info.wait, || {
+                panic::catch_unwind(AssertUnwindSafe(poll))
+            }),
+        };
         let polled = match &self.watch {
             None => caught(),
             Some((watch, spawned_at)) => watch.time(spawned_at, Placement::Parallel, caught),

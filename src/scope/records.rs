@@ -24,6 +24,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::slow_poll::Placement;
 use crate::util::lock;
+use crate::wait_point::{Wait, WaitAt, WaitSlot};
 use std::time::{Duration, Instant};
 
 use crate::util::chunks::Chunks;
@@ -66,6 +67,9 @@ pub(crate) struct ChildInfo {
     /// set at the spawn, cleared by its `Starting` wrapper (polled by the
     /// scope) once it sees the value sent.
     not_ready: AtomicBool,
+    /// What the child waits on, noted by corral's leaf future that
+    /// returned `Pending` in its last poll (`wait_point.rs`).
+    pub(crate) wait: WaitSlot,
     /// The record's place in its scope's storage.
     index: u32,
 }
@@ -96,6 +100,13 @@ impl ChildInfo {
     #[inline]
     pub(crate) fn ready(&self) {
         self.not_ready.store(false, Ordering::Relaxed);
+    }
+
+    /// Where the child was spawned.
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        // SAFETY: only ever set from a `&'static Location` (at the record's
+        // first use, before any `RecordRef` to it exists).
+        unsafe { &*self.spawned_at.load(Ordering::Relaxed) }
     }
 
     /// A parallel child's runtime starts polling it.
@@ -248,6 +259,7 @@ impl Records {
             parallel: AtomicBool::new(false),
             state: AtomicU8::new(DONE),
             not_ready: AtomicBool::new(false),
+            wait: WaitSlot::new(),
             index: index as u32,
         });
     }
@@ -297,6 +309,7 @@ impl ScopeInfo {
             .parallel
             .store(placement == Placement::Parallel, Ordering::Relaxed);
         record.not_ready.store(false, Ordering::Relaxed);
+        record.wait.forget();
         record.state.store(NEW, Ordering::Relaxed);
         RecordRef(NonNull::from(record))
     }
@@ -370,6 +383,7 @@ impl ScopeInfo {
                     parallel: r.is_parallel(),
                     state,
                     not_ready: r.not_ready.load(Ordering::Relaxed),
+                    wait: r.wait.get(),
                 })
             })
             .collect();
@@ -388,6 +402,8 @@ pub(crate) struct Snapshot {
     pub(crate) state: u8,
     /// A started child that has not sent its ready value yet.
     pub(crate) not_ready: bool,
+    /// What it waits on, and where that was made, if known.
+    pub(crate) wait: Option<(Wait, WaitAt)>,
 }
 
 #[cfg(all(test, not(corral_loom)))]

@@ -647,7 +647,7 @@ fn poll_tracked<'env, E>(
         return poll_watched(child, roster, cx);
     }
     tree.set_polling(Some(info));
-    let polled = poll_watched(child, roster, cx);
+    let polled = crate::wait_point::noting(&info.wait, || poll_watched(child, roster, cx));
     tree.set_polling(None);
     if !matches!(polled, Ok(Poll::Pending)) {
         info.done(DoneBy::Scope);

@@ -21,6 +21,7 @@
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::records::RecordRef;
 use crate::util::lock;
+use crate::wait_point::{Wait, note};
 
 /// Why a [`Start`] gave no ready value.
 ///
@@ -324,6 +326,8 @@ pub struct Start<R, E> {
     shared: Arc<Shared<R>>,
     error: ErrorSlot<E>,
     done: bool,
+    /// Where `start` was called, for the task tree (`wait_point.rs`).
+    at: &'static Location<'static>,
 }
 
 impl<R, E> Future for Start<R, E> {
@@ -340,6 +344,7 @@ impl<R, E> Future for Start<R, E> {
                         Some(waker) if waker.will_wake(cx.waker()) => {}
                         starter => *starter = Some(cx.waker().clone()),
                     }
+                    note(Wait::Start, self.at);
                     return Poll::Pending;
                 }
                 Phase::Ready(value) => Ok(value),
@@ -395,6 +400,7 @@ impl<R, E> fmt::Debug for Start<R, E> {
 pub(crate) fn start<B, F, R, E>(
     body: B,
     record: Option<RecordRef>,
+    at: &'static Location<'static>,
 ) -> (Starting<F, R, E>, Start<R, E>)
 where
     B: FnOnce(Ready<R>) -> F,
@@ -418,6 +424,7 @@ where
             shared,
             error,
             done: false,
+            at,
         },
     )
 }

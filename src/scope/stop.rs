@@ -29,6 +29,7 @@ use super::reason::Reason;
 use super::records::ChildId;
 use super::state::{ScopeRef, ScopeShared};
 use crate::loom::Ordering;
+use crate::wait_point::{Wait, note};
 
 /// True if `a` is an earlier deadline than `b` (`None` is never).
 fn earlier(a: Option<Instant>, b: Option<Instant>) -> bool {
@@ -316,6 +317,7 @@ impl StopHandle {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn stopped(&self) -> Stopped {
         Stopped::new(self.scope.clone())
     }
@@ -341,6 +343,8 @@ impl fmt::Debug for StopHandle {
 pub struct Stopped {
     scope: ScopeRef,
     listener: Option<EventListener>,
+    /// Where it was made, for the task tree (`wait_point.rs`).
+    at: &'static Location<'static>,
 }
 
 impl Stopped {
@@ -366,10 +370,12 @@ impl Stopped {
         reason(&self.scope)
     }
 
+    #[track_caller]
     pub(crate) fn new(scope: ScopeRef) -> Self {
         Stopped {
             scope,
             listener: None,
+            at: Location::caller(),
         }
     }
 }
@@ -389,7 +395,10 @@ impl Future for Stopped {
                 // looks notifies this listener.
                 None => this.listener = Some(this.scope.user().stop.event.listen()),
                 Some(listener) => {
-                    std::task::ready!(Pin::new(listener).poll(cx));
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        note(Wait::Stopped, this.at);
+                        return Poll::Pending;
+                    }
                     this.listener = None;
                 }
             }

@@ -23,6 +23,7 @@ use futures_core::TryFuture;
 use crate::Stopped;
 use crate::scope::pool::Feed;
 use crate::scope::{ScopeHandle, SpawnChild};
+use crate::wait_point::{Wait, note};
 
 #[track_caller]
 fn check_limit(limit: usize, what: &str) {
@@ -254,6 +255,7 @@ where
         if this.input.is_none() && this.feed.held() == 0 {
             Poll::Ready(None)
         } else {
+            note(Wait::Stream, this.spawned_at);
             Poll::Pending
         }
     }
@@ -447,7 +449,10 @@ where
                     this.input.set(None);
                     return Poll::Ready(None);
                 }
-                None => return Poll::Pending,
+                None => {
+                    note(Wait::Stream, this.spawned_at);
+                    return Poll::Pending;
+                }
             }
             match this.feed.take(cx) {
                 Some((seq, value)) => {
@@ -463,7 +468,10 @@ where
                     }
                 }
                 // The take left our waker for the next value.
-                None => return Poll::Pending,
+                None => {
+                    note(Wait::Stream, this.spawned_at);
+                    return Poll::Pending;
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ use crate::scope::{
 };
 use crate::spawn::Spawn;
 use crate::util::slab::NIL;
+use crate::wait_point::{Wait, note};
 
 /// What the set records of a child it holds.
 struct Entry<U> {
@@ -484,8 +485,12 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn join_next(&mut self) -> JoinNext<'_, S, U> {
-        JoinNext { set: self }
+        JoinNext {
+            set: self,
+            at: Location::caller(),
+        }
     }
 
     /// As [`join_next`](Self::join_next), with the [`JoinId`] of the child,
@@ -510,8 +515,12 @@ impl<S: ScopeHandle, U> JoinSet<S, U> {
     /// .unwrap();
     /// # });
     /// ```
+    #[track_caller]
     pub fn join_next_with_id(&mut self) -> JoinNextWithId<'_, S, U> {
-        JoinNextWithId { set: self }
+        JoinNextWithId {
+            set: self,
+            at: Location::caller(),
+        }
     }
 
     /// The value of a child that has finished, if there is one now, without
@@ -955,6 +964,8 @@ impl<S: ScopeHandle, U> fmt::Debug for JoinSet<S, U> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct JoinNext<'a, S: ScopeHandle, U> {
     set: &'a mut JoinSet<S, U>,
+    /// Where it was made, for the task tree (`wait_point.rs`).
+    at: &'static Location<'static>,
 }
 
 impl<S: ScopeHandle, U> Future for JoinNext<'_, S, U> {
@@ -962,7 +973,12 @@ impl<S: ScopeHandle, U> Future for JoinNext<'_, S, U> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
-        self.get_mut().set.poll_join_next(cx)
+        let this = self.get_mut();
+        let polled = this.set.poll_join_next(cx);
+        if polled.is_pending() {
+            note(Wait::JoinNext, this.at);
+        }
+        polled
     }
 }
 
@@ -992,6 +1008,8 @@ impl<S: ScopeHandle, U> fmt::Debug for JoinNext<'_, S, U> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct JoinNextWithId<'a, S: ScopeHandle, U> {
     set: &'a mut JoinSet<S, U>,
+    /// Where it was made, for the task tree (`wait_point.rs`).
+    at: &'static Location<'static>,
 }
 
 impl<S: ScopeHandle, U> Future for JoinNextWithId<'_, S, U> {
@@ -999,7 +1017,12 @@ impl<S: ScopeHandle, U> Future for JoinNextWithId<'_, S, U> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().set.poll_join_next_with_id(cx)
+        let this = self.get_mut();
+        let polled = this.set.poll_join_next_with_id(cx);
+        if polled.is_pending() {
+            note(Wait::JoinNext, this.at);
+        }
+        polled
     }
 }
 
@@ -1047,11 +1070,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinId> {
         let this = self.project();
         let set = &mut **this.set;
-        let counted = if set.limit == usize::MAX {
-            std::task::ready!(this.wait.poll_reserve(shared_of(&set.scope), cx))
+        let room = if set.limit == usize::MAX {
+            this.wait.poll_reserve(shared_of(&set.scope), cx)
         } else {
-            std::task::ready!(set.poll_set_room(cx));
-            Counted::NotYet
+            set.poll_set_room(cx).map(|()| Counted::NotYet)
+        };
+        let Poll::Ready(counted) = room else {
+            note(Wait::SpawnBounded, this.spawned_at);
+            return Poll::Pending;
         };
         let future = this
             .future

@@ -43,3 +43,9 @@ pub(crate) const fn duration_ns(d: Duration) -> u64 {
 pub(crate) fn from_ns(ns: u64) -> Instant {
     epoch() + Duration::from_nanos(ns)
 }
+
+/// A deadline in the timers' nanoseconds, for the task tree (`u64::MAX`
+/// for none).
+pub(crate) fn deadline_ns(deadline: Option<Instant>) -> u64 {
+    deadline.map_or(u64::MAX, to_ns)
+}

@@ -75,6 +75,12 @@ pub(crate) use deadline::current_deadline_ns;
 pub use error::Elapsed;
 pub(crate) use shard::{NEVER_NS, duration_ns};
 
+/// How long from now (by the timers' clock) until the deadline `ns`, in
+/// the timers' nanoseconds; zero if it has passed.
+pub(crate) fn until_ns(ns: u64) -> std::time::Duration {
+    clock::from_ns(ns).saturating_duration_since(now())
+}
+
 /// The time now, by the clock a timer armed here would use (a paused tokio
 /// runtime's, say).
 pub(crate) fn now() -> std::time::Instant {

@@ -5,7 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::clock::deadline_ns;
 use super::slot::TimerSlot;
+use crate::wait_point::{Wait, note_until};
 
 /// Waits until `duration` has passed, counted from the first poll.
 ///
@@ -136,6 +138,11 @@ impl Future for Sleep {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut().timer.poll_elapsed(cx)
+        let timer = &mut self.get_mut().timer;
+        let polled = timer.poll_elapsed(cx);
+        if polled.is_pending() {
+            note_until(Wait::Sleep, || deadline_ns(timer.deadline()));
+        }
+        polled
     }
 }

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+use super::clock::deadline_ns;
 use super::deadline::with_timer;
 use super::error::Elapsed;
 use super::slot::TimerSlot;
+use crate::wait_point::{Wait, note_until};
 
 /// Runs `future`, giving up once `duration` has passed since its first
 /// `Pending` (asyncio's `async with asyncio.timeout(...)`).
@@ -240,17 +242,16 @@ impl<F: Future> Future for Timeout<F> {
             this.inner.project_replace(Inner::Done);
             return Poll::Ready(if late { expired() } else { Ok(output) });
         }
-        if armed {
-            return Poll::Pending;
-        }
-        // Not armed yet (the first `Pending`, or after a `reset`): arm it.
-        match this.timer.poll_elapsed(cx) {
-            Poll::Ready(()) => {
+        if !armed {
+            // Not armed yet (the first `Pending`, or after a `reset`): arm it.
+            if let Poll::Ready(()) = this.timer.poll_elapsed(cx) {
                 this.inner.project_replace(Inner::Done);
-                Poll::Ready(expired())
+                return Poll::Ready(expired());
             }
-            Poll::Pending => Poll::Pending,
         }
+        // For the task tree, unless what it waits on said more.
+        note_until(Wait::Timeout, || deadline_ns(this.timer.deadline()));
+        Poll::Pending
     }
 }
 
