@@ -1,12 +1,9 @@
 //! A child set inside one tokio task, under tokio's cooperative budget.
 //!
-//! A current-thread tokio runtime runs two tasks: the *work* task, which
-//! holds CHILDREN children that each drain their own pre-filled tokio
-//! `mpsc` channel (MESSAGES messages each, so a receive is always ready and
-//! only tokio's budget makes a child return `Pending`), and a *sibling* task
-//! that yields (wakes itself, returns `Pending`) in a loop and records how
-//! long each of its turns waited for the thread. Each contender holds the
-//! same children:
+//! A current-thread tokio runtime runs a *work* task that holds CHILDREN
+//! children, each draining its own pre-filled tokio `mpsc` channel (MESSAGES
+//! messages each, so a receive is always ready and only tokio's budget makes
+//! a child return `Pending`). Each contender holds the same children:
 //!
 //! | name                | the work task                                          |
 //! |---------------------|--------------------------------------------------------|
@@ -19,18 +16,21 @@
 //! (`corral::local_scope` runs the same loop; its future is not `Send`, so it
 //! would need a `LocalSet`, another scheduler: tests/coop.rs covers it.)
 //!
-//! Two passes per contender, each repeated ROUNDS times:
+//! Three passes per contender, each repeated ROUNDS times (medians):
 //!
-//! - **bare**: the children as they are; the work task's CPU time
-//!   (`CLOCK_THREAD_CPUTIME_ID`: the runtime runs on this thread) and the
-//!   sibling's wait per turn (median over rounds of each round's p50, p99 and
-//!   max).
+//! - **cpu**: the work task alone; the runtime thread's CPU time
+//!   (`CLOCK_THREAD_CPUTIME_ID`) and wall time from spawn to join.
+//! - **latency**: beside the work task, a *sibling* task receives a
+//!   timestamp that a plain thread sends every 100 µs, and records how long
+//!   each waited (p50, p99, max; each a median over the rounds): how long
+//!   the work task keeps a ready neighbour off the thread.
 //! - **counted**: each child wrapped in a future that counts its polls, the
 //!   polls it got with tokio's budget already spent (`!has_budget_remaining()`
 //!   on entry: such a poll can only return `Pending`, it is wasted), and the
-//!   wakes of its waker; the work task's polls (its *turns*) are counted too,
-//!   and the sibling records the most child polls and messages that ran
-//!   between two of its turns.
+//!   wakes of its waker; the work task's polls (its *turns*) are counted too.
+//!   A sibling task that yields in a loop (wakes itself, back of the run
+//!   queue) records the most child polls, wasted polls and messages between
+//!   two of its turns. The counts are deterministic (one thread, no clock).
 //!
 //! ```sh
 //! cargo run --release -p corral-bench --example coop              # every contender
@@ -259,46 +259,67 @@ fn work(contender: &str, rxs: Vec<mpsc::UnboundedReceiver<u32>>) -> Work {
 }
 
 // ---------------------------------------------------------------------------
-// The sibling
+// The siblings
 
+/// The counted pass's sibling: yields in a loop.
 #[derive(Default)]
-struct SiblingReport {
+struct Spinner {
     turns: u64,
-    /// Each turn's wait for the thread, in nanoseconds.
-    waits: Option<Histogram<u64>>,
-    /// The most child polls, and messages, between two of its turns.
-    max_polls_between: u64,
-    max_messages_between: u64,
+    /// The most child polls, wasted polls and messages between two turns.
+    max_polls: u64,
+    max_starved: u64,
+    max_messages: u64,
 }
 
-async fn sibling(stop: Arc<AtomicBool>) -> SiblingReport {
-    let mut waits = Histogram::<u64>::new(3).unwrap();
-    let mut report = SiblingReport::default();
-    let mut polls = CHILD_POLLS.load(Relaxed);
-    let mut messages = MESSAGES_IN.load(Relaxed);
+async fn spinner(stop: Arc<AtomicBool>) -> Spinner {
+    let mut report = Spinner::default();
+    let read = || {
+        (
+            CHILD_POLLS.load(Relaxed),
+            STARVED_POLLS.load(Relaxed),
+            MESSAGES_IN.load(Relaxed),
+        )
+    };
+    let mut last = read();
     while !stop.load(Relaxed) {
-        let asked = Instant::now();
-        // Wakes itself at once: back of the run queue, not tokio's deferred
-        // `yield_now`.
+        // Wakes itself at once: back of the run queue (tokio's `yield_now`
+        // would defer its wake until the runtime looks at its drivers).
         yield_once().await;
-        waits.record(asked.elapsed().as_nanos() as u64).unwrap();
         report.turns += 1;
-        let (p, m) = (CHILD_POLLS.load(Relaxed), MESSAGES_IN.load(Relaxed));
-        report.max_polls_between = report.max_polls_between.max(p - polls);
-        report.max_messages_between = report.max_messages_between.max(m - messages);
-        (polls, messages) = (p, m);
+        let now = read();
+        report.max_polls = report.max_polls.max(now.0 - last.0);
+        report.max_starved = report.max_starved.max(now.1 - last.1);
+        report.max_messages = report.max_messages.max(now.2 - last.2);
+        last = now;
     }
-    report.waits = Some(waits);
     report
+}
+
+/// The latency pass's sibling: records how long each tick waited.
+async fn listener(mut ticks: mpsc::UnboundedReceiver<Instant>) -> Histogram<u64> {
+    let mut waits = Histogram::<u64>::new(3).unwrap();
+    while let Some(sent) = ticks.recv().await {
+        waits.record(sent.elapsed().as_nanos() as u64).unwrap();
+    }
+    waits
 }
 
 // ---------------------------------------------------------------------------
 // One round
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Cpu,
+    Latency,
+    Counted,
+}
+
+#[derive(Default)]
 struct Round {
     cpu: Duration,
     wall: Duration,
-    sibling: SiblingReport,
+    waits: Option<Histogram<u64>>,
+    spinner: Spinner,
     child_polls: u64,
     starved_polls: u64,
     wakes: u64,
@@ -318,36 +339,57 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn round(contender: &str, children: usize, messages: usize, counted: bool) -> Round {
+fn round(contender: &str, children: usize, messages: usize, pass: Pass) -> Round {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let rxs = channels(children, messages);
-    COUNTING.store(counted, Relaxed);
+    COUNTING.store(pass == Pass::Counted, Relaxed);
     reset_counters();
     let work = work(contender, rxs);
     let stop = Arc::new(AtomicBool::new(false));
-    let (sum, cpu, wall, sibling) = rt.block_on(async {
-        let sibling = tokio::spawn(sibling(stop.clone()));
-        // Let the sibling take its first turn before the load starts.
+    let mut round = Round::default();
+    let sum = rt.block_on(async {
+        let spinner = (pass == Pass::Counted).then(|| tokio::spawn(spinner(stop.clone())));
+        let (ticker, listener) = if pass == Pass::Latency {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let stop = stop.clone();
+            let ticker = std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    let _ = tx.send(Instant::now());
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            });
+            (Some(ticker), Some(tokio::spawn(listener(rx))))
+        } else {
+            (None, None)
+        };
+        // Let the siblings start before the load does.
         yield_once().await;
         let (cpu, wall) = (thread_cpu(), Instant::now());
         let sum = tokio::spawn(TaskTurns(work)).await.unwrap();
-        let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
+        (round.cpu, round.wall) = (thread_cpu() - cpu, wall.elapsed());
         stop.store(true, Relaxed);
-        (sum, cpu, wall, sibling.await.unwrap())
+        if let Some(spinner) = spinner {
+            round.spinner = spinner.await.unwrap();
+        }
+        if let (Some(ticker), Some(listener)) = (ticker, listener) {
+            ticker.join().unwrap();
+            round.waits = Some(listener.await.unwrap());
+        }
+        sum
     });
     let per_child = (messages * messages.saturating_sub(1) / 2) as u64;
-    assert_eq!(sum, per_child * children as u64, "{contender}: lost messages");
-    Round {
-        cpu,
-        wall,
-        sibling,
-        child_polls: CHILD_POLLS.load(Relaxed),
-        starved_polls: STARVED_POLLS.load(Relaxed),
-        wakes: WAKES.load(Relaxed),
-        task_polls: TASK_POLLS.load(Relaxed),
-    }
+    assert_eq!(
+        sum,
+        per_child * children as u64,
+        "{contender}: lost messages"
+    );
+    round.child_polls = CHILD_POLLS.load(Relaxed);
+    round.starved_polls = STARVED_POLLS.load(Relaxed);
+    round.wakes = WAKES.load(Relaxed);
+    round.task_polls = TASK_POLLS.load(Relaxed);
+    round
 }
 
 fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
@@ -377,43 +419,41 @@ fn main() {
     );
     println!();
     println!(
-        "| contender | CPU ms | wall ms | sibling wait p50 / p99 / max µs | sibling turns | task polls | child polls | polls with budget spent | wakes | most child polls / messages between sibling turns |"
+        "| contender | CPU ms | wall ms | sibling wait p50 / p99 / max µs | task polls | child polls | polls with budget spent | wakes | spinner turns | most polls / wasted polls / messages between spinner turns |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for contender in contenders {
-        let bare: Vec<Round> = (0..rounds)
-            .map(|_| round(contender, children, messages, false))
-            .collect();
-        let counted: Vec<Round> = (0..rounds)
-            .map(|_| round(contender, children, messages, true))
-            .collect();
+        let runs = |pass| -> Vec<Round> {
+            (0..rounds)
+                .map(|_| round(contender, children, messages, pass))
+                .collect()
+        };
+        let (cpu, latency, counted) = (runs(Pass::Cpu), runs(Pass::Latency), runs(Pass::Counted));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let cpu = median(bare.iter().map(|r| ms(r.cpu)).collect());
-        let wall = median(bare.iter().map(|r| ms(r.wall)).collect());
-        let wait = |q: f64| {
+        let cpu_ms = median(cpu.iter().map(|r| ms(r.cpu)).collect());
+        let wall_ms = median(cpu.iter().map(|r| ms(r.wall)).collect());
+        let wait = |of: fn(&Histogram<u64>) -> u64| {
             median(
-                bare.iter()
-                    .map(|r| r.sibling.waits.as_ref().unwrap().value_at_quantile(q) as f64 / 1e3)
+                latency
+                    .iter()
+                    .map(|r| of(r.waits.as_ref().unwrap()) as f64 / 1e3)
                     .collect(),
             )
         };
-        let max_wait = median(
-            bare.iter()
-                .map(|r| r.sibling.waits.as_ref().unwrap().max() as f64 / 1e3)
-                .collect(),
-        );
-        let turns = median(bare.iter().map(|r| r.sibling.turns).collect());
         let c = |f: fn(&Round) -> u64| median(counted.iter().map(f).collect::<Vec<_>>());
         println!(
-            "| `{contender}` | {cpu:.1} | {wall:.1} | {:.1} / {:.1} / {max_wait:.0} | {turns} | {} | {} | {} | {} | {} / {} |",
-            wait(0.5),
-            wait(0.99),
+            "| `{contender}` | {cpu_ms:.1} | {wall_ms:.1} | {:.1} / {:.1} / {:.0} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            wait(|h| h.value_at_quantile(0.5)),
+            wait(|h| h.value_at_quantile(0.99)),
+            wait(|h| h.max()),
             c(|r| r.task_polls),
             c(|r| r.child_polls),
             c(|r| r.starved_polls),
             c(|r| r.wakes),
-            c(|r| r.sibling.max_polls_between),
-            c(|r| r.sibling.max_messages_between),
+            c(|r| r.spinner.turns),
+            c(|r| r.spinner.max_polls),
+            c(|r| r.spinner.max_starved),
+            c(|r| r.spinner.max_messages),
         );
     }
 }
