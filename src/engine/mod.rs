@@ -56,6 +56,9 @@
 //! child polls it wakes its own parent and returns, so a set full of busy
 //! children cannot starve the executor, and a poll never does more than a
 //! bounded amount of work (no rescans, hence no quadratic behaviour).
+//! With the `tokio` feature it also stops, before any child poll, once the
+//! tokio task polling it has spent tokio's cooperative budget (see
+//! `drive.rs`), so no child is polled when it could only return `Pending`.
 
 mod drive;
 #[cfg(all(test, corral_loom))]
