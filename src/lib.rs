@@ -44,6 +44,9 @@
 //! | `asyncio.timeout_at(when)`, `reschedule` | [`time::timeout_at`], [`time::Timeout::reset`]  |
 //! | `await asyncio.sleep(d)`                 | [`time::sleep`]`(d).await`                      |
 //! | `await asyncio.sleep(0)` (a checkpoint)  | [`yield_now`]`().await`                         |
+//! | `contextvars` flowing into tasks         | [`context::with_value`]`(v, fut)`, [`context::get`] |
+//! | `create_task(coro, name=...)`            | [`Scope::spawn_named`]`("fetch", fut)`, [`Nursery::name`] |
+//! | `python -m asyncio pstree`               | [`track_tasks`]`(true)`, [`task_tree`]`()`: names and waiting points |
 //!
 //! # Naming the error type
 //!
@@ -92,7 +95,7 @@
 //! | `async-executor` | yes | [`Spawn`] for `async_executor::Executor` (smol's), for [`Scope::spawn_on`] |
 //! | `futures-executor` | yes | [`Spawn`] for `futures::executor::ThreadPool` |
 //! | `tokio` | no | timers armed inside a tokio runtime ride its driver and follow its clock (paused in tests), with no set-up; [`Spawn`] for `tokio::runtime::Handle`; scopes and the gather family inside a tokio task respect its cooperative budget: once it is spent they poll no more children and yield as tokio's own resources do (`tokio::task::coop::unconstrained` lifts it) |
-//! | `tracing` | no | slow-poll reports ([`warn_slow_polls`]) as `tracing` warnings |
+//! | `tracing` | no | each child runs in the `tracing` span current at its spawn ([`Nursery::inherit_span`]); slow-poll reports ([`warn_slow_polls`]) as `tracing` warnings |
 //!
 //! Without `async-io`, timers armed outside any tokio runtime need a backend
 //! from [`time::set_backend`], chosen before the first timer (see

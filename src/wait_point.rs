@@ -162,15 +162,27 @@ pub(crate) fn note(what: Wait, at: &'static Location<'static>) {
 #[inline]
 pub(crate) fn note_with(what: Wait, at: impl FnOnce() -> Option<&'static Location<'static>>) {
     let sink = SINK.get();
-    if sink.is_null() {
-        return;
+    if !sink.is_null() {
+        note_place(sink, what, at);
     }
+}
+
+/// `note_with` past the look at the sink: only while a tracked child is
+/// being polled, so kept out of the leaves' `Pending` paths.
+#[cold]
+#[inline(never)]
+fn note_place(
+    sink: *const WaitSlot,
+    what: Wait,
+    at: impl FnOnce() -> Option<&'static Location<'static>>,
+) {
     let Some(at) = at() else { return };
     let address = at as *const Location<'static> as usize as u64;
     // (Never above 2^56 in practice; such a place is not noted rather than
     // cut, as a cut address would not be the place's.)
     if address <= DATA {
-        // SAFETY: as in `note_in`.
+        // SAFETY: `sink` is non-null: the slot of the record of a child
+        // being polled on this thread (see `note_in`).
         unsafe { (*sink).set(what, address, false) };
     }
 }
@@ -188,10 +200,16 @@ pub(crate) fn note_until(what: Wait, deadline: impl FnOnce() -> u64) {
 fn note_in(what: Wait, data: impl FnOnce() -> u64, outer: bool) {
     let sink = SINK.get();
     if !sink.is_null() {
-        // SAFETY: a non-null sink is the slot of the record of a child
-        // being polled on this thread (`noting` restores the previous one
-        // before that poll returns or unwinds), which lives at least as
-        // long as its poll.
-        unsafe { (*sink).set(what, data(), outer) };
+        note_data(sink, what, data, outer);
     }
+}
+
+/// `note_in` past the look at the sink (see `note_place`).
+#[cold]
+#[inline(never)]
+fn note_data(sink: *const WaitSlot, what: Wait, data: impl FnOnce() -> u64, outer: bool) {
+    // SAFETY: a non-null sink is the slot of the record of a child being
+    // polled on this thread (`noting` restores the previous one before that
+    // poll returns or unwinds), which lives at least as long as its poll.
+    unsafe { (*sink).set(what, data(), outer) };
 }
