@@ -112,7 +112,9 @@ impl WaitSlot {
             // `&'static Location` (`note`), stored whole in the same word.
             _ => (
                 what,
-                WaitAt::Place(unsafe { &*(data as usize as *const Location<'static>) }),
+                WaitAt::Place(unsafe {
+                    &*std::ptr::with_exposed_provenance::<Location<'static>>(data as usize)
+                }),
             ),
         })
     }
@@ -177,7 +179,8 @@ fn note_place(
     at: impl FnOnce() -> Option<&'static Location<'static>>,
 ) {
     let Some(at) = at() else { return };
-    let address = at as *const Location<'static> as usize as u64;
+    // Exposed, as the tree turns the address back into the reference.
+    let address = (at as *const Location<'static>).expose_provenance() as u64;
     // (Never above 2^56 in practice; such a place is not noted rather than
     // cut, as a cut address would not be the place's.)
     if address <= DATA {
@@ -194,6 +197,38 @@ fn note_place(
 #[inline]
 pub(crate) fn note_until(what: Wait, deadline: impl FnOnce() -> u64) {
     note_in(what, || deadline() >> UNTIL_SHIFT, what == Wait::Timeout);
+}
+
+/// `noting`'s unit tests, small enough for Miri.
+#[cfg(all(test, not(corral_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_keeps_the_last_note_of_the_child_being_polled() {
+        let slot = WaitSlot::new();
+        let at = Location::caller();
+        note(Wait::Acquire, at); // nobody is being polled: nothing noted
+        assert_eq!(slot.get(), None);
+        noting(&slot, || note(Wait::Acquire, at));
+        assert_eq!(slot.get(), Some((Wait::Acquire, WaitAt::Place(at))));
+        noting(&slot, || {
+            note_until(Wait::Sleep, || 5 << UNTIL_SHIFT);
+            note_until(Wait::Timeout, || 9 << UNTIL_SHIFT); // an outer one hides nothing
+        });
+        assert_eq!(slot.get(), Some((Wait::Sleep, WaitAt::Until(5 << UNTIL_SHIFT))));
+        let inner = WaitSlot::new();
+        noting(&slot, || {
+            noting(&inner, || note(Wait::Stopped, at));
+            note(Wait::JoinNext, at);
+        });
+        assert_eq!(inner.get(), Some((Wait::Stopped, WaitAt::Place(at))));
+        assert_eq!(slot.get(), Some((Wait::JoinNext, WaitAt::Place(at))), "restored");
+        let unwound = std::panic::catch_unwind(|| noting(&inner, || panic!("unwinds")));
+        assert!(unwound.is_err());
+        note(Wait::Start, at);
+        assert_eq!(inner.get(), None, "forgotten at the poll, and the sink restored");
+    }
 }
 
 #[inline]
