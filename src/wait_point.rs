@@ -216,18 +216,29 @@ mod tests {
             note_until(Wait::Sleep, || 5 << UNTIL_SHIFT);
             note_until(Wait::Timeout, || 9 << UNTIL_SHIFT); // an outer one hides nothing
         });
-        assert_eq!(slot.get(), Some((Wait::Sleep, WaitAt::Until(5 << UNTIL_SHIFT))));
+        assert_eq!(
+            slot.get(),
+            Some((Wait::Sleep, WaitAt::Until(5 << UNTIL_SHIFT)))
+        );
         let inner = WaitSlot::new();
         noting(&slot, || {
             noting(&inner, || note(Wait::Stopped, at));
             note(Wait::JoinNext, at);
         });
         assert_eq!(inner.get(), Some((Wait::Stopped, WaitAt::Place(at))));
-        assert_eq!(slot.get(), Some((Wait::JoinNext, WaitAt::Place(at))), "restored");
+        assert_eq!(
+            slot.get(),
+            Some((Wait::JoinNext, WaitAt::Place(at))),
+            "restored"
+        );
         let unwound = std::panic::catch_unwind(|| noting(&inner, || panic!("unwinds")));
         assert!(unwound.is_err());
         note(Wait::Start, at);
-        assert_eq!(inner.get(), None, "forgotten at the poll, and the sink restored");
+        assert_eq!(
+            inner.get(),
+            None,
+            "forgotten at the poll, and the sink restored"
+        );
     }
 }
 

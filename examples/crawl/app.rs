@@ -79,7 +79,7 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
     let total = file_urls.unwrap_or(args.urls);
     let display = Display::new(args.json, total);
     let interrupts = AtomicUsize::new(0);
-    let mut top = corral::Nursery::new();
+    let mut top = corral::Nursery::new().name("crawl");
     if let Some(grace) = args.config.grace {
         top = top.grace(grace);
     }
@@ -477,7 +477,7 @@ fn run_spider(mut args: Args) -> u8 {
         .map(|stall| watch_for_stalls(stall, progress.clone(), finished.clone()));
     let display = Display::new(args.json, 0);
     let interrupts = AtomicUsize::new(0);
-    let mut top = corral::Nursery::new();
+    let mut top = corral::Nursery::new().name("spider");
     if let Some(grace) = args.config.grace {
         top = top.grace(grace);
     }

@@ -320,7 +320,7 @@ impl Client {
         // The driver is a child of the crawl: it cannot outlive it. It ends
         // when the connection's sender is dropped, when the client closes,
         // with the crawl, or once a request on it is abandoned mid-way.
-        conns.spawn(async move {
+        conns.spawn_named("connection", async move {
             // Dropped last: `gone` closes once the count is down.
             let (_alive, gone) = smol::channel::bounded::<()>(1);
             let _open = open;

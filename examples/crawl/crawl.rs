@@ -186,85 +186,87 @@ pub async fn crawl(
 
     // Connections live in their own scope, around the requests' scope, so
     // they outlive every request and end when the idle pool is dropped.
-    let work = corral::scope(|conns| async move {
-        let mut nursery = corral::Nursery::new();
-        if let Some(threshold) = config.warn_slow_polls {
-            nursery = nursery.warn_slow_polls(threshold);
-        }
-        if let Some(grace) = config.grace {
-            nursery = nursery.grace(grace);
-        }
-        let stopper = std::sync::OnceLock::new();
-        let stopper_ref = &stopper;
-        let conns_ref = &conns;
-        let mut requests = pin!(nursery.scope(|s| async move {
-            let _ = stopper_ref.set(s.stop_handle());
-            let mut urls = pin!(urls);
-            let mut read = 0;
-            while read < total {
-                // The next URL (a file read may wait), unless a stop comes
-                // first.
-                let entry = match select(urls.next(), s.stopped()).await {
-                    Either::Left((entry, _)) if !s.is_stopping() => entry,
-                    _ => break,
-                };
-                let url = match entry {
-                    Some(Ok(url)) => url,
-                    Some(Err(why)) => {
-                        record_ref.skip(1, why);
-                        read += 1;
-                        continue;
-                    }
-                    None => {
-                        let why = format!("the list ended after {read} of {total} URLs");
-                        record_ref.skip(total - read, why);
-                        break;
-                    }
-                };
-                read += 1;
-                // Room for the URL's first try. No new request after a stop.
-                let slot = match select(pin!(slots_ref.take(progress)), s.stopped()).await {
-                    Either::Left((slot, _)) if !s.is_stopping() => slot,
-                    _ => break,
-                };
-                let conns = conns_ref.clone();
-                s.spawn(async move {
-                    let job = Job {
-                        client,
-                        conns: &conns,
-                        config,
-                        slots: slots_ref,
-                        progress,
-                        record: record_ref,
+    let work = corral::Nursery::new()
+        .name("connections")
+        .scope(|conns| async move {
+            let mut nursery = corral::Nursery::new().name("requests");
+            if let Some(threshold) = config.warn_slow_polls {
+                nursery = nursery.warn_slow_polls(threshold);
+            }
+            if let Some(grace) = config.grace {
+                nursery = nursery.grace(grace);
+            }
+            let stopper = std::sync::OnceLock::new();
+            let stopper_ref = &stopper;
+            let conns_ref = &conns;
+            let mut requests = pin!(nursery.scope(|s| async move {
+                let _ = stopper_ref.set(s.stop_handle());
+                let mut urls = pin!(urls);
+                let mut read = 0;
+                while read < total {
+                    // The next URL (a file read may wait), unless a stop comes
+                    // first.
+                    let entry = match select(urls.next(), s.stopped()).await {
+                        Either::Left((entry, _)) if !s.is_stopping() => entry,
+                        _ => break,
                     };
-                    job.visit(&url, slot).await;
-                    Ok::<_, Failure>(())
-                });
-            }
-            Ok(())
-        }));
-        // A stop lets the requests in flight finish (within the grace); the
-        // scope future is kept, not dropped.
-        let mut stopped = false;
-        let requests = match select(requests.as_mut(), pin!(stop)).await {
-            Either::Left((done, _)) => done,
-            Either::Right(((), _)) => {
-                stopped = true;
-                if let Some(stopper) = stopper.get() {
-                    stopper.stop();
+                    let url = match entry {
+                        Some(Ok(url)) => url,
+                        Some(Err(why)) => {
+                            record_ref.skip(1, why);
+                            read += 1;
+                            continue;
+                        }
+                        None => {
+                            let why = format!("the list ended after {read} of {total} URLs");
+                            record_ref.skip(total - read, why);
+                            break;
+                        }
+                    };
+                    read += 1;
+                    // Room for the URL's first try. No new request after a stop.
+                    let slot = match select(pin!(slots_ref.take(progress)), s.stopped()).await {
+                        Either::Left((slot, _)) if !s.is_stopping() => slot,
+                        _ => break,
+                    };
+                    let conns = conns_ref.clone();
+                    s.spawn_named("visit", async move {
+                        let job = Job {
+                            client,
+                            conns: &conns,
+                            config,
+                            slots: slots_ref,
+                            progress,
+                            record: record_ref,
+                        };
+                        job.visit(&url, slot).await;
+                        Ok::<_, Failure>(())
+                    });
                 }
-                requests.await
+                Ok(())
+            }));
+            // A stop lets the requests in flight finish (within the grace); the
+            // scope future is kept, not dropped.
+            let mut stopped = false;
+            let requests = match select(requests.as_mut(), pin!(stop)).await {
+                Either::Left((done, _)) => done,
+                Either::Right(((), _)) => {
+                    stopped = true;
+                    if let Some(stopper) = stopper.get() {
+                        stopper.stop();
+                    }
+                    requests.await
+                }
+            };
+            // Every abandoned request's connection closes (each within its URL's
+            // timeout) before the crawl ends, unless it was stopped: then they
+            // close now.
+            if !stopped && !conns.is_stopping() {
+                slots_ref.all_free().await;
             }
-        };
-        // Every abandoned request's connection closes (each within its URL's
-        // timeout) before the crawl ends, unless it was stopped: then they
-        // close now.
-        if !stopped && !conns.is_stopping() {
-            slots_ref.all_free().await;
-        }
-        client.close();
-        requests
-    });
+            client.close();
+            requests
+        });
     let limited = async {
         match config.deadline {
             Some(deadline) => timeout(deadline, work).await.is_err(),

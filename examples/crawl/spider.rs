@@ -665,57 +665,61 @@ pub async fn spider(
         read
     };
     let refill = &mut refill;
-    let work = corral::scope(|conns| async move {
-        let nursery = corral::Nursery::new().max_concurrency(config.limit);
-        let nursery = match config.grace {
-            Some(grace) => nursery.grace(grace),
-            None => nursery,
-        };
-        let nursery = match config.warn_slow_polls {
-            Some(threshold) => nursery.warn_slow_polls(threshold),
-            None => nursery,
-        };
-        let stopper = std::sync::OnceLock::new();
-        let (stopper_ref, conns_ref) = (&stopper, &conns);
-        let mut workers = pin!(nursery.scope(|s| async move {
-            let _ = stopper_ref.set(s.stop_handle());
-            loop {
-                let next = shared.frontier.next(&mut *refill);
-                let item = match select(pin!(next), s.stopped()).await {
-                    Either::Left((Some(item), _)) if !s.is_stopping() => item,
-                    _ => break,
-                };
-                let conns = conns_ref.clone();
-                let spawned = s.spawn_bounded(async move {
-                    shared.visit(&conns, item).await;
-                    Ok::<_, Failure>(())
-                });
-                // Room under the limit, or a stop first (the URL is then
-                // dropped unstarted: counted as cancelled).
-                match select(pin!(spawned), s.stopped()).await {
-                    Either::Left((spawned, _)) => drop(spawned),
-                    Either::Right(_) => break,
+    let work = corral::Nursery::new()
+        .name("connections")
+        .scope(|conns| async move {
+            let nursery = corral::Nursery::new()
+                .name("workers")
+                .max_concurrency(config.limit);
+            let nursery = match config.grace {
+                Some(grace) => nursery.grace(grace),
+                None => nursery,
+            };
+            let nursery = match config.warn_slow_polls {
+                Some(threshold) => nursery.warn_slow_polls(threshold),
+                None => nursery,
+            };
+            let stopper = std::sync::OnceLock::new();
+            let (stopper_ref, conns_ref) = (&stopper, &conns);
+            let mut workers = pin!(nursery.scope(|s| async move {
+                let _ = stopper_ref.set(s.stop_handle());
+                loop {
+                    let next = shared.frontier.next(&mut *refill);
+                    let item = match select(pin!(next), s.stopped()).await {
+                        Either::Left((Some(item), _)) if !s.is_stopping() => item,
+                        _ => break,
+                    };
+                    let conns = conns_ref.clone();
+                    let spawned = s.spawn_bounded(async move {
+                        shared.visit(&conns, item).await;
+                        Ok::<_, Failure>(())
+                    });
+                    // Room under the limit, or a stop first (the URL is then
+                    // dropped unstarted: counted as cancelled).
+                    match select(pin!(spawned), s.stopped()).await {
+                        Either::Left((spawned, _)) => drop(spawned),
+                        Either::Right(_) => break,
+                    }
                 }
-            }
-            Ok(())
-        }));
-        let mut stopped = false;
-        let done = match select(workers.as_mut(), pin!(stop)).await {
-            Either::Left((done, _)) => done,
-            Either::Right(((), _)) => {
-                stopped = true;
-                if let Some(stopper) = stopper.get() {
-                    stopper.stop();
+                Ok(())
+            }));
+            let mut stopped = false;
+            let done = match select(workers.as_mut(), pin!(stop)).await {
+                Either::Left((done, _)) => done,
+                Either::Right(((), _)) => {
+                    stopped = true;
+                    if let Some(stopper) = stopper.get() {
+                        stopper.stop();
+                    }
+                    workers.await
                 }
-                workers.await
+            };
+            if !stopped && !conns.is_stopping() {
+                shared.slots.all_free().await;
             }
-        };
-        if !stopped && !conns.is_stopping() {
-            shared.slots.all_free().await;
-        }
-        client.close();
-        done
-    });
+            client.close();
+            done
+        });
     let deadline_hit = match config.deadline {
         Some(deadline) => timeout(deadline, work).await.is_err(),
         None => {
