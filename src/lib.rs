@@ -135,9 +135,9 @@ mod yield_now;
 pub use join::{JoinAll, Race, RaceOk, TryJoinAll, join_all, race, race_ok, try_join_all};
 pub use scope::{
     AbortHandle, ErrorGroup, EveryError, EveryErrorFuture, GroupError, JoinHandle, LocalScope,
-    LocalScopeFuture, Nursery, OrDropped, Outcome, Ready, Reason, Scope, ScopeFuture, ScopeHandle,
-    SpawnBounded, SpawnChild, Start, StartError, StopHandle, Stopped, Supervised, local_scope,
-    scope, supervised,
+    LocalScopeFuture, Nursery, OrDropped, Outcome, POLL_BUCKETS, PollTimes, Ready, Reason, Scope,
+    ScopeFuture, ScopeHandle, ScopeStats, SpawnBounded, SpawnChild, Start, StartError, StopHandle,
+    Stopped, Supervised, local_scope, scope, supervised,
 };
 pub use semaphore::{Acquire, AcquireOwned, OwnedPermit, Permit, Semaphore};
 pub use slow_poll::{SlowPoll, on_slow_poll, warn_slow_polls};

@@ -291,6 +291,10 @@ pub(crate) trait Child<E> {
     /// The child's task-tree record, if its scope is tracked.
     fn info(&self) -> Option<RecordRef>;
 
+    /// Its future was dropped unfinished (an abort, a teardown): it has a
+    /// reason. Owner only.
+    fn dropped_unfinished(&self) -> bool;
+
     /// Drops the future if it is still there and publishes the cancellation,
     /// for `reason`. Called after a panic in `poll` too. Idempotent. `scope`
     /// is the scope's shared state (an abort request may need a count on
@@ -435,6 +439,11 @@ where
 
     fn spawned_at(&self) -> &'static Location<'static> {
         self.link.spawned_at.get()
+    }
+
+    fn dropped_unfinished(&self) -> bool {
+        // Relaxed: the reason is written by this owner (`cancel`).
+        self.join.header.state.load(Ordering::Relaxed) & REASON_MASK != 0
     }
 
     fn info(&self) -> Option<RecordRef> {

@@ -24,6 +24,7 @@ use super::set::push_incoming;
 use super::shield::Shielded;
 use super::start::{self, Ready, Start};
 use super::state::{ScopeRef, ScopeShared};
+use super::stats::ScopeStats;
 use super::stop::{self, StopHandle, Stopped};
 use crate::context::InContext;
 use crate::frame;
@@ -275,6 +276,10 @@ impl<'env, E> Handle<'env, E> {
             // Before the push: the scope may finish the child at once.
             room.add();
         }
+        if let Some(stats) = &self.shared.user().stats {
+            // Before the push, as the room.
+            stats.spawned();
+        }
         let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
         if shielded {
             mark_shielded(link);
@@ -313,6 +318,14 @@ impl<'env, E> Handle<'env, E> {
     {
         let info = self.record(spawned_at);
         self.launch(future, member, spawned_at, info, counted, false)
+    }
+
+    fn stats(&self) -> Option<ScopeStats> {
+        self.shared
+            .user()
+            .stats
+            .as_ref()
+            .map(|stats| stats.snapshot())
     }
 
     fn stop_handle(&self) -> StopHandle {
@@ -937,6 +950,36 @@ impl<'env, E> Scope<'env, E> {
         self.handle.stopped()
     }
 
+    /// The scope's statistics now, if its nursery collects them
+    /// ([`Nursery::collect_stats`](crate::Nursery::collect_stats)); `None`
+    /// otherwise. See [`ScopeStats`](crate::ScopeStats).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let out = corral::Nursery::new()
+    ///     .max_concurrency(2)
+    ///     .collect_stats()
+    ///     .scope(|s| async move {
+    ///         let handles: Vec<_> = (0..5)
+    ///             .map(|_| s.spawn(async { Ok(corral::yield_now().await) }))
+    ///             .collect();
+    ///         let before = s.stats().unwrap();
+    ///         corral::join_all(handles).await;
+    ///         Ok::<_, ()>((before.queued, s.stats().unwrap()))
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out.0, 5); // spawned, none started yet
+    /// assert_eq!((out.1.finished, out.1.peak_running, out.1.queued), (5, 2, 0));
+    /// assert_eq!(corral::scope(|s| async move { Ok::<_, ()>(s.stats()) }).await, Ok(None));
+    /// # });
+    /// ```
+    pub fn stats(&self) -> Option<ScopeStats> {
+        self.handle.stats()
+    }
+
     /// A handle that requests or watches a stop of this scope from anywhere:
     /// another thread, a signal handler, a parallel child.
     ///
@@ -1380,6 +1423,30 @@ impl<'env, E> LocalScope<'env, E> {
     #[track_caller]
     pub fn stopped(&self) -> Stopped {
         self.handle.stopped()
+    }
+
+    /// The scope's statistics now, if its nursery collects them: as
+    /// [`Scope::stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let rc = std::rc::Rc::new(1);
+    /// let stats = corral::Nursery::new()
+    ///     .collect_stats()
+    ///     .local_scope(|s| async move {
+    ///         s.spawn(async move { Ok(*rc) });
+    ///         corral::yield_now().await;
+    ///         Ok::<_, ()>(s.stats().unwrap())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((stats.spawned, stats.finished), (1, 1));
+    /// # });
+    /// ```
+    pub fn stats(&self) -> Option<ScopeStats> {
+        self.handle.stats()
     }
 
     /// A `Send + 'static` handle that stops this scope from anywhere; see

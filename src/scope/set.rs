@@ -21,7 +21,6 @@ use super::child::{Child, SpawnLink, is_aborted, is_shielded, release_scope_ref}
 use super::nesting::Root;
 use super::reason::Reason;
 use super::records::DoneBy;
-use super::records::ScopeInfo;
 use super::state::{ParallelCount, ScopeShared, ScopeState};
 use crate::engine::{Children, Drained, Leave, Look, Pushed, ReadyQueue};
 use crate::loom::Ordering;
@@ -200,6 +199,9 @@ struct Roster<'env, E> {
     linked: bool,
     /// The scope keeps a task-tree record (`records.rs`).
     tracked: bool,
+    /// The scope keeps a task-tree record or statistics: its child polls
+    /// take the cold path (`poll_instrumented`).
+    instrumented: bool,
     /// Errors besides the first, if the scope keeps them or fails softly;
     /// `None` for a plain scope (the first error ends the turn).
     errors: Option<Box<Errors<E>>>,
@@ -224,16 +226,18 @@ impl<E> Roster<'_, E> {
 }
 
 impl<'env, E, K> ChildSet<'env, E, K> {
+    /// The set of a scope whose shared part is `state` (built with the
+    /// nursery's settings), under `limit`, watched by `watch`, opened at
+    /// `opened_at`, keeping errors if `errors` (every one if `Some(true)`).
     pub(crate) fn new(
+        state: ScopeState,
         limit: usize,
         watch: Option<Watch>,
-        grace: Option<std::time::Duration>,
-        tree: Option<ScopeInfo>,
         opened_at: &'static Location<'static>,
         errors: Option<bool>,
-        inherit_span: bool,
     ) -> Self {
-        let tracked = tree.is_some();
+        let tracked = state.tree.is_some();
+        let collect_stats = state.stats.is_some();
         let errors = errors.map(|every| {
             Box::new(Errors {
                 later: every.then(Vec::new),
@@ -242,7 +246,6 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 failing: false,
             })
         });
-        let state = ScopeState::new(limit, watch, grace, tree).inherit_span(inherit_span);
         let queue = ReadyQueue::new(FIRST_CHUNK, state);
         ChildSet {
             queue,
@@ -257,6 +260,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
                 link: None,
                 linked: false,
                 tracked,
+                instrumented: tracked || collect_stats,
                 errors,
                 opened_at,
                 failed_at: None,
@@ -464,7 +468,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         // SAFETY: only the owner drops children.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
         for child in self.roster.slab.take_where(|&child| !is_shielded(child)) {
-            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason, true);
         }
         drop_waiting::<E>(&mut self.queue, &mut first_panic, reason);
         first_panic
@@ -478,12 +482,12 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         unsafe { take_incoming::<E>(self.queue.shared(), leave) };
         let roster = &mut self.roster;
         for child in roster.slab.drain() {
-            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason, true);
         }
         while let Some(link) = self.queue.user_local().pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
-            cancel_child(child, self.queue.shared(), &mut first_panic, reason);
+            cancel_child(child, self.queue.shared(), &mut first_panic, reason, false);
         }
         first_panic
     }
@@ -514,7 +518,7 @@ fn drop_waiting_where<E>(
         // SAFETY: links on the owner's FIFO are live children it owns.
         let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
         if drop(child) {
-            cancel_child(child, queue.shared(), first_panic, reason);
+            cancel_child(child, queue.shared(), first_panic, reason, false);
         } else {
             queue.user_local().push_back(link);
         }
@@ -624,6 +628,41 @@ fn poll_watched<'env, E>(
     }
 }
 
+/// A child's poll in a scope on the task tree or collecting statistics:
+/// tracked (`poll_tracked`), and counted, sampled for its time, its end
+/// counted.
+#[cold]
+#[inline(never)]
+fn poll_instrumented<'env, E>(
+    scope: *const ScopeShared,
+    child: NonNull<dyn Child<E> + 'env>,
+    roster: &mut Roster<'env, E>,
+    cx: &mut Context<'_>,
+) -> Polled<E> {
+    let tracked = roster.tracked;
+    // SAFETY: the owner holds its shared state.
+    let Some(stats) = (unsafe { (*scope).user().stats.as_deref() }) else {
+        return poll_tracked(scope, child, roster, cx);
+    };
+    let polled = stats.poll(|| {
+        if tracked {
+            poll_tracked(scope, child, roster, cx)
+        } else {
+            poll_watched(child, roster, cx)
+        }
+    });
+    match &polled {
+        Ok(Poll::Pending) => {}
+        // SAFETY: the child is live until its caller releases it.
+        Ok(Poll::Ready(Ok(()))) if unsafe { child.as_ref() }.dropped_unfinished() => {
+            stats.dropped(true) // aborted: its poll dropped it
+        }
+        Ok(Poll::Ready(Ok(()))) => stats.finished(),
+        Ok(Poll::Ready(Err(_))) | Err(_) => stats.failed(),
+    }
+    polled
+}
+
 /// `poll_watched` for a scope on the task tree: the child's record shows it
 /// running during the poll, and it is current (for scopes nested in it).
 #[cold]
@@ -679,7 +718,11 @@ fn cancel_child<'env, E>(
     shared: &ScopeShared,
     first_panic: &mut Option<Payload>,
     reason: Reason,
+    started: bool,
 ) {
+    if let Some(stats) = &shared.user().stats {
+        stats.dropped(started);
+    }
     // SAFETY: the owner cancels each child once, then releases it.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
         child.as_ref().cancel(shared, reason)
@@ -778,6 +821,11 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         // poll (`child.rs`), which drops it unpolled.
         let entry = (roster.slab.insert(link.this))
             .expect("corral: more than 4 billion children in one set") as usize;
+        if roster.instrumented {
+            if let Some(stats) = &queue.shared().user().stats {
+                stats.started(roster.running());
+            }
+        }
         queue.reserve(entry + 2);
         Some(entry + 1)
     }
@@ -804,8 +852,8 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
         let Some(&child) = roster.slab.get(entry as u32) else {
             return ControlFlow::Continue(());
         };
-        let polled = if roster.tracked {
-            poll_tracked(self.scope, child, roster, cx)
+        let polled = if roster.instrumented {
+            poll_instrumented(self.scope, child, roster, cx)
         } else {
             poll_watched(child, roster, cx)
         };

@@ -88,6 +88,8 @@ pub(crate) struct ScopeState {
     /// The span current where the scope was last polled.
     #[cfg(feature = "tracing")]
     pub(crate) poll_span: super::span::PollSpan,
+    /// Its statistics, if it collects them (`Nursery::collect_stats`).
+    pub(crate) stats: Option<Box<super::stats::Counters>>,
 }
 
 // SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
@@ -126,7 +128,14 @@ impl ScopeState {
             inherit_span: true,
             #[cfg(feature = "tracing")]
             poll_span: Default::default(),
+            stats: None,
         }
+    }
+
+    /// Collecting statistics, or not.
+    pub(crate) fn collect_stats(mut self, on: bool) -> Self {
+        self.stats = on.then(Default::default);
+        self
     }
 
     /// With children run inside their spawn site's `tracing` span, or not.
