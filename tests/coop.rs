@@ -462,6 +462,10 @@ fn run_local_pair(
                 let pending = poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx).is_pending())).await;
                 assert!(pending, "the scope did not yield");
                 let counts = counts();
+                // A new task poll, with a new budget: a scope polled again
+                // in the same task poll, its budget spent, runs as without
+                // tokio's budget (see `a_nested_block_on_does_not_hang`).
+                tokio::task::yield_now().await;
                 (counts, work.await)
             })
             .await
@@ -559,4 +563,51 @@ fn a_sibling_counts_one_turn_per_budget() {
         );
         assert_eq!(probe.starved(), 0, "{flavour:?}");
     }
+}
+
+/// From the outside review: a scope (or `join_all`) driven by a `block_on`
+/// nested inside a tokio task whose budget is spent must still finish. Its
+/// children never touch tokio, so nothing but the scope itself could stop
+/// them; a scope that stopped and deferred its wake to tokio hung there
+/// (the wake comes only after the task's poll, which the `block_on`
+/// blocks). A poll that begins with the budget spent ignores it.
+#[test]
+fn a_nested_block_on_does_not_hang() {
+    fn handle(m: u32) -> u32 {
+        let scoped = futures::executor::block_on(corral::scope(|s| async move {
+            Ok::<_, ()>(s.spawn(async move { Ok(m * 2) }).await)
+        }))
+        .unwrap();
+        let local = futures::executor::block_on(corral::local_scope(|s| async move {
+            Ok::<_, ()>(s.spawn(async move { Ok(m) }).await)
+        }))
+        .unwrap();
+        let gathered: u32 =
+            futures::executor::block_on(corral::join_all((1..3u32).map(|k| async move { k })))
+                .iter()
+                .sum();
+        scoped + local + gathered
+    }
+    let handled = support::watchdog(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for i in 0..1000u32 {
+                tx.send(i).unwrap();
+            }
+            drop(tx);
+            tokio::spawn(async move {
+                let mut sum = 0u64;
+                while let Some(m) = rx.recv().await {
+                    sum += u64::from(handle(m));
+                }
+                sum
+            })
+            .await
+            .unwrap()
+        })
+    });
+    assert_eq!(handled, (0..1000u64).map(|m| 3 * m + 3).sum::<u64>());
 }

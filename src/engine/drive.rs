@@ -15,8 +15,14 @@
 //! outside a tokio task and under `tokio::task::coop::unconstrained`), and if
 //! none is, it yields as a tokio resource does: tokio takes the parent's
 //! waker to wake after its drivers (`poll_proceed`), and `drive` returns
-//! `Drained::Budget`. The next child stays first in line. Without the
-//! feature the check is a constant `false`.
+//! `Drained::Budget`. The next child stays first in line. Only a poll that
+//! began with budget left stops so. One that began with it spent came from
+//! a parent that does not respect it (a `block_on` nested inside a tokio
+//! task, a `select!` whose other branch spent it, a loop re-polling within
+//! one task poll): stopping there would poll no child, ever, and a `block_on`
+//! blocked inside the task's poll would never receive the deferred wake (a
+//! hang the outside review found). Such a poll runs as without the feature,
+//! within `BUDGET`. Without the feature the check is a constant `false`.
 //!
 //! Without the check (measured with `benches/examples/coop.rs` and
 //! `tests/coop.rs`): once one child drained the budget, every other ready
@@ -92,8 +98,14 @@ impl<S: UserState> ReadyQueue<S> {
         // call; the guard borrows it independently of `self`.
         let _owner = OwnerGuard::enter(unsafe { &*self.shared_ptr() });
         let mut polls = 0;
+        // tokio's budget is respected only if some was left when this poll
+        // began: a parent that polls this loop with the budget already
+        // spent does not respect it (a `block_on` nested in a tokio task, a
+        // `select!` whose other branch spent it), and stopping would leave
+        // it nothing to poll, or nobody to deliver the wake.
+        let tokio_budget = !tokio_budget::spent();
         loop {
-            if tokio_budget::spent() {
+            if tokio_budget && tokio_budget::spent() {
                 tokio_budget::defer_wake(cx);
                 return ControlFlow::Continue(Drained::Budget);
             }
