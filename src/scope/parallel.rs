@@ -77,12 +77,28 @@ where
     /// Drops the child's future (under its lock), then counts it dropped.
     /// Returns the panic of its destructor, if any.
     fn drop_future(&self, future: &mut Option<F>) -> Option<Box<dyn Any + Send>> {
-        let panicked = panic::catch_unwind(AssertUnwindSafe(|| *future = None)).err();
+        // Its destructor runs with what its polls had (`carried`).
+        let drop = || self.carried(|| *future = None);
+        let panicked = panic::catch_unwind(AssertUnwindSafe(drop)).err();
         if let Some(info) = &self.info {
             info.done(DoneBy::Runtime); // the last touch of the record
         }
         self.scope.user().parallel.one_dropped();
         panicked
+    }
+
+    /// Runs `f` (a poll of the child, or its drop) with what the child
+    /// carried from its spawn in force again: the deadline and the context.
+    #[inline]
+    fn carried<R>(&self, f: impl FnOnce() -> R) -> R {
+        let context = self.context.as_ref();
+        if self.deadline < crate::time::NEVER_NS {
+            frame::push(Deadline::Fixed(self.deadline), context, f)
+        } else if context.is_some() {
+            frame::push(Deadline::None, context, f)
+        } else {
+            f()
+        }
     }
 
     /// The scope gave up on this child: drop it here, on its runtime, and
@@ -126,7 +142,6 @@ where
         // SAFETY: the future lives inside the `Arc<Remote>` and is never moved
         // out of its `Option`, only dropped in place, so it stays pinned.
         let fut = unsafe { Pin::new_unchecked(fut) };
-        let deadline = self.deadline;
         let record = match &self.info {
             None => std::ptr::null(),
             Some(info) => {
@@ -135,17 +150,7 @@ where
             }
         };
         let _current = CurrentScope::enter_remote(self.scope.as_ptr(), record);
-        let context = self.context.as_ref();
-        let poll = || {
-            // What the child carried from its spawn, in force again here.
-            if deadline < crate::time::NEVER_NS {
-                frame::push(Deadline::Fixed(deadline), context, || fut.poll(cx))
-            } else if context.is_some() {
-                frame::push(Deadline::None, context, || fut.poll(cx))
-            } else {
-                fut.poll(cx)
-            }
-        };
+        let poll = || self.carried(|| fut.poll(cx));
         let caught = || match &self.info {
             None => panic::catch_unwind(AssertUnwindSafe(poll)),
             Some(info) => crate::wait_point::noting(&info.wait, || {

@@ -230,8 +230,9 @@ pub(super) async fn a_value_lives_until_the_last_child_that_inherited_it() {
     );
 }
 
-/// A child dropped unfinished (its scope failed) runs its destructor with
-/// its context in force, and the value is released with it.
+/// A child dropped unfinished (its scope failed), local or parallel, runs
+/// its destructor with its context in force, and the value is released
+/// with it.
 pub(super) async fn a_dropped_childs_destructor_sees_its_context() {
     struct ReadsOnDrop(Arc<AtomicUsize>);
     impl Drop for ReadsOnDrop {
@@ -244,9 +245,21 @@ pub(super) async fn a_dropped_childs_destructor_sees_its_context() {
     let seen = Arc::new(AtomicUsize::new(0));
     let seen_ref = &seen;
     let out = open(|s| async move {
+        let ex = support::smol_executor();
+        let seen = seen_ref.clone();
         with_value(RequestId(4), async {
             s.spawn(async move {
                 let _guard = ReadsOnDrop(seen_ref.clone());
+                futures::future::pending::<()>().await;
+                Ok(())
+            });
+            // A parallel child, dropped on its runtime (from the outside
+            // review: its destructor ran without its values).
+            // The guard is in the future from the start: started or not,
+            // dropping the future drops it.
+            let guard = ReadsOnDrop(seen);
+            s.spawn_on(ex, async move {
+                let _guard = guard;
                 futures::future::pending::<()>().await;
                 Ok(())
             });
@@ -257,7 +270,7 @@ pub(super) async fn a_dropped_childs_destructor_sees_its_context() {
     })
     .await;
     assert_eq!(out, Err("failed"));
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
 
 /// The stream helpers run each item inside the context of the code that
