@@ -11,6 +11,14 @@
 //! may shadow a value for its own subtree with another `with_value`; the
 //! shadowed value stays in force everywhere else.
 //!
+//! "Where it was spawned" is where the spawn call runs: inside
+//! `with_value`'s future or `run_with`'s closure. A spawn made where no value
+//! is in force (say from a task of another runtime holding a clone of the
+//! scope's handle) carries nothing, and its child then sees the values
+//! around its scope's polls. A [`spawn_bounded`](crate::Scope::spawn_bounded)
+//! spawns when its future completes, so its child takes the values in
+//! force where that future is polled.
+//!
 //! Values are looked up by type: wrap plain types in a newtype of your own
 //! (`struct RequestId(u64)`), so that two libraries never read each other's
 //! values. Values are immutable once set, and must be `Send + Sync`, so that
@@ -70,7 +78,7 @@ pin_project! {
     /// # Auto traits
     ///
     /// `Send` and `Sync` when `F` is (the value always is); `Unpin` when
-    /// `F` and the value are. A `!Send` future stays `!Send`:
+    /// `F` is (the value is never pinned). A `!Send` future stays `!Send`:
     ///
     /// ```compile_fail,E0277
     /// fn send<T: Send>(_: T) {}

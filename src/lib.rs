@@ -94,7 +94,7 @@
 //! | `async-io` | yes | [`time::AsyncIoBackend`], the default timer backend (async-io's reactor; works under any executor) |
 //! | `async-executor` | yes | [`Spawn`] for `async_executor::Executor` (smol's), for [`Scope::spawn_on`] |
 //! | `futures-executor` | yes | [`Spawn`] for `futures::executor::ThreadPool` |
-//! | `tokio` | no | timers armed inside a tokio runtime ride its driver and follow its clock (paused in tests), with no set-up; [`Spawn`] for `tokio::runtime::Handle`; scopes and the gather family inside a tokio task respect its cooperative budget: once it is spent they poll no more children and yield as tokio's own resources do (`tokio::task::coop::unconstrained` lifts it) |
+//! | `tokio` | no | timers armed inside a tokio runtime ride its driver and follow its clock (paused in tests), with no set-up; [`Spawn`] for `tokio::runtime::Handle`; scopes and the gather family inside a tokio task respect its cooperative budget: once it is spent they poll no more children and yield as tokio's own resources do (`tokio::task::coop::unconstrained` lifts it; a poll that begins with the budget already spent, as from a `block_on` nested in a tokio task, runs as without the feature) |
 //! | `tracing` | no | each child runs in the `tracing` span current at its spawn ([`Nursery::inherit_span`]); slow-poll reports ([`warn_slow_polls`]) as `tracing` warnings |
 //!
 //! Without `async-io`, timers armed outside any tokio runtime need a backend

@@ -4,8 +4,11 @@
 //! reports, the reasons a child was dropped, an error group's members)
 //! already shows where it was spawned or opened: a `&'static Location`. A
 //! name rides on that place. Naming a child at a spawn site interns a copy
-//! of the site's `Location` (once per name and site: names are
-//! `&'static str`, so there are as many as the program text has) and
+//! of the site's `Location` (once per name and site, for the life of the
+//! process: names are `&'static str`, so there are as many as the
+//! program's text has, unless it leaks names made at run time, about 100
+//! bytes each; each thread keeps a copy of the answers it used, so a named
+//! spawn in a loop takes no lock) and
 //! records the name against the copy's address; the child keeps that
 //! location where it keeps any other, and whoever shows a place asks
 //! [`name_of`] for its name. An unnamed child's place is the caller's own
@@ -13,6 +16,7 @@
 //! up until a place is shown, where one load says whether any name was ever
 //! given.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,13 +46,36 @@ pub(crate) fn named(
     name: &'static str,
     at: &'static Location<'static>,
 ) -> &'static Location<'static> {
-    let key = (name.as_ptr() as usize, name.len(), at as *const _ as usize);
+    type Key = (usize, usize, usize);
+    thread_local! {
+        /// This thread's copy of the table's answers: a named spawn in a
+        /// loop takes no lock after its first.
+        static KNOWN: RefCell<HashMap<Key, &'static Location<'static>>> =
+            RefCell::new(HashMap::new());
+    }
+    let key: Key = (name.as_ptr() as usize, name.len(), at as *const _ as usize);
+    if let Some(site) = KNOWN.with(|known| known.borrow().get(&key).copied()) {
+        return site;
+    }
+    let site = intern(key, name, at);
+    KNOWN.with(|known| known.borrow_mut().insert(key, site));
+    site
+}
+
+/// `named` past the thread's own copy: the process-wide table.
+#[cold]
+fn intern(
+    key: (usize, usize, usize),
+    name: &'static str,
+    at: &'static Location<'static>,
+) -> &'static Location<'static> {
     let mut table = crate::util::lock(table());
     if let Some(site) = table.sites.get(&key) {
         return site;
     }
-    // Leaked on purpose, once per name and site (both `'static`, so their
-    // number is bounded by the program).
+    // Leaked on purpose, once per name and site, for the life of the
+    // process (both `'static`: as many as the program's text has, unless it
+    // leaks names made at run time, each of which then stays here).
     let site: &'static Location<'static> = Box::leak(Box::new(*at));
     table.sites.insert(key, site);
     table.names.insert(site as *const _ as usize, name);
@@ -65,16 +92,13 @@ pub(crate) fn name_of(at: &Location<'_>) -> Option<&'static str> {
     table.names.get(&(at as *const _ as usize)).copied()
 }
 
-/// A child's or a scope's place with its name, for messages:
-/// "`name` (at file:line:col)" or "file:line:col".
-pub(crate) struct Named(pub(crate) &'static Location<'static>);
+/// A name as messages show it: in backticks, escaped (a newline or a
+/// backtick in a name does not break a line of the task tree).
+pub(crate) struct Quoted(pub(crate) &'static str);
 
-impl std::fmt::Display for Named {
+impl std::fmt::Display for Quoted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match name_of(self.0) {
-            Some(name) => write!(f, "`{name}` at {}", self.0),
-            None => write!(f, "{}", self.0),
-        }
+        write!(f, "`{}`", self.0.escape_debug())
     }
 }
 
@@ -97,7 +121,6 @@ mod tests {
         let other = named("other", at);
         assert!(!std::ptr::eq(other, site));
         assert_eq!(name_of(other), Some("other"));
-        assert_eq!(Named(site).to_string(), format!("`worker` at {at}"));
-        assert_eq!(Named(at).to_string(), at.to_string());
+        assert_eq!(Quoted("a`b\nc").to_string(), "`a`b\\nc`");
     }
 }

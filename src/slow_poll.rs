@@ -83,11 +83,11 @@ impl fmt::Display for SlowPoll {
             if self.parallel { "a parallel" } else { "a" }
         )?;
         if let Some(name) = self.name {
-            write!(f, "`{name}` ")?;
+            write!(f, "`{}` ", name.escape_debug())?;
         }
         write!(f, "spawned at {} (scope ", self.spawned_at)?;
         if let Some(name) = self.scope_name {
-            write!(f, "`{name}` ")?;
+            write!(f, "`{}` ", name.escape_debug())?;
         }
         write!(f, "opened at {}) took {:?}", self.scope_at, self.took)
     }
@@ -274,6 +274,8 @@ fn default_report(slow: &SlowPoll) {
         scope_at = %slow.scope_at,
         took = ?slow.took,
         parallel = slow.parallel,
+        name = slow.name,
+        scope_name = slow.scope_name,
         "slow poll: a child blocked its executor"
     );
 }

@@ -9,6 +9,7 @@
 use std::fmt::{self, Write};
 use std::time::{Duration, Instant};
 
+use crate::names::Quoted;
 use crate::scope::records::{self, ChildId, NEW, RUNNING, ScopeInfo, Snapshot, WAITING};
 use crate::scope::state::{ScopeRef, ScopeShared};
 use crate::wait_point::WaitAt;
@@ -175,7 +176,7 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
             };
             let _ = write!(tree.text, "{kind} ");
             if let Some(name) = crate::names::name_of(info.opened_at()) {
-                let _ = write!(tree.text, "`{name}` ");
+                let _ = write!(tree.text, "{} ", Quoted(name));
             }
             let _ = write!(
                 tree.text,
@@ -249,7 +250,8 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
         let nested: Vec<ScopeRef> = match &line {
             Line::Child(child) => {
                 let since = now.saturating_duration_since(child.since);
-                let name = crate::names::name_of(child.spawned_at).map(|n| format!("`{n}` "));
+                let name =
+                    crate::names::name_of(child.spawned_at).map(|n| format!("{} ", Quoted(n)));
                 let _ = write!(
                     tree.text,
                     "{rest}{branch}{}child {}spawned at {}, {}, age {}",
@@ -262,6 +264,9 @@ fn render_scope(tree: &mut TaskTree, scope: &ScopeShared, first: &str, rest: &st
                 if let (WAITING, Some((what, at))) = (child.state, child.wait) {
                     let _ = match at {
                         WaitAt::Place(at) => write!(tree.text, ", on {} at {at}", what.name()),
+                        WaitAt::Until(ns) if ns >= crate::time::NEVER_NS => {
+                            write!(tree.text, ", on {} with no end", what.name())
+                        }
                         WaitAt::Until(ns) => {
                             let left = crate::time::until_ns(ns);
                             write!(tree.text, ", on {} ending in {}", what.name(), age(left))

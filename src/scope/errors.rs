@@ -17,6 +17,7 @@ use super::Nursery;
 use super::future::{LocalScopeFuture, ScopeFuture};
 use super::handle::{LocalScope, Scope};
 use super::set::Located;
+use crate::names::Quoted;
 
 /// A [`Nursery`] that keeps every error: made by
 /// [`Nursery::every_error`], it opens scopes whose error is an
@@ -305,7 +306,10 @@ impl<E> GroupError<E> {
 
 impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at {})", self.error, crate::names::Named(self.at))
+        match crate::names::name_of(self.at) {
+            Some(name) => write!(f, "{} (of {}, at {})", self.error, Quoted(name), self.at),
+            None => write!(f, "{} (at {})", self.error, self.at),
+        }
     }
 }
 

@@ -664,8 +664,10 @@ impl<'env, E> Scope<'env, E> {
     /// ([`SlowPoll::name`](crate::SlowPoll)), the reason it was dropped
     /// ([`Reason`](crate::Reason)'s `Display`) and an error group's
     /// members. A name says what kind of child this is, as a thread's name
-    /// does, so it is a `&'static str`: naming costs a look-up in a table of
-    /// names per spawn, and nothing else, and unnamed children pay nothing.
+    /// does, so it is a `&'static str`: naming costs a look-up in the
+    /// spawning thread's table of names per spawn (the first spawn of a
+    /// name at a site on a thread also takes a process-wide lock), and
+    /// unnamed children pay nothing.
     /// For per-item identity (a URL, a request id), put the item in a
     /// [`context`](crate::context) value or a `tracing` span: children carry
     /// both.
@@ -1035,6 +1037,10 @@ impl<'env, E> Scope<'env, E> {
     ///
     /// As [`spawn`](Self::spawn), when it spawns: if the scope has finished
     /// by then.
+    ///
+    /// The child is spawned when the returned future completes: it takes
+    /// the [`context`](crate::context) values and the `tracing` span in
+    /// force where that future is polled (usually where it is awaited).
     ///
     /// # Cancel safety
     ///

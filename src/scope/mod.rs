@@ -542,8 +542,14 @@ impl Nursery {
     /// whatever span is current where its scope is polled (a parallel child:
     /// none), as with a plain `FuturesUnordered`.
     ///
-    /// Only a spawn where a span is current (one a subscriber enabled) pays
-    /// for it: a `Span` clone per child, an enter and an exit per poll.
+    /// A child spawned in the very span its scope is polled in takes no span
+    /// of its own (it is polled in that span anyway: this keeps the common
+    /// case at 1.28× a child without inheritance instead of 2.4×); should a
+    /// later poll of the scope come from another span (a loop that opens a
+    /// new span around each poll of the same scope), such a child runs in
+    /// that one. A child spawned in any other span, and every parallel
+    /// child, keeps its spawn site's span: a `Span` clone per child, an
+    /// enter and an exit per poll.
     ///
     /// # Examples
     ///

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::panic::Location;
 
+use crate::names::Quoted;
+
 /// Why a child was dropped before it finished ([`JoinHandle::outcome`]), or
 /// why a scope was asked to stop ([`StopHandle::reason`]).
 ///
@@ -115,7 +117,7 @@ struct Origin(&'static Location<'static>);
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match crate::names::name_of(self.0) {
-            Some(name) => write!(f, "of `{name}`, spawned or opened at {}", self.0),
+            Some(name) => write!(f, "of {}, spawned or opened at {}", Quoted(name), self.0),
             None => write!(
                 f,
                 "of the child spawned, or the scope opened, at {}",

@@ -78,7 +78,10 @@ pub(super) async fn a_named_childs_failure_names_it() {
     .await
     .unwrap_err();
     let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert!(shown[0].starts_with("first (at `grouped` at "), "{shown:?}");
+    assert!(
+        shown[0].starts_with("first (of `grouped`, at "),
+        "{shown:?}"
+    );
     assert!(shown[1].starts_with("second (at "), "{shown:?}");
     assert!(!shown[1].contains('`'), "{shown:?}");
 }
