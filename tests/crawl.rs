@@ -1341,6 +1341,9 @@ mod ctrl_c {
             assert_eq!(ended.code, Some(130), "{}", ended.stderr);
             let json = ended.json();
             assert!(json.contains("\"cancelled\":1,"), "{json}");
+            // The workers' scope statistics: the one in flight was dropped.
+            assert!(json.contains("\"workers\":{\"spawned\":"), "{json}");
+            assert!(json.contains("\"dropped\":1,"), "{json}");
             let interrupts = if twice { 2 } else { 1 };
             assert!(
                 json.contains(&format!("\"interrupts\":{interrupts}")),

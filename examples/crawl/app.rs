@@ -611,7 +611,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
              \"not_http\":{},\"off_host\":{},\"beyond_depth\":{},\"beyond_max_pages\":{},\
              \"depth_reached\":{},\"bytes\":{},\"spilled\":{},\"peak_in_flight\":{},\
              \"wall_ms\":{:.1},\"pages_per_s\":{rate:.1},\"deadline_hit\":{},\
-             \"interrupts\":{interrupts}}}",
+             \"interrupts\":{interrupts},\"workers\":{}}}",
             report.discovered,
             report.discovered,
             report.fetched,
@@ -638,6 +638,9 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
             report.peak_in_flight,
             wall_s * 1_000.0,
             report.deadline_hit,
+            report
+                .workers
+                .map_or("null".to_string(), |w| stats_json(&w)),
         );
         return;
     }
@@ -680,6 +683,21 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
         "peak requests in flight".to_string(),
         format!("{} (limit {})", report.peak_in_flight, args.config.limit),
     ));
+    if let Some(w) = &report.workers {
+        rows.push(("worker children".to_string(), w.spawned.to_string()));
+        for (name, n) in [
+            ("  finished", w.finished),
+            ("  failed", w.failed),
+            ("  dropped", w.dropped),
+            ("  peak running", w.peak_running),
+            ("  polls", w.polls),
+        ] {
+            rows.push((name.to_string(), n.to_string()));
+        }
+        if let Some(median) = median_poll(&w.poll_times) {
+            rows.push(("  median poll (sampled)".to_string(), median));
+        }
+    }
     rows.push(("wall time".to_string(), format!("{wall_s:.2} s")));
     rows.push(("pages per second".to_string(), format!("{rate:.0}")));
     println!("{:-<48}", "");
@@ -687,4 +705,42 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
         println!("{name:<26}{value:>22}");
     }
     println!("{:-<48}", "");
+}
+
+/// A scope's statistics as a JSON object.
+fn stats_json(w: &corral::ScopeStats) -> String {
+    let buckets: Vec<String> = w.poll_times.buckets().iter().map(u64::to_string).collect();
+    format!(
+        "{{\"spawned\":{},\"finished\":{},\"failed\":{},\"dropped\":{},\"running\":{},\
+         \"queued\":{},\"peak_running\":{},\"polls\":{},\"poll_us_log2\":[{}]}}",
+        w.spawned,
+        w.finished,
+        w.failed,
+        w.dropped,
+        w.running,
+        w.queued,
+        w.peak_running,
+        w.polls,
+        buckets.join(","),
+    )
+}
+
+/// The bucket of the sampled median poll time: "< 8 µs", or `None` if no
+/// poll was timed.
+fn median_poll(times: &corral::PollTimes) -> Option<String> {
+    let half = times.sampled().div_ceil(2);
+    if half == 0 {
+        return None;
+    }
+    let mut seen = 0;
+    for (i, n) in times.buckets().iter().enumerate() {
+        seen += n;
+        if seen >= half {
+            return Some(match corral::PollTimes::upper_bound(i) {
+                Some(bound) => format!("< {bound:?}"),
+                None => "longer".to_string(),
+            });
+        }
+    }
+    None
 }

@@ -130,6 +130,8 @@ pub struct SpiderReport {
     pub peak_in_flight: usize,
     pub wall: Duration,
     pub deadline_hit: bool,
+    /// The workers' scope's own statistics (`Nursery::collect_stats`).
+    pub workers: Option<corral::ScopeStats>,
 }
 
 impl SpiderReport {
@@ -665,12 +667,16 @@ pub async fn spider(
         read
     };
     let refill = &mut refill;
+    // The workers' scope handle, kept to read its statistics at the end.
+    let workers_handle = std::sync::OnceLock::new();
+    let workers_ref = &workers_handle;
     let work = corral::Nursery::new()
         .name("connections")
         .scope(|conns| async move {
             let nursery = corral::Nursery::new()
                 .name("workers")
-                .max_concurrency(config.limit);
+                .max_concurrency(config.limit)
+                .collect_stats();
             let nursery = match config.grace {
                 Some(grace) => nursery.grace(grace),
                 None => nursery,
@@ -683,6 +689,7 @@ pub async fn spider(
             let (stopper_ref, conns_ref) = (&stopper, &conns);
             let mut workers = pin!(nursery.scope(|s| async move {
                 let _ = stopper_ref.set(s.stop_handle());
+                let _ = workers_ref.set(s.clone());
                 loop {
                     let next = shared.frontier.next(&mut *refill);
                     let item = match select(pin!(next), s.stopped()).await {
@@ -756,6 +763,7 @@ pub async fn spider(
         peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
         wall: start.elapsed(),
         deadline_hit,
+        workers: workers_handle.get().and_then(corral::Scope::stats),
     };
     let ended = report.fetched
         + report.connect_errors
