@@ -13,6 +13,11 @@
 //! The difference of the two totals divided by 10 000 is the cost of one
 //! child; `profile_scope` is the same without statistics.
 
+//!
+//! The workload's code is `profile_scope`'s, copied rather than shared: the
+//! counts compare code the compiler sees alike (a shared helper moved them
+//! by 1 to 1.5 %).
+
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};

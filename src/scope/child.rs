@@ -291,10 +291,6 @@ pub(crate) trait Child<E> {
     /// The child's task-tree record, if its scope is tracked.
     fn info(&self) -> Option<RecordRef>;
 
-    /// Its future was dropped unfinished (an abort, a teardown): it has a
-    /// reason. Owner only.
-    fn dropped_unfinished(&self) -> bool;
-
     /// Drops the future if it is still there and publishes the cancellation,
     /// for `reason`. Called after a panic in `poll` too. Idempotent. `scope`
     /// is the scope's shared state (an abort request may need a count on
@@ -439,11 +435,6 @@ where
 
     fn spawned_at(&self) -> &'static Location<'static> {
         self.link.spawned_at.get()
-    }
-
-    fn dropped_unfinished(&self) -> bool {
-        // Relaxed: the reason is written by this owner (`cancel`).
-        self.join.header.state.load(Ordering::Relaxed) & REASON_MASK != 0
     }
 
     fn info(&self) -> Option<RecordRef> {
@@ -745,6 +736,16 @@ pub(crate) fn is_shielded<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
     // caller (the scope) holds its reference.
     let header = unsafe { child.cast::<Header>().as_ref() };
     header.state.load(Ordering::Relaxed) & SHIELDED != 0
+}
+
+/// True if the child's future was dropped unfinished (an abort at its
+/// poll, a teardown): it has a reason. Owner only.
+pub(crate) fn dropped_unfinished<E>(child: NonNull<dyn Child<E> + '_>) -> bool {
+    // SAFETY: the header is at offset 0 of every (repr(C)) cell, and the
+    // caller (the scope) holds its reference.
+    let header = unsafe { child.cast::<Header>().as_ref() };
+    // Relaxed: the reason is written by this owner (`cancel`).
+    header.state.load(Ordering::Relaxed) & REASON_MASK != 0
 }
 
 /// True if the holder of the child's handle side asked for it to be dropped.

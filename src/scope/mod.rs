@@ -598,7 +598,7 @@ impl Nursery {
 
     /// Scopes opened with this nursery keep statistics: children spawned,
     /// running, queued, the peak running at once, finished, failed,
-    /// dropped, polls, and a histogram of poll times (one poll in 16
+    /// dropped, polls, and a histogram of poll times (one poll in 32
     /// timed), read with [`Scope::stats`](crate::Scope::stats) from the
     /// body, a child or any thread. Off by default; on, a child costs a few
     /// counter updates more (see `docs/benchmarks.md`).

@@ -17,7 +17,9 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::child::{Child, SpawnLink, is_aborted, is_shielded, release_scope_ref};
+use super::child::{
+    Child, SpawnLink, dropped_unfinished, is_aborted, is_shielded, release_scope_ref,
+};
 use super::nesting::Root;
 use super::reason::Reason;
 use super::records::DoneBy;
@@ -653,8 +655,7 @@ fn poll_instrumented<'env, E>(
     });
     match &polled {
         Ok(Poll::Pending) => {}
-        // SAFETY: the child is live until its caller releases it.
-        Ok(Poll::Ready(Ok(()))) if unsafe { child.as_ref() }.dropped_unfinished() => {
+        Ok(Poll::Ready(Ok(()))) if dropped_unfinished(child) => {
             stats.dropped(true) // aborted: its poll dropped it
         }
         Ok(Poll::Ready(Ok(()))) => stats.finished(),

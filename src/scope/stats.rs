@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One in this many child polls is timed (a clock read on each side).
-const SAMPLE: u64 = 16;
+const SAMPLE: u64 = 32;
 
 /// Buckets of the poll-time histogram: under 1 µs, under 2 µs, ... under
 /// 2^(BUCKETS - 2) µs, and the rest.
@@ -170,11 +170,11 @@ pub struct ScopeStats {
     pub dropped: u64,
     /// Child polls.
     pub polls: u64,
-    /// How long child polls took, one in 16 timed.
+    /// How long child polls took, one in 32 timed.
     pub poll_times: PollTimes,
 }
 
-/// A histogram of child poll times, sampled (one poll in 16 is timed):
+/// A histogram of child poll times, sampled (one poll in 32 is timed):
 /// bucket 0 counts polls under 1 µs, bucket `k` those from 2^(k-1) µs to
 /// under 2^k µs, the last one everything longer.
 ///
