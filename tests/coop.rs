@@ -2,14 +2,21 @@
 //! (`--features tokio`): once the task's budget is spent, no child is polled
 //! again in that turn (such a poll could only return `Pending`), nested
 //! scopes included, so a scope neither spins nor keeps a sibling task off
-//! the thread. Every assertion counts polls, turns and messages; none reads
-//! a clock. Anything that could spin runs under the watchdog.
+//! the thread. The same holds for the items of `map_unordered` and
+//! `map_ordered`, which run in a pool with a poll loop of its own; there, a
+//! lost wake would hang the map, and an item that never ends must not keep
+//! the others from running. Every assertion counts polls, turns and
+//! messages; none reads a clock. Anything that could spin or hang runs
+//! under the watchdog.
 //!
 //! The children are *leaves* that spend tokio's budget:
 //!
 //! - [`Leaf::Channel`]: drains a pre-filled tokio `mpsc` channel; once the
 //!   budget is spent, tokio returns `Pending` and defers the child's wake
 //!   until the runtime has looked at its drivers.
+//! - [`Leaf::Polite`]: yields once, then spends units through tokio's
+//!   `coop::poll_proceed` alone, which defers its wake as a channel does:
+//!   cheap enough for tens of thousands of items.
 //! - [`Leaf::Eager`]: spends one unit a step through tokio's public
 //!   `coop::poll_proceed` and, once the budget is spent, wakes itself *at
 //!   once*, as tokio's own resources did before 1.44 and as hand-written
