@@ -2,14 +2,21 @@
 //! (`--features tokio`): once the task's budget is spent, no child is polled
 //! again in that turn (such a poll could only return `Pending`), nested
 //! scopes included, so a scope neither spins nor keeps a sibling task off
-//! the thread. Every assertion counts polls, turns and messages; none reads
-//! a clock. Anything that could spin runs under the watchdog.
+//! the thread. The same holds for the items of `map_unordered` and
+//! `map_ordered`, which run in a pool with a poll loop of its own; there, a
+//! lost wake would hang the map, and an item that never ends must not keep
+//! the others from running. Every assertion counts polls, turns and
+//! messages; none reads a clock. Anything that could spin or hang runs
+//! under the watchdog.
 //!
 //! The children are *leaves* that spend tokio's budget:
 //!
 //! - [`Leaf::Channel`]: drains a pre-filled tokio `mpsc` channel; once the
 //!   budget is spent, tokio returns `Pending` and defers the child's wake
 //!   until the runtime has looked at its drivers.
+//! - [`Leaf::Polite`]: yields once, then spends units through tokio's
+//!   `coop::poll_proceed` alone, which defers its wake as a channel does:
+//!   cheap enough for tens of thousands of items.
 //! - [`Leaf::Eager`]: spends one unit a step through tokio's public
 //!   `coop::poll_proceed` and, once the budget is spent, wakes itself *at
 //!   once*, as tokio's own resources did before 1.44 and as hand-written
@@ -99,10 +106,16 @@ enum Leaf {
     Channel(u64),
     /// Takes this many budget units, waking itself at once when none is left.
     Eager(u64),
+    /// Yields once through tokio (`yield_now`: no budget, its wake deferred
+    /// until the runtime has looked at its drivers), then takes this many
+    /// budget units through `poll_proceed` alone, which defers the wake when
+    /// none is left, as tokio's resources do (a busy channel without the
+    /// channel: cheap enough for tens of thousands).
+    Polite(u64),
 }
 
 /// One leaf: its output is the work it did.
-fn leaf(kind: Leaf, probe: &Arc<Probe>) -> Counted<impl Future<Output = u64> + Send + 'static> {
+fn leaf(kind: Leaf, probe: &Arc<Probe>) -> Counted<impl Future<Output = u64> + Send + use<>> {
     let probe2 = probe.clone();
     let inner = async move {
         match kind {
@@ -130,6 +143,23 @@ fn leaf(kind: Leaf, probe: &Arc<Probe>) -> Counted<impl Future<Output = u64> + S
                         match poll_proceed(cx) {
                             Poll::Ready(unit) => unit.made_progress(),
                             Poll::Pending => unreachable!("budget was left"),
+                        }
+                        left -= 1;
+                        probe2.done.fetch_add(1, Relaxed);
+                    }
+                    Poll::Ready(())
+                })
+                .await;
+                steps
+            }
+            Leaf::Polite(steps) => {
+                tokio::task::yield_now().await;
+                let mut left = steps;
+                poll_fn(|cx| {
+                    while left > 0 {
+                        match poll_proceed(cx) {
+                            Poll::Ready(unit) => unit.made_progress(),
+                            Poll::Pending => return Poll::Pending,
                         }
                         left -= 1;
                         probe2.done.fetch_add(1, Relaxed);
@@ -293,7 +323,7 @@ async fn sibling(stop: Arc<AtomicBool>, probe: Arc<Probe>) -> Sibling {
 
 /// Runs `work` as a task of a `LocalSet` on a current-thread runtime, beside
 /// a [`sibling`]; returns the work's output and what the sibling saw.
-fn run_local(work: LocalBoxed<u64>, probe: &Arc<Probe>) -> (u64, Sibling) {
+fn run_local<T: 'static>(work: LocalBoxed<T>, probe: &Arc<Probe>) -> (T, Sibling) {
     let probe = probe.clone();
     support::watchdog(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -565,7 +595,8 @@ fn a_sibling_counts_one_turn_per_budget() {
     }
 }
 
-/// From the outside review: a scope (or `join_all`) driven by a `block_on`
+/// From the outside review: a scope (or `join_all`, or a stream map)
+/// driven by a `block_on`
 /// nested inside a tokio task whose budget is spent must still finish. Its
 /// children never touch tokio, so nothing but the scope itself could stop
 /// them; a scope that stopped and deferred its wake to tokio hung there
@@ -586,7 +617,19 @@ fn a_nested_block_on_does_not_hang() {
             futures::executor::block_on(corral::join_all((1..3u32).map(|k| async move { k })))
                 .iter()
                 .sum();
-        scoped + local + gathered
+        // The stream maps' pool follows the same rule.
+        let mapped: u32 = futures::executor::block_on(corral::scope(|s| async move {
+            use futures::StreamExt;
+            let items = corral::stream::map_unordered(
+                &s,
+                futures::stream::iter(1..3u32),
+                2,
+                |k| async move { Ok::<_, ()>(k) },
+            );
+            Ok::<_, ()>(items.collect::<Vec<_>>().await.iter().sum())
+        }))
+        .unwrap();
+        scoped + local + gathered + mapped
     }
     let handled = support::watchdog(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -609,5 +652,306 @@ fn a_nested_block_on_does_not_hang() {
             .unwrap()
         })
     });
-    assert_eq!(handled, (0..1000u64).map(|m| 3 * m + 3).sum::<u64>());
+    assert_eq!(handled, (0..1000u64).map(|m| 3 * m + 6).sum::<u64>());
+}
+
+// ---------------------------------------------------------------------------
+// map_unordered and map_ordered: their items run in a pool, one child of
+// the scope that polls them in a loop of its own (`src/scope/pool.rs`), so
+// that loop checks the budget too. A round it stops partway through goes on
+// from there next turn: an item whose wake was taken for that round and
+// that was not polled yet is polled then. If such a wake were lost, its
+// item would never finish and the map would hang (the watchdog fails it).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Map {
+    Unordered,
+    Ordered,
+}
+
+const MAPS: [Map; 2] = [Map::Unordered, Map::Ordered];
+
+/// What a leaf's value is: the units of work it was given.
+fn work_of(kind: Leaf) -> u64 {
+    match kind {
+        Leaf::Channel(n) | Leaf::Eager(n) | Leaf::Polite(n) => n,
+    }
+}
+
+/// A map of `count` items with at most `limit` in flight, in a scope opened
+/// with `$open`: item `i` is a leaf of kind `kind_of(i)`, its value `(i,
+/// work done)`. Output: the first `take` values as the map yielded them
+/// (the map is dropped then, with any items still running).
+macro_rules! mapped {
+    ($open:path, $map:expr, $kind_of:expr, $count:expr, $take:expr, $limit:expr, $probe:expr) => {{
+        let (map, kind_of, count, take, limit) = ($map, $kind_of, $count, $take, $limit);
+        let probe = $probe.clone();
+        async move {
+            $open(|s| async move {
+                use corral::stream::ScopedStreamExt;
+                use futures::StreamExt;
+                let item = move |i: usize| {
+                    let leaf = leaf(kind_of(i), &probe);
+                    async move { Ok::<_, ()>((i, leaf.await)) }
+                };
+                let input = futures::stream::iter(0..count);
+                let values: Vec<(usize, u64)> = match map {
+                    Map::Unordered => {
+                        let values = input.map_unordered(&s, limit, item);
+                        values.take(take).collect().await
+                    }
+                    Map::Ordered => {
+                        let values = input.map_ordered(&s, limit, item);
+                        values.take(take).collect().await
+                    }
+                };
+                Ok::<_, ()>(values)
+            })
+            .await
+            .unwrap()
+        }
+    }};
+}
+
+/// Item `i`'s kind in a map of `kinds`: `kinds[i % kinds.len()]`.
+fn cycle(kinds: &'static [Leaf]) -> impl Fn(usize) -> Leaf + Copy + Send + 'static {
+    move |i| kinds[i % kinds.len()]
+}
+
+/// The map as a `LocalSet` task's future, of either flavour: all `count`
+/// values, item `i` of kind `kinds[i % kinds.len()]`.
+fn map_work(
+    flavour: Flavour,
+    map: Map,
+    kinds: &'static [Leaf],
+    count: usize,
+    limit: usize,
+    probe: &Arc<Probe>,
+) -> LocalBoxed<Vec<(usize, u64)>> {
+    let kind_of = cycle(kinds);
+    match flavour {
+        Flavour::Scope => Box::pin(mapped!(
+            corral::scope,
+            map,
+            kind_of,
+            count,
+            count,
+            limit,
+            probe
+        )),
+        Flavour::Local => Box::pin(mapped!(
+            corral::local_scope,
+            map,
+            kind_of,
+            count,
+            count,
+            limit,
+            probe
+        )),
+    }
+}
+
+/// Every item's value came, once, with the work its leaf was given; in
+/// input order from the ordered map.
+fn check_values(map: Map, kinds: &[Leaf], count: usize, mut values: Vec<(usize, u64)>, case: &str) {
+    if map == Map::Unordered {
+        values.sort_unstable();
+    }
+    let expected: Vec<_> = (0..count)
+        .map(|i| (i, work_of(kinds[i % kinds.len()])))
+        .collect();
+    assert!(values == expected, "{case}: wrong values");
+}
+
+/// An upper bound on the leaf polls of `count` items when none is polled
+/// for nothing: every poll but a leaf's last takes a whole budget, and one
+/// that finishes a leaf may leave the rest of the budget to the next, so
+/// allow twice that; a polite leaf's first poll (its yield) takes none.
+fn most_polls(kinds: &[Leaf], count: usize) -> u64 {
+    (0..count)
+        .map(|i| {
+            let kind = kinds[i % kinds.len()];
+            let polite = matches!(kind, Leaf::Polite(_)) as u64;
+            2 * (work_of(kind) / TOKIO_BUDGET + 1) + polite
+        })
+        .sum()
+}
+
+/// Whether every poll of these leaves takes at least one unit of budget (a
+/// polite leaf's first does not), so that a task poll polls at most a
+/// budget's worth of them.
+fn every_poll_spends(kinds: &[Leaf]) -> bool {
+    !kinds.iter().any(|kind| matches!(kind, Leaf::Polite(_)))
+}
+
+/// The map cases: busy channels (their wakes come back as marks, after the
+/// runtime's drivers), leaves that wake themselves at once (inside their
+/// own poll: the pool's `again` list), and both in one map; with every item
+/// in flight at once, and with a limit that has the pool take new items
+/// while others are partway through.
+const MAP_CASES: [(&[Leaf], usize, usize); 6] = [
+    (&[Leaf::Channel(1024)], 200, 200),
+    (&[Leaf::Channel(1024)], 200, 48),
+    (&[Leaf::Eager(4096)], 64, 64),
+    (&[Leaf::Eager(4096)], 64, 16),
+    (
+        &[Leaf::Channel(1000), Leaf::Eager(1000), Leaf::Polite(1000)],
+        150,
+        150,
+    ),
+    (&[Leaf::Polite(300), Leaf::Eager(200)], 300, 100),
+];
+
+/// Both maps on both flavours: no item is polled once the budget is spent,
+/// the sibling never waits for more than one budget's worth of item polls,
+/// and every item finishes with its value. Without the check, the pool
+/// polled every ready item each round, 32 rounds a turn: for the 200 busy
+/// channels, 199 polls for nothing a turn; for items that wake at once,
+/// each of them 32 times a turn.
+#[test]
+fn maps_poll_no_item_once_the_budget_is_spent() {
+    for flavour in FLAVOURS {
+        for map in MAPS {
+            for (kinds, count, limit) in MAP_CASES {
+                let probe = Arc::new(Probe::default());
+                let work = map_work(flavour, map, kinds, count, limit, &probe);
+                let (values, sibling) = run_local(work, &probe);
+                let case =
+                    format!("{flavour:?} {map:?}, {kinds:?} x {count}, limit {limit}: {sibling:?}");
+                check_values(map, kinds, count, values, &case);
+                assert_eq!(probe.starved(), 0, "{case}");
+                assert_eq!(sibling.most_starved_between, 0, "{case}");
+                if every_poll_spends(kinds) {
+                    assert!(sibling.most_polls_between <= TOKIO_BUDGET, "{case}");
+                }
+                assert!(
+                    probe.polls() <= most_polls(kinds, count),
+                    "{case}: {} polls",
+                    probe.polls()
+                );
+            }
+        }
+    }
+}
+
+/// The same on a multi-thread runtime, the scope a spawned task.
+#[test]
+fn maps_on_a_multi_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    for map in MAPS {
+        for (kinds, count, limit) in MAP_CASES {
+            let probe = Arc::new(Probe::default());
+            let work = mapped!(corral::scope, map, cycle(kinds), count, count, limit, probe);
+            let values = support::watchdog(|| rt.block_on(rt.spawn(work)).unwrap());
+            let case = format!("{map:?}, {kinds:?} x {count}, limit {limit}");
+            check_values(map, kinds, count, values, &case);
+            assert_eq!(probe.starved(), 0, "{case}");
+            assert!(
+                probe.polls() <= most_polls(kinds, count),
+                "{case}: {} polls",
+                probe.polls()
+            );
+        }
+    }
+}
+
+/// Past 65,536 items in flight, slots share wake bits (a wake of one marks
+/// the others too): a round that stops between two slots of one bit goes
+/// on with the next of them, and none of them is left behind. Every item
+/// is started in one turn (its first poll yields, spending nothing), then
+/// woken through its bit; at 3 units an item, a budget ends at varying
+/// places among the slots that share a bit.
+#[test]
+fn maps_past_the_wake_bits() {
+    const COUNT: usize = 70_000;
+    for map in MAPS {
+        let kinds: &'static [Leaf] = &[Leaf::Polite(3)];
+        let probe = Arc::new(Probe::default());
+        let work = map_work(Flavour::Local, map, kinds, COUNT, COUNT, &probe);
+        let (values, sibling) = run_local(work, &probe);
+        let case = format!("{map:?}: {sibling:?}");
+        check_values(map, kinds, COUNT, values, &case);
+        assert_eq!(probe.starved(), 0, "{case}");
+        assert_eq!(sibling.most_starved_between, 0, "{case}");
+        assert!(
+            probe.polls() <= most_polls(kinds, COUNT),
+            "{case}: {} polls",
+            probe.polls()
+        );
+    }
+}
+
+/// Outside a tokio runtime a map's items are polled as before: each leaf
+/// drains its channel in one poll.
+#[test]
+fn maps_outside_tokio() {
+    for map in MAPS {
+        let kinds: &'static [Leaf] = &[Leaf::Channel(1000)];
+        let probe = Arc::new(Probe::default());
+        let work = map_work(Flavour::Local, map, kinds, 8, 8, &probe);
+        let values = support::on_minimal(work);
+        check_values(map, kinds, 8, values, &format!("{map:?}"));
+        assert_eq!(probe.polls(), 8, "{map:?}");
+    }
+}
+
+/// A round that stops for the budget goes on where it stopped, so an item
+/// that never ends, taking the whole budget at every poll, does not keep
+/// the items after it from being polled: it gets one poll a turn like the
+/// others. (A pool that went back to its first slots at each turn, or put
+/// the wakes it had taken back and took them again, would poll that item
+/// first every turn and never come to the rest: the map would hang.) One
+/// busy item of each kind: woken at once inside its poll, and woken by
+/// tokio after its drivers (through its wake bit); first in the unordered
+/// map, last in the ordered one (whose values wait for it otherwise).
+#[test]
+fn a_map_item_that_never_ends_starves_no_other() {
+    const COUNT: usize = 100;
+    for flavour in FLAVOURS {
+        for map in MAPS {
+            for busy in [Leaf::Eager(u64::MAX), Leaf::Polite(u64::MAX)] {
+                let busy_at = if map == Map::Unordered { 0 } else { COUNT - 1 };
+                let kind_of = move |i: usize| {
+                    if i == busy_at {
+                        busy
+                    } else {
+                        Leaf::Polite(300)
+                    }
+                };
+                let probe = Arc::new(Probe::default());
+                let work: LocalBoxed<Vec<(usize, u64)>> = match flavour {
+                    Flavour::Scope => Box::pin(mapped!(
+                        corral::scope,
+                        map,
+                        kind_of,
+                        COUNT,
+                        COUNT - 1,
+                        COUNT,
+                        probe
+                    )),
+                    Flavour::Local => Box::pin(mapped!(
+                        corral::local_scope,
+                        map,
+                        kind_of,
+                        COUNT,
+                        COUNT - 1,
+                        COUNT,
+                        probe
+                    )),
+                };
+                let (mut values, sibling) = run_local(work, &probe);
+                let case = format!("{flavour:?} {map:?}, busy {busy:?}: {sibling:?}");
+                values.sort_unstable();
+                let expected: Vec<_> = (0..COUNT)
+                    .filter(|&i| i != busy_at)
+                    .map(|i| (i, 300))
+                    .collect();
+                assert!(values == expected, "{case}: wrong values");
+                assert_eq!(probe.starved(), 0, "{case}");
+            }
+        }
+    }
 }

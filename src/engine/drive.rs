@@ -38,6 +38,7 @@
 use std::ops::ControlFlow;
 use std::task::Context;
 
+use super::budget::TokioBudget;
 use super::queue::ReadyQueue;
 use super::shared::{OwnerGuard, UserState};
 use crate::loom::Ordering;
@@ -98,15 +99,11 @@ impl<S: UserState> ReadyQueue<S> {
         // call; the guard borrows it independently of `self`.
         let _owner = OwnerGuard::enter(unsafe { &*self.shared_ptr() });
         let mut polls = 0;
-        // tokio's budget is respected only if some was left when this poll
-        // began: a parent that polls this loop with the budget already
-        // spent does not respect it (a `block_on` nested in a tokio task, a
-        // `select!` whose other branch spent it), and stopping would leave
-        // it nothing to poll, or nobody to deliver the wake.
-        let tokio_budget = !tokio_budget::spent();
+        // tokio's, respected only if this poll began with some left.
+        let tokio_budget = TokioBudget::at_start();
         loop {
-            if tokio_budget && tokio_budget::spent() {
-                tokio_budget::defer_wake(cx);
+            if tokio_budget.spent() {
+                TokioBudget::defer_wake(cx);
                 return ControlFlow::Continue(Drained::Budget);
             }
             let index = match children.next_fresh(self, Look::Busy).or_else(|| self.pop()) {
@@ -143,46 +140,4 @@ impl<S: UserState> ReadyQueue<S> {
             }
         }
     }
-}
-
-/// tokio's cooperative budget, read before each child poll (see the module
-/// docs).
-#[cfg(feature = "tokio")]
-mod tokio_budget {
-    use std::task::{Context, Poll};
-
-    /// Whether the tokio task polling this loop has spent its budget. `false`
-    /// outside a tokio task and under `tokio::task::coop::unconstrained`.
-    #[inline(always)]
-    pub(super) fn spent() -> bool {
-        !tokio::task::coop::has_budget_remaining()
-    }
-
-    /// Yields as a tokio resource does when the budget is spent: tokio takes
-    /// the parent's waker and wakes it once it has looked at its drivers (at
-    /// once where no tokio scheduler runs this thread).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn defer_wake(cx: &mut Context<'_>) {
-        match tokio::task::coop::poll_proceed(cx) {
-            Poll::Pending => {}
-            // Not expected right after `spent()`; if it happens, wake now.
-            // Dropping the guard unspent gives the unit back.
-            Poll::Ready(_restore) => cx.waker().wake_by_ref(),
-        }
-    }
-}
-
-/// Without the `tokio` feature there is no budget but corral's own.
-#[cfg(not(feature = "tokio"))]
-mod tokio_budget {
-    use std::task::Context;
-
-    #[inline(always)]
-    pub(super) fn spent() -> bool {
-        false
-    }
-
-    #[inline(always)]
-    pub(super) fn defer_wake(_: &mut Context<'_>) {}
 }

@@ -13,6 +13,7 @@
 //! | `queue.rs`  | [`ReadyQueue`], the owner's side: growing the slot chunks, taking remote wakes, popping the next child |
 //! | `stack.rs`  | [`TakeAllStack`]: the lock-free stack many threads push onto and the owner empties at once (the remote wake stack here, a scope's spawn stack) |
 //! | `drive.rs`  | the poll loop ([`ReadyQueue::drive`]), the [`Children`] trait and the budget |
+//! | `budget.rs` | [`TokioBudget`]: tokio's cooperative budget as one poll of a loop sees it (for `drive` and a scope's pool) |
 //!
 //! # How a wake reaches the owner
 //!
@@ -60,6 +61,7 @@
 //! tokio task polling it has spent tokio's cooperative budget (see
 //! `drive.rs`), so no child is polled when it could only return `Pending`.
 
+mod budget;
 mod drive;
 #[cfg(all(test, corral_loom))]
 pub(crate) mod loom_tests;
@@ -68,6 +70,7 @@ mod shared;
 mod stack;
 mod waker;
 
+pub(crate) use budget::TokioBudget;
 #[cfg(doc)]
 use drive::BUDGET;
 pub(crate) use drive::{Children, Drained, Look};
