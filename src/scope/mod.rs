@@ -544,7 +544,7 @@ impl Nursery {
     ///
     /// A child spawned in the very span its scope is polled in takes no span
     /// of its own (it is polled in that span anyway: this keeps the common
-    /// case at 1.28× a child without inheritance instead of 2.4×); should a
+    /// case at 1.27× a child without inheritance instead of 2.4×); should a
     /// later poll of the scope come from another span (a loop that opens a
     /// new span around each poll of the same scope), such a child runs in
     /// that one. A child spawned in any other span, and every parallel
