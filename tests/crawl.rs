@@ -1141,6 +1141,40 @@ fn crawl_child_process() {
     crawl_child::run_if_child(|args| app::run(args.into_iter()));
 }
 
+/// `--trace` (feature `tracing`): each fetch is printed under the span of
+/// its URL's visit, which the worker was spawned in and ran in: the span
+/// followed the child (issue 16). In a child process, as the printer is the
+/// process's global subscriber.
+#[cfg(all(unix, feature = "tracing"))]
+#[test]
+fn trace_prints_each_fetch_under_its_visit_span() {
+    support::watchdog(|| {
+        let args = ["--max-pages", "5", "--stall", "off", "--json", "--trace"];
+        let child = crawl_child::spawn("crawl_child_process", &args);
+        let ended = child.wait();
+        assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+        let traced: Vec<&str> = ended
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("visit{"))
+            .collect();
+        assert_eq!(traced.len(), 5, "one event a URL: {}", ended.stderr);
+        let seed = "visit{url=http://a.test/ depth=0}: fetched status=200";
+        assert!(
+            traced.iter().any(|l| l.starts_with(seed)),
+            "{}",
+            ended.stderr
+        );
+        assert!(
+            traced
+                .iter()
+                .all(|l| l.contains(" depth=") && l.contains("}: ")),
+            "{}",
+            ended.stderr
+        );
+    });
+}
+
 #[cfg(unix)]
 mod ctrl_c {
     use super::*;

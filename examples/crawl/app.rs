@@ -469,6 +469,10 @@ fn run_spider(mut args: Args) -> u8 {
     if args.stall.is_some() {
         corral::track_tasks(true);
     }
+    #[cfg(feature = "tracing")]
+    if args.trace {
+        trace::print_events();
+    }
     let client = Client::default();
     let progress = Arc::new(Progress::default());
     let finished = Arc::new(AtomicBool::new(false));
@@ -743,4 +747,130 @@ fn median_poll(times: &corral::PollTimes) -> Option<String> {
         }
     }
     None
+}
+
+/// `--trace`: a subscriber that prints each event on standard error with the
+/// spans it happened in, outermost first (`visit{url=.. depth=..}: fetched
+/// status=200 bytes=1234`). Small, so that the crawl needs no subscriber
+/// crate: it keeps a stack of entered spans per thread, as
+/// `tracing-subscriber`'s registry does.
+#[cfg(feature = "tracing")]
+mod trace {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::fmt::{self, Write};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+    use tracing_core::span::Current;
+
+    /// Installs the printer as the process's subscriber.
+    pub fn print_events() {
+        let printer = Printer {
+            next: AtomicU64::new(1),
+            spans: Mutex::new(HashMap::new()),
+        };
+        let _ = tracing::subscriber::set_global_default(printer);
+    }
+
+    /// A span: its metadata, how it prints, and its parent's id.
+    type Span = (&'static Metadata<'static>, String, Option<u64>);
+
+    struct Printer {
+        next: AtomicU64,
+        spans: Mutex<HashMap<u64, Span>>,
+    }
+
+    thread_local! {
+        static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// `name=value` pairs, the message first.
+    #[derive(Default)]
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if !self.0.is_empty() {
+                self.0.push(' ');
+            }
+            if field.name() == "message" {
+                let _ = write!(self.0, "{value:?}");
+            } else {
+                let _ = write!(self.0, "{}={value:?}", field.name());
+            }
+        }
+
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.record_debug(field, &format_args!("{value}"));
+        }
+    }
+
+    impl Subscriber for Printer {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            let parent = if attrs.is_contextual() {
+                ENTERED.with(|e| e.borrow().last().copied())
+            } else {
+                attrs.parent().map(Id::into_u64)
+            };
+            let mut fields = Fields::default();
+            attrs.record(&mut fields);
+            let text = format!("{}{{{}}}", attrs.metadata().name(), fields.0);
+            let mut spans = self.spans.lock().unwrap();
+            spans.insert(id, (attrs.metadata(), text, parent));
+            Id::from_u64(id)
+        }
+
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            let spans = self.spans.lock().unwrap();
+            let mut path = Vec::new();
+            let mut at = ENTERED.with(|e| e.borrow().last().copied());
+            while let Some(id) = at {
+                let Some((_, text, parent)) = spans.get(&id) else {
+                    break;
+                };
+                path.push(text.as_str());
+                at = *parent;
+            }
+            path.reverse();
+            eprintln!("{}: {}", path.join(":"), fields.0);
+        }
+
+        fn enter(&self, id: &Id) {
+            ENTERED.with(|e| e.borrow_mut().push(id.into_u64()));
+        }
+
+        fn exit(&self, id: &Id) {
+            ENTERED.with(|e| {
+                let mut entered = e.borrow_mut();
+                if let Some(at) = entered.iter().rposition(|&x| x == id.into_u64()) {
+                    entered.remove(at);
+                }
+            });
+        }
+
+        fn current_span(&self) -> Current {
+            match ENTERED.with(|e| e.borrow().last().copied()) {
+                Some(id) => match self.spans.lock().unwrap().get(&id) {
+                    Some((meta, _, _)) => Current::new(Id::from_u64(id), meta),
+                    None => Current::none(),
+                },
+                None => Current::none(),
+            }
+        }
+    }
 }

@@ -58,6 +58,9 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
                      (where the request was spawned, how long it took)
   --stall DUR        if no request completes for DUR, print the task tree
                      (default 10s; 'off' to disable)
+  --trace            print each fetch as a tracing event, under the span of
+                     its URL's visit, which its worker inherited (a build
+                     with --features tracing; following links only)
   --url-file FILE    crawl the http:// URLs in FILE instead of the embedded
                      server (one per line; '#' starts a comment; every line
                      is checked before anything is sent, then the file is
@@ -87,6 +90,9 @@ pub struct Args {
     pub spider: crate::spider::SpiderConfig,
     pub write_site: Option<String>,
     pub listen: String,
+    /// `--trace`: print each fetch as a `tracing` event, under the span of
+    /// its URL's visit (a build with the `tracing` feature).
+    pub trace: bool,
 }
 
 fn count<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
@@ -134,6 +140,7 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
         spider: crate::spider::SpiderConfig::default(),
         write_site: None,
         listen: "127.0.0.1:8088".to_string(),
+        trace: false,
     };
     let mut per_host = None;
     // The embedded server's flags, as given: they mean nothing with a file.
@@ -213,6 +220,12 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             }
             "--url-file" => parsed.url_file = Some(value()?),
             "--json" => parsed.json = true,
+            "--trace" if cfg!(feature = "tracing") => parsed.trace = true,
+            "--trace" => {
+                return Err("--trace: this build has no tracing; run \
+                     cargo run --release --example crawl --features tracing -- --trace"
+                    .to_string());
+            }
             other => return Err(format!("unknown flag {other:?}")),
         }
     }

@@ -538,6 +538,13 @@ impl Shared<'_> {
             }
             url = next;
         };
+        #[cfg(feature = "tracing")]
+        match &answered {
+            Some(answer) => {
+                tracing::info!(status = answer.status, bytes = answer.body.len(), "fetched")
+            }
+            None => tracing::info!("not fetched"),
+        }
         if let Some(answer) = answered {
             add(&t.fetched);
             *t.by_status
@@ -697,10 +704,17 @@ pub async fn spider(
                         _ => break,
                     };
                     let conns = conns_ref.clone();
+                    // With the `tracing` feature, the worker is spawned inside
+                    // its URL's span and runs in it, connections it opens
+                    // included (`--trace` prints their events).
+                    #[cfg(feature = "tracing")]
+                    let span = tracing::info_span!("visit", url = %item.url, depth = item.depth);
                     let spawned = s.spawn_bounded(async move {
                         shared.visit(&conns, item).await;
                         Ok::<_, Failure>(())
                     });
+                    #[cfg(feature = "tracing")]
+                    let spawned = tracing::Instrument::instrument(spawned, span);
                     // Room under the limit, or a stop first (the URL is then
                     // dropped unstarted: counted as cancelled).
                     match select(pin!(spawned), s.stopped()).await {
