@@ -674,7 +674,8 @@ pub async fn spider(
         read
     };
     let refill = &mut refill;
-    // The workers' scope handle, kept to read its statistics at the end.
+    // The workers' scope handle: a stop goes through it, and its statistics
+    // are read at the end.
     let workers_handle = std::sync::OnceLock::new();
     let workers_ref = &workers_handle;
     let work = corral::Nursery::new()
@@ -692,10 +693,8 @@ pub async fn spider(
                 Some(threshold) => nursery.warn_slow_polls(threshold),
                 None => nursery,
             };
-            let stopper = std::sync::OnceLock::new();
-            let (stopper_ref, conns_ref) = (&stopper, &conns);
+            let conns_ref = &conns;
             let mut workers = pin!(nursery.scope(|s| async move {
-                let _ = stopper_ref.set(s.stop_handle());
                 let _ = workers_ref.set(s.clone());
                 loop {
                     let next = shared.frontier.next(&mut *refill);
@@ -729,8 +728,8 @@ pub async fn spider(
                 Either::Left((done, _)) => done,
                 Either::Right(((), _)) => {
                     stopped = true;
-                    if let Some(stopper) = stopper.get() {
-                        stopper.stop();
+                    if let Some(workers) = workers_ref.get() {
+                        workers.stop();
                     }
                     workers.await
                 }

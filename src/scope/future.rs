@@ -169,7 +169,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let mut this = self.project();
         #[cfg(feature = "tracing")]
-        this.set.queue.shared().user().poll_span.note();
+        {
+            // Only a scope whose children inherit spans compares them.
+            let user = this.set.queue.shared().user();
+            if user.inherit_span {
+                user.poll_span.note();
+            }
+        }
         match this.phase {
             Phase::Running | Phase::Draining(_) | Phase::Stopping(_) => {}
             Phase::Closing(_) => return Self::close(this, cx),

@@ -772,7 +772,7 @@ impl Nursery {
             state::ScopeState::new(self.max_concurrency, watch, self.grace, self.tree(kind))
                 .inherit_span(self.inherit_span)
                 .collect_stats(self.collect_stats);
-        ChildSet::new(state, self.max_concurrency, watch, opened_at, errors)
+        ChildSet::new(state, self.max_concurrency, opened_at, errors)
     }
 
     /// Opens a [`local_scope`] with this nursery's limits.

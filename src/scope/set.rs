@@ -229,15 +229,16 @@ impl<E> Roster<'_, E> {
 
 impl<'env, E, K> ChildSet<'env, E, K> {
     /// The set of a scope whose shared part is `state` (built with the
-    /// nursery's settings), under `limit`, watched by `watch`, opened at
-    /// `opened_at`, keeping errors if `errors` (every one if `Some(true)`).
+    /// nursery's settings, its slow-poll watch among them), under `limit`,
+    /// opened at `opened_at`, keeping errors if `errors` (every one if
+    /// `Some(true)`).
     pub(crate) fn new(
         state: ScopeState,
         limit: usize,
-        watch: Option<Watch>,
         opened_at: &'static Location<'static>,
         errors: Option<bool>,
     ) -> Self {
+        let watch = state.watch;
         let tracked = state.tree.is_some();
         let collect_stats = state.stats.is_some();
         let errors = errors.map(|every| {
