@@ -117,6 +117,7 @@ mod frame;
 mod join;
 mod loom;
 mod names;
+pub mod resilience;
 mod scope;
 mod semaphore;
 mod slow_poll;

@@ -1,0 +1,3 @@
+//! Resilience on corral's timers: rate limits, retries with backoff and
+//! hedged requests, as plain futures that run on any executor and follow the
+//! clock in force (a [virtual clock](crate::time) in tests).
