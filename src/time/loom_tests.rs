@@ -196,3 +196,83 @@ fn an_earlier_arm_racing_a_backend_wake_never_loses_the_timer() {
         shard.release(late);
     });
 }
+
+/// The virtual clock's busy count (`idle.rs`): a task's poll ends while a
+/// wake of it comes from another thread, whose executor then polls it there
+/// (so a second idle moment may come while the first one's jump runs).
+/// Whatever the interleaving, the count ends at zero (nothing leaked,
+/// nothing taken twice), at most one thread steps at a time, and a step runs
+/// after the count last fell to zero: no idle moment is missed.
+#[test]
+fn loom_the_last_idle_moment_is_never_missed() {
+    use super::idle::Idle;
+    use loom::sync::atomic::AtomicBool;
+
+    loom::model(|| {
+        let idle = Arc::new(Idle::new());
+        let task = Arc::new(idle.task());
+        // (activity seen by the last step, steps so far)
+        let seen = Arc::new(Mutex::new((u64::MAX, 0usize)));
+        let stepping = Arc::new(AtomicBool::new(false));
+        let jump = {
+            let (idle, seen, stepping) = (idle.clone(), seen.clone(), stepping.clone());
+            move || {
+                idle.jump(|| {
+                    assert!(
+                        !stepping.swap(true, Ordering::SeqCst),
+                        "one jumper at a time"
+                    );
+                    let mut seen = seen.lock().unwrap();
+                    *seen = (idle.activity(), seen.1 + 1);
+                    stepping.store(false, Ordering::SeqCst);
+                    false // no timer: each jump is one step
+                })
+            }
+        };
+        // The executor's first poll.
+        idle.poll_begin(&task);
+        let waker = {
+            let (idle, task, jump) = (idle.clone(), task.clone(), jump.clone());
+            thread::spawn(move || {
+                if idle.wake(&task) {
+                    jump();
+                }
+                // The wake made the task runnable: its executor polls it.
+                idle.poll_begin(&task);
+                if idle.poll_end() {
+                    jump();
+                }
+            })
+        };
+        if idle.poll_end() {
+            jump();
+        }
+        waker.join().unwrap();
+        assert!(idle.is_idle(), "the count ends at zero");
+        let (last, steps) = *seen.lock().unwrap();
+        assert!(steps >= 1);
+        assert_eq!(last, idle.activity(), "a step after the last idle moment");
+    });
+}
+
+/// A wake racing the task's end: the count ends at zero either way.
+#[test]
+fn loom_a_wake_racing_the_end_of_its_task_leaks_nothing() {
+    use super::idle::Idle;
+
+    loom::model(|| {
+        let idle = Arc::new(Idle::new());
+        let task = Arc::new(idle.task());
+        idle.poll_begin(&task);
+        let waker = {
+            let (idle, task) = (idle.clone(), task.clone());
+            thread::spawn(move || {
+                let _ = idle.wake(&task);
+            })
+        };
+        let _ = idle.poll_end();
+        let _ = idle.finish(&task);
+        waker.join().unwrap();
+        assert!(idle.is_idle(), "nothing leaked");
+    });
+}

@@ -52,6 +52,7 @@ mod backend;
 mod clock;
 mod deadline;
 mod error;
+mod idle;
 #[cfg(all(test, corral_loom))]
 mod loom_tests;
 mod route;

@@ -14,13 +14,14 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+use super::idle::Idle;
 use super::shard::{Clock, Local, NEVER_NS, Now, Timers, from_ns, next_owner, open_shard, to_ns};
 use super::virtual_core::{Core, InForce, Task, with_in_force};
 use super::wheel::TICK_NS;
@@ -115,8 +116,8 @@ impl Drop for Handle {
     fn drop(&mut self) {
         let core = &self.core;
         core.dead.store(true, Ordering::Release);
-        *lock(&core.idle) = true;
-        core.idle_cv.notify_all();
+        *lock(&core.quiet) = true;
+        core.quiet_cv.notify_all();
         // A shard with nothing left in it goes back to the pool.
         if let Some(shard) = shard_of(core) {
             shard.fire();
@@ -210,12 +211,9 @@ impl VirtualClock {
             dead: AtomicBool::new(false),
             shard: OnceLock::new(),
             autojump,
-            busy: AtomicUsize::new(0),
-            activity: AtomicU64::new(0),
-            want_jump: AtomicBool::new(false),
-            jumping: AtomicBool::new(false),
-            idle: std::sync::Mutex::new(false),
-            idle_cv: std::sync::Condvar::new(),
+            tasks: Idle::new(),
+            quiet: std::sync::Mutex::new(false),
+            quiet_cv: std::sync::Condvar::new(),
             jumper: AtomicBool::new(false),
         });
         Self {
@@ -500,20 +498,17 @@ fn in_force(clock: &VirtualClock, task: &Arc<Task>) -> InForce {
 /// A new task on `core`, counted busy until its first poll (so that a task
 /// spawned but not yet polled keeps the clock from jumping).
 fn new_task(core: &Arc<Core>) -> Arc<Task> {
-    busy_up(core);
     Arc::new(Task {
         core: Arc::clone(core),
-        woken: AtomicBool::new(true),
-        done: AtomicBool::new(false),
+        flags: core.tasks.task(),
         waker: std::sync::Mutex::new(None),
     })
 }
 
 /// The task is over: its pending wake, if any, no longer counts.
 fn finish(task: &Task) {
-    task.done.store(true, Ordering::Release);
-    if task.woken.swap(false, Ordering::AcqRel) {
-        busy_down(&task.core);
+    if task.core.tasks.finish(&task.flags) {
+        idle(&task.core);
     }
 }
 
@@ -523,12 +518,8 @@ impl Wake for Task {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.done.load(Ordering::Acquire) && !self.woken.swap(true, Ordering::AcqRel) {
-            busy_up(&self.core);
-            // Finished meanwhile: take the count back.
-            if self.done.load(Ordering::Acquire) && self.woken.swap(false, Ordering::AcqRel) {
-                busy_down(&self.core);
-            }
+        if self.core.tasks.wake(&self.flags) {
+            idle(&self.core);
         }
         let waker = lock(&self.waker).clone();
         if let Some(waker) = waker {
@@ -537,24 +528,14 @@ impl Wake for Task {
     }
 }
 
-fn busy_up(core: &Core) {
-    if core.busy.fetch_add(1, Ordering::SeqCst) == 0 {
-        core.activity.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn busy_down(core: &Arc<Core>) {
-    if core.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
-        idle(core);
-    }
-}
-
 /// Ends a counted poll, on unwind too.
 struct Polling<'a>(&'a Arc<Core>);
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        busy_down(self.0);
+        if self.0.tasks.poll_end() {
+            idle(self.0);
+        }
     }
 }
 
@@ -566,11 +547,8 @@ fn poll_task<R>(
     poll: impl FnOnce(&mut Context<'_>) -> R,
 ) -> R {
     let core = &task.core;
-    busy_up(core);
+    core.tasks.poll_begin(&task.flags);
     let _polling = Polling(core);
-    if task.woken.swap(false, Ordering::AcqRel) {
-        busy_down(core); // cannot reach zero: this poll counts
-    }
     {
         let mut waker = lock(&task.waker);
         if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -595,8 +573,8 @@ fn idle(core: &Arc<Core>) {
                     .spawn(move || wait_and_jump(&core))
                     .expect("corral::time::VirtualClock: spawning its auto-jump thread");
             }
-            *lock(&core.idle) = true;
-            core.idle_cv.notify_all();
+            *lock(&core.quiet) = true;
+            core.quiet_cv.notify_all();
         }
     }
 }
@@ -606,45 +584,36 @@ fn idle(core: &Arc<Core>) {
 fn wait_and_jump(core: &Arc<Core>) {
     let threshold = core.autojump.unwrap_or_default();
     loop {
-        let mut idle = lock(&core.idle);
-        while !*idle {
-            idle = core.idle_cv.wait(idle).unwrap_or_else(|e| e.into_inner());
+        let mut quiet = lock(&core.quiet);
+        while !*quiet {
+            quiet = core.quiet_cv.wait(quiet).unwrap_or_else(|e| e.into_inner());
         }
-        *idle = false;
-        drop(idle);
+        *quiet = false;
+        drop(quiet);
         if core.is_dead() {
             return;
         }
-        let seen = core.activity.load(Ordering::SeqCst);
+        let seen = core.tasks.activity();
         std::thread::sleep(threshold);
         if core.is_dead() {
             return;
         }
-        if core.busy.load(Ordering::SeqCst) == 0 && core.activity.load(Ordering::SeqCst) == seen {
+        if core.tasks.is_idle() && core.tasks.activity() == seen {
             jump(core);
         }
     }
 }
 
 /// Moves the clock to its earliest timer and fires it, again and again while
-/// every task stays idle; one thread jumps at a time (another that asks
-/// meanwhile leaves a note for it).
+/// every task stays idle (one thread at a time: `Idle::jump`).
 fn jump(core: &Arc<Core>) {
-    core.want_jump.store(true, Ordering::SeqCst);
-    while !core.jumping.swap(true, Ordering::AcqRel) {
-        while core.want_jump.swap(false, Ordering::SeqCst) {
-            while core.busy.load(Ordering::SeqCst) == 0 {
-                let Some(tick) = shard_of(core).and_then(|shard| shard.next_tick()) else {
-                    break;
-                };
-                advance_to_ns(core, tick.saturating_mul(TICK_NS).min(NEVER_NS - 1));
-            }
-        }
-        core.jumping.store(false, Ordering::Release);
-        if !core.want_jump.load(Ordering::SeqCst) {
-            break;
-        }
-    }
+    core.tasks.jump(|| {
+        let Some(tick) = shard_of(core).and_then(|shard| shard.next_tick()) else {
+            return false;
+        };
+        advance_to_ns(core, tick.saturating_mul(TICK_NS).min(NEVER_NS - 1));
+        true
+    });
 }
 
 /// Sets the clock to `to_ns` (if later) and fires the timers due.
@@ -774,19 +743,19 @@ mod tests {
             cx.waker().wake_by_ref();
             Poll::<()>::Pending
         })));
-        assert_eq!(core.busy.load(Ordering::SeqCst), 1, "not polled yet");
+        assert_eq!(core.tasks.busy(), 1, "not polled yet");
         let waker = Waker::noop();
         assert!(
             run.as_mut()
                 .poll(&mut Context::from_waker(waker))
                 .is_pending()
         );
-        assert_eq!(
-            core.busy.load(Ordering::SeqCst),
-            1,
-            "woken (twice) during its poll"
-        );
+        assert_eq!(core.tasks.busy(), 1, "woken (twice) during its poll: once");
         drop(run);
-        assert_eq!(core.busy.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            core.tasks.busy(),
+            0,
+            "a finished task's wakes count for nothing"
+        );
     }
 }

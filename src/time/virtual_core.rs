@@ -10,12 +10,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::backend::BackendSleep;
+use super::idle::{Flags, Idle};
 use crate::frame;
 
 /// A virtual clock's shared state.
@@ -35,20 +36,12 @@ pub(crate) struct Core {
     /// the next timer once every task on the clock has been idle that long
     /// (real time).
     pub(crate) autojump: Option<Duration>,
-    /// Tasks on the clock being polled now, plus those woken and not yet
-    /// polled. Zero: every task on the clock is idle.
-    pub(crate) busy: AtomicUsize,
-    /// Counts the times `busy` left zero, so that a jump waiting for its
-    /// threshold can tell that something ran meanwhile.
-    pub(crate) activity: AtomicU64,
-    /// Someone asked for a jump while another thread was jumping.
-    pub(crate) want_jump: AtomicBool,
-    /// A thread is jumping.
-    pub(crate) jumping: AtomicBool,
+    /// Its tasks' busy count, and who jumps when it falls to zero.
+    pub(crate) tasks: Idle,
     /// With a threshold: the clock went idle (set, and `idle_cv` notified,
     /// for the thread that waits out the threshold), or it is dead.
-    pub(crate) idle: std::sync::Mutex<bool>,
-    pub(crate) idle_cv: std::sync::Condvar,
+    pub(crate) quiet: std::sync::Mutex<bool>,
+    pub(crate) quiet_cv: std::sync::Condvar,
     /// The thread that waits out the threshold has been started.
     pub(crate) jumper: AtomicBool,
 }
@@ -95,10 +88,8 @@ impl Future for VirtualSleep {
 /// `busy`.
 pub(crate) struct Task {
     pub(crate) core: Arc<Core>,
-    /// Woken and not yet polled (counted in `busy`).
-    pub(crate) woken: AtomicBool,
-    /// The task has finished: its wakes no longer count.
-    pub(crate) done: AtomicBool,
+    /// Woken and not yet polled; finished (`idle.rs`).
+    pub(crate) flags: Flags,
     /// The waker of the executor that runs the task, as last polled.
     pub(crate) waker: std::sync::Mutex<Option<Waker>>,
 }
