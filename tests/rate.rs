@@ -134,7 +134,10 @@ mod plain {
         drop(head);
         assert_eq!(head_wakes.0.load(Ordering::SeqCst), 0);
         assert_eq!(next_wakes.0.load(Ordering::SeqCst), 1, "the turn passed on");
-        assert!(poll_with(&mut next, &next_waker).is_ready(), "it got the cell");
+        assert!(
+            poll_with(&mut next, &next_waker).is_ready(),
+            "it got the cell"
+        );
         assert!(
             limiter.try_acquire().is_err(),
             "and that was the only one: the dropped head took none"
@@ -339,12 +342,27 @@ fn racing_checks_take_exactly_the_burst() {
 /// `Quota`'s arithmetic, as governor's: n per period, burst n.
 #[test]
 fn quotas_spread_their_cells_over_the_period() {
-    assert_eq!(Quota::per_second(4).replenish_interval(), Duration::from_millis(250));
-    assert_eq!(Quota::per_minute(2).replenish_interval(), Duration::from_secs(30));
-    assert_eq!(Quota::per_hour(3600).replenish_interval(), Duration::from_secs(1));
-    assert_eq!(Quota::per_second(u32::MAX).replenish_interval(), Duration::from_nanos(1));
+    assert_eq!(
+        Quota::per_second(4).replenish_interval(),
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        Quota::per_minute(2).replenish_interval(),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        Quota::per_hour(3600).replenish_interval(),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        Quota::per_second(u32::MAX).replenish_interval(),
+        Duration::from_nanos(1)
+    );
     let q = Quota::per_second(10).allow_burst(1);
-    assert_eq!((q.burst_size(), q.replenish_interval()), (1, Duration::from_millis(100)));
+    assert_eq!(
+        (q.burst_size(), q.replenish_interval()),
+        (1, Duration::from_millis(100))
+    );
     assert_eq!(RateLimiter::new(q).quota(), q);
     assert_eq!(Quota::MAX_REFILL, Duration::from_secs(100 * 365 * 86_400));
     let _ = Quota::with_period(Quota::MAX_REFILL);

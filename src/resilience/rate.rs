@@ -183,7 +183,9 @@ impl Quota {
     /// ```
     pub const fn with_period(interval: Duration) -> Quota {
         if interval.is_zero() {
-            panic!("Quota::with_period(0s): a cell every 0 seconds is no limit; ask for a positive period");
+            panic!(
+                "Quota::with_period(0s): a cell every 0 seconds is no limit; ask for a positive period"
+            );
         }
         Quota::checked(Quota { interval, burst: 1 })
     }
@@ -247,7 +249,9 @@ impl Quota {
     /// `quota`, if its burst comes back within [`Quota::MAX_REFILL`].
     const fn checked(quota: Quota) -> Quota {
         if quota.interval.as_nanos() * quota.burst as u128 > Quota::MAX_REFILL.as_nanos() {
-            panic!("Quota: the burst would take longer than Quota::MAX_REFILL (100 years) to come back");
+            panic!(
+                "Quota: the burst would take longer than Quota::MAX_REFILL (100 years) to come back"
+            );
         }
         quota
     }

@@ -83,7 +83,7 @@ pub(super) async fn keyed_waiters_queue_per_key() {
     })
     .await
     .unwrap();
-    let order = order.lock().unwrap();
+    let order = order.lock().unwrap().clone();
     let evens: Vec<_> = order.iter().copied().filter(|i| i % 2 == 0).collect();
     let odds: Vec<_> = order.iter().copied().filter(|i| i % 2 == 1).collect();
     assert_eq!((evens, odds), (vec![0, 2, 4, 6], vec![1, 3, 5, 7]));

@@ -245,7 +245,6 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     pub fn retain_recent(&self) {
         lock(&self.keys).sweep();
     }
-
 }
 
 impl<K> fmt::Debug for KeyedRateLimiter<K> {
