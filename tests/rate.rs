@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corral::resilience::{KeyedRateLimiter, Quota, RateLimiter};
+use corral::time::{VirtualClock, timeout};
 use futures::task::ArcWake;
 use support::{yield_now, yield_times};
 
@@ -49,6 +50,19 @@ fn hourly(burst: u32) -> Quota {
 /// One cell every 200 µs, one at a time: waiting is quick.
 fn quick() -> Quota {
     Quota::with_period(Duration::from_micros(200))
+}
+
+/// The virtual clock's time since `start`, in milliseconds.
+fn ms(clock: &VirtualClock, start: Instant) -> u64 {
+    (clock.now() - start).as_millis() as u64
+}
+
+/// Runs `body` on a fresh auto-jumping virtual clock, handing it the clock.
+fn on_virtual_time<F: Future<Output = ()>>(
+    body: impl FnOnce(VirtualClock) -> F,
+) -> impl Future<Output = ()> {
+    let clock = VirtualClock::autojump();
+    clock.run(body(clock.clone()))
 }
 
 /// A waiter at the head of `limiter`'s queue that nobody polls again, so
@@ -223,7 +237,82 @@ mod plain {
         yield_now().await;
     }
 
+    /// The example, exactly: 2 a second, burst 1: the third
+    /// acquire completes at 1 s of virtual time, the second at 500 ms.
+    fn the_third_acquire_at_two_a_second_completes_at_one_second() -> impl Future<Output = ()> {
+        on_virtual_time(|clock| async move {
+            let start = clock.now();
+            let limiter = RateLimiter::new(Quota::per_second(2).allow_burst(1));
+            let mut at = Vec::new();
+            for _ in 0..3 {
+                limiter.acquire().await;
+                at.push(ms(&clock, start));
+            }
+            assert_eq!(at, [0, 500, 1000]);
+        })
+    }
+
+    /// A burst of 3 at 1 a second: three at once, then one a second; a
+    /// refusal says exactly how long to wait; `acquire_n` waits for all its
+    /// cells to be back.
+    fn a_burst_then_one_a_cell_on_virtual_time() -> impl Future<Output = ()> {
+        on_virtual_time(|clock| async move {
+            let start = clock.now();
+            let limiter = RateLimiter::new(Quota::per_second(1).allow_burst(3));
+            for _ in 0..3 {
+                limiter.acquire().await;
+            }
+            assert_eq!(ms(&clock, start), 0);
+            let refused = limiter.try_acquire().unwrap_err();
+            assert_eq!(refused.wait_time(), Duration::from_secs(1));
+            assert_eq!(refused.earliest_possible(), start + Duration::from_secs(1));
+            limiter.acquire().await;
+            assert_eq!(ms(&clock, start), 1000);
+            limiter.acquire_n(3).await; // all three back: 3 s after the last
+            assert_eq!(ms(&clock, start), 4000);
+        })
+    }
+
+    /// Keys keep their own time: one a second per key, two keys, two cells
+    /// each: both keys' second cells come at 1 s.
+    fn keys_keep_their_own_time() -> impl Future<Output = ()> {
+        on_virtual_time(|clock| async move {
+            let start = clock.now();
+            let limiter = KeyedRateLimiter::new(Quota::per_second(1));
+            let (limiter, clock) = (&limiter, &clock);
+            let at = corral::join_all(["a", "b", "a", "b"].map(|key| async move {
+                limiter.acquire(&key).await;
+                ms(clock, start)
+            }))
+            .await;
+            assert_eq!(at, [0, 0, 1000, 1000]);
+        })
+    }
+
+    /// A key is forgotten exactly when its cell is back: at 999 ms a sweep
+    /// keeps all 100 keys, at 1 s it forgets them all.
+    fn keys_are_forgotten_when_their_cells_are_back() -> impl Future<Output = ()> {
+        let clock = VirtualClock::new();
+        let run_clock = clock.clone();
+        run_clock.run(async move {
+            let limiter = KeyedRateLimiter::new(Quota::per_second(1));
+            for key in 0..100 {
+                limiter.try_acquire(&key).unwrap();
+            }
+            clock.advance(Duration::from_millis(999));
+            limiter.retain_recent();
+            assert_eq!(limiter.len(), 100);
+            clock.advance(Duration::from_millis(1));
+            limiter.retain_recent();
+            assert_eq!(limiter.len(), 0);
+        })
+    }
+
     on_both_executors!(
+        the_third_acquire_at_two_a_second_completes_at_one_second,
+        a_burst_then_one_a_cell_on_virtual_time,
+        keys_keep_their_own_time,
+        keys_are_forgotten_when_their_cells_are_back,
         the_burst_goes_through_then_callers_wait,
         a_dropped_head_passes_its_turn_and_takes_no_cell,
         a_dropped_middle_waiter_leaves_the_queue,

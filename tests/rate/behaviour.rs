@@ -90,6 +90,66 @@ pub(super) async fn keyed_waiters_queue_per_key() {
     slow.await; // the held-up key's waiter was never in their way
 }
 
+/// On a virtual clock, to the millisecond: at 10 a second, one at a time,
+/// five children queued at once complete 100 ms apart, in spawn order.
+pub(super) async fn on_virtual_time_waiters_complete_a_cell_apart_in_order() {
+    let clock = VirtualClock::autojump();
+    let times = clock
+        .clone()
+        .run(async move {
+            let start = clock.now();
+            let limiter = RateLimiter::new(Quota::per_second(10).allow_burst(1));
+            let times: Mutex<Vec<(usize, u64)>> = Mutex::new(Vec::new());
+            let (limiter, times, clock) = (&limiter, &times, &clock);
+            open(|s| async move {
+                for i in 0..5 {
+                    s.spawn(async move {
+                        limiter.acquire().await;
+                        times.lock().unwrap().push((i, ms(clock, start)));
+                        Ok::<_, ()>(())
+                    });
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            times.lock().unwrap().clone()
+        })
+        .await;
+    assert_eq!(times, [(0, 0), (1, 100), (2, 200), (3, 300), (4, 400)]);
+}
+
+/// On a virtual clock: the head gives up at 50 ms (a timeout); the waiter
+/// behind it gets the cell at 100 ms, exactly when it comes back: the
+/// dropped head took nothing and cost nothing.
+pub(super) async fn on_virtual_time_a_head_that_gives_up_costs_the_next_nothing() {
+    let clock = VirtualClock::autojump();
+    let (gave_up, next_at) = clock
+        .clone()
+        .run(async move {
+            let start = clock.now();
+            let limiter = RateLimiter::new(Quota::per_second(10).allow_burst(1));
+            limiter.try_acquire().unwrap();
+            let (limiter, clock) = (&limiter, &clock);
+            open(|s| async move {
+                let head = s.spawn(async move {
+                    let out = timeout(Duration::from_millis(50), limiter.acquire()).await;
+                    Ok::<_, ()>((out.is_err(), ms(clock, start)))
+                });
+                let next = s.spawn(async move {
+                    limiter.acquire().await;
+                    Ok::<_, ()>(ms(clock, start))
+                });
+                Ok((head.await, next.await))
+            })
+            .await
+            .unwrap()
+        })
+        .await;
+    assert_eq!(gave_up, (true, 50));
+    assert_eq!(next_at, 100);
+}
+
 /// Every test above, for the runners: `each_test!(on_both_executors)`. A test
 /// left out of the list is never run, and `dead_code` says so.
 macro_rules! each_test {
@@ -98,6 +158,8 @@ macro_rules! each_test {
             waiters_are_served_in_arrival_order,
             an_aborted_waiter_leaves_the_others_their_turns,
             keyed_waiters_queue_per_key,
+            on_virtual_time_waiters_complete_a_cell_apart_in_order,
+            on_virtual_time_a_head_that_gives_up_costs_the_next_nothing,
         );
     };
 }
