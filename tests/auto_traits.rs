@@ -238,3 +238,17 @@ fn stream_types_are_send_and_sync_where_their_parts_are() {
     }));
     assert_eq!(done, Ok(()));
 }
+
+#[cfg(feature = "rate-limit")]
+#[test]
+fn rate_limit_types_are_send_and_sync() {
+    use corral::resilience::{KeyedRateLimiter, Quota, RateLimited, RateLimiter};
+    let limiter = RateLimiter::new(Quota::per_second(1));
+    send_sync_static(&limiter);
+    send_sync(&limiter.acquire());
+    let keyed = KeyedRateLimiter::<String>::new(Quota::per_second(1));
+    send_sync_static(&keyed);
+    send_sync(&keyed.acquire(&"a".to_string()));
+    send_sync_type::<Quota>();
+    send_sync_type::<RateLimited>();
+}

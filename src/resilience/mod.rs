@@ -1,3 +1,8 @@
 //! Resilience on corral's timers: rate limits, retries with backoff and
 //! hedged requests, as plain futures that run on any executor and follow the
 //! clock in force (a [virtual clock](crate::time) in tests).
+
+#[cfg(feature = "rate-limit")]
+mod rate;
+#[cfg(feature = "rate-limit")]
+pub use rate::{Acquire, KeyedRateLimiter, Quota, RateLimited, RateLimiter};
