@@ -397,7 +397,7 @@ impl VirtualClock {
             clock: self.clone(),
             task: Some(new_task(self.core())),
             context: None,
-            future: future.into_future(),
+            future: Some(future.into_future()),
         }
     }
 }
@@ -441,8 +441,10 @@ pin_project! {
         task: Option<Arc<Task>>,
         // The clock in force, linked to the context of the first poll.
         context: Option<ContextRef>,
+        // Dropped as soon as it is done, inside its last counted poll, so
+        // that no jump fires the timers it leaves.
         #[pin]
-        future: F,
+        future: Option<F>,
     }
 
     impl<F> PinnedDrop for OnClock<F> {
@@ -466,14 +468,23 @@ impl<F: Future> Future for OnClock<F> {
         let context = this
             .context
             .get_or_insert_with(|| ContextRef::new(frame::capture(), in_force(this.clock, task)));
-        let future = this.future;
+        let mut future = this.future;
         let polled = poll_task(task, cx, |cx| {
-            frame::push(Deadline::None, Some(context), || future.poll(cx))
+            let polled = frame::push(Deadline::None, Some(context), || {
+                match future.as_mut().as_pin_mut() {
+                    Some(future) => future.poll(cx),
+                    None => unreachable!("the task is taken when the future is done"),
+                }
+            });
+            if polled.is_ready() {
+                // Dropped in its context, as it was polled.
+                frame::push(Deadline::None, Some(context), || future.set(None));
+                finish(task);
+            }
+            polled
         });
         if polled.is_ready() {
-            if let Some(task) = this.task.take() {
-                finish(&task);
-            }
+            *this.task = None;
         }
         polled
     }
@@ -549,14 +560,17 @@ fn poll_task<R>(
     let core = &task.core;
     core.tasks.poll_begin(&task.flags);
     let _polling = Polling(core);
-    {
-        let mut waker = lock(&task.waker);
-        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *waker = Some(cx.waker().clone());
-        }
+    poll(&mut Context::from_waker(&counting_waker(task, cx)))
+}
+
+/// `task`'s counting waker, which wakes `cx`'s waker (kept for the wakes).
+fn counting_waker(task: &Arc<Task>, cx: &Context<'_>) -> Waker {
+    let mut waker = lock(&task.waker);
+    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *waker = Some(cx.waker().clone());
     }
-    let waker = Waker::from(Arc::clone(task));
-    poll(&mut Context::from_waker(&waker))
+    drop(waker);
+    Waker::from(Arc::clone(task))
 }
 
 /// Every task on the clock is idle: jump now, or have the clock's thread
@@ -666,17 +680,28 @@ pub(crate) fn spawn_context(context: Option<ContextRef>) -> Option<ContextRef> {
 }
 
 /// Polls a parallel child through `poll`: as a task of the virtual clock in
-/// its `context`, if any.
+/// its `context`, if any. A poll that finds the child done stays counted
+/// until [`finish_in`], which the caller calls once the child's future is
+/// dropped (and its timers with it).
 #[inline]
-pub(crate) fn poll_in<R>(
+pub(crate) fn poll_in<T>(
     context: Option<&ContextRef>,
     cx: &mut Context<'_>,
-    poll: impl FnOnce(&mut Context<'_>) -> R,
-) -> R {
-    match context.and_then(|context| context.find::<InForce>()) {
-        None => poll(cx),
-        Some(clock) => poll_task(&clock.task, cx, poll),
+    poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+) -> Poll<T> {
+    let Some(clock) = context.and_then(|context| context.find::<InForce>()) else {
+        return poll(cx);
+    };
+    let task = &clock.task;
+    let core = &task.core;
+    core.tasks.poll_begin(&task.flags);
+    let polling = Polling(core);
+    let polled = poll(&mut Context::from_waker(&counting_waker(task, cx)));
+    if polled.is_ready() {
+        core.tasks.hold(&task.flags);
+        std::mem::forget(polling);
     }
+    polled
 }
 
 /// The parallel child whose context this is has been dropped: its task on
