@@ -407,7 +407,11 @@ impl<P: IntoIterator> Policy<P> {
     }
 }
 
-impl<P: IntoIterator, F, Fut, W, N> Retry<P, F, Fut, W, N> {
+impl<P, F, Fut, T, E, W, N> Retry<P, F, Fut, W, N>
+where
+    P: IntoIterator,
+    Fut: Future<Output = Result<T, E>>,
+{
     /// Retries only the errors for which `retryable` returns `true`; any
     /// other error is returned at once (tenacity's `retry_if_exception`,
     /// Polly's `ShouldHandle`, backon's `when`). Every error is retryable
@@ -429,7 +433,7 @@ impl<P: IntoIterator, F, Fut, W, N> Retry<P, F, Fut, W, N> {
     /// assert_eq!((not_found, calls), (Err(404), 1));
     /// # });
     /// ```
-    pub fn when<W2>(self, retryable: W2) -> Retry<P, F, Fut, W2, N> {
+    pub fn when<W2: FnMut(&E) -> bool>(self, retryable: W2) -> Retry<P, F, Fut, W2, N> {
         Retry {
             make_attempt: self.make_attempt,
             policy: self.policy,
@@ -462,7 +466,7 @@ impl<P: IntoIterator, F, Fut, W, N> Retry<P, F, Fut, W, N> {
     /// assert_eq!(seen, [("busy", Duration::from_millis(1)); 2]);
     /// # });
     /// ```
-    pub fn notify<N2>(self, notify: N2) -> Retry<P, F, Fut, W, N2> {
+    pub fn notify<N2: FnMut(&E, Duration)>(self, notify: N2) -> Retry<P, F, Fut, W, N2> {
         Retry {
             make_attempt: self.make_attempt,
             policy: self.policy,
