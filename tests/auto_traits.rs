@@ -243,9 +243,7 @@ fn retry_and_hedge_are_send_and_sync_where_their_parts_are() {
     let policy = Backoff::exponential(Duration::from_millis(1));
     let r = retry(policy, || async { Ok::<_, String>(String::new()) });
     send_sync_static(&r);
-    let r = r
-        .when(|e: &String| e.is_empty())
-        .notify(|_: &String, _| {});
+    let r = r.when(|e: &String| e.is_empty()).notify(|_: &String, _| {});
     send_sync_static(&r);
     // A `Send` but not `Sync` attempt makes a `Send` retry.
     send(&retry(policy, send_only_future));

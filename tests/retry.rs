@@ -152,10 +152,7 @@ fn policies_can_be_constants() {
     const POLICY: Backoff = Backoff::exponential(Duration::from_millis(100))
         .factor(3.0)
         .max_attempts(3);
-    assert_eq!(
-        POLICY.into_iter().collect::<Vec<_>>(),
-        [100 * MS, 300 * MS]
-    );
+    assert_eq!(POLICY.into_iter().collect::<Vec<_>>(), [100 * MS, 300 * MS]);
 }
 
 #[test]

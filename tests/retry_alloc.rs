@@ -167,7 +167,11 @@ fn a_retry_that_retries_allocates_nothing_once_timers_are_warm() {
     let n = allocations_once_warm(|| {
         let mut failed = false;
         retry(Backoff::constant(Duration::ZERO).jitter(), move || {
-            let out = if std::mem::replace(&mut failed, true) { Ok(1) } else { Err(()) };
+            let out = if std::mem::replace(&mut failed, true) {
+                Ok(1)
+            } else {
+                Err(())
+            };
             slow_once(out)
         })
     });

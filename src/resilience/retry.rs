@@ -1,22 +1,6 @@
 //! `retry`: an operation tried again after retryable failures, with the
 //! delays of a backoff policy slept on corral's timers.
 //!
-//! # How a retry decides
-//!
-//! After each failed attempt, in this order:
-//!
-//! 1. An error the predicate ([`Retry::when`]) calls permanent is returned.
-//! 2. The policy gives the next delay; when it has none left (the attempts
-//!    are used up) the error is returned.
-//! 3. The retry would start at `now + delay`, by the clock the timers use.
-//!    If that is at or after the tightest deadline around the retry
-//!    ([`current_deadline`], and the [`Retry::max_elapsed`] budget counted
-//!    from the first attempt's start), the error is returned at once: a
-//!    retry that could not start in time is never slept for.
-//! 4. Otherwise [`Retry::notify`] hears of the error and the delay, the
-//!    error is dropped, and the retry sleeps the delay and makes the next
-//!    attempt.
-//!
 //! The policy is turned into its iterator of delays only at the first
 //! failure, and the clock is read only then (or at the first poll, for a
 //! `max_elapsed` budget): an attempt that succeeds at once costs a poll and
@@ -44,7 +28,7 @@ use crate::time::{Sleep, current_deadline, sleep, sleep_until};
 ///
 /// A `Backoff` is the [`IntoIterator`] of its delays ([`Delays`]), and
 /// [`retry`] takes any `IntoIterator<Item = Duration>`: an
-/// `std::iter::repeat(d).take(n)`, or another crate's policy (backon's
+/// `std::iter::repeat_n(d, n)`, or another crate's policy (backon's
 /// `ExponentialBuilder::default().build()`, tokio-retry's strategies) work
 /// as well. Delays are computed in `f64` seconds and rounded to the
 /// nanosecond, so 100 ms doubled is exactly 200 ms.
@@ -285,20 +269,30 @@ impl ExactSizeIterator for Delays {}
 /// delays of `policy` in between, until an attempt succeeds or the retry
 /// gives up; returns the success or the last error.
 ///
-/// The retry gives up (see the [module docs](self) for the order) on an
-/// error [`when`](Retry::when) calls permanent, when `policy` has no delay
-/// left, and when the next attempt would start at or after the deadline of
-/// an enclosing [`timeout`](crate::time::timeout) ([`current_deadline`]) or
-/// past the [`max_elapsed`](Retry::max_elapsed) budget: a retry that could
-/// not start in time is not slept for. Every error is retryable unless
-/// [`when`](Retry::when) says otherwise.
-///
 /// `policy` is any `IntoIterator<Item = Duration>`, usually a [`Backoff`]:
 /// each item is the delay before the next attempt, and its end is the end of
 /// the attempts. It is turned into its iterator only at the first failure.
 /// The first attempt is made at the first poll; the delays are slept with
 /// [`sleep`], so they follow the clock in force (a paused tokio runtime's,
 /// say). An empty policy makes one attempt.
+///
+/// # How a retry decides
+///
+/// After each failed attempt, in this order:
+///
+/// 1. An error the predicate ([`Retry::when`]) calls permanent is returned.
+///    Every error is retryable unless `when` says otherwise.
+/// 2. The policy gives the next delay; when it has none left (the attempts
+///    are used up) the error is returned.
+/// 3. The retry would start at `now + delay`, by the clock the timers use.
+///    If that is at or after the tightest deadline around the retry (that of
+///    an enclosing [`timeout`](crate::time::timeout), as
+///    [`current_deadline`] reads it, and the end of the
+///    [`max_elapsed`](Retry::max_elapsed) budget), the error is returned at
+///    once: a retry that could not start in time is never slept for.
+/// 4. Otherwise [`Retry::notify`] hears of the error and the delay, the
+///    error is dropped, and the retry sleeps the delay and makes the next
+///    attempt.
 ///
 /// # Panics
 ///
@@ -331,6 +325,9 @@ impl ExactSizeIterator for Delays {}
 /// assert_eq!(calls, 3);
 /// # });
 /// ```
+// The defaults of `when` (every error) and `notify` (nothing) are function
+// pointers: nameable, `Copy`, `Send + Sync`, and replaced by the builders.
+#[allow(clippy::type_complexity)]
 pub fn retry<P, F, Fut, T, E>(
     policy: P,
     make_attempt: F,

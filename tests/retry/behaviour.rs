@@ -65,15 +65,21 @@ pub(crate) async fn the_crawls_predicate_retries_503_and_connect_errors_only() {
     let retryable = |f: &Failure| matches!(f, Failure::Status(503) | Failure::Connect);
     let made = Cell::new(0);
     let script = [Failure::Status(503), Failure::Connect, Failure::Status(404)];
-    let out = retry(Backoff::constant(MS).max_attempts(10), scripted(&script, &made))
-        .when(retryable)
-        .await;
+    let out = retry(
+        Backoff::constant(MS).max_attempts(10),
+        scripted(&script, &made),
+    )
+    .when(retryable)
+    .await;
     assert_eq!((out, made.get()), (Err(Failure::Status(404)), 3));
     let made = Cell::new(0);
     let script = [Failure::Connect, Failure::Status(503)];
-    let out = retry(Backoff::constant(MS).max_attempts(10), scripted(&script, &made))
-        .when(retryable)
-        .await;
+    let out = retry(
+        Backoff::constant(MS).max_attempts(10),
+        scripted(&script, &made),
+    )
+    .when(retryable)
+    .await;
     assert_eq!((out, made.get()), (Ok(3), 3));
 }
 
@@ -92,18 +98,22 @@ pub(crate) async fn the_last_error_is_returned_when_the_attempts_are_used_up() {
 /// `max_attempts(1)`: the first attempt and no retry.
 pub(crate) async fn one_attempt_never_retries() {
     let made = Cell::new(0);
-    let out = retry(Backoff::constant(MS).max_attempts(1), scripted(&["x"], &made)).await;
+    let out = retry(
+        Backoff::constant(MS).max_attempts(1),
+        scripted(&["x"], &made),
+    )
+    .await;
     assert_eq!((out, made.get()), (Err("x"), 1));
 }
 
 /// Any `IntoIterator<Item = Duration>` is a policy; an empty one retries
-/// nothing, a `repeat(..).take(n)` retries `n` times.
+/// nothing, a `repeat_n(d, n)` retries `n` times.
 pub(crate) async fn an_empty_policy_makes_one_attempt() {
     let made = Cell::new(0);
     let out = retry(std::iter::empty(), scripted(&["x"], &made)).await;
     assert_eq!((out, made.get()), (Err("x"), 1));
     let made = Cell::new(0);
-    let out = retry(std::iter::repeat(MS).take(2), scripted(&["x"; 5], &made)).await;
+    let out = retry(std::iter::repeat_n(MS, 2), scripted(&["x"; 5], &made)).await;
     assert_eq!((out, made.get()), (Err("x"), 3));
 }
 
@@ -124,7 +134,11 @@ pub(crate) async fn each_failed_attempt_is_dropped_before_the_next_is_made() {
     let dropped = DropCounter::new();
     let made = Cell::new(0);
     let out = retry(Backoff::constant(MS).max_attempts(4), || {
-        assert_eq!(dropped.get(), made.get(), "the last attempt was dropped first");
+        assert_eq!(
+            dropped.get(),
+            made.get(),
+            "the last attempt was dropped first"
+        );
         made.set(made.get() + 1);
         let guard = dropped.guard();
         async move {
@@ -158,8 +172,11 @@ pub(crate) async fn a_retry_that_would_start_past_the_deadline_is_not_started() 
     let start = Instant::now();
     let out = timeout(
         Duration::from_secs(60),
-        retry(Backoff::constant(HOUR).max_attempts(10), scripted(&["down"; 10], &made))
-            .notify(|_, _| notified.set(notified.get() + 1)),
+        retry(
+            Backoff::constant(HOUR).max_attempts(10),
+            scripted(&["down"; 10], &made),
+        )
+        .notify(|_, _| notified.set(notified.get() + 1)),
     )
     .await;
     assert_eq!(out, Ok(Err("down")), "the last error, not a timeout");
@@ -174,7 +191,10 @@ pub(crate) async fn a_retry_that_would_start_past_the_deadline_is_not_started() 
     ));
     assert!(poll_once(&mut long).is_pending(), "sleeping the hour");
     assert_eq!(made.get(), 1);
-    assert!(Instant::now() < start + Duration::from_secs(59), "never slept the hour");
+    assert!(
+        Instant::now() < start + Duration::from_secs(59),
+        "never slept the hour"
+    );
 }
 
 /// Under a generous deadline, retries go on as the policy says.
@@ -182,7 +202,10 @@ pub(crate) async fn retries_that_fit_before_the_deadline_go_on() {
     let made = Cell::new(0);
     let out = timeout(
         Duration::from_secs(60),
-        retry(Backoff::constant(MS).max_attempts(5), scripted(&["a", "b", "c"], &made)),
+        retry(
+            Backoff::constant(MS).max_attempts(5),
+            scripted(&["a", "b", "c"], &made),
+        ),
     )
     .await;
     assert_eq!((out, made.get()), (Ok(Ok(4)), 4));
@@ -212,23 +235,32 @@ pub(crate) async fn a_child_of_a_scope_under_a_timeout_keeps_to_its_deadline() {
 /// `max_elapsed(ZERO)`: no retry ever fits.
 pub(crate) async fn a_zero_budget_never_retries() {
     let made = Cell::new(0);
-    let out = retry(Backoff::constant(Duration::ZERO), scripted(&["x"; 3], &made))
-        .max_elapsed(Duration::ZERO)
-        .await;
+    let out = retry(
+        Backoff::constant(Duration::ZERO),
+        scripted(&["x"; 3], &made),
+    )
+    .max_elapsed(Duration::ZERO)
+    .await;
     assert_eq!((out, made.get()), (Err("x"), 1));
 }
 
 /// A delay that would end past the budget is not slept; one within it is.
 pub(crate) async fn a_retry_past_the_elapsed_budget_is_not_started() {
     let made = Cell::new(0);
-    let out = retry(Backoff::constant(HOUR).max_attempts(10), scripted(&["x"; 10], &made))
-        .max_elapsed(Duration::from_secs(60))
-        .await;
+    let out = retry(
+        Backoff::constant(HOUR).max_attempts(10),
+        scripted(&["x"; 10], &made),
+    )
+    .max_elapsed(Duration::from_secs(60))
+    .await;
     assert_eq!((out, made.get()), (Err("x"), 1));
     let made = Cell::new(0);
-    let out = retry(Backoff::constant(MS).max_attempts(10), scripted(&["x"; 2], &made))
-        .max_elapsed(Duration::from_secs(60))
-        .await;
+    let out = retry(
+        Backoff::constant(MS).max_attempts(10),
+        scripted(&["x"; 2], &made),
+    )
+    .max_elapsed(Duration::from_secs(60))
+    .await;
     assert_eq!((out, made.get()), (Ok(3), 3));
 }
 
