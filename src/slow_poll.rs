@@ -102,9 +102,13 @@ pub(crate) struct Watch {
     coarse: bool,
 }
 
-/// Nanoseconds on a monotonic clock: the kernel's coarse one, or `Instant`'s.
+/// Nanoseconds on a monotonic clock: the virtual clock in force, else the
+/// kernel's coarse one, or `Instant`'s.
 #[inline]
 fn now_ns(coarse: bool) -> u64 {
+    if let Some(ns) = crate::time::virtual_now_ns() {
+        return ns;
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if coarse {
         let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);

@@ -196,7 +196,9 @@ fn note_place(
 /// nanoseconds), asked only while a tracked child is being polled.
 #[inline]
 pub(crate) fn note_until(what: Wait, deadline: impl FnOnce() -> u64) {
-    note_in(what, || deadline() >> UNTIL_SHIFT, what == Wait::Timeout);
+    // Rounded up: the tree never shows a deadline earlier than it is.
+    let units = || deadline().saturating_add((1 << UNTIL_SHIFT) - 1) >> UNTIL_SHIFT;
+    note_in(what, units, what == Wait::Timeout);
 }
 
 /// `noting`'s unit tests, small enough for Miri.

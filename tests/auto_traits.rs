@@ -150,6 +150,12 @@ fn time_types_are_send_and_sync_where_their_parts_are() {
     send_sync_type::<corral::time::TokioBackend>();
     send_sync_type::<corral::time::BackendAlreadySet>();
     send_static(&(Box::pin(async {}) as corral::time::BackendSleep));
+    // A virtual clock is shared by threads; `OnClock<F>` is `Send`/`Sync`
+    // when `F` is.
+    let clock = corral::time::VirtualClock::new();
+    send_sync_static(&clock);
+    send(&clock.run(send_only_future()));
+    send_sync_static(&clock.run(async { 1 }));
 }
 
 #[test]

@@ -149,7 +149,43 @@ async fn a_blocking_parallel_child_is_reported() {
     assert!(within(found[0].spawned_at, from + 3, to), "{:?}", found[0]);
 }
 
+/// On a virtual clock a poll takes the virtual time that passed during it:
+/// a child that moves the clock by a second in its poll is reported as
+/// taking exactly that, and one that takes real time but no virtual time is
+/// not reported.
+async fn a_poll_is_timed_on_the_virtual_clock() {
+    let _turn = serial();
+    let clock = corral::time::VirtualClock::new();
+    let c = &clock;
+    clock
+        .run(
+            corral::Nursery::new()
+                .warn_slow_polls(THRESHOLD)
+                .scope(|s| async move {
+                    s.spawn(async move {
+                        c.advance(Duration::from_secs(1));
+                        Ok::<_, ()>(())
+                    });
+                    s.spawn(async {
+                        std::thread::sleep(BLOCK); // real time only
+                        Ok(())
+                    });
+                    Ok(())
+                }),
+        )
+        .await
+        .unwrap();
+    let found = taken();
+    assert_eq!(
+        found.len(),
+        1,
+        "only the child that moved the clock: {found:?}"
+    );
+    assert_eq!(found[0].took, Duration::from_secs(1));
+}
+
 on_both_executors!(
+    a_poll_is_timed_on_the_virtual_clock,
     a_large_threshold_uses_the_cheap_clock_and_still_reports,
     a_blocking_child_is_reported_where_it_was_spawned,
     nothing_is_reported_when_off,

@@ -395,7 +395,34 @@ async fn nothing_is_shown_when_tracking_is_off() {
     .unwrap();
 }
 
+/// On a virtual clock the ages are virtual: a scope opened, then an hour
+/// and a half of sleeping, shows its age and its children's as 90m00s and
+/// the sleeper's end as 30m00s away.
+async fn ages_follow_a_virtual_clock() {
+    let _turn = turn(true);
+    let clock = corral::time::VirtualClock::autojump();
+    let c = &clock;
+    let text = clock
+        .run(corral::Nursery::new().name("timed").scope(|s| async move {
+            s.spawn_named("sleeper", async {
+                corral::time::sleep(Duration::from_secs(120 * 60)).await;
+                Ok::<_, ()>(())
+            });
+            corral::time::sleep(Duration::from_secs(90 * 60)).await;
+            assert_eq!(c.elapsed(), Duration::from_secs(90 * 60));
+            Ok(task_tree().to_string())
+        }))
+        .await
+        .unwrap();
+    let scope = line_with(&text, "scope `timed`");
+    assert!(scope.contains("age 90m00s"), "{text}");
+    let sleeper = line_with(&text, "child `sleeper`");
+    assert!(sleeper.contains("age 90m00s"), "{text}");
+    assert!(sleeper.contains("ending in 30m00s"), "{text}");
+}
+
 on_both_executors!(
+    ages_follow_a_virtual_clock,
     the_tree_shows_nesting,
     the_tree_shows_states_and_a_queued_child,
     parallel_children_are_marked,

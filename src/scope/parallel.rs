@@ -80,6 +80,7 @@ where
         // Its destructor runs with what its polls had (`carried`).
         let drop = || self.carried(|| *future = None);
         let panicked = panic::catch_unwind(AssertUnwindSafe(drop)).err();
+        crate::time::finish_in(self.context.as_ref());
         if let Some(info) = &self.info {
             info.done(DoneBy::Runtime); // the last touch of the record
         }
@@ -150,7 +151,11 @@ where
             }
         };
         let _current = CurrentScope::enter_remote(self.scope.as_ptr(), record);
-        let poll = || self.carried(|| fut.poll(cx));
+        let poll = || {
+            crate::time::poll_in(self.context.as_ref(), cx, |cx| {
+                self.carried(|| fut.poll(cx))
+            })
+        };
         let caught = || match &self.info {
             None => panic::catch_unwind(AssertUnwindSafe(poll)),
             Some(info) => crate::wait_point::noting(&info.wait, || {
@@ -271,7 +276,7 @@ where
         abort: AtomicBool::new(false),
         started: AtomicBool::new(start == Start::AtOnce),
         deadline: crate::time::current_deadline_ns(),
-        context: frame::capture(),
+        context: crate::time::spawn_context(frame::capture()),
         watch,
         task: AtomicWaker::new(),
         proxy: AtomicWaker::new(),

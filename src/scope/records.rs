@@ -195,7 +195,9 @@ impl std::ops::Deref for RecordRef {
 /// One tracked scope.
 pub(crate) struct ScopeInfo {
     opened_at: &'static Location<'static>,
-    since: Instant,
+    /// When the scope was first polled (on the clock in force there: a
+    /// virtual clock's inside its `run`).
+    since: OnceLock<Instant>,
     /// Nanoseconds from `since` to the start of the scope's latest turn: a
     /// child's spawn time, read without a clock read per spawn.
     turn: AtomicU64,
@@ -273,7 +275,7 @@ impl ScopeInfo {
     ) -> Self {
         ScopeInfo {
             opened_at,
-            since: Instant::now(),
+            since: OnceLock::new(),
             turn: AtomicU64::new(0),
             kind,
             limit,
@@ -317,7 +319,11 @@ impl ScopeInfo {
     /// The scope starts a turn (a poll): one clock read dates every child
     /// spawned during it.
     pub(crate) fn turn(&self) {
-        let ns = self.since.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let now = crate::time::now();
+        let ns = now
+            .saturating_duration_since(*self.since.get_or_init(|| now))
+            .as_nanos()
+            .min(u64::MAX as u128) as u64;
         self.turn.store(ns, Ordering::Relaxed);
     }
 
@@ -338,9 +344,9 @@ impl ScopeInfo {
         self.opened_at
     }
 
-    /// When the scope was opened.
+    /// When the scope was first polled (now, if it has not been yet).
     pub(crate) fn since(&self) -> Instant {
-        self.since
+        self.since.get().copied().unwrap_or_else(crate::time::now)
     }
 
     /// True for a `local_scope`.
@@ -379,7 +385,7 @@ impl ScopeInfo {
                     // SAFETY: set from a `&'static Location` before `state`
                     // left `DONE`, under the lock we hold.
                     spawned_at: unsafe { &*r.spawned_at.load(Ordering::Relaxed) },
-                    since: self.since + Duration::from_nanos(r.since_ns.load(Ordering::Relaxed)),
+                    since: self.since() + Duration::from_nanos(r.since_ns.load(Ordering::Relaxed)),
                     parallel: r.is_parallel(),
                     state,
                     not_ready: r.not_ready.load(Ordering::Relaxed),

@@ -63,6 +63,8 @@ mod slot;
 mod timeout;
 #[cfg(feature = "tokio")]
 mod tokio_backend;
+mod virtual_clock;
+mod virtual_core;
 mod wheel;
 
 #[cfg(feature = "async-io")]
@@ -88,3 +90,6 @@ pub(crate) fn now() -> std::time::Instant {
 }
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Timeout, TimeoutExt, timeout, timeout_at};
+pub use virtual_clock::{OnClock, VirtualClock};
+pub(crate) use virtual_clock::{finish_in, poll_in, spawn_context};
+pub(crate) use virtual_core::now_in_force as virtual_now_ns;

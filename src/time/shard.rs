@@ -36,6 +36,7 @@ use super::backend::{self, BackendSleep, Choice, TimerBackend};
 pub(crate) use super::clock::{NEVER_NS, duration_ns, epoch, from_ns, to_ns};
 #[cfg(feature = "tokio")]
 use super::runtime_clock::RuntimeClock;
+use super::virtual_core::{self, Core};
 use super::wheel::{Inserted, TICK_NS, Wheel};
 use crate::loom::{Mutex, MutexGuard};
 use crate::wake_list::WakeList;
@@ -48,6 +49,8 @@ pub(crate) enum Clock {
     /// One tokio runtime's driver, and the default backend once it is gone.
     #[cfg(feature = "tokio")]
     Runtime(Arc<RuntimeClock>),
+    /// A virtual clock (`virtual_clock.rs`): time moves when told to.
+    Virtual(Arc<Core>),
 }
 
 impl Clock {
@@ -62,6 +65,7 @@ impl Clock {
             Self::Backend(backend) => to_ns(backend.now()),
             #[cfg(feature = "tokio")]
             Self::Runtime(runtime) => runtime.now_ns(),
+            Self::Virtual(core) => core.now_ns(),
         }
     }
 
@@ -71,6 +75,7 @@ impl Clock {
             Self::Backend(backend) => backend.sleep_until(deadline),
             #[cfg(feature = "tokio")]
             Self::Runtime(runtime) => runtime.sleep_until(deadline),
+            Self::Virtual(core) => core.sleep_until_ns(tick.saturating_mul(TICK_NS)),
         }
     }
 
@@ -80,6 +85,7 @@ impl Clock {
             Self::Backend(_) => false,
             #[cfg(feature = "tokio")]
             Self::Runtime(runtime) => runtime.is_dead(),
+            Self::Virtual(core) => core.is_dead(),
         }
     }
 }
@@ -201,6 +207,12 @@ impl Shard {
                 kick: tick < state.armed_at,
             },
         })
+    }
+
+    /// The earliest tick the wheel needs processed, if any (a virtual
+    /// clock's next jump).
+    pub(crate) fn next_tick(&self) -> Option<u64> {
+        self.lock().wheel.next_expiration()
     }
 
     /// Re-arms the backend timer if the wheel's earliest slot needs it.
@@ -400,6 +412,12 @@ impl Shard {
         self.lock().wheel.live()
     }
 
+    /// Whether the shard still belongs to `owner` (for tests).
+    #[cfg(all(test, not(corral_loom)))]
+    pub(crate) fn belongs_to(&self, owner: u64) -> bool {
+        self.lock().owner == owner
+    }
+
     /// Whether the shard waits in the pool (for tests).
     #[cfg(all(test, not(corral_loom)))]
     pub(crate) fn is_closed(&self) -> bool {
@@ -528,6 +546,13 @@ pub(crate) fn open_shard(clock: Clock, owner: u64) -> Option<u32> {
     Some(id)
 }
 
+/// A fresh owner for shards that are not kept for life (a tokio runtime's,
+/// a virtual clock's): never [`FIXED`] nor [`CLOSED`].
+pub(crate) fn next_owner() -> u64 {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How many shard ids were ever handed out (for tests).
 #[cfg(all(test, not(corral_loom)))]
 pub(crate) fn pool_size() -> u32 {
@@ -613,6 +638,8 @@ pub(crate) enum Now {
     #[cfg(feature = "tokio")]
     #[cfg_attr(feature = "async-io", allow(dead_code))]
     Runtime(Arc<RuntimeClock>),
+    /// A virtual clock.
+    Virtual(Arc<Core>),
 }
 
 impl Local {
@@ -641,6 +668,7 @@ impl Local {
             Now::InRuntime => to_ns(tokio::time::Instant::now().into_std()),
             #[cfg(feature = "tokio")]
             Now::Runtime(clock) => clock.now_ns(),
+            Now::Virtual(core) => core.now_ns(),
         }
     }
 
@@ -660,9 +688,13 @@ impl Local {
 }
 
 /// The time now by the clock a timer armed here would use, read without
-/// arming anything (tokio's clock inside a runtime, and outside one, where it
-/// is the system's, like the default backend's).
+/// arming anything (a virtual clock in force; else tokio's clock inside a
+/// runtime, and outside one, where it is the system's, like the default
+/// backend's).
 pub(crate) fn now() -> Instant {
+    if let Some(ns) = virtual_core::now_in_force() {
+        return from_ns(ns);
+    }
     match backend::choice() {
         Choice::Custom(backend) => backend.now(),
         #[cfg(feature = "tokio")]

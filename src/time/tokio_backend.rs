@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -29,7 +29,7 @@ use tokio::runtime::{Handle, Id};
 #[cfg(not(feature = "async-io"))]
 use super::backend::{self, Choice};
 use super::runtime_clock::RuntimeClock;
-use super::shard::{Clock, Local, Now, open_shard, shard_count, thread_index};
+use super::shard::{Clock, Local, Now, next_owner, open_shard, shard_count, thread_index};
 use crate::util::lock;
 
 /// One runtime's shards.
@@ -107,7 +107,6 @@ static DOMAINS: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
 
 /// The domain of `handle`'s runtime, made (with its sentinel) if need be.
 fn domain_of(handle: &Handle, runtime: Id) -> Arc<Domain> {
-    static SERIAL: AtomicU64 = AtomicU64::new(1);
     let made = {
         let mut domains = lock(&DOMAINS);
         if let Some(domain) = domains
@@ -120,7 +119,7 @@ fn domain_of(handle: &Handle, runtime: Id) -> Arc<Domain> {
             runtime,
             clock: Arc::new(RuntimeClock {
                 handle: handle.clone(),
-                serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+                serial: next_owner(),
                 dead: AtomicBool::new(false),
                 busy: AtomicUsize::new(0),
             }),
