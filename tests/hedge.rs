@@ -31,6 +31,9 @@ mod on_executors {
         nothing_runs_before_the_first_poll,
         dropping_the_hedge_drops_both_attempts,
         a_zero_delay_races_both_from_the_first_poll,
+        the_hedge_starts_at_exactly_after,
+        the_first_attempt_answers_at_its_own_time,
+        a_first_attempt_done_just_before_after_is_not_hedged,
     );
 }
 

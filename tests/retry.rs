@@ -39,6 +39,11 @@ mod on_executors {
         a_retry_past_the_elapsed_budget_is_not_started,
         the_budget_counts_the_time_spent_in_attempts,
         jittered_delays_stay_within_the_policy,
+        retries_start_at_exactly_the_policys_delays,
+        jittered_delays_are_slept_exactly,
+        the_deadline_rule_gives_up_at_the_last_failure,
+        a_retry_due_exactly_at_the_deadline_is_not_started,
+        the_elapsed_budget_counts_attempts_and_delays_exactly,
     );
 }
 

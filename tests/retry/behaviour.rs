@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corral::resilience::{Backoff, retry};
-use corral::time::timeout;
+use corral::time::{VirtualClock, timeout};
 
 use crate::support::{DropCounter, poll_once, yield_now};
 
@@ -297,4 +297,116 @@ pub(crate) async fn jittered_delays_stay_within_the_policy() {
     for (delay, bound) in delays.iter().zip([1, 2, 4, 8, 16]) {
         assert!(*delay <= bound * MS, "{delay:?} > {bound} ms");
     }
+}
+
+/// Virtual milliseconds since `start` on `clock`.
+fn at(clock: &VirtualClock, start: Instant) -> u64 {
+    (clock.now() - start).as_millis() as u64
+}
+
+/// On a virtual clock, exactly: with delays of 100, 200 and 400 ms the
+/// attempts start at 0, 100, 300 and 700 ms (the third retry at 700 ms).
+pub(crate) async fn retries_start_at_exactly_the_policys_delays() {
+    let clock = VirtualClock::autojump();
+    let start = clock.now();
+    let starts = RefCell::new(Vec::new());
+    let out = clock
+        .run(retry(Backoff::exponential(100 * MS), || {
+            starts.borrow_mut().push(at(&clock, start));
+            std::future::ready(Err::<(), _>("down"))
+        }))
+        .await;
+    assert_eq!(out, Err("down"));
+    assert_eq!(*starts.borrow(), [0, 100, 300, 700]);
+    assert_eq!(at(&clock, start), 700, "no sleep after the last attempt");
+}
+
+/// Jittered delays are slept exactly, rounded up to the timers' 1 ms tick.
+pub(crate) async fn jittered_delays_are_slept_exactly() {
+    let clock = VirtualClock::autojump();
+    let starts = RefCell::new(Vec::new());
+    let delays = RefCell::new(Vec::new());
+    let _ = clock
+        .run(
+            retry(
+                Backoff::exponential(100 * MS).max_attempts(6).jitter(),
+                || {
+                    starts.borrow_mut().push(clock.now());
+                    std::future::ready(Err::<(), _>(()))
+                },
+            )
+            .notify(|_, delay| delays.borrow_mut().push(delay)),
+        )
+        .await;
+    let starts = starts.into_inner();
+    let gaps: Vec<_> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // The timers' wheel ticks in milliseconds: each sleep ends at the first
+    // tick at or after its deadline, and each attempt starts on a tick.
+    let ticks: Vec<_> = delays
+        .into_inner()
+        .iter()
+        .map(|d| Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64))
+        .collect();
+    assert_eq!(gaps, ticks);
+}
+
+/// The deadline rule, exactly: under a 1 s timeout, attempts at 0, 100,
+/// 300 and 700 ms; the next (800 ms later, at 1.5 s) is not started and the
+/// last error comes back at 700 ms, not at the timeout's 1 s.
+pub(crate) async fn the_deadline_rule_gives_up_at_the_last_failure() {
+    let clock = VirtualClock::autojump();
+    let start = clock.now();
+    let made = Cell::new(0);
+    let out = clock
+        .run(timeout(
+            Duration::from_secs(1),
+            retry(Backoff::exponential(100 * MS).max_attempts(10), || {
+                made.set(made.get() + 1);
+                std::future::ready(Err::<(), _>(at(&clock, start)))
+            }),
+        ))
+        .await;
+    assert_eq!(out, Ok(Err(700)), "the last attempt's error, at 700 ms");
+    assert_eq!((made.get(), at(&clock, start)), (4, 700));
+}
+
+/// A retry that would start exactly at the deadline is not started: under
+/// a 700 ms timeout the 700 ms attempt is not made.
+pub(crate) async fn a_retry_due_exactly_at_the_deadline_is_not_started() {
+    let clock = VirtualClock::autojump();
+    let start = clock.now();
+    let out = clock
+        .run(timeout(
+            700 * MS,
+            retry(Backoff::exponential(100 * MS).max_attempts(10), || {
+                std::future::ready(Err::<(), _>(at(&clock, start)))
+            }),
+        ))
+        .await;
+    assert_eq!(out, Ok(Err(300)));
+    assert_eq!(at(&clock, start), 300);
+}
+
+/// The elapsed budget, exactly: 50 ms attempts, 100 ms delays, a 500 ms
+/// budget: attempts at 0, 150, 300 and 450 ms; the next would start at
+/// 600 ms, past the budget, so the retry ends at 500 ms.
+pub(crate) async fn the_elapsed_budget_counts_attempts_and_delays_exactly() {
+    let clock = VirtualClock::autojump();
+    let start = clock.now();
+    let starts = RefCell::new(Vec::new());
+    let out = clock
+        .run(
+            retry(Backoff::constant(100 * MS).max_attempts(100), || {
+                starts.borrow_mut().push(at(&clock, start));
+                async {
+                    corral::time::sleep(50 * MS).await;
+                    Err::<(), _>("slow")
+                }
+            })
+            .max_elapsed(500 * MS),
+        )
+        .await;
+    assert_eq!(out, Err("slow"));
+    assert_eq!(*starts.borrow(), [0, 150, 300, 450]);
+    assert_eq!(at(&clock, start), 500);
 }
