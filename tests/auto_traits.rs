@@ -252,3 +252,35 @@ fn rate_limit_types_are_send_and_sync() {
     send_sync_type::<Quota>();
     send_sync_type::<RateLimited>();
 }
+
+// corral::resilience: retry and hedge (issue 17, items 3 and 4).
+
+#[test]
+fn retry_and_hedge_are_send_and_sync_where_their_parts_are() {
+    use corral::resilience::{Backoff, Delays, Hedge, Retry, hedge, retry};
+    send_sync_type::<Backoff>();
+    send_sync_type::<Delays>();
+    let policy = Backoff::exponential(Duration::from_millis(1));
+    let r = retry(policy, || async { Ok::<_, String>(String::new()) });
+    send_sync_static(&r);
+    let r = r.when(|e: &String| e.is_empty()).notify(|_: &String, _| {});
+    send_sync_static(&r);
+    // A `Send` but not `Sync` attempt makes a `Send` retry.
+    send(&retry(policy, send_only_future));
+    let h = hedge(Duration::from_millis(1), || async { 1u8 });
+    send_sync_static(&h);
+    send(&hedge(Duration::from_millis(1), send_only_future));
+    fn named<P, F, Fut, W, N>(_: &Retry<P, F, Fut, W, N>)
+    where
+        P: IntoIterator,
+        Retry<P, F, Fut, W, N>: Send + Sync,
+    {
+    }
+    named(&retry(policy, || async { Ok::<_, u8>(1) }));
+    fn named_hedge<F, Fut>(_: &Hedge<F, Fut>)
+    where
+        Hedge<F, Fut>: Send + Sync,
+    {
+    }
+    named_hedge(&h);
+}
