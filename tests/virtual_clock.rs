@@ -77,6 +77,28 @@ fn parallel_children_run_on_the_clock_of_their_spawn_site() {
     assert_eq!(clock.elapsed(), Duration::from_secs(30));
 }
 
+/// A parallel child whose future finishes while it still holds an armed
+/// timer (as a finished `Hedge` keeps its delay's) does not let the clock
+/// jump to that timer before the child's future is dropped.
+#[test]
+fn a_finished_parallel_child_leaves_no_jump_behind() {
+    let clock = VirtualClock::autojump();
+    let out = support::on_smol(clock.run(corral::scope(|s| async move {
+        let ex = &**support::smol_executor();
+        let mut kept = Box::pin(sleep(Duration::from_millis(250)));
+        let mut done = Box::pin(sleep(Duration::from_millis(249)));
+        // Done at 249 ms, with the 250 ms timer still armed inside.
+        let holding = std::future::poll_fn(move |cx| {
+            let _ = kept.as_mut().poll(cx);
+            done.as_mut().poll(cx).map(Ok::<_, ()>)
+        });
+        s.spawn_on(ex, holding).await;
+        Ok(())
+    })));
+    assert_eq!(out, Ok(()));
+    assert_eq!(clock.elapsed(), Duration::from_millis(249));
+}
+
 /// Tests on clocks of their own run side by side without disturbing each
 /// other: each thread's clock moves only for its own timers.
 #[test]
