@@ -599,6 +599,12 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter with all of `quota`'s burst free.
     ///
+    /// It reads the clock in force where it is made and where it is used:
+    /// for exact times on a [`VirtualClock`](crate::time::VirtualClock),
+    /// make it inside the clock's `run`. (Made on the real clock and used on
+    /// a virtual one whose time reads earlier, it counts the difference as
+    /// no time at all: its burst is free, never more.)
+    ///
     /// # Examples
     ///
     /// ```
