@@ -29,6 +29,7 @@ pub(crate) enum Wait {
     JoinNext,
     SpawnBounded,
     Stream,
+    RateLimit,
 }
 
 impl Wait {
@@ -43,6 +44,7 @@ impl Wait {
             7 => Wait::JoinNext,
             8 => Wait::SpawnBounded,
             9 => Wait::Stream,
+            10 => Wait::RateLimit,
             _ => return None,
         })
     }
@@ -59,6 +61,7 @@ impl Wait {
             Wait::JoinNext => "JoinSet::join_next",
             Wait::SpawnBounded => "spawn_bounded",
             Wait::Stream => "a stream helper",
+            Wait::RateLimit => "RateLimiter::acquire",
         }
     }
 }

@@ -50,6 +50,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::ops::{Add, Deref};
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use crate::time::{Sleep, sleep_until};
 use crate::util::lock;
 use crate::util::slab::{NIL, Slab};
+use crate::wait_point::{Wait, note};
 use crate::wake_list::WakeList;
 
 /// How many cells a limiter lets through, and how fast they come back.
@@ -690,6 +692,7 @@ impl RateLimiter {
     /// limiter.acquire().await;
     /// # });
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire::new(CoreRef::Borrowed(&self.core), 1)
     }
@@ -716,6 +719,7 @@ impl RateLimiter {
     /// limiter.acquire_n(10).await; // a batch of 10 at once
     /// # });
     /// ```
+    #[track_caller]
     #[track_caller]
     pub fn acquire_n(&self, n: u32) -> Acquire<'_> {
         check_size(self.core.quota, n);
@@ -780,15 +784,19 @@ pub struct Acquire<'a> {
     state: WaitState,
     /// The head's timer, until governor's earliest instant.
     sleep: Option<Sleep>,
+    /// Where it was made, for the task tree's waiting points.
+    at: &'static Location<'static>,
 }
 
 impl<'a> Acquire<'a> {
+    #[track_caller]
     fn new(core: CoreRef<'a>, cells: u32) -> Self {
         Self {
             core,
             cells,
             state: WaitState::Idle,
             sleep: None,
+            at: Location::caller(),
         }
     }
 
@@ -869,7 +877,13 @@ impl Future for Acquire<'_> {
                 this.state = WaitState::Done;
                 Poll::Ready(())
             }
-            _ => this.poll_queued(cx),
+            _ => {
+                let polled = this.poll_queued(cx);
+                if polled.is_pending() {
+                    note(Wait::RateLimit, this.at);
+                }
+                polled
+            }
         }
     }
 }

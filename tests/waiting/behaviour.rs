@@ -71,6 +71,20 @@ pub(super) async fn each_leaf_future_is_shown_where_it_was_made() {
             Ok(())
         });
         at.push(("a stream helper", mapping));
+        #[cfg(feature = "rate-limit")]
+        {
+            use corral::resilience::{Quota, RateLimiter};
+            let limiter: &'static RateLimiter =
+                Box::leak(Box::new(RateLimiter::new(Quota::per_hour(1))));
+            limiter.try_acquire().unwrap(); // the burst is spent
+            // The head (sleeping for the next cell) and one behind it.
+            let head = (line!() + 1, line!() + 1);
+            s.spawn(then_ok(limiter.acquire()));
+            at.push(("RateLimiter::acquire", head));
+            let behind = (line!() + 1, line!() + 1);
+            s.spawn(then_ok(limiter.acquire()));
+            at.push(("RateLimiter::acquire", behind));
+        }
         yield_times(5).await;
         let tree = corral::task_tree().to_string();
         *seen.lock().unwrap() = Some((tree, at, sleeping.0, timed));

@@ -168,6 +168,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// }
     /// # });
     /// ```
+    #[track_caller]
     pub fn acquire(&self, key: &K) -> Acquire<'_> {
         Acquire::new(CoreRef::Shared(self.with_core(key, Arc::clone)), 1)
     }
