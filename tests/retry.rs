@@ -27,6 +27,7 @@ mod on_executors {
         a_permanent_error_is_returned_at_once,
         the_crawls_predicate_retries_503_and_connect_errors_only,
         the_last_error_is_returned_when_the_attempts_are_used_up,
+        a_delay_past_the_clocks_range_returns_the_error,
         one_attempt_never_retries,
         an_empty_policy_makes_one_attempt,
         nothing_runs_before_the_first_poll,

@@ -99,6 +99,49 @@ fn a_finished_parallel_child_leaves_no_jump_behind() {
     assert_eq!(clock.elapsed(), Duration::from_millis(249));
 }
 
+/// A `run` dropped while its parallel child waits: the child's drop, which
+/// the scope asks its runtime for, counts as work on the clock, so the clock
+/// does not jump to the child's own timer meanwhile (found by an outside
+/// review: it jumped to 100 s).
+#[test]
+fn dropping_a_run_lets_no_jump_overtake_its_childrens_drop() {
+    support::watchdog(|| {
+        let clock = VirtualClock::autojump();
+        let dropped = Arc::new(std::sync::Mutex::new(None));
+        let (c, d) = (clock.clone(), dropped.clone());
+        let mut run = Box::pin(clock.run(corral::scope(move |s| async move {
+            let ex = &**support::smol_executor();
+            s.spawn_on(ex, async move {
+                /// Records the clock's time when the child is dropped.
+                struct AtDrop(VirtualClock, Arc<std::sync::Mutex<Option<Duration>>>);
+                impl Drop for AtDrop {
+                    fn drop(&mut self) {
+                        *self.1.lock().unwrap() = Some(self.0.elapsed());
+                    }
+                }
+                let _at_drop = AtDrop(c, d);
+                sleep(Duration::from_secs(100)).await;
+                Ok::<_, ()>(())
+            });
+            sleep(Duration::from_secs(10)).await;
+            Ok(())
+        })));
+        assert!(run.as_mut().now_or_never().is_none());
+        // The body's sleep ends at 10 s (the child waits on its 100 s).
+        while clock.elapsed() < Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        drop(run); // woken at 10 s, never polled again
+        while dropped.lock().unwrap().is_none() {
+            std::thread::yield_now();
+        }
+        assert_eq!(*dropped.lock().unwrap(), Some(Duration::from_secs(10)));
+        assert_eq!(clock.elapsed(), Duration::from_secs(10));
+        support::exec::block_on(clock.run(sleep(Duration::from_secs(5))));
+        assert_eq!(clock.elapsed(), Duration::from_secs(15));
+    });
+}
+
 /// Tests on clocks of their own run side by side without disturbing each
 /// other: each thread's clock moves only for its own timers.
 #[test]

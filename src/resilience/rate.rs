@@ -581,19 +581,39 @@ impl Core {
 ///
 /// # Examples
 ///
-/// At most 2 a second, one at a time (burst 1): the third call waits for
-/// the second's cell to come back, half a second after it.
+/// At most 2 a second, one at a time (burst 1): the second call waits for
+/// the first's cell to come back, half a second after it, and the third
+/// half a second more (exactly, on a virtual clock):
 ///
 /// ```
 /// use corral::resilience::{Quota, RateLimiter};
-/// # futures::executor::block_on(async {
-/// let limiter = RateLimiter::new(Quota::per_second(1000).allow_burst(1));
-/// for _ in 0..3 {
-///     limiter.acquire().await; // the 2nd and 3rd each wait ~1 ms
-/// }
-/// assert!(limiter.try_acquire().is_err(), "the burst is spent");
-/// # });
+/// use corral::time::VirtualClock;
+/// use std::time::Duration;
+///
+/// let clock = VirtualClock::autojump();
+/// # futures::executor::block_on(
+/// clock.run(async {
+///     let limiter = RateLimiter::new(Quota::per_second(2).allow_burst(1));
+///     for _ in 0..3 {
+///         limiter.acquire().await;
+///     }
+///     assert!(limiter.try_acquire().is_err(), "the burst is spent");
+/// })
+/// # );
+/// assert_eq!(clock.elapsed(), Duration::from_secs(1));
 /// ```
+///
+/// # A wait ends on a timer tick
+///
+/// A waiter sleeps on corral's timers, which fire on millisecond ticks
+/// (never early), and governor counts the next cell from the moment it
+/// grants one. So with a small burst each wait may end up to a tick late,
+/// and that lateness is not made up: the quota is a ceiling, never
+/// exceeded, and a burst of 1 at high rates runs below it
+/// (`per_second(1000).allow_burst(1)` grants about 500 a second;
+/// `per_second(3).allow_burst(1)` on a virtual clock grants at 0, 334, 668
+/// ms). A burst absorbs it: `per_second(1000)` (burst 1000) keeps the
+/// full rate. governor's own `until_ready` behaves the same on its timers.
 pub struct RateLimiter {
     core: Core,
 }
@@ -602,10 +622,12 @@ impl RateLimiter {
     /// A limiter with all of `quota`'s burst free.
     ///
     /// It reads the clock in force where it is made and where it is used:
-    /// for exact times on a [`VirtualClock`](crate::time::VirtualClock),
-    /// make it inside the clock's `run`. (Made on the real clock and used on
-    /// a virtual one whose time reads earlier, it counts the difference as
-    /// no time at all: its burst is free, never more.)
+    /// make it inside a [`VirtualClock`](crate::time::VirtualClock)'s `run`
+    /// to use it there. Made on one clock and used on another, it counts
+    /// the difference between their readings as time passed or to come: a
+    /// limiter made on the real clock 200 ms after a virtual clock started
+    /// makes its first waits 200 ms longer, until the virtual time catches
+    /// up.
     ///
     /// # Examples
     ///
@@ -719,7 +741,6 @@ impl RateLimiter {
     /// limiter.acquire_n(10).await; // a batch of 10 at once
     /// # });
     /// ```
-    #[track_caller]
     #[track_caller]
     pub fn acquire_n(&self, n: u32) -> Acquire<'_> {
         check_size(self.core.quota, n);

@@ -289,7 +289,10 @@ impl ExactSizeIterator for Delays {}
 ///    an enclosing [`timeout`](crate::time::timeout), as
 ///    [`current_deadline`] reads it, and the end of the
 ///    [`max_elapsed`](Retry::max_elapsed) budget), the error is returned at
-///    once: a retry that could not start in time is never slept for.
+///    once: a retry that could not start in time is never slept for. So is
+///    a delay too long for corral's clock ([`Duration::MAX`], or past its
+///    146-year range, which an uncapped exponential policy reaches after
+///    about 64 doublings): such a retry would never start.
 /// 4. Otherwise [`Retry::notify`] hears of the error and the delay, the
 ///    error is dropped, and the retry sleeps the delay and makes the next
 ///    attempt.
@@ -555,6 +558,11 @@ where
                         (a, b) => a.or(b),
                     };
                     let resume = now.checked_add(delay);
+                    // A delay the clock cannot reach (`Duration::MAX`, or
+                    // past corral's range) is a retry that never starts.
+                    if resume.is_none_or(crate::time::beyond_range) {
+                        return Poll::Ready(Err(error));
+                    }
                     if let Some(deadline) = deadline {
                         if resume.is_none_or(|resume| resume >= deadline) {
                             return Poll::Ready(Err(error));
@@ -563,8 +571,7 @@ where
                     (this.notify)(&error, delay);
                     drop(error);
                     // Slept from the instant the deadline was checked against,
-                    // so the check and the sleep agree; a resume beyond the
-                    // clock's range never comes.
+                    // so the check and the sleep agree.
                     let sleep = resume.map_or_else(|| sleep(delay), sleep_until);
                     this.state.set(State::Backoff { sleep });
                 }

@@ -122,6 +122,34 @@ where
     E: Send,
 {
     fn run(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // On a virtual clock, the whole turn counts as the child's poll, and
+        // the wakers it registers (an abort's too) count its wakes: so the
+        // clock cannot jump while it is to be dropped, nor before a finished
+        // child's future (and its timers) is gone.
+        crate::time::poll_in(self.context.as_ref(), cx, |cx| self.turn(cx))
+    }
+
+    fn abandon(&self) {
+        let mut future = lock(&self.future);
+        if future.is_some() {
+            let aborted = self.abort.load(Ordering::Acquire);
+            drop(self.drop_future(&mut future));
+            drop(future);
+            if !aborted {
+                self.finish(Outcome::Lost);
+            }
+        }
+    }
+}
+
+impl<F, U, E> Remote<F, U, E>
+where
+    F: Future<Output = Result<U, E>> + Send,
+    U: Send,
+    E: Send,
+{
+    /// One turn of the runtime task (`Run::run`).
+    fn turn(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut future = lock(&self.future);
         let Some(fut) = future.as_mut() else {
             return Poll::Ready(()); // finished or aborted already
@@ -151,11 +179,7 @@ where
             }
         };
         let _current = CurrentScope::enter_remote(self.scope.as_ptr(), record);
-        let poll = || {
-            crate::time::poll_in(self.context.as_ref(), cx, |cx| {
-                self.carried(|| fut.poll(cx))
-            })
-        };
+        let poll = || self.carried(|| fut.poll(cx));
         let caught = || match &self.info {
             None => panic::catch_unwind(AssertUnwindSafe(poll)),
             Some(info) => crate::wait_point::noting(&info.wait, || {
@@ -191,18 +215,6 @@ where
         drop(future);
         self.finish(outcome);
         Poll::Ready(())
-    }
-
-    fn abandon(&self) {
-        let mut future = lock(&self.future);
-        if future.is_some() {
-            let aborted = self.abort.load(Ordering::Acquire);
-            drop(self.drop_future(&mut future));
-            drop(future);
-            if !aborted {
-                self.finish(Outcome::Lost);
-            }
-        }
     }
 }
 

@@ -90,7 +90,8 @@ fn current_deadline_before_epoch() -> Option<Instant> {
 /// it was spawned. So a child can hand its remaining budget to a request or a
 /// query, as gRPC deadlines do. For a `timeout` whose clock has not started
 /// (its future has not yet returned `Pending`), the deadline is counted from
-/// now: never later than the one it will fix.
+/// now: never later than the one it will fix (the first poll may run on
+/// before its first `Pending`, moving the deadline it fixes later still).
 ///
 /// It costs nothing unless called: each `Timeout` poll pushes and pops one
 /// thread-local pointer. A call walks the enclosing timeouts, reading the

@@ -32,12 +32,10 @@ const JUMPING: usize = 1;
 /// A jump was asked for since the jumper last looked.
 const WANT: usize = 2;
 
-/// One task's part: woken and not yet polled; finished; a last poll still
-/// counted (see [`Idle::hold`]).
+/// One task's part: woken and not yet polled; finished.
 pub(crate) struct Flags {
     woken: AtomicBool,
     done: AtomicBool,
-    held: AtomicBool,
 }
 
 impl Idle {
@@ -84,7 +82,6 @@ impl Idle {
         Flags {
             woken: AtomicBool::new(true),
             done: AtomicBool::new(false),
-            held: AtomicBool::new(false),
         }
     }
 
@@ -115,21 +112,12 @@ impl Idle {
         self.down()
     }
 
-    /// A poll of `task` ended with its future done, but the future is not
-    /// dropped yet (its timers are still armed): the poll stays counted
-    /// until [`finish`](Self::finish), so that no jump fires what it left.
-    pub(crate) fn hold(&self, task: &Flags) {
-        task.held.store(true, Ordering::SeqCst);
-    }
-
-    /// `task` is over (its future dropped): its wakes no longer count, nor
-    /// does a poll it held. True if that made every task idle.
+    /// `task` is over (its future dropped): its wakes no longer count. True
+    /// if that made every task idle.
     #[must_use]
     pub(crate) fn finish(&self, task: &Flags) -> bool {
         task.done.store(true, Ordering::SeqCst);
-        let woken = task.woken.swap(false, Ordering::SeqCst) && self.down();
-        let held = task.held.swap(false, Ordering::SeqCst) && self.down();
-        woken || held
+        task.woken.swap(false, Ordering::SeqCst) && self.down()
     }
 
     /// Every task went idle: calls `step` (move the clock to its next timer

@@ -84,6 +84,12 @@ pub(crate) fn until_ns(ns: u64) -> std::time::Duration {
     clock::from_ns(ns).saturating_duration_since(now())
 }
 
+/// Whether `t` lies past the end of corral's time range (a timer for it
+/// would never fire).
+pub(crate) fn beyond_range(t: std::time::Instant) -> bool {
+    clock::to_ns(t) >= NEVER_NS
+}
+
 /// The time now, by the clock a timer armed here would use (a paused tokio
 /// runtime's, say).
 pub(crate) fn now() -> std::time::Instant {

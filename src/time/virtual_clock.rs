@@ -65,6 +65,23 @@ use crate::util::lock;
 /// jumping: with `autojump`, a task waiting on such work while a timer is
 /// armed sees that timer fire at once.
 ///
+/// Three things to know when a test hangs or jumps too soon:
+///
+/// - **Other timers are unseen work.** A tokio timer (`tokio::time::sleep`)
+///   or an async-io `Timer` awaited inside `run` does not hold the clock: to
+///   the clock its task is idle, so `autojump` jumps to corral's next timer
+///   meanwhile (in `#[tokio::test(start_paused = true)]`, a corral
+///   `timeout(10s, tokio::time::sleep(1s))` reports `Elapsed`). Use corral's
+///   [`sleep`](super::sleep) inside `run`.
+/// - **A task woken and never polled holds the clock.** A `run` future
+///   polled by hand and then left alone, once woken, keeps every other task
+///   on the clock from jumping, since it counts as busy until its next poll
+///   or its drop.
+/// - **A deadlock hangs**, as under Trio's and tokio's clocks: with every
+///   task waiting on something no timer ends, there is nothing to jump to.
+///   [`task_tree`](crate::task_tree) (with [`track_tasks`](crate::track_tasks))
+///   shows what each child waits on.
+///
 /// Timers fire at the first millisecond boundary at or after their
 /// deadline, as on the real clock; a virtual clock starts on such a
 /// boundary, so durations in whole milliseconds land exactly.
@@ -449,7 +466,13 @@ pin_project! {
 
     impl<F> PinnedDrop for OnClock<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(task) = this.project().task.take() {
+            let this = this.project();
+            // The future first: dropping it may wake other tasks on the
+            // clock (a parallel child asked to drop itself), which must
+            // count before this task's end can make the clock idle.
+            let mut future = this.future;
+            future.set(None);
+            if let Some(task) = this.task.take() {
                 finish(&task);
             }
         }
@@ -679,29 +702,19 @@ pub(crate) fn spawn_context(context: Option<ContextRef>) -> Option<ContextRef> {
     Some(ContextRef::new(Some(context), InForce { keep, task }))
 }
 
-/// Polls a parallel child through `poll`: as a task of the virtual clock in
-/// its `context`, if any. A poll that finds the child done stays counted
-/// until [`finish_in`], which the caller calls once the child's future is
-/// dropped (and its timers with it).
+/// Runs a parallel child's turn through `poll`: as a task of the virtual
+/// clock in its `context`, if any. (The caller drops a finished child's
+/// future inside the turn, and calls [`finish_in`] then.)
 #[inline]
-pub(crate) fn poll_in<T>(
+pub(crate) fn poll_in<R>(
     context: Option<&ContextRef>,
     cx: &mut Context<'_>,
-    poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
-) -> Poll<T> {
-    let Some(clock) = context.and_then(|context| context.find::<InForce>()) else {
-        return poll(cx);
-    };
-    let task = &clock.task;
-    let core = &task.core;
-    core.tasks.poll_begin(&task.flags);
-    let polling = Polling(core);
-    let polled = poll(&mut Context::from_waker(&counting_waker(task, cx)));
-    if polled.is_ready() {
-        core.tasks.hold(&task.flags);
-        std::mem::forget(polling);
+    poll: impl FnOnce(&mut Context<'_>) -> R,
+) -> R {
+    match context.and_then(|context| context.find::<InForce>()) {
+        None => poll(cx),
+        Some(clock) => poll_task(&clock.task, cx, poll),
     }
-    polled
 }
 
 /// The parallel child whose context this is has been dropped: its task on

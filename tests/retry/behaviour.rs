@@ -95,6 +95,35 @@ pub(crate) async fn the_last_error_is_returned_when_the_attempts_are_used_up() {
     assert_eq!((out, made.get()), (Err(4), 4));
 }
 
+/// A delay the clock cannot reach is a retry that never starts: the error
+/// comes back at once instead of a wait forever (an uncapped exponential
+/// policy saturates to `Duration::MAX`; found by an outside review).
+pub(crate) async fn a_delay_past_the_clocks_range_returns_the_error() {
+    let made = Cell::new(0);
+    let attempt = || {
+        made.set(made.get() + 1);
+        std::future::ready(Err::<(), _>(made.get()))
+    };
+    let out = retry([Duration::MAX], attempt).await;
+    assert_eq!((out, made.get()), (Err(1), 1));
+    let two_centuries = Duration::from_secs(200 * 365 * 86_400);
+    made.set(0);
+    let out = retry([MS, two_centuries], attempt).await;
+    assert_eq!((out, made.get()), (Err(2), 2));
+    // Uncapped and doubling: 1 ms, 2 ms, ... until past the range.
+    made.set(0);
+    let policy = Backoff::exponential(Duration::from_secs(1 << 20)).max_attempts(u32::MAX);
+    let out = corral::time::VirtualClock::autojump()
+        .run(retry(policy, attempt))
+        .await;
+    assert!(out.is_err());
+    assert!(
+        made.get() < 64,
+        "gave up once the delay left the range: {}",
+        made.get()
+    );
+}
+
 /// `max_attempts(1)`: the first attempt and no retry.
 pub(crate) async fn one_attempt_never_retries() {
     let made = Cell::new(0);
