@@ -16,31 +16,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use corral::resilience::{KeyedRateLimiter, Quota, RateLimiter};
 use corral::time::{VirtualClock, timeout};
-use futures::task::ArcWake;
-use support::{yield_now, yield_times};
-
-/// A waker that counts its wakes.
-struct Counter(AtomicUsize);
-
-impl ArcWake for Counter {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        arc_self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<Counter>, Waker) {
-    let counter = Arc::new(Counter(AtomicUsize::new(0)));
-    (counter.clone(), futures::task::waker(counter))
-}
-
-fn poll_with<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(waker))
-}
+use support::{counting_waker, poll_with, yield_now, yield_times};
 
 /// One cell an hour, `burst` at once: nothing comes back during a test.
 fn hourly(burst: u32) -> Quota {

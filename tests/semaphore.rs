@@ -5,34 +5,14 @@
 #[macro_use]
 mod support;
 
-use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
 use corral::Semaphore;
-use futures::task::ArcWake;
 
-use support::{poll_once, yield_now, yield_times};
-
-/// A waker that counts its wakes.
-struct Counter(AtomicUsize);
-
-impl ArcWake for Counter {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        arc_self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<Counter>, Waker) {
-    let counter = Arc::new(Counter(AtomicUsize::new(0)));
-    (counter.clone(), futures::task::waker(counter))
-}
-
-fn poll_with<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
-    std::pin::Pin::new(f).poll(&mut Context::from_waker(waker))
-}
+use support::{counting_waker, poll_once, poll_with, yield_now, yield_times};
 
 /// The tests of `semaphore/behaviour.rs` on `corral::scope`.
 #[path = "semaphore"]

@@ -289,3 +289,23 @@ macro_rules! on_both_executors {
         }
     };
 }
+
+/// A waker that counts its wakes (`counting_waker`).
+pub struct Counter(pub AtomicUsize);
+
+impl futures::task::ArcWake for Counter {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A waker that counts its wakes, and its count.
+pub fn counting_waker() -> (Arc<Counter>, std::task::Waker) {
+    let counter = Arc::new(Counter(AtomicUsize::new(0)));
+    (counter.clone(), futures::task::waker(counter))
+}
+
+/// Polls `f` once with `waker`.
+pub fn poll_with<F: Future + Unpin>(f: &mut F, waker: &std::task::Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(waker))
+}
