@@ -40,7 +40,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crawler::{Client, Config, Entry, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
+use crawler::{
+    Client, Config, Entry, Outcome, Page, Plan, Progress, Report, Retries, ServerStats, Url,
+};
 use futures::future::{Either, select};
 
 const PAGES: usize = 300;
@@ -61,6 +63,12 @@ fn config(limit: usize) -> Config {
         timeout: Duration::from_millis(1_000),
         deadline: None,
         hedge_after: Some(Duration::from_millis(60)),
+        retries: Retries {
+            max: 2,
+            backoff: Duration::from_millis(10),
+            jitter: false,
+        },
+        rate_per_host: None,
         warn_slow_polls: None,
         grace: Some(Duration::from_millis(50)),
     }
