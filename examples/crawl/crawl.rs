@@ -157,6 +157,10 @@ pub struct Progress {
     pub peak_in_flight: AtomicUsize,
     /// Second tries whose answer came first.
     pub hedges_won: AtomicUsize,
+    /// Retries whose backoff has begun (counted as it begins, before the
+    /// retry is sent: the tests on a virtual clock wait for it before they
+    /// move the clock on).
+    pub backoffs: AtomicUsize,
 }
 
 /// What a crawl found.
@@ -366,7 +370,8 @@ impl Job<'_, '_> {
         // Taken by the first try; `Mutex`, not `Cell`: the visit is `Send`.
         let first_slot = Mutex::new(Some(slot));
         let first_slot = &first_slot;
-        retried(self.config.retries, |attempt| async move {
+        let backoffs = &self.progress.backoffs;
+        retried(self.config.retries, backoffs, |attempt| async move {
             let taken = first_slot.lock().unwrap().take();
             let slot = match taken {
                 Some(slot) => {
@@ -411,7 +416,9 @@ impl Job<'_, '_> {
                         let Some(slot) = self.next_slot(url).await else {
                             return std::future::pending().await;
                         };
-                        let got = self.client.get(self.conns, url, slot, until, Attempt::Hedge);
+                        let got = self
+                            .client
+                            .get(self.conns, url, slot, until, Attempt::Hedge);
                         (got.await, true)
                     }
                 }
@@ -477,8 +484,10 @@ impl Retries {
 /// no retry starts past the deadline around it, the URL's timeout). After
 /// a stop no retry starts: the failure before it is the URL's, and one
 /// whose turn a stop cut short ([`Failure::Stopped`]) ends with it too.
+/// `backoffs` counts the retries whose backoff has begun.
 pub async fn retried<T, Fut>(
     retries: Retries,
+    backoffs: &AtomicUsize,
     mut attempt: impl FnMut(Attempt) -> Fut,
 ) -> Result<T, Failure>
 where
@@ -505,7 +514,10 @@ where
         }
     })
     .when(|failure| failure.is_transient() && !stopping())
-    .notify(|failure, _| *last.lock().unwrap() = Some(*failure))
+    .notify(|failure, _| {
+        *last.lock().unwrap() = Some(*failure);
+        backoffs.fetch_add(1, Ordering::SeqCst);
+    })
     .await;
     match done {
         Err(Failure::Stopped) => Err(last.lock().unwrap().unwrap_or(Failure::Stopped)),

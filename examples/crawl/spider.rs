@@ -508,7 +508,8 @@ impl Shared<'_> {
             // Each try: the host's rate cell, a slot, the request; an
             // answer the server says to try again later is a failure (and
             // the last one, if it stays so, an answer all the same).
-            let fetched = retried(self.config.retries, |attempt| {
+            let backoffs = &self.progress.backoffs;
+            let fetched = retried(self.config.retries, backoffs, |attempt| {
                 let target = &target;
                 async move {
                     self.rate.wait(&target.host).await;
