@@ -332,9 +332,13 @@ async fn the_limit_bounds_requests_and_connections_at_the_server_hedges_included
             report.count(Outcome::Ok) + report.count(Outcome::HttpError),
             paths.len()
         );
-        assert_eq!(report.requests_sent, paths.len() + report.hedges_sent);
+        assert_eq!(
+            report.requests_sent,
+            paths.len() + report.retries_sent + report.hedges_sent
+        );
         let requests = server.requests.load(Ordering::SeqCst);
-        assert!((paths.len()..=report.requests_sent).contains(&requests));
+        let at_least = paths.len() + report.retries_sent;
+        assert!((at_least..=report.requests_sent).contains(&requests));
         assert_eq!(
             server.in_flight.load(Ordering::SeqCst),
             0,
@@ -1927,7 +1931,10 @@ mod links {
         accounted(&report);
         assert_eq!(report.discovered, 10);
         assert!(report.beyond_max_pages > 0);
-        assert!(stats.requests.load(Ordering::SeqCst) as u64 <= 10 + report.redirects);
+        assert!(
+            stats.requests.load(Ordering::SeqCst) as u64
+                <= 10 + report.redirects + report.retries
+        );
 
         let mut none = config();
         none.max_pages = 0;
