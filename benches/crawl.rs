@@ -151,11 +151,12 @@ fn check(way: &str, report: &Report, plan: &Plan) {
     assert_eq!(
         (
             report.requests_sent,
+            report.retries_sent,
             report.hedges_sent,
             report.hedges_won,
             report.deadline_hit
         ),
-        (PAGES, 0, 0, false),
+        (PAGES, 0, 0, 0, false),
         "{way}: one request per page"
     );
     assert!(

@@ -1932,8 +1932,7 @@ mod links {
         assert_eq!(report.discovered, 10);
         assert!(report.beyond_max_pages > 0);
         assert!(
-            stats.requests.load(Ordering::SeqCst) as u64
-                <= 10 + report.redirects + report.retries
+            stats.requests.load(Ordering::SeqCst) as u64 <= 10 + report.redirects + report.retries
         );
 
         let mut none = config();

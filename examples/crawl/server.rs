@@ -60,8 +60,11 @@ pub struct ServerStats {
     pub requests: AtomicUsize,
     /// Called as each request arrives, with its `Host` header and path: the
     /// tests read the virtual time there.
-    pub on_request: std::sync::OnceLock<Box<dyn Fn(&str, &str) + Send + Sync>>,
+    pub on_request: std::sync::OnceLock<OnRequest>,
 }
+
+/// A hook the server calls as each request arrives: `(host, path)`.
+pub type OnRequest = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Serves `plan` on `listener` until dropped, or until a stop request reaches
 /// its scope (it is nested in the caller's scope, so the caller's stop
