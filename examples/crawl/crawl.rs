@@ -336,6 +336,10 @@ impl Job<'_, '_> {
         progress.started.fetch_add(1, Ordering::SeqCst);
         // Counts the URL as dropped if this future is dropped unfinished.
         let unfinished = self.record.start();
+        // The timeout counts from the first request: the wait for the host's
+        // rate cell before it (with the slot held, see the module doc) is
+        // the URL's turn, not part of its budget.
+        self.rate.wait(&url.host).await;
         let began = now();
         // A timeout too large for the clock is no timeout.
         let until = began
@@ -363,7 +367,8 @@ impl Job<'_, '_> {
     }
 
     /// One URL: tries, each hedged, retried while they fail for a
-    /// transient reason. The first try's first request uses `slot`; every
+    /// transient reason. The first try's first request uses `slot` (and the
+    /// rate cell `visit` took for it); every
     /// other request (a hedge, a retry) waits for its host's rate cell, then
     /// for a slot of its own, and none starts after a stop.
     async fn fetch(&self, url: &Url, slot: Slot, until: Instant) -> Result<usize, Failure> {
@@ -374,10 +379,8 @@ impl Job<'_, '_> {
         retried(self.config.retries, backoffs, |attempt| async move {
             let taken = first_slot.lock().unwrap().take();
             let slot = match taken {
-                Some(slot) => {
-                    self.rate.wait(&url.host).await;
-                    slot
-                }
+                // Its cell taken already, in `visit`.
+                Some(slot) => slot,
                 None => match self.next_slot(url).await {
                     Some(slot) => slot,
                     None => return Err(Failure::Stopped),

@@ -492,12 +492,19 @@ impl Shared<'_> {
             finished: false,
         };
         self.progress.started.fetch_add(1, Ordering::Relaxed);
+        let host_slots = self.per_host(item.url.host_str().unwrap_or(""));
+        let _host = host_slots.acquire().await;
+        // The timeout counts from the URL's first request: its turn at the
+        // host (the permit, the rate cell) is not part of it.
+        let first_cell = self.target(&item.url).map(|target| target.host);
+        if let Some(host) = &first_cell {
+            self.rate.wait(host).await;
+        }
+        let mut cell_taken = first_cell.is_some();
         let began = now();
         let until = began
             .checked_add(self.config.timeout)
             .unwrap_or_else(|| began + Duration::from_secs(10 * 365 * 24 * 3600));
-        let host_slots = self.per_host(item.url.host_str().unwrap_or(""));
-        let _host = host_slots.acquire().await;
         let mut url = item.url;
         let mut chain = vec![fingerprint(&url)];
         let answered = loop {
@@ -509,10 +516,14 @@ impl Shared<'_> {
             // answer the server says to try again later is a failure (and
             // the last one, if it stays so, an answer all the same).
             let backoffs = &self.progress.backoffs;
+            let cell_taken = &mut cell_taken;
             let fetched = retried(self.config.retries, backoffs, |attempt| {
                 let target = &target;
+                let has_cell = std::mem::replace(cell_taken, false);
                 async move {
-                    self.rate.wait(&target.host).await;
+                    if !has_cell {
+                        self.rate.wait(&target.host).await;
+                    }
                     let slot = self.slots.take(self.progress).await;
                     let max_body = self.config.max_body;
                     let answer = self
