@@ -30,7 +30,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crawler::{
-    Client, Config, Job, Outcome, Page, Plan, Progress, Record, Report, ServerStats, Slots, Url,
+    Client, Config, HostRate, Job, Outcome, Page, Plan, Progress, Record, Report, Retries,
+    ServerStats, Slots, Url,
 };
 
 const PAGES: usize = 2_000;
@@ -42,9 +43,23 @@ fn config() -> Config {
         timeout: Duration::from_secs(5),
         deadline: None,
         hedge_after: None,
+        retries: Retries::NONE,
+        rate_per_host: None,
         warn_slow_polls: None,
         grace: None,
     }
+}
+
+/// The server's pages: the seeded plan with no delay, its flaky pages
+/// failing for good, so that every run (the server is shared) does the same.
+fn plan() -> Plan {
+    let mut plan = Plan::new(PAGES, 1, true);
+    for page in &mut plan.pages {
+        if let Page::Flaky { .. } = page {
+            *page = Page::Error;
+        }
+    }
+    plan
 }
 
 /// Starts the embedded server on two executor threads; returns its address.
@@ -55,7 +70,7 @@ fn start_server() -> SocketAddr {
         std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
     }
     let (listener, addr) = smol::block_on(crawler::bind()).expect("bind");
-    let plan = Arc::new(Plan::new(PAGES, 1, true));
+    let plan = Arc::new(plan());
     let stats = Arc::new(ServerStats::default());
     ex.spawn(crawler::serve(listener, plan, stats, ex.clone()))
         .detach();
@@ -82,8 +97,9 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
     let record = Record::new();
     let start = Instant::now();
     let slots = Slots::new(LIMIT);
+    let rate = HostRate::new(None);
     let (client, config, progress_ref, record_ref) = (&client, &config, &progress, &record);
-    let slots = &slots;
+    let (slots, rate) = (&slots, &rate);
     let _ = smol::block_on(corral::scope(|conns| async move {
         let conns = &conns;
         let mut requests: FuturesUnordered<_> = urls
@@ -97,6 +113,7 @@ fn with_semaphore_and_futures_unordered(urls: &[Url]) -> Report {
                     conns,
                     config,
                     slots,
+                    rate,
                     progress: progress_ref,
                     record: record_ref,
                 };
@@ -134,11 +151,12 @@ fn check(way: &str, report: &Report, plan: &Plan) {
     assert_eq!(
         (
             report.requests_sent,
+            report.retries_sent,
             report.hedges_sent,
             report.hedges_won,
             report.deadline_hit
         ),
-        (PAGES, 0, 0, false),
+        (PAGES, 0, 0, 0, false),
         "{way}: one request per page"
     );
     assert!(
@@ -155,7 +173,7 @@ fn check(way: &str, report: &Report, plan: &Plan) {
 fn main() {
     let addr = start_server();
     let urls: Vec<Url> = crawler::page_urls(addr, PAGES).collect();
-    let plan = Plan::new(PAGES, 1, true);
+    let plan = plan();
     check("corral", &with_corral(&urls), &plan);
     check(
         "semaphore_futures_unordered",

@@ -40,7 +40,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crawler::{Client, Config, Entry, Outcome, Page, Plan, Progress, Report, ServerStats, Url};
+use crawler::{
+    Client, Config, Entry, Outcome, Page, Plan, Progress, Report, Retries, ServerStats, Url,
+};
 use futures::future::{Either, select};
 
 const PAGES: usize = 300;
@@ -61,6 +63,12 @@ fn config(limit: usize) -> Config {
         timeout: Duration::from_millis(1_000),
         deadline: None,
         hedge_after: Some(Duration::from_millis(60)),
+        retries: Retries {
+            max: 2,
+            backoff: Duration::from_millis(10),
+            jitter: false,
+        },
+        rate_per_host: None,
         warn_slow_polls: None,
         grace: Some(Duration::from_millis(50)),
     }
@@ -164,16 +172,32 @@ fn pages(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("/page/{i}")).collect()
 }
 
-/// How many pages of each kind `plan` has: (ok, slow, error, hang).
-fn counts(plan: &Plan) -> (usize, usize, usize, usize) {
-    plan.pages
-        .iter()
-        .fold((0, 0, 0, 0), |(o, s, e, h), p| match p {
-            Page::Ok { .. } => (o + 1, s, e, h),
-            Page::Slow { .. } => (o, s + 1, e, h),
-            Page::Error => (o, s, e + 1, h),
-            Page::Hang => (o, s, e, h + 1),
-        })
+/// How many pages of each kind `plan` has.
+#[derive(Clone, Copy, Debug, Default)]
+struct Kinds {
+    ok: usize,
+    slow: usize,
+    error: usize,
+    /// Flaky pages, and the 503s they answer before their 200.
+    flaky: usize,
+    flaky_fails: usize,
+    hang: usize,
+}
+
+fn counts(plan: &Plan) -> Kinds {
+    plan.pages.iter().fold(Kinds::default(), |mut k, p| {
+        match p {
+            Page::Ok { .. } => k.ok += 1,
+            Page::Slow { .. } => k.slow += 1,
+            Page::Error => k.error += 1,
+            Page::Flaky { fails } => {
+                k.flaky += 1;
+                k.flaky_fails += *fails as usize;
+            }
+            Page::Hang => k.hang += 1,
+        }
+        k
+    })
 }
 
 /// The seeded plan's `PAGES` pages.
@@ -181,12 +205,14 @@ async fn run(config: Config, stop: impl Future<Output = ()>) -> Run {
     crawl_plan(Plan::new(PAGES, SEED, false), &pages(PAGES), config, stop).await
 }
 
-/// Every URL ends exactly once, as the seeded plan says it must.
+/// Every URL ends exactly once, as the seeded plan says it must: a flaky
+/// page is retried into an answer, a failing one retried to the end of its
+/// retries and counted as the HTTP error it stays.
 async fn every_url_is_accounted_for_as_the_plan_says() {
     // Slow first tries and hung requests hold a slot each; with fewer of them
     // than slots, a slow page's hedge always finds one.
     const LIMIT: usize = 32;
-    let (_, slow, _, hang) = counts(&Plan::new(PAGES, SEED, false));
+    let Kinds { slow, hang, .. } = counts(&Plan::new(PAGES, SEED, false));
     assert!(slow + hang < LIMIT, "{slow} slow and {hang} hung pages");
     let Run {
         report,
@@ -196,16 +222,29 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
         pulled,
     } = run(config(LIMIT), std::future::pending()).await;
     assert_eq!(pulled, PAGES, "the list was read once, to its end");
-    let (ok, slow, error, hang) = counts(&Plan::new(PAGES, SEED, false));
+    let Kinds {
+        ok,
+        slow,
+        error,
+        flaky,
+        flaky_fails,
+        hang,
+    } = counts(&Plan::new(PAGES, SEED, false));
     assert!(
-        slow > 0 && error > 0 && hang > 0,
+        slow > 0 && error > 0 && flaky > 0 && hang > 0,
         "the plan exercises every path"
     );
     assert_eq!(report.total, PAGES);
     assert_eq!(
         report.count(Outcome::Ok),
-        ok + slow,
-        "slow pages are won by the hedge"
+        ok + slow + flaky,
+        "slow pages are won by the hedge, flaky ones by a retry"
+    );
+    let retries = config(LIMIT).retries.max as usize;
+    assert_eq!(
+        report.retries_sent,
+        flaky_fails + error * retries,
+        "a flaky page is retried past its 503s, a failing one {retries} times"
     );
     assert_eq!(report.count(Outcome::HttpError), error);
     assert_eq!(report.count(Outcome::TimedOut), hang);
@@ -217,13 +256,16 @@ async fn every_url_is_accounted_for_as_the_plan_says() {
         report.hedges_won >= slow,
         "every slow page needed its second try"
     );
-    assert_eq!(report.requests_sent, PAGES + report.hedges_sent);
+    assert_eq!(
+        report.requests_sent,
+        PAGES + report.retries_sent + report.hedges_sent
+    );
     // A hedge dropped before hyper wrote it never reaches the server.
     let at_server = server.requests.load(Ordering::SeqCst);
-    assert!((PAGES..=report.requests_sent).contains(&at_server));
+    assert!((PAGES + report.retries_sent..=report.requests_sent).contains(&at_server));
     assert_eq!(
         report.latencies_us.len() as usize,
-        ok + slow + error,
+        ok + slow + flaky + error,
         "latency covers the answered URLs"
     );
     assert!(!report.deadline_hit);
@@ -290,9 +332,13 @@ async fn the_limit_bounds_requests_and_connections_at_the_server_hedges_included
             report.count(Outcome::Ok) + report.count(Outcome::HttpError),
             paths.len()
         );
-        assert_eq!(report.requests_sent, paths.len() + report.hedges_sent);
+        assert_eq!(
+            report.requests_sent,
+            paths.len() + report.retries_sent + report.hedges_sent
+        );
         let requests = server.requests.load(Ordering::SeqCst);
-        assert!((paths.len()..=report.requests_sent).contains(&requests));
+        let at_least = paths.len() + report.retries_sent;
+        assert!((at_least..=report.requests_sent).contains(&requests));
         assert_eq!(
             server.in_flight.load(Ordering::SeqCst),
             0,
@@ -370,6 +416,7 @@ async fn no_kind_of_failure_is_hedged() {
     .map(|u| Url::parse(&u).unwrap());
     let mut cfg = config(4);
     cfg.hedge_after = Some(NEVER);
+    cfg.retries = Retries::NONE; // about hedging: each sent once
     cfg.timeout = Duration::from_millis(100);
     cfg.deadline = Some(Duration::from_secs(30));
     let (client, progress) = (Client::default(), Progress::default());
@@ -764,6 +811,329 @@ on_both_executors!(
     the_server_reports_health_and_drains_on_a_stop,
     a_crawl_dropped_mid_way_leaves_nothing_behind,
 );
+
+// ---------------------------------------------------------------------------
+// Retries, hedges and rates on a virtual clock, to the millisecond
+// ---------------------------------------------------------------------------
+
+/// The crawl on a manual `VirtualClock` against the embedded server over
+/// real sockets. The server runs off the clock (its timers are real) and
+/// records the virtual time each request arrives at; the test's driver
+/// (also off the clock: its waits are real) moves the clock one step at a
+/// time. Before each step to `t` it moves to `t - 1 ms`, waits a little
+/// and checks that the next request has *not* come; then it moves to `t`
+/// and waits (real time, bounded) until it has. No timing is measured on
+/// the real clock: the virtual clock stands still while requests travel,
+/// so every arrival is recorded at exactly the step that released it.
+mod clocked {
+    use super::*;
+    use corral::time::VirtualClock;
+    use std::sync::Mutex;
+
+    /// The requests the server saw: (host, path, virtual ms).
+    type Arrivals = Arc<Mutex<Vec<(String, String, u64)>>>;
+
+    /// The real time a driver waits for a request before it gives up, and
+    /// the time it gives a request that must not come to show up anyway.
+    const PATIENCE: Duration = Duration::from_secs(20);
+    const QUIET: Duration = Duration::from_millis(30);
+
+    pub struct Driver {
+        clock: VirtualClock,
+        start: std::time::Instant,
+        arrivals: Arrivals,
+        progress: Arc<Progress>,
+    }
+
+    impl Driver {
+        fn seen(&self) -> usize {
+            self.arrivals.lock().unwrap().len()
+        }
+
+        /// Waits (real time) until `n` requests have arrived in all.
+        async fn until_seen(&self, n: usize) {
+            let began = std::time::Instant::now();
+            while self.seen() < n {
+                assert!(
+                    began.elapsed() < PATIENCE,
+                    "request {n} never came: {:?}",
+                    self.arrivals.lock().unwrap()
+                );
+                corral::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        /// Waits (real time) until the crawl has begun `n` backoffs in all:
+        /// it has read the failures, and armed its retries' timers, at the
+        /// time the clock shows now.
+        pub async fn until_backoffs(&self, n: usize) {
+            let began = std::time::Instant::now();
+            while self.progress.backoffs.load(Ordering::SeqCst) < n {
+                assert!(began.elapsed() < PATIENCE, "backoff {n} never began");
+                corral::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        /// At 0 ms: waits for the first `n` requests.
+        pub async fn first(&self, n: usize) {
+            self.until_seen(n).await;
+        }
+
+        /// Moves the clock to `ms - 1`, checks that the requests seen stay
+        /// as they are, moves to `ms`, waits until `n` have come in all.
+        pub async fn step(&self, ms: u64, n: usize) {
+            let before = self.seen();
+            self.clock
+                .advance_to(self.start + Duration::from_millis(ms - 1));
+            corral::time::sleep(QUIET).await;
+            assert_eq!(
+                self.seen(),
+                before,
+                "a request came before {ms} ms: {:?}",
+                self.arrivals.lock().unwrap()
+            );
+            self.clock
+                .advance_to(self.start + Duration::from_millis(ms));
+            self.until_seen(n).await;
+        }
+
+        /// Every request, sorted by time and path (those released by one
+        /// step may come in any order).
+        pub fn arrivals(&self) -> Vec<(String, u64)> {
+            let mut seen: Vec<(String, u64)> = self
+                .arrivals
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(host, path, ms)| {
+                    let host = if host.starts_with("localhost") {
+                        "//localhost"
+                    } else {
+                        ""
+                    };
+                    (format!("{host}{path}"), *ms)
+                })
+                .collect();
+            seen.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+            seen
+        }
+    }
+
+    /// Crawls `paths` of `plan` on a manual virtual clock while `script`
+    /// moves it; returns the report, the driver (what the server saw, when)
+    /// and the virtual time the crawl ended at. The crawl must end once the
+    /// script is done, without the clock moving on: a crawl that waits for
+    /// more fails the test after `PATIENCE`.
+    pub async fn on_the_clock<S: Future<Output = ()>>(
+        plan: Plan,
+        paths: &[&str],
+        config: Config,
+        script: impl FnOnce(Arc<Driver>) -> S,
+    ) -> (Report, Arc<Driver>, Duration) {
+        let (listener, addr) = crawler::bind().await.expect("bind");
+        let server = Arc::new(ServerStats::default());
+        let clock = VirtualClock::new();
+        let driver = Arc::new(Driver {
+            clock: clock.clone(),
+            start: clock.now(),
+            arrivals: Arc::default(),
+            progress: Arc::default(),
+        });
+        let (on_clock, arrivals) = (clock.clone(), driver.arrivals.clone());
+        let _ = server.on_request.set(Box::new(move |host, path| {
+            let ms = on_clock.elapsed().as_millis() as u64;
+            arrivals
+                .lock()
+                .unwrap()
+                .push((host.to_string(), path.to_string(), ms));
+        }));
+        let serving = crawler::serve(listener, Arc::new(plan), server.clone(), runtime());
+        let urls: Vec<Url> = paths
+            .iter()
+            .map(|path| match path.strip_prefix("//localhost") {
+                Some(path) => Url::parse(&format!("http://localhost:{}{path}", addr.port())),
+                None => Url::parse(&format!("http://{addr}{path}")),
+            })
+            .map(Result::unwrap)
+            .collect();
+        let (client, progress) = (Client::default(), driver.progress.clone());
+        let work = crawler::crawl(
+            crawler::listed(urls),
+            paths.len(),
+            &config,
+            &client,
+            &progress,
+            std::future::pending(),
+        );
+        let ended = std::sync::atomic::AtomicBool::new(false);
+        let crawled = async {
+            let report = clock.run(work).await;
+            ended.store(true, Ordering::SeqCst);
+            report
+        };
+        let driven = async {
+            script(driver.clone()).await;
+            let began = std::time::Instant::now();
+            while !ended.load(Ordering::SeqCst) {
+                assert!(
+                    began.elapsed() < PATIENCE,
+                    "the crawl did not end at {:?}: {:?}",
+                    clock.elapsed(),
+                    driver.arrivals()
+                );
+                corral::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let both = futures::future::join(crawled, driven);
+        let report = match select(pin!(both), pin!(serving)).await {
+            Either::Left(((report, ()), _)) => report,
+            Either::Right(((), _)) => unreachable!("the server never ends"),
+        };
+        accounted(&report, &progress);
+        assert_eq!(report.requests_sent, server.requests.load(Ordering::SeqCst));
+        (report, driver.clone(), clock.elapsed())
+    }
+
+    pub fn exact(retries: u32) -> Config {
+        let mut cfg = config(8);
+        cfg.timeout = Duration::from_secs(10);
+        cfg.hedge_after = None;
+        cfg.retries = Retries {
+            max: retries,
+            backoff: Duration::from_millis(100),
+            jitter: false,
+        };
+        cfg
+    }
+
+    pub fn at(path: &str, ms: u64) -> (String, u64) {
+        (path.to_string(), ms)
+    }
+}
+
+/// Exact times for the retries and the hedge.
+mod exact_times {
+    use super::clocked::at;
+    use super::*;
+
+    /// A 503 is retried after 100, 200 and 400 ms (the 3rd retry starts at
+    /// exactly 700 ms): a page flaky for 3 requests answers at the 4th, one
+    /// that keeps failing ends as the HTTP error after its 3 retries, and a 404
+    /// is never tried again.
+    async fn a_503_is_retried_at_exact_backoffs_and_a_404_never() {
+        let plan = Plan {
+            pages: vec![Page::Flaky { fails: 3 }, Page::Error],
+        };
+        let paths = ["/page/0", "/page/1", "/missing"];
+        let (report, driver, ended) =
+            clocked::on_the_clock(plan, &paths, clocked::exact(3), |d| async move {
+                d.first(3).await;
+                d.until_backoffs(2).await;
+                d.step(100, 5).await;
+                d.until_backoffs(4).await;
+                d.step(300, 7).await;
+                d.until_backoffs(6).await;
+                d.step(700, 9).await;
+            })
+            .await;
+        let mut expected = vec![at("/missing", 0)];
+        for ms in [0, 100, 300, 700] {
+            expected.extend([at("/page/0", ms), at("/page/1", ms)]);
+        }
+        expected.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        assert_eq!(driver.arrivals(), expected);
+        assert_eq!(ended, Duration::from_millis(700));
+        assert_eq!(tally(&report), [(Outcome::Ok, 1), (Outcome::HttpError, 2)]);
+        assert_eq!((report.requests_sent, report.retries_sent), (9, 6));
+    }
+
+    /// No retry starts past the URL's timeout: with 250 ms, the retry due at
+    /// 300 ms is never started (nor slept for), and the URL ends at 100 ms as
+    /// the HTTP error its last try got, not as a timeout.
+    async fn no_retry_starts_past_the_urls_timeout() {
+        let mut cfg = clocked::exact(5);
+        cfg.timeout = Duration::from_millis(250);
+        let plan = Plan {
+            pages: vec![Page::Error],
+        };
+        let (report, driver, ended) =
+            clocked::on_the_clock(plan, &["/page/0"], cfg, |d| async move {
+                d.first(1).await;
+                d.until_backoffs(1).await;
+                d.step(100, 2).await;
+            })
+            .await;
+        assert_eq!(driver.arrivals(), [at("/page/0", 0), at("/page/0", 100)]);
+        assert_eq!(ended, Duration::from_millis(100), "the crawl waited on");
+        assert_eq!(tally(&report), [(Outcome::HttpError, 1)]);
+        assert_eq!(report.retries_sent, 1);
+    }
+
+    /// A try still running after `hedge_after` gets its hedge at exactly that
+    /// time, not a millisecond before; the hedge answers and wins.
+    async fn a_hedge_is_sent_at_exactly_hedge_after() {
+        let mut cfg = clocked::exact(2);
+        cfg.hedge_after = Some(Duration::from_millis(60));
+        let plan = Plan {
+            pages: vec![Page::Slow {
+                slow_ms: NEVER.as_millis() as u64,
+                delay_ms: 0,
+            }],
+        };
+        let (report, driver, _) = clocked::on_the_clock(plan, &["/page/0"], cfg, |d| async move {
+            d.first(1).await;
+            d.step(60, 2).await;
+        })
+        .await;
+        assert_eq!(driver.arrivals(), [at("/page/0", 0), at("/page/0", 60)]);
+        assert_eq!(tally(&report), [(Outcome::Ok, 1)]);
+        assert_eq!((report.hedges_sent, report.hedges_won), (1, 1));
+        assert_eq!(report.retries_sent, 0);
+    }
+
+    on_both_executors!(
+        a_503_is_retried_at_exact_backoffs_and_a_404_never,
+        no_retry_starts_past_the_urls_timeout,
+        a_hedge_is_sent_at_exactly_hedge_after,
+    );
+}
+
+/// A rate per host on the same clock (a build with corral's `rate-limit`).
+#[cfg(feature = "rate-limit")]
+mod rate_per_host {
+    use super::*;
+
+    /// At 10 requests a second, one host's three URLs go out at exactly 0,
+    /// 100 and 200 ms, while the other host's one goes out at 0 ms, not
+    /// held up behind them (its own cell, and a slot the waits do not hold).
+    async fn one_hosts_requests_are_spaced_and_another_host_is_not_held_up() {
+        let mut cfg = clocked::exact(0);
+        cfg.limit = 3; // the first tries hold 2 of them (0 ms) and one waits
+        cfg.rate_per_host = Some(10);
+        let plan = Plan {
+            pages: vec![Page::Ok { delay_ms: 0 }; 4],
+        };
+        let paths = ["/page/0", "/page/1", "/page/2", "//localhost/page/3"];
+        let (report, driver, ended) = clocked::on_the_clock(plan, &paths, cfg, |d| async move {
+            d.first(2).await;
+            d.step(100, 3).await;
+            d.step(200, 4).await;
+        })
+        .await;
+        let times = |other: bool| -> Vec<u64> {
+            let seen = driver.arrivals().into_iter();
+            seen.filter(|(path, _)| path.starts_with("//localhost") == other)
+                .map(|(_, ms)| ms)
+                .collect()
+        };
+        assert_eq!(times(false), [0, 100, 200], "{:?}", driver.arrivals());
+        assert_eq!(times(true), [0], "{:?}", driver.arrivals());
+        assert_eq!(ended, Duration::from_millis(200));
+        assert_eq!(tally(&report), [(Outcome::Ok, 4)]);
+    }
+
+    on_both_executors!(one_hosts_requests_are_spaced_and_another_host_is_not_held_up);
+}
 
 // ---------------------------------------------------------------------------
 // Flags and URL files
@@ -1450,6 +1820,11 @@ mod links {
             per_host: 8,
             timeout: Duration::from_secs(5),
             grace: Some(Duration::from_millis(50)),
+            retries: Retries {
+                max: 2,
+                backoff: Duration::from_millis(10),
+                jitter: false,
+            },
             ..SpiderConfig::default()
         }
     }
@@ -1518,7 +1893,7 @@ mod links {
         let requests = stats.requests.load(Ordering::SeqCst) as u64;
         assert_eq!(
             requests,
-            report.discovered + report.redirects - report.redirect_loops,
+            report.discovered + report.redirects - report.redirect_loops + report.retries,
             "{report:#?}"
         );
         // The root links to every special page; the pages chain to each
@@ -1556,7 +1931,9 @@ mod links {
         accounted(&report);
         assert_eq!(report.discovered, 10);
         assert!(report.beyond_max_pages > 0);
-        assert!(stats.requests.load(Ordering::SeqCst) as u64 <= 10 + report.redirects);
+        assert!(
+            stats.requests.load(Ordering::SeqCst) as u64 <= 10 + report.redirects + report.retries
+        );
 
         let mut none = config();
         none.max_pages = 0;
@@ -1598,7 +1975,7 @@ mod links {
         assert_eq!(spilled.by_status, whole.by_status);
         assert_eq!(
             stats.requests.load(Ordering::SeqCst) as u64,
-            spilled.discovered + spilled.redirects - spilled.redirect_loops
+            spilled.discovered + spilled.redirects - spilled.redirect_loops + spilled.retries
         );
     }
 
@@ -1680,7 +2057,10 @@ mod links {
         accounted(&report);
         assert_eq!(report.discovered, 40, "{report:#?}");
         assert_eq!((report.not_http, report.duplicates), (1, 2), "{report:#?}");
-        assert_eq!(stats.requests.load(Ordering::SeqCst), 40);
+        assert_eq!(
+            stats.requests.load(Ordering::SeqCst) as u64,
+            40 + report.retries
+        );
     }
 
     /// Broken HTML is read as browsers would: the link after an unclosed

@@ -346,7 +346,8 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
         println!(
             "{{\"urls\":{urls},\"ok\":{},\"http_errors\":{},\"timed_out\":{},\"failed\":{},\
              \"dropped\":{},\"not_started\":{},\"skipped\":{},\"requests_sent\":{},\
-             \"hedges_sent\":{},\"hedges_won\":{},\"peak_in_flight\":{},\"limit\":{limit},\
+             \"retries_sent\":{},\"hedges_sent\":{},\"hedges_won\":{},\"peak_in_flight\":{},\
+             \"limit\":{limit},\
              \"connections\":{connections},\"wall_ms\":{:.1},\"requests_per_s\":{rps:.1},\
              \"latency_of\":\"answered URLs (ok + HTTP errors)\",\"answered\":{answered},\
              \"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{max_ms:.2},\
@@ -359,6 +360,7 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
             report.count(Outcome::NotStarted),
             report.count(Outcome::Skipped),
             report.requests_sent,
+            report.retries_sent,
             report.hedges_sent,
             report.hedges_won,
             report.peak_in_flight,
@@ -392,6 +394,7 @@ fn print_summary(report: &Report, args: &Args, connections: usize, interrupts: u
             report.count(Outcome::NotStarted).to_string(),
         ),
         ("requests sent", report.requests_sent.to_string()),
+        ("  retries sent", report.retries_sent.to_string()),
         ("  hedges sent", report.hedges_sent.to_string()),
         ("  hedges won", report.hedges_won.to_string()),
         (
@@ -610,7 +613,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
         println!(
             "{{\"urls\":{},\"discovered\":{},\"fetched\":{},\"ok\":{},\"by_status\":{{{}}},\
              \"connect_errors\":{},\"io_errors\":{},\"timed_out\":{},\"too_big\":{},\
-             \"redirect_loops\":{},\"redirects\":{},\"redirect_elsewhere\":{},\
+             \"redirect_loops\":{},\"redirects\":{},\"retries_sent\":{},\"redirect_elsewhere\":{},\
              \"cancelled\":{},\"not_started\":{},\"links\":{},\"duplicates\":{},\
              \"not_http\":{},\"off_host\":{},\"beyond_depth\":{},\"beyond_max_pages\":{},\
              \"depth_reached\":{},\"bytes\":{},\"spilled\":{},\"peak_in_flight\":{},\
@@ -627,6 +630,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
             report.too_big,
             report.redirect_loops,
             report.redirects,
+            report.retries,
             report.redirect_elsewhere,
             report.cancelled,
             report.not_started,
@@ -674,6 +678,7 @@ pub fn print_spider_summary(report: &SpiderReport, args: &Args, interrupts: usiz
         ("  beyond --max-depth", report.beyond_depth),
         ("  beyond --max-pages", report.beyond_max_pages),
         ("redirects followed", report.redirects),
+        ("retries sent", report.retries),
         ("URLs spilled to disk", report.spilled),
     ] {
         rows.push((name.to_string(), n.to_string()));

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::crawler::{Config, Entry, Url};
+use crate::crawler::{Config, Entry, Retries, Url};
 
 pub const USAGE: &str = "\
 usage: crawl [options]
@@ -45,8 +45,19 @@ With no --urls and no --url-file, crawl follows links: from the --seed-urls
   --deadline DUR     give up on the whole crawl after DUR (default: none)
   --hedge-after DUR  send a second try of a request still running after DUR;
                      the first answer wins and the other is dropped; a request
-                     that fails sooner is not tried again
+                     that fails sooner is not hedged
                      (default 100ms; 'off' to disable; the flat list only)
+  --retries N        try a URL again at most N times after a transient
+                     failure (429, 502, 503, 504, connection refused or
+                     reset; never a 404 or a timeout), within its --timeout
+                     (default 2; 0 to disable)
+  --retry-backoff DUR
+                     the delay before the first retry, doubled for each
+                     next one, each drawn at random below that (full jitter)
+                     (default 100ms)
+  --rate-per-host N  at most N requests a second to one host, evenly spaced,
+                     retries, hedges and redirects included (a build with
+                     --features rate-limit; default: no limit)
   --seed N           the embedded server's plan and site (default 1)
   --no-delay         the embedded server answers at once (measures the client)
   --grace DUR        after Ctrl-C, how long requests in flight and the server's
@@ -126,6 +137,12 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             timeout: Duration::from_millis(500),
             deadline: None,
             hedge_after: Some(Duration::from_millis(100)),
+            retries: Retries {
+                max: 2,
+                backoff: Duration::from_millis(100),
+                jitter: true,
+            },
+            rate_per_host: None,
             warn_slow_polls: None,
             grace: Some(Duration::from_secs(2)),
         },
@@ -195,6 +212,26 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
             "--hedge-after" => {
                 parsed.config.hedge_after = parse_duration_or_off("--hedge-after", &value()?)?;
             }
+            "--retries" => parsed.config.retries.max = count("--retries", &value()?)?,
+            "--retry-backoff" => {
+                parsed.config.retries.backoff = parse_duration("--retry-backoff", &value()?)?;
+            }
+            "--rate-per-host" if cfg!(feature = "rate-limit") => {
+                let v = value()?;
+                let n = count::<u32>("--rate-per-host", v.trim_end_matches("/s"))
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        format!("--rate-per-host: {v:?} is not a rate of at least 1 (a second)")
+                    })?;
+                parsed.config.rate_per_host = Some(n);
+            }
+            "--rate-per-host" => {
+                return Err("--rate-per-host: this build has no rate limiter; run \
+                     cargo run --release --example crawl --features rate-limit -- \
+                     --rate-per-host N"
+                    .to_string());
+            }
             "--seed" => {
                 let v = value()?;
                 parsed.seed = v
@@ -247,6 +284,8 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>
     spider.limit = parsed.config.limit;
     spider.per_host = per_host.unwrap_or(parsed.config.limit);
     spider.timeout = parsed.config.timeout;
+    spider.retries = parsed.config.retries;
+    spider.rate_per_host = parsed.config.rate_per_host;
     spider.deadline = parsed.config.deadline;
     spider.grace = parsed.config.grace;
     spider.warn_slow_polls = parsed.config.warn_slow_polls;

@@ -65,9 +65,10 @@ pub struct Client {
     pub connections_made: Arc<AtomicUsize>,
     /// HTTP requests sent (a request never written to a stale pooled
     /// connection and sent again on another counts once), and how many of
-    /// them were second tries.
+    /// them were second tries (hedges) and retries.
     pub requests_sent: AtomicUsize,
     pub hedges_sent: AtomicUsize,
+    pub retries_sent: AtomicUsize,
 }
 
 impl Default for Client {
@@ -81,17 +82,20 @@ impl Default for Client {
             connections_made: Arc::new(AtomicUsize::new(0)),
             requests_sent: AtomicUsize::new(0),
             hedges_sent: AtomicUsize::new(0),
+            retries_sent: AtomicUsize::new(0),
         }
     }
 }
 
 /// Why one request failed: all the crawl needs to know to sort it into an
-/// [`Outcome`](super::Outcome).
-#[derive(Debug)]
+/// [`Outcome`](super::Outcome), and to decide whether to try it again
+/// ([`is_transient`](Failure::is_transient)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
+    /// The URL's `--timeout` passed: its whole budget, every try included.
     TimedOut,
-    /// The server answered with a status of 400 or above.
-    Status,
+    /// The server answered with this status, 400 or above.
+    Status(u16),
     /// No answer: reset, closed.
     Io,
     /// The connection could not be opened: refused, no such host.
@@ -99,6 +103,39 @@ pub enum Failure {
     /// The body was longer than the caller's limit (the connection is
     /// closed, not read to the end).
     TooBig,
+    /// No request was sent: a stop came while a retry waited for its turn
+    /// (`crawl::retried` turns it back into the failure before it).
+    Stopped,
+}
+
+impl Failure {
+    /// Worth another try, later: the server said it could not answer *now*
+    /// (429 too many requests, 502 bad gateway, 503 unavailable, 504
+    /// gateway timeout: gRPC's and the AWS SDKs' retryable answers), the
+    /// connection could not be opened (refused: a server restarting), or it
+    /// broke before the answer was in (a reset; a GET may be sent again).
+    /// Not worth it: any other status (a 404 stays a 404), a body too big
+    /// (it will be as big), and a timeout (the URL's `--timeout` is the
+    /// budget of all its tries together: once it has passed, nothing is
+    /// left for another).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Failure::Status(status) => matches!(status, 429 | 502 | 503 | 504),
+            Failure::Connect | Failure::Io => true,
+            Failure::TimedOut | Failure::TooBig | Failure::Stopped => false,
+        }
+    }
+}
+
+/// Which try of a URL a request is: how the client counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The URL's first request (or a redirect's).
+    First,
+    /// A try sent again after a transient failure.
+    Retry,
+    /// A second try beside a slow one (`--hedge-after`).
+    Hedge,
 }
 
 /// An answer, whatever its status.
@@ -147,7 +184,7 @@ impl Client {
     /// GETs `url` over an idle connection to its host, or a new one whose
     /// driver runs as a child of `conns`, holding `slot` until the exchange is
     /// over. Returns the body's length; a status of 400 or above is a
-    /// failure. `hedge`: this is a second try (counted as such once sent).
+    /// failure. `attempt`: which try this is (counted as such once sent).
     ///
     /// # Cancel safety
     ///
@@ -162,13 +199,13 @@ impl Client {
         url: &Url,
         slot: Slot,
         until: Instant,
-        hedge: bool,
+        attempt: Attempt,
     ) -> Result<usize, Failure> {
         let answered = self
-            .fetch(conns, url, slot, until, hedge, usize::MAX)
+            .fetch(conns, url, slot, until, attempt, usize::MAX)
             .await?;
         if answered.status >= 400 {
-            return Err(Failure::Status);
+            return Err(Failure::Status(answered.status));
         }
         Ok(answered.body.len())
     }
@@ -181,7 +218,7 @@ impl Client {
         url: &Url,
         slot: Slot,
         until: Instant,
-        hedge: bool,
+        attempt: Attempt,
         max_body: usize,
     ) -> Result<Answered, Failure> {
         let mut slot = slot;
@@ -212,8 +249,12 @@ impl Client {
                 to: conn.abandon.clone(),
             };
             let counters = || {
-                let hedges = hedge.then_some(&self.hedges_sent);
-                [Some(&self.requests_sent), hedges].into_iter().flatten()
+                let kind = match attempt {
+                    Attempt::First => None,
+                    Attempt::Retry => Some(&self.retries_sent),
+                    Attempt::Hedge => Some(&self.hedges_sent),
+                };
+                [Some(&self.requests_sent), kind].into_iter().flatten()
             };
             counters().for_each(|n| _ = n.fetch_add(1, Ordering::SeqCst));
             let response = match conn.sender.try_send_request(request).await {
@@ -451,7 +492,7 @@ impl Drop for Fresh {
 /// read and thrown away until it closes its end, or `lease.until` passes, or
 /// the client closes. Only then is the request's slot freed.
 async fn drain(mut stream: TcpStream, lease: Lease, closed: &smol::channel::Receiver<()>) {
-    if Instant::now() < lease.until && stream.shutdown(std::net::Shutdown::Write).is_ok() {
+    if super::now() < lease.until && stream.shutdown(std::net::Shutdown::Write).is_ok() {
         let read_to_end = async {
             let mut sink = [0u8; 4096];
             while let Ok(1..) = stream.read(&mut sink).await {}

@@ -18,14 +18,37 @@
 //!   freed once its connection has closed), so the limit bounds the server's
 //!   work and the connections open, not only what this side still waits for.
 //! - **Timeouts.** Each URL runs under `corral::time::timeout_at` (its
-//!   `timeout`, its hedge included), the whole crawl under
+//!   `timeout`, its hedges and retries included), the whole crawl under
 //!   `corral::time::timeout` (its `deadline`). A timeout drops what it wraps:
 //!   the request is abandoned, and its slot comes back as above.
-//! - **Hedging with `race`.** A first try still running after `hedge_after`
-//!   is raced (`corral::race`) against a second try, which waits for its slot
-//!   in the same fair queue as the next URL's first try; the first of the two
-//!   to finish wins and the other is dropped. A first try that ends sooner,
-//!   answered or failed, is never sent again.
+//! - **Retries with `corral::resilience::retry`.** A try that fails for a
+//!   transient reason ([`Failure::is_transient`]: 429, 502, 503, 504, a
+//!   connection refused or reset) is tried again after an exponential
+//!   backoff with full jitter, at most `retries.max` times. The URL's
+//!   timeout is the budget of all its tries: `retry` reads it as the
+//!   deadline around it and never starts a retry that could not begin
+//!   before it. A retry takes a slot of its own, in the same fair queue as a
+//!   first try, and none starts after a stop.
+//! - **Hedging with `corral::resilience::hedge`.** Each try (the first, and
+//!   each retry) still running after `hedge_after` gets a second request
+//!   beside it, which waits for its slot in the same fair queue as the next
+//!   URL's first try; the first of the two to finish wins and the other is
+//!   dropped. A try that ends sooner, answered or failed, is not hedged.
+//!   Retries wrap the hedged try, not the other way round: a hedge is for a
+//!   try that is slow, a retry for one that failed, and this way a URL sends
+//!   at most `2 × (retries + 1)` requests (a hedge inside each of two retry
+//!   loops would double the retries, and its delay would count across the
+//!   backoffs).
+//! - **A rate per host** (`rate_per_host`, with corral's `rate-limit`
+//!   feature): a `corral::resilience::KeyedRateLimiter` keyed by the `Host`
+//!   of the URL, evenly spaced (a burst of 1), a cell taken before every
+//!   request. A retry or a hedge takes its cell *before* its slot, so a
+//!   host's rate wait holds no slot that another host could use. A URL's
+//!   first try waits for its cell holding the slot the body took for it:
+//!   in the flat list the slots are also what bounds the URLs read ahead,
+//!   so a first try cannot give its slot back without the list being read
+//!   on without limit. (The link-following crawl takes a per-host permit,
+//!   then the cell, then the slot: there no rate wait holds a slot.)
 //! - **A graceful stop.** `stop` (or a stop of an enclosing scope: Ctrl-C in
 //!   the program) stops the requests' scope: the body starts no new URL, no
 //!   hedge starts, and the requests in flight may finish within the
@@ -51,23 +74,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral::time::{sleep, timeout, timeout_at};
+use corral::resilience::{Backoff, hedge, retry};
+use corral::time::{timeout, timeout_at};
 use futures::future::{Either, select};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 
-use super::client::{Client, Failure, Url};
-use super::count_up;
+use super::client::{Attempt, Client, Failure, Url};
+use super::{count_up, now};
 
 /// The crawl's settings.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// HTTP requests in flight at most, hedges included.
     pub limit: usize,
-    /// How long one URL may take, its hedge included.
+    /// How long one URL may take, its hedges and retries included.
     pub timeout: Duration,
     pub deadline: Option<Duration>,
     /// Start a second try of a request still running after this long.
     pub hedge_after: Option<Duration>,
+    /// How a try that failed for a transient reason is tried again.
+    pub retries: Retries,
+    /// Requests a second to one host at most, evenly spaced (a build with
+    /// corral's `rate-limit` feature; `None`: no limit).
+    pub rate_per_host: Option<u32>,
     /// Report every request poll that blocks the executor this long.
     pub warn_slow_polls: Option<Duration>,
     /// After a stop, how long requests in flight may run on before they are
@@ -128,6 +157,10 @@ pub struct Progress {
     pub peak_in_flight: AtomicUsize,
     /// Second tries whose answer came first.
     pub hedges_won: AtomicUsize,
+    /// Retries whose backoff has begun (counted as it begins, before the
+    /// retry is sent: the tests on a virtual clock wait for it before they
+    /// move the clock on).
+    pub backoffs: AtomicUsize,
 }
 
 /// What a crawl found.
@@ -143,9 +176,10 @@ pub struct Report {
     /// to the answer, in microseconds.
     pub latencies_us: hdrhistogram::Histogram<u64>,
     pub peak_in_flight: usize,
-    /// HTTP requests sent: first tries and hedges.
+    /// HTTP requests sent: first tries, retries and hedges.
     pub requests_sent: usize,
     pub hedges_sent: usize,
+    pub retries_sent: usize,
     pub hedges_won: usize,
     pub wall: Duration,
     /// The overall deadline cut the crawl short.
@@ -182,7 +216,8 @@ pub async fn crawl(
     let start = Instant::now();
     let record = Record::new();
     let slots = Slots::new(config.limit);
-    let (record_ref, slots_ref) = (&record, &slots);
+    let rate = HostRate::new(config.rate_per_host);
+    let (record_ref, slots_ref, rate_ref) = (&record, &slots, &rate);
 
     // Connections live in their own scope, around the requests' scope, so
     // they outlive every request and end when the idle pool is dropped.
@@ -236,6 +271,7 @@ pub async fn crawl(
                             conns: &conns,
                             config,
                             slots: slots_ref,
+                            rate: rate_ref,
                             progress,
                             record: record_ref,
                         };
@@ -287,6 +323,7 @@ pub struct Job<'a, 'c> {
     pub conns: &'a corral::Scope<'c, Failure>,
     pub config: &'a Config,
     pub slots: &'a Slots,
+    pub rate: &'a HostRate,
     pub progress: &'a Progress,
     pub record: &'a Record,
 }
@@ -299,13 +336,17 @@ impl Job<'_, '_> {
         progress.started.fetch_add(1, Ordering::SeqCst);
         // Counts the URL as dropped if this future is dropped unfinished.
         let unfinished = self.record.start();
-        let began = Instant::now();
+        // The timeout counts from the first request: the wait for the host's
+        // rate cell before it (with the slot held, see the module doc) is
+        // the URL's turn, not part of its budget.
+        self.rate.wait(&url.host).await;
+        let began = now();
         // A timeout too large for the clock is no timeout.
         let until = began
             .checked_add(self.config.timeout)
             .unwrap_or_else(|| began + Duration::from_secs(10 * 365 * 24 * 3600));
         let answered = |record: &Record| {
-            let us = began.elapsed().as_micros() as u64;
+            let us = now().saturating_duration_since(began).as_micros() as u64;
             record.latencies.lock().unwrap().saturating_record(us);
         };
         let outcome = match timeout_at(until, self.fetch(url, slot, until)).await {
@@ -313,54 +354,227 @@ impl Job<'_, '_> {
                 answered(self.record);
                 Outcome::Ok
             }
-            Ok(Err(Failure::Status)) => {
+            Ok(Err(Failure::Status(_))) => {
                 answered(self.record);
                 Outcome::HttpError
             }
             Ok(Err(Failure::TimedOut)) | Err(_) => Outcome::TimedOut,
             Ok(Err(Failure::Io | Failure::Connect | Failure::TooBig)) => Outcome::Failed,
+            Ok(Err(Failure::Stopped)) => Outcome::Dropped,
         };
         unfinished.finish(outcome);
         progress.done.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// One URL: a first try and, only if it is still running after
-    /// `hedge_after`, a second; then the first of the two to finish decides
-    /// and the other is dropped (abandoned). A first try that ends before
-    /// `hedge_after`, answered or failed, is never sent again.
+    /// One URL: tries, each hedged, retried while they fail for a
+    /// transient reason. The first try's first request uses `slot` (and the
+    /// rate cell `visit` took for it); every
+    /// other request (a hedge, a retry) waits for its host's rate cell, then
+    /// for a slot of its own, and none starts after a stop.
     async fn fetch(&self, url: &Url, slot: Slot, until: Instant) -> Result<usize, Failure> {
-        let mut first = pin!(self.client.get(self.conns, url, slot, until, false));
-        let Some(after) = self.config.hedge_after else {
-            return first.await;
-        };
-        match select(first.as_mut(), pin!(sleep(after))).await {
-            Either::Left((done, _)) => return done,
-            Either::Right(((), _)) => {}
-        }
-        let stop = corral::StopHandle::current();
-        let stopping = || stop.as_ref().is_some_and(|s| s.is_stopping());
-        if stopping() {
-            return first.await; // no new request after a stop
-        }
-        // A second try once a slot is free: it waits its turn with the next
-        // URL's first try, and never starts after a stop.
-        let hedge = async {
-            let slot = self.slots.take(self.progress).await;
-            if stopping() {
-                drop(slot);
-                return std::future::pending().await;
+        // Taken by the first try; `Mutex`, not `Cell`: the visit is `Send`.
+        let first_slot = Mutex::new(Some(slot));
+        let first_slot = &first_slot;
+        let backoffs = &self.progress.backoffs;
+        retried(self.config.retries, backoffs, |attempt| async move {
+            let taken = first_slot.lock().unwrap().take();
+            let slot = match taken {
+                // Its cell taken already, in `visit`.
+                Some(slot) => slot,
+                None => match self.next_slot(url).await {
+                    Some(slot) => slot,
+                    None => return Err(Failure::Stopped),
+                },
+            };
+            self.hedged(url, slot, attempt, until).await
+        })
+        .await
+    }
+
+    /// One try of `url` with `slot`, and, only if it is still running after
+    /// `hedge_after`, a second request beside it (once its slot is free,
+    /// never after a stop); the first of the two to finish decides and the
+    /// other is dropped (abandoned).
+    async fn hedged(
+        &self,
+        url: &Url,
+        slot: Slot,
+        attempt: Attempt,
+        until: Instant,
+    ) -> Result<usize, Failure> {
+        // `Duration::MAX` never hedges, and arms no timer.
+        let after = self.config.hedge_after.unwrap_or(Duration::MAX);
+        let mut slot = Some(slot);
+        let (done, hedge_won) = hedge(after, || {
+            let first = slot.take();
+            async move {
+                match first {
+                    Some(slot) => (
+                        self.client.get(self.conns, url, slot, until, attempt).await,
+                        false,
+                    ),
+                    None => {
+                        // Never answers after a stop: the first request
+                        // decides alone.
+                        let Some(slot) = self.next_slot(url).await else {
+                            return std::future::pending().await;
+                        };
+                        let got = self
+                            .client
+                            .get(self.conns, url, slot, until, Attempt::Hedge);
+                        (got.await, true)
+                    }
+                }
             }
-            self.client.get(self.conns, url, slot, until, true).await
-        };
-        let tries = [
-            Either::Left(first.map(|done| (done, false))),
-            Either::Right(hedge.map(|done| (done, true))),
-        ];
-        let (done, hedge_won) = corral::race(tries).await;
+        })
+        .await;
         if hedge_won {
             self.progress.hedges_won.fetch_add(1, Ordering::SeqCst);
         }
         done
+    }
+
+    /// A slot for a request other than a URL's first: its host's rate cell
+    /// first (waiting for it holds no slot), then a slot in the fair queue;
+    /// `None` once the crawl is stopping, before or while it waits.
+    async fn next_slot(&self, url: &Url) -> Option<Slot> {
+        let stop = corral::StopHandle::current();
+        let stopping = || stop.as_ref().is_some_and(|s| s.is_stopping());
+        let wait = async {
+            self.rate.wait(&url.host).await;
+            self.slots.take(self.progress).await
+        };
+        let slot = match &stop {
+            Some(stop) => match select(pin!(wait), pin!(stop.stopped())).await {
+                Either::Left((slot, _)) => slot,
+                Either::Right(_) => return None,
+            },
+            None => wait.await,
+        };
+        (!stopping()).then_some(slot)
+    }
+}
+
+/// How a try that failed for a transient reason is tried again: at most
+/// `max` times, the first after `backoff`, each next one after twice as
+/// long, each delay drawn between zero and that with `jitter` ("full
+/// jitter", so that URLs that failed together do not come back together).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Retries {
+    pub max: u32,
+    pub backoff: Duration,
+    pub jitter: bool,
+}
+
+impl Retries {
+    /// No retry.
+    #[allow(dead_code)] // by `tests/crawl.rs` and `benches/crawl.rs`
+    pub const NONE: Retries = Retries {
+        max: 0,
+        backoff: Duration::ZERO,
+        jitter: false,
+    };
+
+    /// The delays before each retry.
+    pub fn policy(&self) -> Backoff {
+        let policy = Backoff::exponential(self.backoff).max_attempts(self.max.saturating_add(1));
+        if self.jitter { policy.jitter() } else { policy }
+    }
+}
+
+/// Runs `attempt(Attempt::First)`, then `attempt(Attempt::Retry)` after
+/// each transient failure, as `retries` says (`corral::resilience::retry`:
+/// no retry starts past the deadline around it, the URL's timeout). After
+/// a stop no retry starts: the failure before it is the URL's, and one
+/// whose turn a stop cut short ([`Failure::Stopped`]) ends with it too.
+/// `backoffs` counts the retries whose backoff has begun.
+pub async fn retried<T, Fut>(
+    retries: Retries,
+    backoffs: &AtomicUsize,
+    mut attempt: impl FnMut(Attempt) -> Fut,
+) -> Result<T, Failure>
+where
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let stop = corral::StopHandle::current();
+    let stopping = || stop.as_ref().is_some_and(|s| s.is_stopping());
+    let last = Mutex::new(None);
+    let (last, stopping) = (&last, &stopping);
+    let mut made = 0u32;
+    let done = retry(retries.policy(), || {
+        made += 1;
+        let retrying = made > 1;
+        let attempt = attempt(if retrying {
+            Attempt::Retry
+        } else {
+            Attempt::First
+        });
+        async move {
+            if retrying && stopping() {
+                return Err(Failure::Stopped);
+            }
+            attempt.await
+        }
+    })
+    .when(|failure| failure.is_transient() && !stopping())
+    .notify(|failure, _| {
+        *last.lock().unwrap() = Some(*failure);
+        backoffs.fetch_add(1, Ordering::SeqCst);
+    })
+    .await;
+    match done {
+        Err(Failure::Stopped) => Err(last.lock().unwrap().unwrap_or(Failure::Stopped)),
+        done => done,
+    }
+}
+
+/// Each host's rate: a cell of a `corral::resilience::KeyedRateLimiter`
+/// before each request, when the crawl has a `rate_per_host` (and is built
+/// with corral's `rate-limit` feature: without it, asking for a rate is a
+/// bug of the caller, which `args.rs` turns into a usage error).
+///
+/// (`benches/crawl.rs` builds this file in a crate that has no such
+/// feature: there the limiter is always compiled out.)
+#[allow(unexpected_cfgs)]
+pub struct HostRate {
+    #[cfg(feature = "rate-limit")]
+    limiter: Option<corral::resilience::KeyedRateLimiter<String>>,
+}
+
+#[allow(unexpected_cfgs)]
+impl HostRate {
+    /// Evenly spaced requests, `per_second` a second to each host, or no
+    /// limit.
+    ///
+    /// # Panics
+    ///
+    /// With a rate, in a build without the `rate-limit` feature.
+    pub fn new(per_second: Option<u32>) -> HostRate {
+        #[cfg(feature = "rate-limit")]
+        {
+            use corral::resilience::{KeyedRateLimiter, Quota};
+            let quota = |n| Quota::per_second(n).allow_burst(1);
+            HostRate {
+                limiter: per_second.map(|n| KeyedRateLimiter::new(quota(n))),
+            }
+        }
+        #[cfg(not(feature = "rate-limit"))]
+        {
+            assert!(
+                per_second.is_none(),
+                "a rate per host needs corral's rate-limit feature"
+            );
+            HostRate {}
+        }
+    }
+
+    /// Waits for a cell of `host`'s rate (at once without a limit).
+    pub async fn wait(&self, host: &str) {
+        #[cfg(feature = "rate-limit")]
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire(&host.to_string()).await;
+        }
+        let _ = host;
     }
 }
 
@@ -481,6 +695,7 @@ impl Record {
             peak_in_flight: progress.peak_in_flight.load(Ordering::SeqCst),
             requests_sent: client.requests_sent.load(Ordering::SeqCst),
             hedges_sent: client.hedges_sent.load(Ordering::SeqCst),
+            retries_sent: client.retries_sent.load(Ordering::SeqCst),
             hedges_won: progress.hedges_won.load(Ordering::SeqCst),
             wall: start.elapsed(),
             deadline_hit,

@@ -35,6 +35,13 @@ pub use self::server::*;
 pub use self::site::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The time now by corral's timers: a test's virtual clock when one is in
+/// force, so that the URLs' deadlines are set on the clock that fires them.
+pub fn now() -> Instant {
+    corral::time::VirtualClock::current().map_or_else(Instant::now, |clock| clock.now())
+}
 
 /// Adds one to `count` and raises `peak` to match: for the server's counts
 /// and the crawl's slots.

@@ -1,5 +1,6 @@
 //! The embedded server's plan: a seeded, reproducible list of pages, each
-//! fast, slow, failing or hung, so that every crawl meets every path.
+//! fast, slow, failing for good, failing for a while (flaky) or hung, so
+//! that every crawl meets every path.
 
 /// What the embedded server does for one page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -9,8 +10,11 @@ pub enum Page {
     /// Answers 200 after `slow_ms` on odd-numbered requests (the 1st, 3rd, ..)
     /// and after `delay_ms` on the others: a hedged second try wins.
     Slow { slow_ms: u64, delay_ms: u64 },
-    /// Answers 503.
+    /// Answers 503, always.
     Error,
+    /// Answers 503 to its first `fails` requests, then 200 at once: a
+    /// transient failure, which a retry gets past.
+    Flaky { fails: u32 },
     /// Never answers.
     Hang,
 }
@@ -31,8 +35,8 @@ pub fn mix(mut x: u64) -> u64 {
 }
 
 impl Plan {
-    /// `pages` pages: 1 in 25 slow, 1 in 33 failing, 1 in 100 hung, the rest
-    /// fast, with latencies drawn from `seed`. `no_delay` makes every answer
+    /// `pages` pages: 1 in 25 slow, 1 in 100 failing, 1 in 50 flaky (one
+    /// 503, then 200), 1 in 100 hung, the rest fast, with latencies drawn from `seed`. `no_delay` makes every answer
     /// immediate (to measure the client's own cost): no latency, and the hung
     /// pages fail at once instead.
     pub fn new(pages: usize, seed: u64, no_delay: bool) -> Plan {
@@ -44,15 +48,17 @@ impl Plan {
 }
 
 impl Page {
-    /// The page a random draw `r` makes: 1 in 25 slow, 1 in 33 failing, 1 in
-    /// 100 hung, the rest fast. Shared by the plan and the generated site.
+    /// The page a random draw `r` makes: 1 in 25 slow, 1 in 100 failing, 1
+    /// in 50 flaky, 1 in 100 hung, the rest fast. Shared by the plan and the
+    /// generated site.
     pub fn drawn(r: u64, no_delay: bool) -> Page {
         let delay_ms = if no_delay { 0 } else { 1 + (r >> 8) % 20 };
         match r % 100 {
             // With no delay, nothing waits: a hung page answers 503.
             0 if no_delay => Page::Error,
             0 => Page::Hang,
-            1..=3 => Page::Error,
+            1 => Page::Error,
+            2..=3 => Page::Flaky { fails: 1 },
             4..=7 => Page::Slow {
                 slow_ms: if no_delay { 0 } else { 2_000 },
                 delay_ms,

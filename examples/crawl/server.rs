@@ -58,7 +58,13 @@ pub struct ServerStats {
     pub peak_in_flight: AtomicUsize,
     /// Requests received, `/healthz` included.
     pub requests: AtomicUsize,
+    /// Called as each request arrives, with its `Host` header and path: the
+    /// tests read the virtual time there.
+    pub on_request: std::sync::OnceLock<OnRequest>,
 }
+
+/// A hook the server calls as each request arrives: `(host, path)`.
+pub type OnRequest = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Serves `plan` on `listener` until dropped, or until a stop request reaches
 /// its scope (it is nested in the caller's scope, so the caller's stop
@@ -87,8 +93,10 @@ pub async fn serve_with<S: corral::Spawn + Send + Sync + 'static>(
     runtime: S,
 ) {
     let runtime = &runtime;
-    // The plan's slow pages count their requests one by one, the site's in
-    // 4096 shared counters (a page shares its counter with a few others).
+    // The plan's slow and flaky pages count their requests one by one, the
+    // site's in 4096 shared counters (a page shares its counter with a few
+    // others: a flaky site page whose counter another page moved first
+    // answers 200 at once).
     let counters = plan.pages.len() + if site.is_some() { SITE_HITS } else { 0 };
     let hits: Arc<Vec<AtomicU32>> = Arc::new((0..counters).map(|_| AtomicU32::new(0)).collect());
     let result = corral::scope(|s| async move {
@@ -260,6 +268,10 @@ async fn answer(
 ) -> Result<Response<Body>, std::convert::Infallible> {
     stats.requests.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path();
+    if let Some(hook) = stats.on_request.get() {
+        let host = req.headers().get(hyper::header::HOST);
+        hook(host.and_then(|h| h.to_str().ok()).unwrap_or(""), path);
+    }
     if path == "/healthz" {
         let stopping = corral::StopHandle::current().is_some_and(|s| s.is_stopping());
         let body = format!(
@@ -316,6 +328,11 @@ async fn answer(
             delay(if nth % 2 == 0 { slow_ms } else { delay_ms }).await;
         }
         Page::Error => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
+        Page::Flaky { fails } => {
+            if hits[counter].fetch_add(1, Ordering::SeqCst) < fails {
+                return Ok(status(StatusCode::SERVICE_UNAVAILABLE));
+            }
+        }
         Page::Hang => std::future::pending::<()>().await,
     }
     Ok(Response::new(body))

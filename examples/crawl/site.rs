@@ -6,7 +6,7 @@
 //! reachable), random pages by absolute and by `../` relative paths, the
 //! same link twice, the root (a cycle), now and then a page on another host,
 //! `mailto:` and `javascript:` links and fragments. Each page is fast, slow,
-//! failing or hung as [`Page::drawn`] says (the root always answers). And a
+//! failing, flaky or hung as [`Page::drawn`] says (the root always answers). And a
 //! few odd pages, all linked from the root: `/loop/a` and `/loop/b` redirect
 //! to each other, `/big` is a 50 MB body, `/broken.html` is broken HTML.
 //!
@@ -210,8 +210,8 @@ const BROKEN: &str = "<html><body><p>broken <b>html<a href=\"/d0/p1.html\">one<d
 /// Writes the site as static files under `dir` (one folder per host, named
 /// after it), with `nginx.conf`, a server block per host for nginx, and
 /// `urls.txt`, every page's URL. What differs from the embedded server:
-/// every page answers 200 at once (no slow, failing or hung pages: nginx
-/// serves files), and `/big` is written once per host. The redirect loop is
+/// every page answers 200 at once (no slow, failing, flaky or hung pages:
+/// nginx serves files, the same on every request), and `/big` is written once per host. The redirect loop is
 /// in the nginx configuration.
 pub fn write_site(site: &Site, dir: &Path, listen: &str) -> std::io::Result<u64> {
     let mut written = 0;
@@ -223,7 +223,7 @@ pub fn write_site(site: &Site, dir: &Path, listen: &str) -> std::io::Result<u64>
         "# nginx serving the crawl's generated site ({} pages on each of {} hosts, seed {}).\n\
          # Run it with: nginx -p {dir}/ -c nginx.conf   (stop: nginx -p {dir}/ -c nginx.conf -s stop)\n\
          # Unlike the embedded server, every page answers 200 at once: no slow,\n\
-         # failing (503) or hung pages. The redirect loop is below; /big and\n\
+         # failing (503), flaky (503 once) or hung pages. The redirect loop is below; /big and\n\
          # /broken.html are files. Unknown Host headers get the first host.\n\
          worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
          events {{ worker_connections 4096; }}\nhttp {{\n    access_log off;\n    \

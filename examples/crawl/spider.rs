@@ -11,6 +11,11 @@
 //!   so a URL not started yet is a line in the frontier, not a task. At most
 //!   `per_host` of them fetch from one host at once (a `corral::Semaphore`
 //!   per host).
+//! - **Retries and a rate per host.** Each request (a redirect's too) is
+//!   tried again after a transient failure (`crawl::retried`, on
+//!   `corral::resilience::retry`), and with `rate_per_host` each waits for
+//!   its host's rate cell: after the host's permit, before its slot, so a
+//!   host's rate wait holds no slot another host could use.
 //! - **The seen set** holds a 64-bit fingerprint of every URL ever accepted
 //!   ([`Seen`], open addressing: 8 bytes a slot, at most 7/8 full).
 //! - **The end** comes when no URL waits and no worker runs (a count of URLs
@@ -33,7 +38,7 @@ use futures::future::{Either, select};
 
 // Outside `lib.rs` (which `benches/crawl.rs` builds, without `url` and
 // `html5gum`): `main.rs` and `tests/crawl.rs` include it beside it.
-use crate::crawler::{Client, Failure, Progress, Slots, Url};
+use crate::crawler::{Client, Failure, HostRate, Progress, Retries, Slots, Url, now, retried};
 
 /// The link-following crawl's settings.
 #[derive(Clone, Debug)]
@@ -57,8 +62,13 @@ pub struct SpiderConfig {
     pub per_host: usize,
     /// Bodies longer than this are cut off and counted as too big.
     pub max_body: usize,
-    /// How long one URL may take, its redirects included.
+    /// How long one URL may take, its redirects and retries included.
     pub timeout: Duration,
+    /// How a request that failed for a transient reason is tried again.
+    pub retries: Retries,
+    /// Requests a second to one host at most (a build with corral's
+    /// `rate-limit` feature).
+    pub rate_per_host: Option<u32>,
     pub deadline: Option<Duration>,
     pub grace: Option<Duration>,
     /// Report every worker poll that blocks the executor this long.
@@ -80,6 +90,12 @@ impl Default for SpiderConfig {
             per_host: 64,
             max_body: 4 << 20,
             timeout: Duration::from_secs(2),
+            retries: Retries {
+                max: 2,
+                backoff: Duration::from_millis(100),
+                jitter: true,
+            },
+            rate_per_host: None,
             deadline: None,
             grace: Some(Duration::from_secs(2)),
             warn_slow_polls: None,
@@ -108,6 +124,8 @@ pub struct SpiderReport {
     pub redirect_loops: u64,
     /// Redirects followed.
     pub redirects: u64,
+    /// Requests sent again after a transient failure.
+    pub retries: u64,
     /// A redirect to a URL already seen, or off the host: not followed.
     pub redirect_elsewhere: u64,
     pub cancelled: u64,
@@ -405,6 +423,7 @@ struct Shared<'a> {
     client: &'a Client,
     progress: &'a Progress,
     slots: Slots,
+    rate: HostRate,
     frontier: Frontier,
     seen: Mutex<Seen>,
     tally: Tally,
@@ -473,12 +492,19 @@ impl Shared<'_> {
             finished: false,
         };
         self.progress.started.fetch_add(1, Ordering::Relaxed);
-        let began = Instant::now();
+        let host_slots = self.per_host(item.url.host_str().unwrap_or(""));
+        let _host = host_slots.acquire().await;
+        // The timeout counts from the URL's first request: its turn at the
+        // host (the permit, the rate cell) is not part of it.
+        let first_cell = self.target(&item.url).map(|target| target.host);
+        if let Some(host) = &first_cell {
+            self.rate.wait(host).await;
+        }
+        let mut cell_taken = first_cell.is_some();
+        let began = now();
         let until = began
             .checked_add(self.config.timeout)
             .unwrap_or_else(|| began + Duration::from_secs(10 * 365 * 24 * 3600));
-        let host_slots = self.per_host(item.url.host_str().unwrap_or(""));
-        let _host = host_slots.acquire().await;
         let mut url = item.url;
         let mut chain = vec![fingerprint(&url)];
         let answered = loop {
@@ -486,18 +512,48 @@ impl Shared<'_> {
                 add(&t.redirect_elsewhere);
                 break None;
             };
-            let slot = self.slots.take(self.progress).await;
-            let fetched =
-                self.client
-                    .fetch(conns, &target, slot, until, false, self.config.max_body);
+            // Each try: the host's rate cell, a slot, the request; an
+            // answer the server says to try again later is a failure (and
+            // the last one, if it stays so, an answer all the same).
+            let backoffs = &self.progress.backoffs;
+            let cell_taken = &mut cell_taken;
+            let fetched = retried(self.config.retries, backoffs, |attempt| {
+                let target = &target;
+                let has_cell = std::mem::replace(cell_taken, false);
+                async move {
+                    if !has_cell {
+                        self.rate.wait(&target.host).await;
+                    }
+                    let slot = self.slots.take(self.progress).await;
+                    let max_body = self.config.max_body;
+                    let answer = self
+                        .client
+                        .fetch(conns, target, slot, until, attempt, max_body)
+                        .await?;
+                    t.bytes
+                        .fetch_add(answer.body.len() as u64, Ordering::Relaxed);
+                    match Failure::Status(answer.status) {
+                        status if status.is_transient() => Err(status),
+                        _ => Ok(answer),
+                    }
+                }
+            });
             let answer = match timeout_at(until, fetched).await {
                 Ok(Ok(answer)) => answer,
+                // Still unavailable after the retries: an answer.
+                Ok(Err(Failure::Status(status))) => crate::crawler::Answered {
+                    status,
+                    body: Default::default(),
+                    location: None,
+                },
                 Ok(Err(failure)) => {
                     add(match failure {
                         Failure::Connect => &t.connect_errors,
                         Failure::TooBig => &t.too_big,
                         Failure::TimedOut => &t.timed_out,
-                        Failure::Io | Failure::Status => &t.io_errors,
+                        Failure::Io => &t.io_errors,
+                        Failure::Stopped => &t.cancelled,
+                        Failure::Status(_) => unreachable!("matched above"),
                     });
                     break None;
                 }
@@ -506,8 +562,6 @@ impl Shared<'_> {
                     break None;
                 }
             };
-            t.bytes
-                .fetch_add(answer.body.len() as u64, Ordering::Relaxed);
             let location = answer
                 .location
                 .as_deref()
@@ -622,6 +676,7 @@ pub async fn spider(
         client,
         progress,
         slots: Slots::new(config.limit),
+        rate: HostRate::new(config.rate_per_host),
         frontier: Frontier::new(config.queue),
         seen: Mutex::new(Seen::default()),
         tally: Tally::default(),
@@ -761,6 +816,7 @@ pub async fn spider(
         too_big: get(&t.too_big),
         redirect_loops: get(&t.redirect_loops),
         redirects: get(&t.redirects),
+        retries: client.retries_sent.load(Ordering::SeqCst) as u64,
         redirect_elsewhere: get(&t.redirect_elsewhere),
         cancelled: get(&t.cancelled),
         not_started: 0,
