@@ -217,7 +217,11 @@ pub async fn crawl(
     let record = Record::new();
     let slots = Slots::new(config.limit);
     let rate = HostRate::new(config.rate_per_host);
-    let (record_ref, slots_ref, rate_ref) = (&record, &slots, &rate);
+    // A URL waiting out a retry's backoff holds no slot, so slots alone no
+    // longer bound the URLs started: at most twice `limit` run at once, or
+    // a list whose requests all fail fast would be read ahead without end.
+    let turns = corral::Semaphore::new(config.limit.saturating_mul(2));
+    let (record_ref, slots_ref, rate_ref, turns_ref) = (&record, &slots, &rate, &turns);
 
     // Connections live in their own scope, around the requests' scope, so
     // they outlive every request and end when the idle pool is dropped.
@@ -259,7 +263,12 @@ pub async fn crawl(
                         }
                     };
                     read += 1;
-                    // Room for the URL's first try. No new request after a stop.
+                    // A turn for the URL, then room for its first try. No new
+                    // request after a stop.
+                    let turn = match select(pin!(turns_ref.acquire()), s.stopped()).await {
+                        Either::Left((turn, _)) if !s.is_stopping() => turn,
+                        _ => break,
+                    };
                     let slot = match select(pin!(slots_ref.take(progress)), s.stopped()).await {
                         Either::Left((slot, _)) if !s.is_stopping() => slot,
                         _ => break,
@@ -276,6 +285,7 @@ pub async fn crawl(
                             record: record_ref,
                         };
                         job.visit(&url, slot).await;
+                        drop(turn);
                         Ok::<_, Failure>(())
                     });
                 }
@@ -428,7 +438,9 @@ impl Job<'_, '_> {
             }
         })
         .await;
-        if hedge_won {
+        // Won: the hedge's answer came first (a hedge that could not even
+        // connect was never sent, and wins nothing).
+        if hedge_won && matches!(done, Ok(_) | Err(Failure::Status(_))) {
             self.progress.hedges_won.fetch_add(1, Ordering::SeqCst);
         }
         done
