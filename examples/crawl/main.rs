@@ -14,12 +14,15 @@
 //! With `--urls N` or `--url-file FILE` it fetches a flat list instead, as
 //! follows. It starts an embedded hyper server on 127.0.0.1 (its
 //! connection handlers are parallel children of a `corral::scope`) serving a
-//! seeded plan of pages (fast, slow, failing, hung), then fetches them all over
+//! seeded plan of pages (fast, slow, failing, flaky, hung), then fetches them all over
 //! keep-alive connections: at most `--limit` HTTP requests at once (slots from
 //! a `corral::Semaphore`, hedges included), each URL under `--timeout`
 //! (`corral::time::timeout_at`), a request still running after
-//! `--hedge-after` raced against a second try (`corral::race`), the whole
-//! crawl under `--deadline`. Ctrl-C stops it gracefully (`Scope::stop`): no
+//! `--hedge-after` given a second try beside it
+//! (`corral::resilience::hedge`), a transient failure retried with backoff
+//! within the URL's timeout (`--retries`, `corral::resilience::retry`), each
+//! host's requests at most `--rate-per-host` a second (feature
+//! `rate-limit`), the whole crawl under `--deadline`. Ctrl-C stops it gracefully (`Scope::stop`): no
 //! new request starts, requests in flight and the server's connections get
 //! `--grace` to finish, and the summary is still printed; a second Ctrl-C
 //! drops them at once. `--url-file FILE` crawls your own `http://` URLs
