@@ -64,6 +64,7 @@
 //! a count on its state for the request (`HANDED`), given back when the
 //! request clears `NOTIFYING`. `loom_tests.rs` models both races.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::future::Future;
@@ -74,6 +75,7 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
+use super::arena::{self, Arena};
 use super::reason::Reason;
 use super::records::RecordRef;
 use super::state::{ScopeShared, ScopeState};
@@ -475,7 +477,8 @@ where
     }
 }
 
-/// Frees a cell made by `new_cell`, a `ChildCell<'env, E, F, U, M>`.
+/// Frees a cell made by `new_cell` from the global allocator, a
+/// `ChildCell<'env, E, F, U, M>`.
 ///
 /// # Safety
 /// `header` points to the header of such a cell whose last reference was
@@ -490,6 +493,30 @@ unsafe fn dealloc<E, F, U, M: Member>(header: NonNull<Header>) {
     // member; `future` is `ManuallyDrop` and already dropped, so nothing of
     // `'env` is touched even if `'env` has ended.
     drop(unsafe { Box::from_raw(cell) });
+}
+
+/// Frees a cell made by `new_cell` in a slot of its scope's arena
+/// (`arena.rs`), a `ChildCell<'env, E, F, U, M>`.
+///
+/// # Safety
+/// As for [`dealloc`]; the cell was written into a carved slot, and
+/// `header` carries the provenance of the slot's whole chunk (every pointer
+/// the sides keep is derived from the slot's, never through a reference).
+unsafe fn dealloc_carved<E, F, U, M: Member>(header: NonNull<Header>) {
+    let cell = header.cast::<ChildCell<'_, E, F, U, M>>().as_ptr();
+    // SAFETY: as for `dealloc`: attached in `new_cell`, freed once.
+    unsafe { (*cell).join.member.detach() };
+    // SAFETY: as for `dealloc`, dropping in place what the box would drop
+    // (the output slot and the member; the future is `ManuallyDrop` and
+    // gone), then giving the slot back to its chunk, with the layout it was
+    // carved for.
+    unsafe {
+        ptr::drop_in_place(cell);
+        arena::free(
+            header.cast::<u8>(),
+            Layout::new::<ChildCell<'_, E, F, U, M>>(),
+        );
+    }
 }
 
 /// Gives up the scope's reference to a finished or cancelled child.
@@ -520,13 +547,16 @@ pub(crate) unsafe fn release_scope_ref<E>(child: NonNull<dyn Child<E> + '_>) {
 }
 
 /// Allocates a child's cell and returns its spawn link (the scope's side)
-/// and its join part (the handle side), each holding one reference.
+/// and its join part (the handle side), each holding one reference. With an
+/// arena (the spawn runs on the scope's thread, inside its poll), the cell
+/// may be carved from it rather than allocated on its own.
 #[inline]
 pub(crate) fn new_cell<'env, E, F, U, M>(
     future: F,
     spawned_at: &'static Location<'static>,
     info: Option<RecordRef>,
     member: M,
+    arena: Option<&mut Arena>,
 ) -> (NonNull<SpawnLink<'env, E>>, NonNull<JoinPart<U, M>>)
 where
     F: Future<Output = Result<U, E>> + 'env,
@@ -537,20 +567,32 @@ where
     // Allocated first and written in place: the cell is never built on the
     // stack and copied (which the compiler does when the member's
     // construction has a side effect, as a set's count on its shared part).
-    let cell =
-        Box::into_raw(Box::<ChildCell<'env, E, F, U, M>>::new_uninit())
-            .cast::<ChildCell<'env, E, F, U, M>>();
-    // SAFETY: `Box::into_raw` never returns null.
-    let cell = unsafe { NonNull::new_unchecked(cell) };
+    let carved = arena.and_then(|arena| arena.carve(Layout::new::<ChildCell<'env, E, F, U, M>>()));
+    let (cell, dealloc): (_, unsafe fn(NonNull<Header>)) = match carved {
+        Some(slot) => (
+            slot.cast::<ChildCell<'env, E, F, U, M>>(),
+            dealloc_carved::<E, F, U, M>,
+        ),
+        None => {
+            let cell = Box::into_raw(Box::<ChildCell<'env, E, F, U, M>>::new_uninit())
+                .cast::<ChildCell<'env, E, F, U, M>>();
+            // SAFETY: `Box::into_raw` never returns null.
+            (
+                unsafe { NonNull::new_unchecked(cell) },
+                dealloc::<E, F, U, M>,
+            )
+        }
+    };
     let this: NonNull<dyn Child<E> + 'env> = cell;
     let p = cell.as_ptr();
-    // SAFETY: `p` points to a fresh allocation for a `ChildCell`, not yet
-    // shared; each field is written once, in place, before anyone reads it.
+    // SAFETY: `p` points to fresh memory for a `ChildCell` (a box, or a
+    // carved slot of the cell's size and alignment), not yet shared; each
+    // field is written once, in place, before anyone reads it.
     unsafe {
         ptr::addr_of_mut!((*p).join).write(JoinPart {
             header: Header {
                 state: AtomicUsize::new(SCOPE | HANDLE),
-                dealloc: dealloc::<E, F, U, M>,
+                dealloc,
             },
             member,
             output: UnsafeCell::new(None),

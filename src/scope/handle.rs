@@ -280,7 +280,15 @@ impl<'env, E> Handle<'env, E> {
             // Before the push, as the room.
             stats.spawned();
         }
-        let (link, join) = new_cell::<'env, E, F, U, M>(future, spawned_at, info, member);
+        // On the scope's thread, inside its poll, the cell may be carved from
+        // the scope's arena (owner-only).
+        // SAFETY: `owned_here` holds for the borrow, which ends with the call
+        // and runs no user code (the future is only moved into the cell).
+        let arena = self
+            .shared
+            .owned_here()
+            .then(|| unsafe { &mut self.shared.user_local().arena });
+        let (link, join) = new_cell::<E, F, U, M>(future, spawned_at, info, member, arena);
         if shielded {
             mark_shielded(link);
         }

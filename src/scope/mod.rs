@@ -32,6 +32,7 @@
 //! - `errors.rs`: `Nursery::every_error`: `ErrorGroup` and the future that
 //!   gathers one.
 
+mod arena;
 mod child;
 mod errors;
 mod future;

@@ -121,7 +121,7 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_,
             unsafe { take_incoming::<E>(shared, Leave::Open) };
         }
         // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
-        unsafe { shared.user_local().push_back(link.cast()) };
+        unsafe { shared.user_local().fresh.push_back(link.cast()) };
         return true;
     }
     // SAFETY: the scope's spawn stack holds `SpawnLink<'_, E>`s only (one
@@ -147,7 +147,7 @@ unsafe fn take_incoming<E>(shared: &ScopeShared, leave: Leave) {
     // holds `SpawnLink<'_, E>`s only.
     let taken = unsafe { shared.user().incoming.take::<SpawnLink<'_, E>>(leave) };
     // SAFETY: per this function's contract; no user code runs while borrowed.
-    let fresh = unsafe { shared.user_local() };
+    let fresh = unsafe { &mut shared.user_local().fresh };
     for link in taken {
         fresh.push_back(link.cast());
     }
@@ -367,7 +367,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         self.roster.running() != 0
             || !self.queue.shared().user().incoming.is_empty()
             // SAFETY: the owner, between polls.
-            || !unsafe { self.queue.shared().user_local() }.is_empty()
+            || !unsafe { &self.queue.shared().user_local().fresh }.is_empty()
     }
 
     /// The errors after the first, in order (`Nursery::every_error`).
@@ -427,7 +427,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
     /// Returns false if there is still work (a spawn may just have arrived).
     pub(crate) fn try_close(&mut self) -> bool {
         self.roster.running() == 0
-            && self.queue.user_local().is_empty()
+            && self.queue.user_local().fresh.is_empty()
             && self.queue.shared().user().incoming.close_if_empty()
     }
 
@@ -446,7 +446,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         // SAFETY: only the owner moves the spawn stack.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
         self.roster.slab.values().any(|&child| is_shielded(child))
-            || self.queue.user_local().iter().any(|&link| {
+            || self.queue.user_local().fresh.iter().any(|&link| {
                 // SAFETY: links on the owner's FIFO are live children it owns.
                 is_shielded(unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this })
             })
@@ -487,7 +487,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         for child in roster.slab.drain() {
             cancel_child(child, self.queue.shared(), &mut first_panic, reason, true);
         }
-        while let Some(link) = self.queue.user_local().pop_front() {
+        while let Some(link) = self.queue.user_local().fresh.pop_front() {
             // SAFETY: links on the owner's FIFO are live children it owns.
             let child = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this };
             cancel_child(child, self.queue.shared(), &mut first_panic, reason, false);
@@ -516,14 +516,14 @@ fn drop_waiting_where<E>(
 ) {
     // Taken out first: a destructor below may spawn, which pushes onto the
     // queue (never while it is being walked).
-    let waiting = std::mem::take(queue.user_local());
+    let waiting = std::mem::take(&mut queue.user_local().fresh);
     for link in waiting {
         // SAFETY: links on the owner's FIFO are live children it owns.
         let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
         if drop(child) {
             cancel_child(child, queue.shared(), first_panic, reason, false);
         } else {
-            queue.user_local().push_back(link);
+            queue.user_local().fresh.push_back(link);
         }
     }
 }
@@ -798,7 +798,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
             // Past a stop's grace (or a failure) nothing new starts, but a
             // shielded child (a cleanup).
             drop_waiting::<E>(queue, &mut roster.drop_panic, roster.drop_reason);
-            if queue.user_local().is_empty() {
+            if queue.user_local().fresh.is_empty() {
                 return None;
             }
         }
@@ -813,7 +813,7 @@ impl<'env, E> Children<ScopeState> for ScopeChildren<'_, 'env, E> {
             // The rest of a failed turn starts nothing.
             return None;
         }
-        let link = queue.user_local().pop_front()?;
+        let link = queue.user_local().fresh.pop_front()?;
         // SAFETY: links on the owner's FIFO are live children it owns.
         let link = unsafe { link.cast::<SpawnLink<'env, E>>().as_ref() };
         if let Some(info) = link.info {

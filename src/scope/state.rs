@@ -21,8 +21,10 @@
 //! | `room`        | with a limit: children not finished yet, and who waits for fewer | `handle.rs` (spawn, `spawn_bounded`), `set.rs` (a child gone) |
 //! | `aborted`     | an abort request found a child not started yet (its `ABORT` bit) | `child.rs` (`AbortRoute::request`), `set.rs` (the scan of the queue) |
 //!
-//! Owner-only ([`UserState::Local`]): `Fresh`, the children spawned and not
-//! started, in spawn order, as type-erased `SpawnLink` pointers (`child.rs`).
+//! Owner-only ([`UserState::Local`], an `OwnerPart`): `fresh`, the children
+//! spawned and not started, in spawn order, as type-erased `SpawnLink`
+//! pointers (`child.rs`); `arena`, the chunks the cells of children spawned
+//! on the owner's thread are carved from (`arena.rs`).
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
+use super::arena::Arena;
 use super::reason::Reason;
 use super::records::ScopeInfo;
 
@@ -92,12 +95,25 @@ pub(crate) struct ScopeState {
     pub(crate) stats: Option<Box<super::stats::Counters>>,
 }
 
+/// What only a scope's owner touches (the engine's `UserState::Local`).
+#[derive(Default)]
+pub(crate) struct OwnerPart {
+    /// The children spawned and not started yet.
+    pub(crate) fresh: Fresh,
+    /// The chunks the cells of children spawned on the owner's thread are
+    /// carved from (`arena.rs`).
+    pub(crate) arena: Arena,
+}
+
 // SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
 // else; whether the children behind them may cross threads is the child
 // set's to decide (its flavour), and dropping the queue drops no child (the
-// set cancels its children before the state's last count goes).
+// set cancels its children before the state's last count goes). The arena
+// holds pointers into chunks whose counts are atomic; dropping it on any
+// thread gives back its uncarved slots, and frees a chunk only once its
+// count says no cell is left in it.
 unsafe impl UserState for ScopeState {
-    type Local = Fresh;
+    type Local = OwnerPart;
 }
 
 impl ScopeState {

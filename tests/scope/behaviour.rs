@@ -666,6 +666,119 @@ pub(super) async fn a_childs_wakers_will_wake_each_other() {
     .unwrap();
 }
 
+/// A child of `N` bytes of state that yields once, then returns a guard
+/// counted when its output is dropped.
+async fn sized_child<const N: usize>(
+    counter: DropCounter,
+    seed: u8,
+) -> Result<(support::DropGuard, u8), ()> {
+    let state = [seed; N];
+    yield_now().await;
+    Ok((counter.guard(), state[N - 1]))
+}
+
+/// Cells of many sizes (some carved from the scope's chunks, one class
+/// beyond them from the global allocator): handles taken inside the body,
+/// dropped unawaited, kept past the scope and read there, or dropped on
+/// another thread after it; abort handles kept past all of it. Every
+/// output is dropped exactly once and every value is the child's own (Miri
+/// runs this on the minimal executor: no cell overlaps another or outlives
+/// its chunk).
+pub(super) async fn cells_outlive_their_scope_in_any_order() {
+    let outputs = DropCounter::new();
+    let n = if cfg!(miri) { 12 } else { 200 };
+    let (escaped, aborts) = open(|s| {
+        let outputs = outputs.clone();
+        async move {
+            let mut escaped = Vec::new();
+            let mut aborts = Vec::new();
+            for i in 0..n {
+                let seed = i as u8;
+                let c = outputs.clone();
+                let handle = match i % 4 {
+                    0 => s.spawn(sized_child::<8>(c, seed)),
+                    1 => s.spawn(sized_child::<200>(c, seed)),
+                    2 => s.spawn(sized_child::<700>(c, seed)),
+                    _ => s.spawn(sized_child::<3000>(c, seed)),
+                };
+                if i % 5 == 0 {
+                    aborts.push(handle.abort_handle());
+                }
+                match i % 3 {
+                    0 => escaped.push((seed, handle)),
+                    1 => drop(handle),
+                    _ => {
+                        let (guard, got) = handle.await;
+                        assert_eq!(got, seed);
+                        drop(guard);
+                    }
+                }
+            }
+            Ok::<_, ()>((escaped, aborts))
+        }
+    })
+    .await
+    .unwrap();
+    let (here, there): (Vec<_>, Vec<_>) = escaped.into_iter().partition(|(seed, _)| seed % 2 == 0);
+    for (seed, handle) in here {
+        assert!(handle.is_finished());
+        let (guard, got) = handle.await;
+        assert_eq!(got, seed);
+        drop(guard);
+    }
+    std::thread::spawn(move || {
+        for (i, (seed, handle)) in there.into_iter().enumerate() {
+            if i % 2 == 0 {
+                drop(handle);
+            } else {
+                let (_guard, got) = futures::executor::block_on(handle);
+                assert_eq!(got, seed);
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outputs.get(), n);
+    for abort in &aborts {
+        assert!(abort.is_finished());
+        abort.abort();
+    }
+    drop(aborts);
+    assert_eq!(outputs.get(), n);
+}
+
+/// Many children in turns (spawn a batch, await it, again): cells given
+/// back by finished children leave the scope's memory flat, and children
+/// spawned from inside children carve from the same arena.
+pub(super) async fn children_spawned_in_turns_and_from_children() {
+    let n = if cfg!(miri) { 3 } else { 50 };
+    let total = open(|s| async move {
+        let mut total = 0usize;
+        for turn in 0..n {
+            let handles: Vec<_> = (0..40usize)
+                .map(|i| {
+                    let s2 = s.clone();
+                    s.spawn(async move {
+                        let inner = s2.spawn(async move { Ok::<_, ()>(i) });
+                        yield_now().await;
+                        Ok::<_, ()>(inner.await + turn)
+                    })
+                })
+                .collect();
+            for handle in handles {
+                total += handle.await;
+            }
+        }
+        Ok::<_, ()>(total)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        total,
+        n * (0..40).sum::<usize>() + 40 * (0..n).sum::<usize>()
+    );
+}
+
 /// Every test above, for the runners: `each_test!(on_both_executors)`. A test
 /// left out of the list is never run, and `dead_code` says so.
 macro_rules! each_test {
@@ -702,6 +815,8 @@ macro_rules! each_test {
             a_body_destructor_panic_on_the_error_path_outranks_the_error,
             spawning_from_a_destructor_during_teardown_is_refused,
             a_child_is_dropped_as_soon_as_it_finishes,
+            cells_outlive_their_scope_in_any_order,
+            children_spawned_in_turns_and_from_children,
         );
     };
 }
