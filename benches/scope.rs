@@ -13,11 +13,14 @@
 //! | `corral_local_scope`   | `corral::local_scope`, handles dropped                |
 //! | `futures_unordered`    | `futures::stream::FuturesUnordered`, drained          |
 //! | `futures_buffered`     | `futures_buffered::FuturesUnordered`, drained         |
+//! | `futures_buffered_boxed` | the same holding `Pin<Box<dyn Future>>`, as a scope holds children of any type |
 //! | `async_executor_local` | `async_executor::LocalExecutor`, each task awaited    |
 //! | `tokio_joinset`        | `tokio::task::JoinSet` on a current-thread runtime   |
 //!
 //! for N in 1 000, 100 000 and 1 000 000. Criterion reports time per child
-//! (`Throughput::Elements(N)`).
+//! (`Throughput::Elements(N)`). A last group, `join_all/100000`, runs
+//! `corral::join_all` of N children against futures-buffered's and
+//! futures-util's `join_all`.
 //!
 //! Before the timing runs, each contender runs once at N = 100 000 under a
 //! counting global allocator, and a table of bytes and allocations per child
@@ -115,6 +118,19 @@ fn futures_buffered(n: usize) {
     });
 }
 
+/// futures-buffered holding `Pin<Box<dyn Future>>`: what it takes to hold
+/// children of different types, as a scope does.
+fn futures_buffered_boxed(n: usize) {
+    type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>>>>;
+    block_on(async {
+        let mut fu: futures_buffered::FuturesUnordered<Boxed> =
+            (0..n).map(|_| Box::pin(child()) as Boxed).collect();
+        while let Some(r) = fu.next().await {
+            black_box(r).unwrap();
+        }
+    });
+}
+
 fn async_executor_local(n: usize) {
     let ex = async_executor::LocalExecutor::new();
     block_on(ex.run(async {
@@ -184,6 +200,7 @@ fn contenders(rt: &Runtime) -> Vec<Contender<'_>> {
         ("corral_local_scope", Box::new(corral_local_scope)),
         ("futures_unordered", Box::new(futures_unordered)),
         ("futures_buffered", Box::new(futures_buffered)),
+        ("futures_buffered_boxed", Box::new(futures_buffered_boxed)),
         ("async_executor_local", Box::new(async_executor_local)),
         ("tokio_joinset", Box::new(|n| tokio_joinset(rt, n))),
     ]
@@ -228,6 +245,32 @@ fn bench_spawn_join(c: &mut Criterion, rt: &Runtime) {
     }
 }
 
+/// `join_all` of 100 000 same-typed children: corral's against
+/// futures-buffered's and futures-util's (all in one `block_on`).
+fn bench_join_all(c: &mut Criterion) {
+    let n = 100_000;
+    let mut group = c.benchmark_group(format!("join_all/{n}"));
+    group.throughput(Throughput::Elements(n as u64));
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("corral", |b| {
+        b.iter(|| black_box(block_on(corral::join_all((0..n).map(|_| child())))))
+    });
+    group.bench_function("futures_buffered", |b| {
+        b.iter(|| {
+            black_box(block_on(futures_buffered::join_all(
+                (0..n).map(|_| child()),
+            )))
+        })
+    });
+    group.bench_function("futures", |b| {
+        b.iter(|| black_box(block_on(futures::future::join_all((0..n).map(|_| child())))))
+    });
+    group.finish();
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -240,5 +283,6 @@ fn main() {
 
     let mut c = Criterion::default().configure_from_args();
     bench_spawn_join(&mut c, &rt);
+    bench_join_all(&mut c);
     c.final_summary();
 }

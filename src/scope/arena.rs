@@ -15,9 +15,9 @@
 //!
 //! A chunk is born counting every slot it has (`live = capacity`), carved
 //! or not, so carving needs no atomic. Each carved cell gives back one when
-//! it is freed; when the arena stops carving from a chunk with `left`
-//! slots never carved (it moves on to a fresh chunk, or the scope's state is
-//! dropped), it gives back `left` at once. A chunk whose every slot was
+//! it is freed; when the arena lets go of a chunk with `left` slots never
+//! carved (the scope's state is dropped: the arena only moves to a fresh
+//! chunk once the last one is full), it gives back `left` at once. A chunk whose every slot was
 //! carved is never touched by the arena again: its last cell frees it. So
 //! the count reaches zero exactly once, after every carved cell is gone and
 //! the arena has let go.
@@ -218,6 +218,7 @@ impl Drop for Arena {
 #[inline]
 pub(crate) unsafe fn free(slot: NonNull<u8>, layout: Layout) -> bool {
     // A carved slot means a carved class.
+    debug_assert!(class_of(layout).is_some(), "freeing a slot never carved");
     let class = class_of(layout).unwrap_or(0);
     let chunk = slot.as_ptr().map_addr(|a| a & !(chunk_size(class) - 1));
     // SAFETY: per the contract; its chunk lives until its count reaches 0.
@@ -252,6 +253,8 @@ unsafe fn give_back(chunk: *mut u8, class: usize, n: usize) -> bool {
 #[cfg(all(test, corral_loom))]
 mod loom_tests {
     use super::{Arena, WARM_UP, free};
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
     use loom::thread;
     use std::alloc::Layout;
 
@@ -263,6 +266,18 @@ mod loom_tests {
             for _ in 0..WARM_UP {
                 arena.carve(layout);
             }
+            // Each cell's last use before it is freed, in a cell loom
+            // tracks (the chunk itself is raw memory loom cannot see): the
+            // thread that frees the chunk reads them all, so a free that is
+            // not ordered after every cell's last use is a reported race.
+            let uses = Arc::new([UnsafeCell::new(0u8), UnsafeCell::new(0u8)]);
+            let read_all = |uses: &[UnsafeCell<u8>; 2]| {
+                for used in uses {
+                    // SAFETY: every writer is done (ordered before the
+                    // free, or loom reports the race).
+                    used.with(|v| unsafe { std::ptr::read(v) });
+                }
+            };
             // Addresses, so the slots may cross threads.
             let slots: Vec<usize> = (0..2)
                 .map(|i| {
@@ -276,16 +291,26 @@ mod loom_tests {
                 .into_iter()
                 .enumerate()
                 .map(|(i, addr)| {
+                    let uses = Arc::clone(&uses);
                     thread::spawn(move || {
                         let slot = std::ptr::NonNull::new(addr as *mut u8).unwrap();
                         // SAFETY: still carved: this thread's cell.
                         assert_eq!(unsafe { *slot.as_ptr().add(31) }, i as u8);
+                        // SAFETY: this thread's cell, written by it alone.
+                        uses[i].with_mut(|v| unsafe { *v = 1 });
                         // SAFETY: carved with `layout`, freed once.
-                        usize::from(unsafe { free(slot, layout) })
+                        let freed = unsafe { free(slot, layout) };
+                        if freed {
+                            read_all(&uses);
+                        }
+                        usize::from(freed)
                     })
                 })
                 .collect();
             let mut freed = arena.let_go();
+            if freed == 1 {
+                read_all(&uses);
+            }
             for thread in threads {
                 freed += thread.join().unwrap();
             }

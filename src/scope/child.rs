@@ -506,17 +506,27 @@ unsafe fn dealloc_carved<E, F, U, M: Member>(header: NonNull<Header>) {
     let cell = header.cast::<ChildCell<'_, E, F, U, M>>().as_ptr();
     // SAFETY: as for `dealloc`: attached in `new_cell`, freed once.
     unsafe { (*cell).join.member.detach() };
+    /// Gives the slot back to its chunk when dropped, so a panic in the
+    /// cell's drop (a waker's, an output's) still frees it, as dropping a
+    /// `Box` would.
+    struct GiveBack(NonNull<u8>, Layout);
+    impl Drop for GiveBack {
+        fn drop(&mut self) {
+            // SAFETY: the slot was carved for this layout (`new_cell`), its
+            // cell is dropped (or its drop unwound), and it is given back
+            // once: this guard is made once, below.
+            unsafe { arena::free(self.0, self.1) };
+        }
+    }
+    let _give_back = GiveBack(
+        header.cast::<u8>(),
+        Layout::new::<ChildCell<'_, E, F, U, M>>(),
+    );
     // SAFETY: as for `dealloc`, dropping in place what the box would drop
     // (the output slot and the member; the future is `ManuallyDrop` and
-    // gone), then giving the slot back to its chunk, with the layout it was
-    // carved for.
-    unsafe {
-        ptr::drop_in_place(cell);
-        arena::free(
-            header.cast::<u8>(),
-            Layout::new::<ChildCell<'_, E, F, U, M>>(),
-        );
-    }
+    // gone); then the guard gives the slot back to its chunk, with the
+    // layout it was carved for.
+    unsafe { ptr::drop_in_place(cell) };
 }
 
 /// Gives up the scope's reference to a finished or cancelled child.
