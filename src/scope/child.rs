@@ -75,7 +75,7 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
-use super::arena::{self, Arena};
+use super::arena::{self, Arena, Slot};
 use super::reason::Reason;
 use super::records::RecordRef;
 use super::state::{ScopeShared, ScopeState};
@@ -273,6 +273,10 @@ struct ChildCell<'env, E, F, U, M> {
     /// future has been dropped. Owner only, so not in the state word:
     /// nobody else ever asks (see the module docs' table).
     phase: Cell<u8>,
+    /// For a cell carved from its scope's arena, its slot's offset in its
+    /// chunk (`arena.rs`); 0 for a boxed cell. Written once, before the
+    /// cell is shared.
+    offset: u16,
     future: UnsafeCell<ManuallyDrop<F>>,
 }
 
@@ -509,7 +513,7 @@ unsafe fn dealloc_carved<E, F, U, M: Member>(header: NonNull<Header>) {
     /// Gives the slot back to its chunk when dropped, so a panic in the
     /// cell's drop (a waker's, an output's) still frees it, as dropping a
     /// `Box` would.
-    struct GiveBack(NonNull<u8>, Layout);
+    struct GiveBack(Slot, Layout);
     impl Drop for GiveBack {
         fn drop(&mut self) {
             // SAFETY: the slot was carved for this layout (`new_cell`), its
@@ -518,10 +522,12 @@ unsafe fn dealloc_carved<E, F, U, M: Member>(header: NonNull<Header>) {
             unsafe { arena::free(self.0, self.1) };
         }
     }
-    let _give_back = GiveBack(
-        header.cast::<u8>(),
-        Layout::new::<ChildCell<'_, E, F, U, M>>(),
-    );
+    let slot = Slot {
+        ptr: header.cast::<u8>(),
+        // SAFETY: the cell is live; `offset` was written in `new_cell`.
+        offset: unsafe { (*cell).offset },
+    };
+    let _give_back = GiveBack(slot, Layout::new::<ChildCell<'_, E, F, U, M>>());
     // SAFETY: as for `dealloc`, dropping in place what the box would drop
     // (the output slot and the member; the future is `ManuallyDrop` and
     // gone); then the guard gives the slot back to its chunk, with the
@@ -578,10 +584,11 @@ where
     // stack and copied (which the compiler does when the member's
     // construction has a side effect, as a set's count on its shared part).
     let carved = arena.and_then(|arena| arena.carve(Layout::new::<ChildCell<'env, E, F, U, M>>()));
-    let (cell, dealloc): (_, unsafe fn(NonNull<Header>)) = match carved {
+    let (cell, dealloc, offset): (_, unsafe fn(NonNull<Header>), _) = match carved {
         Some(slot) => (
-            slot.cast::<ChildCell<'env, E, F, U, M>>(),
+            slot.ptr.cast::<ChildCell<'env, E, F, U, M>>(),
             dealloc_carved::<E, F, U, M>,
+            slot.offset,
         ),
         None => {
             let cell = Box::into_raw(Box::<ChildCell<'env, E, F, U, M>>::new_uninit())
@@ -590,6 +597,7 @@ where
             (
                 unsafe { NonNull::new_unchecked(cell) },
                 dealloc::<E, F, U, M>,
+                0,
             )
         }
     };
@@ -614,6 +622,7 @@ where
             info,
         });
         ptr::addr_of_mut!((*p).phase).write(Cell::new(FRESH));
+        ptr::addr_of_mut!((*p).offset).write(offset);
         ptr::addr_of_mut!((*p).future).write(UnsafeCell::new(ManuallyDrop::new(future)));
         (*p).join.member.attach();
     }
