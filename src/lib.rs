@@ -103,8 +103,10 @@
 //!
 //! # Cost
 //!
-//! A child is one allocation (its future, its output slot and its waker state
-//! together); waking a child polls only that child, and one poll of a scope
+//! A child is one cell (its future, its output slot and its waker state
+//! together), carved from chunks its scope allocates a few kilobytes at a
+//! time, so a scope of many children makes about one allocation per 30
+//! children; waking a child polls only that child, and one poll of a scope
 //! polls at most 128 children before yielding to the executor. See
 //! `docs/benchmarks.md` in the repository for measurements against
 //! `FuturesUnordered`, futures-buffered, async-executor and tokio's `JoinSet`.
