@@ -22,15 +22,15 @@
 //! drop) at that N, without the spawns; the same at N = 1 000 shows whether
 //! it depends on N. docs/benchmarks.md records the figures.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 #[path = "../support/parked.rs"]
 mod parked;
 #[path = "../support/yield_once.rs"]
 mod yield_once;
 use parked::{all_polled, parked};
+
+#[path = "../support/spin_block_on.rs"]
+mod spin_block_on;
+use spin_block_on::block_on;
 
 fn main() {
     let usage = "usage: profile_abort join|abort_handle|tokio CHILDREN ABORTED";
@@ -96,16 +96,4 @@ fn tokio(n: usize, picked: &[usize]) {
         }
         std::process::exit(0);
     });
-}
-
-/// Polls `future` to completion with a waker that does nothing (the scope
-/// and its children never wait on anything outside it).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }

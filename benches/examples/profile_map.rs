@@ -19,13 +19,13 @@
 //! `futures_ordered` are futures-util's `buffer_unordered(64)` and
 //! `buffered(64)`.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use corral::stream::ScopedStreamExt;
 use futures::StreamExt;
 use futures_buffered::BufferedStreamExt;
+
+#[path = "../support/spin_block_on.rs"]
+mod spin_block_on;
+use spin_block_on::block_on;
 
 #[path = "../support/yield_once.rs"]
 mod yield_once;
@@ -74,16 +74,4 @@ fn main() {
         _ => panic!("{usage}"),
     };
     assert_eq!(total, n * n.saturating_sub(1) / 2);
-}
-
-/// Polls `future` to completion with a waker that does nothing (everything
-/// here wakes only itself).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }

@@ -13,10 +13,13 @@
 //! as a scope takes them), `futures_unordered` (futures-util's).
 
 use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
 
 use futures::StreamExt;
+
+#[path = "../support/spin_block_on.rs"]
+mod spin_block_on;
+use spin_block_on::block_on;
 
 type Boxed = Pin<Box<dyn Future<Output = Result<usize, ()>>>>;
 
@@ -60,15 +63,4 @@ fn main() {
         other => panic!("unknown contender {other}"),
     };
     assert_eq!(sum, n * n.saturating_sub(1) / 2);
-}
-
-/// Polls `future` to completion with a waker that does nothing.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }

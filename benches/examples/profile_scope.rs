@@ -13,9 +13,9 @@
 //! child (spawn, first poll, completion, join), without the fixed costs.
 //! docs/benchmarks.md records the figures.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+#[path = "../support/spin_block_on.rs"]
+mod spin_block_on;
+use spin_block_on::block_on;
 
 fn main() {
     let n: usize = std::env::args()
@@ -33,16 +33,4 @@ fn main() {
         Ok(sum)
     }));
     assert_eq!(sum, Ok(n * n.saturating_sub(1) / 2));
-}
-
-/// Polls `future` to completion with a waker that does nothing (the scope
-/// and its children never wait on anything outside it).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }
