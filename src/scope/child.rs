@@ -1,4 +1,5 @@
-//! One child: a single allocation shared by its scope and its [`JoinHandle`].
+//! One child: a single cell (boxed, or carved from its scope's arena,
+//! `arena.rs`) shared by its scope and its [`JoinHandle`].
 //!
 //! ```text
 //! ChildCell<'env, E, F, U>  (repr(C))
@@ -8,6 +9,7 @@
 //! │   └── output: Option<U>  written once by the scope, taken once by the handle
 //! ├── link: SpawnLink<'env, E>    the spawn-stack link (then the wake slot) and the scope's `dyn Child` pointer
 //! ├── phase                  fresh, running or gone (owner only)
+//! ├── offset                 a carved cell's offset in its arena chunk (0 if boxed)
 //! └── future: F              dropped in place by the scope, never by the handle
 //! ```
 //!
