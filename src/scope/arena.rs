@@ -20,8 +20,9 @@
 //! or not, so carving needs no atomic. Each carved cell gives back one when
 //! it is freed; when the arena lets go of a chunk with `left` slots never
 //! carved (the scope's state is dropped: the arena only moves to a fresh
-//! chunk once the last one is full), it gives back `left` at once. A chunk whose every slot was
-//! carved is never touched by the arena again: its last cell frees it. So
+//! chunk once the last one is full), it gives back `left` at once. A chunk
+//! whose every slot was carved is never touched by the arena again: its
+//! last cell frees it. So
 //! the count reaches zero exactly once, after every carved cell is gone and
 //! the arena has let go.
 //!
@@ -262,11 +263,21 @@ unsafe fn give_back(chunk: *mut u8, class: usize, n: usize) -> bool {
     true
 }
 
+/// An arena past its warm-up, whose next carve for `layout` is a slot.
+#[cfg(test)]
+fn warmed_up(layout: Layout) -> Arena {
+    let mut arena = Arena::default();
+    for _ in 0..WARM_UP {
+        assert!(arena.carve(layout).is_none());
+    }
+    arena
+}
+
 /// loom: cells freed on two threads while the owner lets go of the arena;
 /// the chunk is freed exactly once, after every use of it.
 #[cfg(all(test, corral_loom))]
 mod loom_tests {
-    use super::{Arena, Slot, WARM_UP, free};
+    use super::{Slot, free, warmed_up};
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::thread;
@@ -276,10 +287,7 @@ mod loom_tests {
     fn cells_and_the_arena_let_go_on_three_threads() {
         loom::model(|| {
             let layout = Layout::from_size_align(32, 8).unwrap();
-            let mut arena = Arena::default();
-            for _ in 0..WARM_UP {
-                arena.carve(layout);
-            }
+            let mut arena = warmed_up(layout);
             // Each cell's last use before it is freed, in a cell loom
             // tracks (the chunk itself is raw memory loom cannot see): the
             // thread that frees the chunk reads them all, so a free that is
@@ -336,7 +344,7 @@ mod loom_tests {
 
 #[cfg(all(test, not(corral_loom)))]
 mod tests {
-    use super::{Arena, CLASSES, HEAD, MAX_CELL, WARM_UP, chunk_size, class_of, free, slot_size};
+    use super::{CLASSES, HEAD, MAX_CELL, chunk_size, class_of, free, slot_size, warmed_up};
     use std::alloc::Layout;
 
     #[test]
@@ -363,10 +371,7 @@ mod tests {
     #[test]
     fn slots_are_disjoint_and_chunks_freed_once() {
         let layout = Layout::from_size_align(120, 8).unwrap();
-        let mut arena = Arena::default();
-        for _ in 0..WARM_UP {
-            assert!(arena.carve(layout).is_none());
-        }
+        let mut arena = warmed_up(layout);
         let n = if cfg!(miri) { 80 } else { 500 };
         let mut slots: Vec<_> = (0..n)
             .map(|i| {
@@ -401,10 +406,7 @@ mod tests {
         let per_chunk = (4096 - HEAD) / 64;
         for carved in [1, per_chunk - 1, per_chunk, per_chunk + 1, 3 * per_chunk] {
             for arena_first in [false, true] {
-                let mut arena = Arena::default();
-                for _ in 0..WARM_UP {
-                    arena.carve(layout);
-                }
+                let mut arena = warmed_up(layout);
                 let slots: Vec<_> = (0..carved).map(|_| arena.carve(layout).unwrap()).collect();
                 let mut freed = 0;
                 if arena_first {
@@ -424,14 +426,28 @@ mod tests {
         }
     }
 
+    /// A 1000-byte cell takes a 1024-byte slot in a 16 KiB chunk: 15 to a
+    /// chunk, each written whole (Miri checks they stay inside it).
     #[test]
     fn large_classes_use_large_chunks() {
         let layout = Layout::from_size_align(1000, 16).unwrap();
-        let mut arena = Arena::default();
-        for _ in 0..WARM_UP {
-            assert!(arena.carve(layout).is_none());
-        }
-        let slots: Vec<_> = (0..40).map(|_| arena.carve(layout).unwrap()).collect();
+        let mut arena = warmed_up(layout);
+        let slots: Vec<_> = (0..40)
+            .map(|i| {
+                let slot = arena.carve(layout).unwrap();
+                // SAFETY: a fresh slot of 1000 bytes.
+                unsafe { slot.ptr.as_ptr().write_bytes(i, 1000) };
+                slot
+            })
+            .collect();
+        let per_chunk = (16384 - HEAD) / 1024;
+        assert_eq!(per_chunk, 15);
+        let mut chunks: Vec<usize> = slots
+            .iter()
+            .map(|slot| slot.ptr.as_ptr() as usize - usize::from(slot.offset))
+            .collect();
+        chunks.dedup();
+        assert_eq!(chunks.len(), 40usize.div_ceil(per_chunk));
         drop(arena);
         for slot in slots {
             // SAFETY: carved with `layout`, freed once.
