@@ -7,7 +7,7 @@
 //! │   ├── header: Header     state word, dealloc fn
 //! │   ├── member: M          the handle's waker for a lone child; a `JoinSet`'s link for a set's (`member.rs`)
 //! │   └── output: Option<U>  written once by the scope, taken once by the handle
-//! ├── link: SpawnLink<'env, E>    the spawn-stack link (then the wake slot) and the scope's `dyn Child` pointer
+//! ├── link: SpawnLink<'env, E>    the spawn-stack link (then the owner's FIFO link, then the wake slot) and the scope's `dyn Child` pointer
 //! ├── phase                  fresh, running or gone (owner only)
 //! ├── offset                 a carved cell's offset in its arena chunk (0 if boxed)
 //! └── future: F              dropped in place by the scope, never by the handle
@@ -236,8 +236,9 @@ impl Member for Lone {
 #[repr(C)]
 pub(crate) struct SpawnLink<'env, E> {
     /// Next link in the spawn stack (see `engine/stack.rs`) while the child
-    /// is on it; once the scope has started the child (`STARTED`), its wake
-    /// slot, for abort requests.
+    /// is on it, then in the owner's FIFO of children not started yet
+    /// (`fresh.rs`); once the scope has started the child (`STARTED`), its
+    /// wake slot, for abort requests.
     pub(crate) next: Cell<*mut SpawnLink<'env, E>>,
     /// The cell itself, as the scope sees it.
     pub(crate) this: NonNull<dyn Child<E> + 'env>,
@@ -248,8 +249,9 @@ pub(crate) struct SpawnLink<'env, E> {
     pub(crate) info: Option<RecordRef>,
 }
 
-// SAFETY: `next` is the link field, written only through `set_next`, and
-// only the spawn stack uses it (the owner's FIFO is a `VecDeque`).
+// SAFETY: `next` is the link field: the spawn stack's while the child is on
+// it, then the owner's FIFO of children not started yet (`fresh.rs`, which
+// writes it as a `Cell<*mut ()>` without this trait), then the wake slot.
 unsafe impl<E> crate::engine::Node for SpawnLink<'_, E> {
     fn next(&self) -> *mut Self {
         self.next.get()

@@ -282,17 +282,16 @@ impl<'env, E> Handle<'env, E> {
         }
         // On the scope's thread, inside its poll, the cell may be carved from
         // the scope's arena (owner-only).
+        let owned_here = self.shared.owned_here();
         // SAFETY: `owned_here` holds for the borrow, which ends with the call
         // and runs no user code (the future is only moved into the cell).
-        let arena = self
-            .shared
-            .owned_here()
-            .then(|| unsafe { &mut self.shared.user_local().arena });
+        let arena = owned_here.then(|| unsafe { &mut self.shared.user_local().arena });
         let (link, join) = new_cell::<E, F, U, M>(future, spawned_at, info, member, arena);
         if shielded {
             mark_shielded(link);
         }
-        if !push_incoming(&self.shared, link) {
+        // Nothing since the look above ran user code or left the loop.
+        if !push_incoming(&self.shared, link, owned_here) {
             // SAFETY: the push failed, so the child never reached the scope;
             // the handle side's reference is ours to give up. Handle side
             // first: the discard's cancel then tells no set about a child it

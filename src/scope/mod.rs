@@ -35,6 +35,7 @@
 mod arena;
 mod child;
 mod errors;
+mod fresh;
 mod future;
 mod handle;
 #[cfg(all(test, corral_loom))]

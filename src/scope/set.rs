@@ -106,9 +106,15 @@ pub(crate) fn discard<X>(value: X) {
 /// poll loop (the body or a child spawning), that is a push onto the owner's
 /// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
 /// scope if it is idle. Returns `false` (and leaves `link` to the caller) if the
-/// scope has finished.
-pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_, E>>) -> bool {
-    if shared.owned_here() {
+/// scope has finished. `owned_here` is `shared.owned_here()`, which the
+/// caller has just read (a spawn reads it once, for its cell and its push).
+pub(crate) fn push_incoming<E>(
+    shared: &ScopeShared,
+    link: NonNull<SpawnLink<'_, E>>,
+    owned_here: bool,
+) -> bool {
+    debug_assert_eq!(owned_here, shared.owned_here());
+    if owned_here {
         // The scope is inside its own poll, so it cannot have finished. Remote
         // spawns that happened before this one (from a nested gather's loop, or
         // another thread we synchronised with) go first, to keep spawn order.
@@ -120,7 +126,8 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_,
             // SAFETY: `owned_here` holds.
             unsafe { take_incoming::<E>(shared, Leave::Open) };
         }
-        // SAFETY: `owned_here` holds; this borrow ends here and runs no user code.
+        // SAFETY: `owned_here` holds; this borrow ends here and runs no user
+        // code. The link is a live child's, on no list yet.
         unsafe { shared.user_local().fresh.push_back(link.cast()) };
         return true;
     }
@@ -145,12 +152,13 @@ pub(crate) fn push_incoming<E>(shared: &ScopeShared, link: NonNull<SpawnLink<'_,
 unsafe fn take_incoming<E>(shared: &ScopeShared, leave: Leave) {
     // SAFETY: the caller is the owner (or on its loop's thread); the stack
     // holds `SpawnLink<'_, E>`s only.
-    let taken = unsafe { shared.user().incoming.take::<SpawnLink<'_, E>>(leave) };
+    let Some(taken) = (unsafe { shared.user().incoming.take_chain::<SpawnLink<'_, E>>(leave) })
+    else {
+        return;
+    };
     // SAFETY: per this function's contract; no user code runs while borrowed.
-    let fresh = unsafe { &mut shared.user_local().fresh };
-    for link in taken {
-        fresh.push_back(link.cast());
-    }
+    // The chain's links are live children on no other list.
+    unsafe { shared.user_local().fresh.append(taken) };
 }
 
 /// The children of one scope, as seen by its owner. `K` says which handle
@@ -446,7 +454,7 @@ impl<'env, E, K> ChildSet<'env, E, K> {
         // SAFETY: only the owner moves the spawn stack.
         unsafe { take_incoming::<E>(self.queue.shared(), Leave::Open) };
         self.roster.slab.values().any(|&child| is_shielded(child))
-            || self.queue.user_local().fresh.iter().any(|&link| {
+            || self.queue.user_local().fresh.iter().any(|link| {
                 // SAFETY: links on the owner's FIFO are live children it owns.
                 is_shielded(unsafe { link.cast::<SpawnLink<'env, E>>().as_ref().this })
             })
@@ -523,7 +531,9 @@ fn drop_waiting_where<E>(
         if drop(child) {
             cancel_child(child, queue.shared(), first_panic, reason, false);
         } else {
-            queue.user_local().fresh.push_back(link);
+            // SAFETY: a live child's link, off the taken queue (the walk read
+            // its successor already).
+            unsafe { queue.user_local().fresh.push_back(link) };
         }
     }
 }

@@ -26,8 +26,6 @@
 //! pointers (`child.rs`); `arena`, the chunks the cells of children spawned
 //! on the owner's thread are carved from (`arena.rs`).
 
-use std::collections::VecDeque;
-use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -60,9 +58,7 @@ pub(crate) type ScopeShared = Shared<ScopeState>;
 /// nested-scope registrations and parallel children hold.
 pub(crate) type ScopeRef = SharedRef<ScopeState>;
 
-/// The children spawned and not started yet, in spawn order (type-erased
-/// `SpawnLink` pointers, see `set.rs`). Owner-only.
-pub(crate) type Fresh = VecDeque<NonNull<()>>;
+pub(crate) use super::fresh::Fresh;
 
 /// What a scope keeps beside its ready queue; see the module docs.
 pub(crate) struct ScopeState {
@@ -105,8 +101,8 @@ pub(crate) struct OwnerPart {
     pub(crate) arena: Arena,
 }
 
-// SAFETY: `Fresh` holds type-erased pointers to spawn links, and nothing
-// else; whether the children behind them may cross threads is the child
+// SAFETY: `Fresh` holds type-erased pointers to spawn links (linked through
+// the links themselves), and nothing else; whether the children behind them may cross threads is the child
 // set's to decide (its flavour), and dropping the queue drops no child (the
 // set cancels its children before the state's last count goes). The arena
 // holds pointers into chunks whose counts are atomic; dropping it on any
