@@ -36,11 +36,12 @@
 //! deep.
 
 use std::ops::ControlFlow;
+use std::ptr::NonNull;
 use std::task::Context;
 
 use super::budget::TokioBudget;
 use super::queue::ReadyQueue;
-use super::shared::{OwnerGuard, UserState};
+use super::shared::{OwnerGuard, Slot, UserState};
 use crate::loom::Ordering;
 
 /// Child polls allowed in one call to [`ReadyQueue::drive`] before it yields.
@@ -84,6 +85,21 @@ pub(crate) enum Drained {
 }
 
 impl<S: UserState> ReadyQueue<S> {
+    /// The next child to poll, new ones first, and its slot: a new child's
+    /// is looked up by its index, a woken one's comes from the ready FIFO,
+    /// which holds slots.
+    #[inline(always)]
+    fn next_child<C: Children<S>>(
+        &mut self,
+        children: &mut C,
+        look: Look,
+    ) -> Option<(usize, NonNull<Slot<S>>)> {
+        match children.next_fresh(self, look) {
+            Some(index) => Some((index, NonNull::from(self.slot(index)))),
+            None => self.pop(),
+        }
+    }
+
     /// Polls ready children until none is left (`Idle`), a budget runs out
     /// (`Budget`, parent already woken; tokio's is checked before each child
     /// poll, even the first) or a child asks to stop (`Break`).
@@ -106,8 +122,8 @@ impl<S: UserState> ReadyQueue<S> {
                 TokioBudget::defer_wake(cx);
                 return ControlFlow::Continue(Drained::Budget);
             }
-            let index = match children.next_fresh(self, Look::Busy).or_else(|| self.pop()) {
-                Some(index) => index,
+            let (index, slot) = match self.next_child(children, Look::Busy) {
+                Some(woken) => woken,
                 None => {
                     // Close the window, then look once more: a remote wake or
                     // spawn that saw `polling == true` skipped the parent and
@@ -117,17 +133,16 @@ impl<S: UserState> ReadyQueue<S> {
                     // loom cannot check. This runs once per idle exit, not per child.
                     self.shared().polling.store(false, Ordering::SeqCst);
                     self.take_remote();
-                    let late = children.next_fresh(self, Look::Last).or_else(|| self.pop());
-                    match late {
-                        Some(index) => {
+                    match self.next_child(children, Look::Last) {
+                        Some(late) => {
                             self.shared().polling.store(true, Ordering::SeqCst);
-                            index
+                            late
                         }
                         None => return ControlFlow::Continue(Drained::Idle),
                     }
                 }
             };
-            let waker = self.waker(index);
+            let waker = self.slot_waker(slot);
             let mut child_cx = Context::from_waker(&waker);
             // On every return below, `_owner` clears `polling` as it drops.
             if let ControlFlow::Break(reason) = children.poll_child(index, &mut child_cx) {

@@ -28,7 +28,7 @@
 //!
 //! - **On the owner's thread, inside its poll loop** (a child waking itself or
 //!   a sibling, the common case), the thread-local `OWNER` names this queue
-//!   and the wake appends the child's index to the owner-only `ready` FIFO. No
+//!   and the wake appends the child's slot to the owner-only `ready` FIFO. No
 //!   atomic operation at all; the slot's `local_queued` flag keeps duplicates
 //!   out.
 //! - **Anywhere else** (another thread, or outside the loop), the wake pushes

@@ -75,7 +75,7 @@ impl<S: UserState> ReadyQueue<S> {
     }
 
     /// The slot of child `index`, which must be below the reserved capacity.
-    fn slot(&self, index: usize) -> &Slot<S> {
+    pub(super) fn slot(&self, index: usize) -> &Slot<S> {
         debug_assert!(index < self.capacity);
         // SAFETY: owner-only access to `chunks`; `index < capacity`; slots
         // live as long as the owner.
@@ -84,8 +84,17 @@ impl<S: UserState> ReadyQueue<S> {
 
     /// A waker for child `index`, borrowed: it holds no count of its own, so it
     /// must not outlive this queue (cloning it takes a real count).
+    #[cfg(all(test, corral_loom))]
     pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
-        let data = self.slot(index) as *const Slot<S> as *const ();
+        self.slot_waker(NonNull::from(self.slot(index)))
+    }
+
+    /// A waker for `slot`, one of this queue's, borrowed: it holds no count
+    /// of its own, so it must not outlive this queue (cloning it takes a real
+    /// count).
+    #[inline]
+    pub(super) fn slot_waker(&self, slot: NonNull<Slot<S>>) -> ManuallyDrop<Waker> {
+        let data = slot.as_ptr() as *const ();
         // SAFETY: the vtable's contract holds for slot pointers; `ManuallyDrop`
         // keeps this count-less waker from releasing a count it never took.
         ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, self.shared().vtable)) })
@@ -98,9 +107,9 @@ impl<S: UserState> ReadyQueue<S> {
         let taken = unsafe { self.shared().remote.take::<Slot<S>>(Leave::Open) };
         // Served in wake order; each slot's link is read before it is handed
         // out, so clearing `queued` below frees the link for the next push.
-        for slot in taken {
+        for ptr in taken {
             // SAFETY: slots stay allocated while the owner lives.
-            let slot = unsafe { slot.as_ref() };
+            let slot = unsafe { ptr.as_ref() };
             // A full barrier, not a release store: the child's coming check of its
             // own state must not be reordered before this clear, or a waker that
             // changes that state and then reads `queued == true` would skip the
@@ -111,24 +120,29 @@ impl<S: UserState> ReadyQueue<S> {
             // `local_queued`: false -> true, unless a local wake queued it first.
             if !slot.local_queued.replace(true) {
                 // SAFETY: `&mut self` is the owner; the borrow ends here.
-                unsafe { self.shared().local().ready.push_back(slot.index) };
+                unsafe { self.shared().local().ready.push_back(ptr.cast()) };
             }
         }
     }
 
-    /// The next woken child, FIFO over local and remote wakes.
-    pub(super) fn pop(&mut self) -> Option<usize> {
+    /// The next woken child's index and slot, FIFO over local and remote
+    /// wakes. Slots live as long as the owner (`NonNull`, so that the caller
+    /// may use the queue meanwhile).
+    pub(super) fn pop(&mut self) -> Option<(usize, NonNull<Slot<S>>)> {
         // SeqCst: after `polling` is cleared this is the owner's half of the
         // Dekker pair (see the module docs); a plain load on x86.
         if !self.shared().remote.is_empty() {
             self.take_remote();
         }
         // SAFETY: `&mut self` is the owner; the borrow ends here.
-        let index = unsafe { self.shared().local().ready.pop_front()? } as usize;
+        let slot = unsafe { self.shared().local().ready.pop_front()? }.cast::<Slot<S>>();
         // `local_queued`: true -> false, before the poll, so a wake during it
         // queues the child again.
-        self.slot(index).local_queued.set(false);
-        Some(index)
+        // SAFETY: `ready` holds this queue's slots only (pushed by its wakers
+        // and `take_remote`), which live as long as the owner.
+        let slot_ref = unsafe { slot.as_ref() };
+        slot_ref.local_queued.set(false);
+        Some((slot_ref.index as usize, slot))
     }
 }
 

@@ -17,12 +17,12 @@
 //! |----------------|-------------------------------------------|------------------------------------------|---------|-------------------|
 //! | `queued`       | by a wake off the owner's loop (`waker.rs`: `schedule`: `swap(true)`), before the push | by the owner (`take_remote`: `swap(false)`, `SeqCst`), after it took the slot off the stack | the waking side: the old value of its swap | a slot on the remote stack twice (which would make a cycle) |
 //! | `next`         | by the pusher, before its `SeqCst` CAS; by the owner, reversing the stack it took | never (stale values are never read) | the owner, after its swap of the stack's head | nothing by itself: it is only meaningful while `queued` is true, and then it is the stack's |
-//! | `local_queued` | by a wake on the owner's loop, and by `take_remote` (owner thread only, a plain `Cell`) | by `pop`, just before the child is polled | the same two setters | an index in the `ready` FIFO twice |
+//! | `local_queued` | by a wake on the owner's loop, and by `take_remote` (owner thread only, a plain `Cell`) | by `pop`, just before the child is polled | the same two setters | a slot in the `ready` FIFO twice |
 //!
 //! The two queue flags are independent: a slot may be in `ready` (a local
 //! wake) and on the remote stack (a later wake from another thread) at once;
 //! `take_remote` then clears `queued` and, seeing `local_queued`, does not
-//! queue the index a second time. Each flag is cleared *before* the poll its
+//! queue the slot a second time. Each flag is cleared *before* the poll its
 //! wake asked for (`queued` in `take_remote`, `local_queued` in `pop`), so a
 //! wake that comes during or after that poll queues the child again: no wake
 //! is lost.
@@ -65,8 +65,10 @@ unsafe impl UserState for () {
 /// Owner-only state that wakers and spawners reach on the owner's thread
 /// while its poll loop runs (see [`Shared::owned_here`]).
 pub(crate) struct Local<L> {
-    /// Children to poll, in wake order.
-    pub(super) ready: VecDeque<u32>,
+    /// The slots of the children to poll, in wake order (type-erased
+    /// `Slot<S>` pointers: the owner pops a slot and reads its index, with
+    /// no look-up in the chunks).
+    pub(super) ready: VecDeque<NonNull<()>>,
     /// The user's owner-only part.
     user: L,
 }
@@ -103,7 +105,7 @@ pub(crate) struct Slot<S: UserState> {
     /// True from the push that put this slot on the remote stack until the
     /// owner takes it off.
     pub(super) queued: AtomicBool,
-    /// True while the index is in the owner's `ready` FIFO. Owner thread only.
+    /// True while the slot is in the owner's `ready` FIFO. Owner thread only.
     pub(super) local_queued: Cell<bool>,
     /// The child's index in its set.
     pub(super) index: u32,

@@ -49,7 +49,7 @@ impl<S: UserState> Slot<S> {
             // `local_queued`: false -> true, with the push into `ready`.
             if !self.local_queued.replace(true) {
                 // SAFETY: `owned_here` holds and this borrow ends here.
-                unsafe { shared.local().ready.push_back(self.index) };
+                unsafe { shared.local().ready.push_back(NonNull::from(self).cast()) };
             }
             return;
         }
