@@ -17,6 +17,17 @@ use corral::Nursery;
 use futures::FutureExt;
 use support::{DropCounter, pending_forever, poll_once, yield_now, yield_times};
 
+/// Runs its closure when dropped.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
 /// The tests of `shield/behaviour.rs` on `corral::scope`.
 #[path = "shield"]
 mod scope_flavour {

@@ -167,8 +167,8 @@ pub(crate) unsafe fn slot_shared<S: UserState>(slot: *const ()) -> *const Shared
 ///   that never spans a child poll; never from two threads at once.
 ///
 /// Wakers, handles and stop requests on other threads never read either
-/// field: they use the atomics. The values inside are indices, chunk
-/// pointers and whatever the user keeps owner-only (a scope: type-erased
+/// field: they use the atomics. The values inside are slot pointers (the
+/// ready FIFO), chunk pointers and whatever the user keeps owner-only (a scope: type-erased
 /// links to children not started yet); whether the children behind those
 /// links may cross threads is decided by the user (a scope's child set and
 /// its flavour), not here.

@@ -232,7 +232,8 @@ impl Member for Lone {
 
 /// The link through which a spawned child travels to its scope's owner.
 /// `repr(C)`, so that `next` is at the same place whatever `E` is (an abort
-/// handle finds it without knowing `E`, see `link_next`).
+/// handle finds it without knowing `E`, see `AbortRoute::new`; so does the
+/// owner's FIFO, `fresh.rs`).
 #[repr(C)]
 pub(crate) struct SpawnLink<'env, E> {
     /// Next link in the spawn stack (see `engine/stack.rs`) while the child
@@ -248,6 +249,10 @@ pub(crate) struct SpawnLink<'env, E> {
     /// The child's task-tree record, if its scope is tracked.
     pub(crate) info: Option<RecordRef>,
 }
+
+// The owner's FIFO (`fresh.rs`) reads a link's `next` at offset 0, without
+// knowing `E`.
+const _: () = assert!(std::mem::offset_of!(SpawnLink<'static, ()>, next) == 0);
 
 // SAFETY: `next` is the link field: the spawn stack's while the child is on
 // it, then the owner's FIFO of children not started yet (`fresh.rs`, which
@@ -319,7 +324,8 @@ impl<E, F, U, M: Member> ChildCell<'_, E, F, U, M> {
     #[inline]
     fn start(&self, cx: &Context<'_>) -> bool {
         self.phase.set(RUNNING);
-        // Off the spawn stack, `next` is free.
+        // Off the spawn stack and the owner's FIFO (`fresh.rs`), `next` is
+        // free.
         self.link
             .next
             .set(cx.waker().data() as *mut SpawnLink<'_, E>);

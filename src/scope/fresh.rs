@@ -60,8 +60,8 @@ impl Fresh {
     ///
     /// # Safety
     /// `link` is a live `SpawnLink` on no stack or queue; it stays allocated
-    /// and is left alone (its `next` is the queue's) until it is popped or
-    /// the queue is taken.
+    /// and is left alone (its `next` is the queue's) until it is popped from
+    /// this queue, or from the [`Drain`] of a queue taken whole.
     #[inline]
     pub(crate) unsafe fn push_back(&mut self, link: NonNull<()>) {
         let link = link.as_ptr();

@@ -290,8 +290,9 @@ impl<'env, E> Handle<'env, E> {
         if shielded {
             mark_shielded(link);
         }
-        // Nothing since the look above ran user code or left the loop.
-        if !push_incoming(&self.shared, link, owned_here) {
+        // SAFETY: `owned_here` was read above, and nothing since ran user
+        // code or left the loop.
+        if !unsafe { push_incoming(&self.shared, link, owned_here) } {
             // SAFETY: the push failed, so the child never reached the scope;
             // the handle side's reference is ours to give up. Handle side
             // first: the discard's cancel then tells no set about a child it

@@ -106,9 +106,14 @@ pub(crate) fn discard<X>(value: X) {
 /// poll loop (the body or a child spawning), that is a push onto the owner's
 /// FIFO; anywhere else, a lock-free push onto the `incoming` stack that wakes the
 /// scope if it is idle. Returns `false` (and leaves `link` to the caller) if the
-/// scope has finished. `owned_here` is `shared.owned_here()`, which the
-/// caller has just read (a spawn reads it once, for its cell and its push).
-pub(crate) fn push_incoming<E>(
+/// scope has finished.
+///
+/// # Safety
+/// `owned_here` is `shared.owned_here()`, read by the caller with no user
+/// code run since (a spawn reads it once, for its cell and its push): if it
+/// says `true` off the owner's loop, the owner-only FIFO is written from the
+/// wrong thread.
+pub(crate) unsafe fn push_incoming<E>(
     shared: &ScopeShared,
     link: NonNull<SpawnLink<'_, E>>,
     owned_here: bool,
@@ -505,23 +510,27 @@ impl<'env, E, K> ChildSet<'env, E, K> {
 }
 
 /// Drops the children waiting for their turn, but the shielded ones, which
-/// keep their place in the queue.
+/// keep their place in the queue. A destructor run here may spawn: its
+/// child lands behind the scan and is dropped by the next one, never
+/// started (a scan that drops nothing ends it).
 fn drop_waiting<E>(
     queue: &mut ReadyQueue<ScopeState>,
     first_panic: &mut Option<Payload>,
     reason: Reason,
 ) {
-    drop_waiting_where::<E>(queue, first_panic, reason, |child| !is_shielded(child));
+    while drop_waiting_where::<E>(queue, first_panic, reason, |child| !is_shielded(child)) != 0 {}
 }
 
 /// Drops the children waiting for their turn that `drop` picks, for
 /// `reason`, in one scan of the queue, keeping the others in order.
+/// Returns how many it dropped.
 fn drop_waiting_where<E>(
     queue: &mut ReadyQueue<ScopeState>,
     first_panic: &mut Option<Payload>,
     reason: Reason,
     drop: impl Fn(NonNull<dyn Child<E> + '_>) -> bool,
-) {
+) -> usize {
+    let mut dropped = 0;
     // Taken out first: a destructor below may spawn, which pushes onto the
     // queue (never while it is being walked).
     let waiting = std::mem::take(&mut queue.user_local().fresh);
@@ -530,12 +539,14 @@ fn drop_waiting_where<E>(
         let child = unsafe { link.cast::<SpawnLink<'_, E>>().as_ref().this };
         if drop(child) {
             cancel_child(child, queue.shared(), first_panic, reason, false);
+            dropped += 1;
         } else {
             // SAFETY: a live child's link, off the taken queue (the walk read
             // its successor already).
             unsafe { queue.user_local().fresh.push_back(link) };
         }
     }
+    dropped
 }
 
 /// Keeps `error` among the later ones if the set collects them, else drops

@@ -188,6 +188,45 @@ pub(super) async fn an_abort_drops_a_shielded_child() {
     assert_eq!(dropped.get(), 1);
 }
 
+/// Past a failure a plain child waiting for its turn is dropped unstarted;
+/// a child its destructor spawns is dropped unstarted too (it used to start:
+/// it landed on the queue behind the scan that dropped its parent, and the
+/// next look took it as the next child to start).
+pub(super) async fn a_child_spawned_while_waiting_ones_are_dropped_never_starts() {
+    let started = AtomicBool::new(false);
+    let started_ref = &started;
+    let out = open(|s| async move {
+        let s2 = s.clone();
+        s.spawn_shielded(LONG, async move {
+            yield_times(3).await;
+            // The scope has failed by now: this plain child is dropped
+            // unstarted, and its destructor spawns another.
+            let s3 = s2.clone();
+            let spawns_on_drop = OnDrop(Some(move || {
+                drop(s3.spawn(async move {
+                    started_ref.store(true, Ordering::SeqCst);
+                    Ok(())
+                }));
+            }));
+            drop(s2.spawn(async move {
+                let _spawns = spawns_on_drop;
+                Ok(())
+            }));
+            yield_times(5).await;
+            Ok(())
+        });
+        s.spawn(async { Err::<(), _>("failed") });
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await;
+    assert_eq!(out, Err("failed"));
+    assert!(
+        !started.load(Ordering::SeqCst),
+        "a child started after the failure"
+    );
+}
+
 macro_rules! each_test {
     ($runners:ident) => {
         $runners!(
@@ -200,6 +239,7 @@ macro_rules! each_test {
             a_shielded_childs_panic_is_resumed,
             a_soft_failures_grace_spares_shielded_children,
             an_abort_drops_a_shielded_child,
+            a_child_spawned_while_waiting_ones_are_dropped_never_starts,
         );
     };
 }
