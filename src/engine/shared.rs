@@ -168,10 +168,10 @@ pub(crate) unsafe fn slot_shared<S: UserState>(slot: *const ()) -> *const Shared
 ///
 /// Wakers, handles and stop requests on other threads never read either
 /// field: they use the atomics. The values inside are slot pointers (the
-/// ready FIFO), chunk pointers and whatever the user keeps owner-only (a scope: type-erased
-/// links to children not started yet); whether the children behind those
-/// links may cross threads is decided by the user (a scope's child set and
-/// its flavour), not here.
+/// ready FIFO), chunk pointers and whatever the user keeps owner-only (a
+/// scope: type-erased links to children not started yet); whether the
+/// children behind those links may cross threads is decided by the user (a
+/// scope's child set and its flavour), not here.
 pub(super) struct OwnerOnly<T>(UnsafeCell<T>);
 
 impl<T> OwnerOnly<T> {

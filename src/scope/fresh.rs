@@ -67,13 +67,8 @@ impl Fresh {
         let link = link.as_ptr();
         // SAFETY: the caller's contract.
         unsafe { next_of(link) }.set(ptr::null_mut());
-        if self.tail.is_null() {
-            self.head = link;
-        } else {
-            // SAFETY: the tail is a link the queue holds.
-            unsafe { next_of(self.tail) }.set(link);
-        }
-        self.tail = link;
+        // SAFETY: a chain of one link, its `next` null.
+        unsafe { self.link_behind(link, link) };
     }
 
     /// Appends a chain taken off the `incoming` stack, in its order.
@@ -83,10 +78,16 @@ impl Fresh {
     /// is null (as `TakeAllStack::take_chain` leaves it).
     #[inline]
     pub(crate) unsafe fn append<N>(&mut self, chain: Chain<N>) {
-        let (first, last) = (
-            chain.first.as_ptr().cast::<()>(),
-            chain.last.as_ptr().cast(),
-        );
+        // SAFETY: the caller's contract.
+        unsafe { self.link_behind(chain.first.as_ptr().cast(), chain.last.as_ptr().cast()) };
+    }
+
+    /// Links the chain `first ..= last` behind the queue's tail.
+    ///
+    /// # Safety
+    /// As for `append`.
+    #[inline]
+    unsafe fn link_behind(&mut self, first: *mut (), last: *mut ()) {
         if self.tail.is_null() {
             self.head = first;
         } else {

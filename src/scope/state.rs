@@ -105,10 +105,9 @@ pub(crate) struct OwnerPart {
 // the links themselves), and nothing else; whether the children behind them
 // may cross threads is the child set's to decide (its flavour), and dropping
 // the queue drops no child (the set cancels its children before the state's
-// last count goes). The arena
-// holds pointers into chunks whose counts are atomic; dropping it on any
-// thread gives back its uncarved slots, and frees a chunk only once its
-// count says no cell is left in it.
+// last count goes). The arena holds pointers into chunks whose counts are
+// atomic; dropping it on any thread gives back its uncarved slots, and frees
+// a chunk only once its count says no cell is left in it.
 unsafe impl UserState for ScopeState {
     type Local = OwnerPart;
 }
